@@ -1,0 +1,42 @@
+# Shared helpers for system test scripts, which run as root inside the testbed's test host.
+# Sourced, not run. Every check names what it expected and what it found; the first failure ends the
+# test with status 1. Nothing here skips: a missing prerequisite is a failure that says why.
+set -uo pipefail
+
+: "${ALTOVIRT_BUILD:?ALTOVIRT_BUILD (the build directory) must be set by the test runner}"
+: "${ALTOVIRT_SRC:?ALTOVIRT_SRC (the source directory) must be set by the test runner}"
+[ "${TESTBED:-}" = 1 ] || { echo "FAIL: this script must run inside the testbed (testbed/testbed --script ...)"; exit 1; }
+
+NIC_BDF=0000:01:00.0     # e1000e (8086:10d3) behind root port rp1
+NVME_BDF=0000:02:00.0    # QEMU NVMe (1b36:0010), SR-IOV PF with 4 VFs, behind rp2
+checks=0
+
+fail() { echo "FAIL: $*"; exit 1; }
+pass() { checks=$((checks + 1)); echo "ok $checks - $*"; }
+expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL
+  [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+  pass "$1"
+}
+expect_contains() {  # expect_contains WHAT NEEDLE HAYSTACK
+  case "$3" in *"$2"*) pass "$1" ;; *) fail "$1: expected to find '$2' in: $3" ;; esac
+}
+# Runs a command that must succeed, showing its output on failure.
+run_ok() {  # run_ok WHAT CMD...
+  local what=$1; shift
+  local out
+  out=$("$@" 2>&1) || fail "$what: '$*' failed with status $?: $out"
+  pass "$what"
+}
+current_driver() {  # current_driver BDF -> driver name or "none"
+  local l=/sys/bus/pci/devices/$1/driver
+  if [ -e "$l" ]; then basename "$(readlink "$l")"; else echo none; fi
+}
+wait_for() {  # wait_for SECONDS CMD... : retry CMD until it succeeds
+  local t=$1; shift
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+finish() { echo "PASS: $checks checks"; exit 0; }

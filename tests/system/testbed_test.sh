@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The testbed itself: inside the test host, IOMMU groups exist, vfio-pci binds a device through
+# driver_override and its /dev/vfio/N opens, /dev/kvm runs a vCPU to HLT, and the NVMe PF is SR-IOV
+# capable with 4 VFs.
+. "$(dirname "$0")/lib.sh"
+
+groups=$(ls /sys/kernel/iommu_groups | wc -l)
+[ "$groups" -gt 0 ] || fail "no IOMMU groups in /sys/kernel/iommu_groups (is intel_iommu=on?)"
+pass "$groups IOMMU groups"
+[ -e "/sys/bus/pci/devices/$NIC_BDF/iommu_group" ] || fail "$NIC_BDF has no IOMMU group"
+pass "e1000e is in an IOMMU group"
+
+run_ok "modprobe vfio-pci" modprobe vfio-pci
+run_ok "modprobe kvm_amd" modprobe kvm_amd
+wait_for 10 test -e "/sys/bus/pci/devices/$NIC_BDF/driver" || fail "e1000e driver did not bind $NIC_BDF"
+expect_eq "e1000e driver on the NIC" e1000e "$(current_driver $NIC_BDF)"
+
+# Detach the NIC to vfio-pci by driver_override, the way altoctl will.
+echo vfio-pci > /sys/bus/pci/devices/$NIC_BDF/driver_override
+echo $NIC_BDF > /sys/bus/pci/devices/$NIC_BDF/driver/unbind
+echo $NIC_BDF > /sys/bus/pci/drivers_probe
+expect_eq "NIC bound to vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
+group=$(basename "$(readlink /sys/bus/pci/devices/$NIC_BDF/iommu_group)")
+[ -c /dev/vfio/$group ] || fail "/dev/vfio/$group does not exist"
+exec 9<>/dev/vfio/$group || fail "cannot open /dev/vfio/$group"
+exec 9>&-
+pass "/dev/vfio/$group opens"
+exec 9<>/dev/vfio/vfio || fail "cannot open /dev/vfio/vfio"
+exec 9>&-
+pass "/dev/vfio/vfio opens"
+
+# And back to e1000e.
+echo > /sys/bus/pci/devices/$NIC_BDF/driver_override
+echo $NIC_BDF > /sys/bus/pci/drivers/vfio-pci/unbind
+echo $NIC_BDF > /sys/bus/pci/drivers_probe
+expect_eq "NIC back on e1000e" e1000e "$(current_driver $NIC_BDF)"
+
+run_ok "KVM runs a vCPU to HLT" "$ALTOVIRT_BUILD/tests/system/kvm_hlt_probe"
+
+expect_eq "NVMe is 1b36:0010" "0x1b36 0x0010" "$(cat /sys/bus/pci/devices/$NVME_BDF/vendor) $(cat /sys/bus/pci/devices/$NVME_BDF/device)"
+expect_eq "NVMe sriov_totalvfs" 4 "$(cat /sys/bus/pci/devices/$NVME_BDF/sriov_totalvfs)"
+expect_eq "NVMe sriov_numvfs" 0 "$(cat /sys/bus/pci/devices/$NVME_BDF/sriov_numvfs)"
+finish

@@ -1,0 +1,78 @@
+#include "altovirt/base/files.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace altovirt {
+namespace {
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/altovirt-files-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(FilesTest, AtomicWriteThenRead) {
+  std::string p = dir_ + "/state.json";
+  ASSERT_TRUE(write_file_atomic(p, "{\"a\":1}\n"));
+  EXPECT_EQ(read_file(p).value(), "{\"a\":1}\n");
+  ASSERT_TRUE(write_file_atomic(p, "second"));
+  EXPECT_EQ(read_file(p).value(), "second");
+  // No temporary file is left behind.
+  EXPECT_EQ(list_dir(dir_).value(), std::vector<std::string>{"state.json"});
+}
+
+TEST_F(FilesTest, ReadTrimmedStripsSysfsNewline) {
+  std::string p = dir_ + "/vendor";
+  ASSERT_TRUE(write_file_atomic(p, "0x8086\n"));
+  EXPECT_EQ(read_trimmed(p).value(), "0x8086");
+}
+
+TEST_F(FilesTest, ErrorsNameThePath) {
+  auto r = read_file(dir_ + "/missing");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sys_errno(), ENOENT);
+  EXPECT_NE(r.error().message().find(dir_ + "/missing"), std::string::npos);
+  auto w = write_sysfs(dir_ + "/missing", "1");
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().sys_errno(), ENOENT);  // sysfs writes never create files
+}
+
+TEST_F(FilesTest, WriteSysfsReplacesContentOfExistingFile) {
+  std::string p = dir_ + "/driver_override";
+  ASSERT_TRUE(write_file_atomic(p, ""));
+  ASSERT_TRUE(write_sysfs(p, "vfio-pci"));
+  EXPECT_EQ(read_file(p).value(), "vfio-pci");
+}
+
+TEST_F(FilesTest, ListDirSortedAndLinks) {
+  ASSERT_TRUE(make_dirs(dir_ + "/a/b/c"));
+  ASSERT_TRUE(make_dirs(dir_ + "/a/b/c"));  // existing is fine
+  ASSERT_TRUE(write_file_atomic(dir_ + "/a/z", ""));
+  ASSERT_EQ(::symlink("../../drivers/e1000e", (dir_ + "/a/driver").c_str()), 0);
+  EXPECT_EQ(list_dir(dir_ + "/a").value(), (std::vector<std::string>{"b", "driver", "z"}));
+  EXPECT_EQ(read_link(dir_ + "/a/driver").value(), "../../drivers/e1000e");
+  EXPECT_EQ(base_name(read_link(dir_ + "/a/driver").value()), "e1000e");
+  EXPECT_TRUE(path_exists(dir_ + "/a/driver"));
+  EXPECT_FALSE(path_exists(dir_ + "/a/nothing"));
+  EXPECT_FALSE(list_dir(dir_ + "/nothing"));
+}
+
+TEST(BaseName, Cases) {
+  EXPECT_EQ(base_name("/sys/bus/pci/drivers/vfio-pci"), "vfio-pci");
+  EXPECT_EQ(base_name("/a/b/"), "b");
+  EXPECT_EQ(base_name("plain"), "plain");
+}
+
+}  // namespace
+}  // namespace altovirt
