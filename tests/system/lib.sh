@@ -7,8 +7,11 @@ set -uo pipefail
 : "${ALTOVIRT_SRC:?ALTOVIRT_SRC (the source directory) must be set by the test runner}"
 [ "${TESTBED:-}" = 1 ] || { echo "FAIL: this script must run inside the testbed (testbed/testbed --script ...)"; exit 1; }
 
-NIC_BDF=0000:01:00.0     # e1000e (8086:10d3) behind root port rp1
-NVME_BDF=0000:02:00.0    # QEMU NVMe (1b36:0010), SR-IOV PF with 4 VFs, behind rp2
+. "$ALTOVIRT_SRC/testbed/hostlib.sh"
+NIC_BDF=$TB_NIC          # e1000e (8086:10d3) behind root port rp1
+NVME_BDF=$TB_NVME        # QEMU NVMe (1b36:0010), SR-IOV PF with 4 VFs, behind rp2
+GUEST_INITRD=$ALTOVIRT_BUILD/testbed/guest-initrd.gz
+GUEST_KERNEL=$(tb_kernel)
 checks=0
 
 fail() { echo "FAIL: $*"; exit 1; }

@@ -1,0 +1,80 @@
+# Helpers for scripts that run inside the test host (system tests, the demo, benchmarks). Sourced.
+# They wrap the testbed's fixed facts: which device is where, how the DHCP server is set up on the
+# NIC's link partner, and how QEMU's NVMe gets working SR-IOV VFs.
+
+TB_NIC=0000:01:00.0       # e1000e 8086:10d3, link partner: the test host's virtio-net NIC
+TB_NVME=0000:02:00.0      # QEMU NVMe 1b36:0010, SR-IOV PF, sriov_totalvfs=4
+TB_PARTNER=0000:00:06.0   # virtio-net in the test host, same QEMU hub as the e1000e
+# Addresses of the in-QEMU link between the e1000e and the virtio-net NIC. TEST-NET-1 (RFC 5737):
+# nothing here leaves the QEMU process of the testbed.
+TB_NET_HOST=192.0.2.1
+TB_NET_PREFIX=192.0.2
+
+tb_driver() { local l=/sys/bus/pci/devices/$1/driver; if [ -e "$l" ]; then basename "$(readlink "$l")"; else echo none; fi; }
+tb_netdev() { ls "/sys/bus/pci/devices/$1/"*/net 2>/dev/null | head -n1 || ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1; }
+tb_kernel() { ls /boot/vmlinuz-* | sort -V | tail -n1; }
+
+# Plain sysfs detach/reattach (altoctl does this with checks and state; these are for the tests that
+# must not depend on altoctl).
+tb_bind_vfio() {
+  modprobe vfio-pci
+  echo vfio-pci > "/sys/bus/pci/devices/$1/driver_override"
+  [ -e "/sys/bus/pci/devices/$1/driver" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
+  echo "$1" > /sys/bus/pci/drivers_probe
+}
+tb_unbind_vfio() {
+  echo > "/sys/bus/pci/devices/$1/driver_override"
+  [ -e "/sys/bus/pci/devices/$1/driver" ] && echo "$1" > "/sys/bus/pci/devices/$1/driver/unbind"
+  echo "$1" > /sys/bus/pci/drivers_probe
+}
+
+# Starts busybox udhcpd on the virtio-net NIC, serving ${TB_NET_PREFIX}.100-150 with the test host
+# as router. Idempotent.
+tb_dhcp_server() {
+  local ifc
+  ifc=$(tb_netdev $TB_PARTNER)
+  [ -n "$ifc" ] || { echo "tb_dhcp_server: no network interface on $TB_PARTNER" >&2; return 1; }
+  ip link set "$ifc" up
+  ip addr replace "$TB_NET_HOST/24" dev "$ifc"
+  pgrep -f 'udhcpd.*/tmp/udhcpd.conf' >/dev/null && return 0
+  mkdir -p /var/lib/misc
+  cat > /tmp/udhcpd.conf <<CONF
+start $TB_NET_PREFIX.100
+end $TB_NET_PREFIX.150
+interface $ifc
+lease_file /tmp/udhcpd.leases
+option subnet 255.255.255.0
+option router $TB_NET_HOST
+option lease 3600
+CONF
+  : > /tmp/udhcpd.leases
+  busybox udhcpd /tmp/udhcpd.conf
+}
+
+# Enables N working VFs on QEMU's NVMe PF: QEMU's VFs need flexible queue and interrupt resources
+# assigned through NVMe virtualization management (NVMe 1.4 "Virtualization Management" command)
+# before they can be brought online. The recipe: take the PF's own flexible resources away, reset,
+# create the VFs, then give each secondary controller k queues (-r 0) and interrupts (-r 1) and set it
+# online (-a 9).
+tb_nvme_vfs() {
+  local n=$1 pf=/sys/bus/pci/devices/$TB_NVME ctrl
+  ctrl=/dev/$(ls "$pf/nvme" | head -n1)
+  [ -c "$ctrl" ] || { echo "tb_nvme_vfs: no NVMe controller device for $TB_NVME" >&2; return 1; }
+  echo 0 > "$pf/sriov_numvfs"
+  nvme virt-mgmt "$ctrl" -c 0 -r 1 -a 1 -n 0 >/dev/null
+  nvme virt-mgmt "$ctrl" -c 0 -r 0 -a 1 -n 0 >/dev/null
+  nvme reset "$ctrl" >/dev/null
+  echo 1 > "$pf/reset"
+  [ "$n" -gt 0 ] || return 0
+  echo 0 > "$pf/sriov_drivers_autoprobe"
+  echo "$n" > "$pf/sriov_numvfs"
+  local k
+  for k in $(seq 1 "$n"); do
+    nvme virt-mgmt "$ctrl" -c "$k" -r 1 -a 8 -n 1 >/dev/null
+    nvme virt-mgmt "$ctrl" -c "$k" -r 0 -a 8 -n 2 >/dev/null
+    nvme virt-mgmt "$ctrl" -c "$k" -r 0 -a 9 -n 0 >/dev/null
+  done
+  echo 1 > "$pf/sriov_drivers_autoprobe"
+}
+# The address of VF k (1-based) of the NVMe PF.
+tb_nvme_vf() { basename "$(readlink "/sys/bus/pci/devices/$TB_NVME/virtfn$(($1 - 1))")"; }
