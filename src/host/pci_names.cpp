@@ -1,0 +1,60 @@
+#include "altovirt/host/pci_names.h"
+
+#include <cstdarg>
+
+#include <fmt/format.h>
+
+extern "C" {
+#include <pci/pci.h>
+}
+
+#include "altovirt/base/log.h"
+
+namespace altovirt::host {
+
+namespace {
+
+// libpci's default error handler exits the process; a missing or broken pci.ids must only cost names.
+void pci_message(char* msg, ...) {
+  va_list ap;
+  va_start(ap, msg);
+  char buf[512];
+  vsnprintf(buf, sizeof buf, msg, ap);
+  va_end(ap);
+  log::debug("pci-names", "libpci: {}", buf);
+}
+
+}  // namespace
+
+PciNames::PciNames(const std::string& ids_file) : access_(pci_alloc()) {
+  access_->error = pci_message;
+  access_->warning = pci_message;
+  access_->debug = pci_message;
+  if (!ids_file.empty()) pci_set_name_list_path(access_, const_cast<char*>(ids_file.c_str()), 0);
+  // No pci_init(): names need only the database, not access to the hardware.
+}
+
+PciNames::~PciNames() { pci_cleanup(access_); }
+
+std::string PciNames::vendor(uint16_t vendor) {
+  char buf[256];
+  const char* n = pci_lookup_name(access_, buf, sizeof buf, PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS, vendor);
+  return n ? std::string(n) : fmt::format("Vendor {:04x}", vendor);
+}
+
+std::string PciNames::device(uint16_t vendor, uint16_t device) {
+  char buf[256];
+  const char* n =
+      pci_lookup_name(access_, buf, sizeof buf, PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS, vendor, device);
+  return n ? std::string(n) : fmt::format("Device {:04x}", device);
+}
+
+std::string PciNames::class_name(uint32_t class_code) {
+  char buf[256];
+  const char* n = pci_lookup_name(access_, buf, sizeof buf, PCI_LOOKUP_CLASS | PCI_LOOKUP_NO_NUMBERS,
+                                  static_cast<int>(class_code >> 8));
+  if (n) return n;
+  return fmt::format("Class {:04x}", class_code >> 8);
+}
+
+}  // namespace altovirt::host
