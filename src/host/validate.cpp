@@ -101,9 +101,16 @@ Check check_dev_vfio(const SysfsRoot& sys) {
   const std::string name = "/dev/vfio/vfio";
   const std::string path = sys.path("/dev/vfio/vfio");
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd)
-    return {name, CheckStatus::fail, fmt::format("cannot open {}: {}", path, strerrordesc_np(errno)),
+  if (!fd) {
+    int err = errno;
+    // The node appears when the vfio module loads; if it is merely not loaded yet, nodedev-detach
+    // (or --load-modules) will load it.
+    if (err == ENOENT && !sys.exists("/sys/module/vfio"))
+      return {name, CheckStatus::warn, "absent because vfio is not loaded yet",
+              "run 'altoctl host-validate --load-modules' or 'modprobe vfio-pci'"};
+    return {name, CheckStatus::fail, fmt::format("cannot open {}: {}", path, strerrordesc_np(err)),
             "load vfio (modprobe vfio-pci) and run altovirt as root or with access to /dev/vfio"};
+  }
   if (sys.is_system_root()) {
     int v = ::ioctl(fd.get(), VFIO_GET_API_VERSION);
     if (v != VFIO_API_VERSION)

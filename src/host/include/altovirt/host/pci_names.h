@@ -28,6 +28,7 @@ class PciNames {
 
  private:
   pci_access* access_;
+  int extra_flags_ = 0;
 };
 
 }  // namespace altovirt::host
