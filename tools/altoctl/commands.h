@@ -1,0 +1,29 @@
+// altoctl's commands: each takes parsed options, does the work through the host layer, prints what
+// virsh would (plus details) and returns the process exit status (0 ok, 1 the operation failed).
+//
+// Threading: single-threaded tool.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace altoctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct Global {
+  std::string state_dir;   // "" = default (ALTOVIRT_STATE_DIR or /run/altovirt)
+  std::string sysfs_root = "/";
+};
+
+int host_validate(const Global& g, const std::string& device, bool load_modules, bool json);
+int nodedev_list(const Global& g, const std::string& cap, bool json);
+int nodedev_detach(const Global& g, const std::string& device, const std::string& driver, bool group);
+int nodedev_reattach(const Global& g, const std::string& device);
+int nodedev_reset(const Global& g, const std::string& device);
+int sriov_set(const Global& g, const std::string& pf, unsigned count, const std::string& autoprobe, bool vfio);
+int sriov_list(const Global& g, const std::string& pf, bool json);
+
+}  // namespace altoctl

@@ -1,0 +1,70 @@
+// altoctl: prepares a host for VFIO passthrough with virsh's verbs. See commands.h.
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  using namespace altoctl;
+  CLI::App app{"altoctl: check a host for VFIO passthrough, list PCI devices, detach/reattach them to "
+               "vfio-pci, create SR-IOV VFs"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Global g;
+  app.add_option("--state-dir", g.state_dir,
+                 "state directory (default: $ALTOVIRT_STATE_DIR or /run/altovirt)");
+  // For tests: a directory laid out like / with sys/, proc/, dev/.
+  app.add_option("--sysfs-root", g.sysfs_root)->group("");
+
+  int status = kExitOk;
+
+  std::string device, driver = "vfio", cap = "pci", autoprobe;
+  bool json = false, load_modules = false, group = false, vfio = false;
+  unsigned count = 0;
+
+  auto* validate = app.add_subcommand("host-validate", "check that this host can do VFIO passthrough");
+  validate->add_option("--device", device, "also check this PCI device (its IOMMU group and reset)");
+  validate->add_flag("--load-modules", load_modules, "load vfio-pci when it is not loaded");
+  validate->add_flag("--json", json, "print JSON");
+  validate->callback([&] { status = host_validate(g, device, load_modules, json); });
+
+  auto* list = app.add_subcommand("nodedev-list", "list PCI devices with drivers, IOMMU groups and SR-IOV");
+  list->add_option("--cap", cap, "device capability (only 'pci')")->check(CLI::IsMember({"pci"}));
+  list->add_flag("--json", json, "print JSON");
+  list->callback([&] { status = nodedev_list(g, cap, json); });
+
+  auto* detach = app.add_subcommand("nodedev-detach", "unbind a PCI device from its host driver and bind vfio-pci");
+  detach->add_option("device", device, "PCI address (0000:03:00.0, 03:00.0) or node-device name (pci_0000_03_00_0)")
+      ->required();
+  detach->add_option("--driver", driver, "driver to bind (only 'vfio')")->check(CLI::IsMember({"vfio"}));
+  detach->add_flag("--group", group, "detach every device of the IOMMU group");
+  detach->callback([&] { status = nodedev_detach(g, device, driver, group); });
+
+  auto* reattach = app.add_subcommand("nodedev-reattach", "give a detached PCI device back to its host driver");
+  reattach->add_option("device", device, "PCI address or node-device name")->required();
+  reattach->callback([&] { status = nodedev_reattach(g, device); });
+
+  auto* reset = app.add_subcommand("nodedev-reset", "reset a PCI device through the kernel (FLR, PM, bus reset)");
+  reset->add_option("device", device, "PCI address or node-device name")->required();
+  reset->callback([&] { status = nodedev_reset(g, device); });
+
+  auto* sset = app.add_subcommand("sriov-set", "set the number of SR-IOV virtual functions of a PF");
+  sset->add_option("pf", device, "the physical function: PCI address or node-device name")->required();
+  sset->add_option("count", count, "number of VFs (0 removes them)")->required();
+  sset->add_option("--autoprobe", autoprobe, "let host drivers probe new VFs (on/off; kept afterwards)")
+      ->check(CLI::IsMember({"on", "off"}));
+  sset->add_flag("--vfio", vfio, "bind the VFs to vfio-pci (host drivers never see them)");
+  sset->callback([&] { status = sriov_set(g, device, count, autoprobe, vfio); });
+
+  auto* slist = app.add_subcommand("sriov-list", "list the SR-IOV virtual functions of a PF");
+  slist->add_option("pf", device, "the physical function: PCI address or node-device name")->required();
+  slist->add_flag("--json", json, "print JSON");
+  slist->callback([&] { status = sriov_list(g, device, json); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return status;
+}
