@@ -1,0 +1,66 @@
+// to_altovirt_args(): the altovirt command line for a DomainConfig, in QEMU's option syntax, which
+// altovirt follows so that users and tools that know QEMU need nothing new.
+#include <fstream>
+#include <random>
+
+#include "altovirt/config/domain.h"
+
+namespace altovirt::config {
+
+std::string HostPciAddress::to_string() const {
+  return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", domain, bus, slot, function);
+}
+
+Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const RuntimePaths& paths) {
+  if (paths.qmp_socket.empty()) return fail("to_altovirt_args: the QMP socket path is empty");
+  // In QEMU's option lists a ',' separates options; a path with one would be cut (QEMU's ",," escape
+  // is not worth supporting for paths altoctl chooses itself).
+  if (paths.qmp_socket.find(',') != std::string::npos)
+    return fail("QMP socket path '{}' contains a comma; choose a state directory without commas", paths.qmp_socket);
+  if (c.serial && c.serial->type == Serial::Type::file && c.serial->path.find(',') != std::string::npos)
+    return fail("serial file path '{}' contains a comma", c.serial->path);
+
+  std::vector<std::string> a = {"-name", c.name, "-machine", c.machine == Machine::q35 ? "q35" : "pc",
+                                "-m", fmt::format("{}M", c.memory_mib()), "-smp", std::to_string(c.vcpus),
+                                "-kernel", c.kernel};
+  if (!c.initrd.empty()) a.insert(a.end(), {"-initrd", c.initrd});
+  if (!c.cmdline.empty()) a.insert(a.end(), {"-append", c.cmdline});
+  if (!c.acpi) a.push_back("-no-acpi");
+  if (c.serial)
+    a.insert(a.end(), {"-serial", c.serial->type == Serial::Type::pty ? "pty" : "file:" + c.serial->path});
+  a.insert(a.end(), {"-qmp", fmt::format("unix:{},server,nowait", paths.qmp_socket)});
+  if (!paths.log_file.empty()) a.insert(a.end(), {"-D", paths.log_file});
+  if (c.on_reboot == OnReboot::destroy) a.push_back("-no-reboot");
+
+  const std::string root_bus = c.machine == Machine::q35 ? "pcie.0" : "pci.0";
+  // Root ports get libvirt's ids, pci.<index>, so that bus='N' in a guest address names bus pci.N.
+  for (const auto& ctl : c.controllers) {
+    if (ctl.model != PciController::Model::pcie_root_port) continue;
+    std::string dev = fmt::format("pcie-root-port,id=pci.{},chassis={},bus={}", ctl.index, ctl.index, root_bus);
+    if (ctl.address) dev += fmt::format(",addr={:#04x}.{:x}", ctl.address->slot, ctl.address->function);
+    a.insert(a.end(), {"-device", dev});
+  }
+  for (const auto& h : c.hostdevs) {
+    std::string dev = fmt::format("vfio-pci,host={}", h.source.to_string());
+    if (!h.alias.empty()) dev += ",id=" + h.alias;
+    if (h.guest_address) {
+      dev += h.guest_address->bus == 0 ? ",bus=" + root_bus : fmt::format(",bus=pci.{}", h.guest_address->bus);
+      dev += fmt::format(",addr={:#04x}.{:x}", h.guest_address->slot, h.guest_address->function);
+    }
+    if (h.rom_bar == false) dev += ",rombar=0";
+    a.insert(a.end(), {"-device", dev});
+  }
+  return a;
+}
+
+std::string random_uuid() {
+  std::random_device rd;  // reads the kernel's random source
+  uint8_t b[16];
+  for (auto& x : b) x = static_cast<uint8_t>(rd());
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // RFC 4122 section 4.4: version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // variant 10
+  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+}  // namespace altovirt::config

@@ -1,0 +1,110 @@
+// to_xml(): a DomainConfig back to libvirt domain XML, for `altoctl dumpxml`. pugixml writes it, so
+// names, paths and command lines with '<', '&' or quotes are escaped correctly.
+#include <pugixml.hpp>
+
+#include <sstream>
+
+#include "altovirt/config/domain.h"
+
+namespace altovirt::config {
+namespace {
+
+void set_text(pugi::xml_node parent, const char* name, const std::string& text) {
+  parent.append_child(name).text().set(text.c_str());
+}
+
+void set_attr(pugi::xml_node node, const char* name, const std::string& value) {
+  node.append_attribute(name).set_value(value.c_str());
+}
+
+void guest_address(pugi::xml_node parent, const GuestPciAddress& a) {
+  auto n = parent.append_child("address");
+  set_attr(n, "type", "pci");
+  set_attr(n, "domain", fmt::format("{:#06x}", a.domain));
+  set_attr(n, "bus", fmt::format("{:#04x}", a.bus));
+  set_attr(n, "slot", fmt::format("{:#04x}", a.slot));
+  set_attr(n, "function", fmt::format("{:#x}", a.function));
+}
+
+void char_device(pugi::xml_node parent, const char* name, const Serial& s, const char* target_type) {
+  auto n = parent.append_child(name);
+  set_attr(n, "type", s.type == Serial::Type::pty ? "pty" : "file");
+  if (s.type == Serial::Type::file) set_attr(n.append_child("source"), "path", s.path);
+  auto target = n.append_child("target");
+  if (target_type) set_attr(target, "type", target_type);
+  set_attr(target, "port", "0");
+}
+
+}  // namespace
+
+std::string to_xml(const DomainConfig& c) {
+  pugi::xml_document doc;
+  auto domain = doc.append_child("domain");
+  set_attr(domain, "type", "kvm");
+  set_text(domain, "name", c.name);
+  if (c.uuid) set_text(domain, "uuid", *c.uuid);
+  if (!c.title.empty()) set_text(domain, "title", c.title);
+  if (!c.description.empty()) set_text(domain, "description", c.description);
+  auto memory = domain.append_child("memory");
+  set_attr(memory, "unit", "KiB");
+  memory.text().set(std::to_string(c.memory_kib).c_str());
+  if (c.current_memory_kib) {
+    auto cur = domain.append_child("currentMemory");
+    set_attr(cur, "unit", "KiB");
+    cur.text().set(std::to_string(*c.current_memory_kib).c_str());
+  }
+  auto vcpu = domain.append_child("vcpu");
+  set_attr(vcpu, "placement", "static");
+  vcpu.text().set(std::to_string(c.vcpus).c_str());
+
+  auto os = domain.append_child("os");
+  auto type = os.append_child("type");
+  set_attr(type, "arch", "x86_64");
+  set_attr(type, "machine", !c.machine_name.empty() ? c.machine_name : c.machine == Machine::q35 ? "q35" : "pc");
+  type.text().set("hvm");
+  set_text(os, "kernel", c.kernel);
+  if (!c.initrd.empty()) set_text(os, "initrd", c.initrd);
+  if (!c.cmdline.empty()) set_text(os, "cmdline", c.cmdline);
+  if (c.acpi) domain.append_child("features").append_child("acpi");
+
+  set_text(domain, "on_poweroff", "destroy");
+  set_text(domain, "on_reboot", c.on_reboot == OnReboot::restart ? "restart" : "destroy");
+  set_text(domain, "on_crash", "destroy");
+
+  auto devices = domain.append_child("devices");
+  if (!c.emulator.empty()) set_text(devices, "emulator", c.emulator);
+  for (const auto& ctl : c.controllers) {
+    auto n = devices.append_child("controller");
+    set_attr(n, "type", "pci");
+    set_attr(n, "index", std::to_string(ctl.index));
+    set_attr(n, "model", ctl.model == PciController::Model::pcie_root      ? "pcie-root"
+                         : ctl.model == PciController::Model::pcie_root_port ? "pcie-root-port"
+                                                                             : "pci-root");
+    if (ctl.address) guest_address(n, *ctl.address);
+  }
+  if (c.serial) {
+    char_device(devices, "serial", *c.serial, nullptr);
+    if (c.console) char_device(devices, "console", *c.serial, "serial");
+  }
+  for (const auto& dev : c.hostdevs) {
+    auto n = devices.append_child("hostdev");
+    set_attr(n, "mode", "subsystem");
+    set_attr(n, "type", "pci");
+    set_attr(n, "managed", dev.managed ? "yes" : "no");
+    set_attr(n.append_child("driver"), "name", "vfio");
+    auto addr = n.append_child("source").append_child("address");
+    set_attr(addr, "domain", fmt::format("{:#06x}", dev.source.domain));
+    set_attr(addr, "bus", fmt::format("{:#04x}", dev.source.bus));
+    set_attr(addr, "slot", fmt::format("{:#04x}", dev.source.slot));
+    set_attr(addr, "function", fmt::format("{:#x}", dev.source.function));
+    if (!dev.alias.empty()) set_attr(n.append_child("alias"), "name", dev.alias);
+    if (dev.rom_bar) set_attr(n.append_child("rom"), "bar", *dev.rom_bar ? "on" : "off");
+    if (dev.guest_address) guest_address(n, *dev.guest_address);
+  }
+
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_indent | pugi::format_no_declaration);
+  return out.str();
+}
+
+}  // namespace altovirt::config

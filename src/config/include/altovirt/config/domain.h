@@ -1,0 +1,140 @@
+// A VM described by a libvirt domain XML document (https://libvirt.org/formatdomain.html), limited to
+// what altovirt implements: direct kernel boot, memory, vCPUs, one serial port, PCIe root ports and
+// VFIO PCI host devices. parse_domain_xml() turns XML into a DomainConfig; to_xml() writes it back
+// (for `altoctl dumpxml`); to_altovirt_args() gives the altovirt command line that runs it.
+//
+// What the parser does with each element it meets:
+//   - supported: stored in DomainConfig (and written back by to_xml()).
+//   - skippable: elements that cannot change what the guest sees (<graphics>, <seclabel>,
+//     <metadata>, <iothreads>, ...) are dropped and a warning naming them is returned.
+//   - everything else, and any attribute altovirt does not understand on a supported element, is a
+//     problem: all problems of a document are collected and reported together in one error, each
+//     with its line and XPath-like location ("line 35: devices/disk[1] (type='file', target hda)"),
+//     so a user fixes the whole file in one go rather than one element per attempt.
+//
+// Threading: plain values and stateless functions; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "altovirt/base/error.h"
+
+namespace altovirt::config {
+
+// A host PCI function, as in <source><address domain bus slot function/></source>.
+struct HostPciAddress {
+  uint32_t domain = 0;
+  uint32_t bus = 0;
+  uint32_t slot = 0;
+  uint32_t function = 0;
+  // "0000:01:00.0", the form sysfs and `-device vfio-pci,host=` use.
+  std::string to_string() const;
+  bool operator==(const HostPciAddress&) const = default;
+};
+
+// Where a device sits in the guest, as in <address type='pci' .../>. The bus number is the index of
+// a PCI controller: 0 is the root bus (pcie.0 on q35, pci.0 on pc), N a pcie-root-port with index N.
+struct GuestPciAddress {
+  uint32_t domain = 0;
+  uint32_t bus = 0;
+  uint32_t slot = 0;
+  uint32_t function = 0;
+  bool operator==(const GuestPciAddress&) const = default;
+};
+
+enum class Machine { q35, pc };
+
+// <controller type='pci' model='...' index='N'>.
+struct PciController {
+  enum class Model { pcie_root, pcie_root_port, pci_root };
+  Model model = Model::pcie_root;
+  uint32_t index = 0;
+  std::optional<GuestPciAddress> address;  // only for root ports: their slot on the root bus
+  bool operator==(const PciController&) const = default;
+};
+
+// The guest's serial port (COM1), from <serial> and/or a <console> with target type 'serial'.
+struct Serial {
+  enum class Type { pty, file };
+  Type type = Type::pty;
+  std::string path;  // for Type::file: the file the output goes to
+  bool operator==(const Serial&) const = default;
+};
+
+// <hostdev mode='subsystem' type='pci'> with <driver name='vfio'/>.
+struct Hostdev {
+  bool managed = false;  // libvirt's default when the attribute is absent
+  HostPciAddress source;
+  std::optional<GuestPciAddress> guest_address;
+  std::optional<bool> rom_bar;  // <rom bar='on|off'/>; absent means the device's default (on)
+  std::string alias;            // <alias name=.../>; empty when not given
+  bool operator==(const Hostdev&) const = default;
+};
+
+// libvirt's defaults: destroy on poweroff, restart on reboot, destroy on crash. altovirt implements
+// on_reboot='destroy' (the VM ends when the guest reboots) besides the defaults.
+enum class OnReboot { restart, destroy };
+
+struct DomainConfig {
+  std::string name;
+  std::optional<std::string> uuid;  // canonical lower-case 8-4-4-4-12 form
+  std::string title;
+  std::string description;
+  uint64_t memory_kib = 0;                        // <memory>, always in KiB as libvirt keeps it
+  std::optional<uint64_t> current_memory_kib;     // <currentMemory>, equal to memory_kib when given
+  uint32_t vcpus = 1;
+  Machine machine = Machine::q35;
+  std::string machine_name;  // as written in the XML ("pc-q35-6.2"), for dumpxml; empty: q35 or pc
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
+  bool acpi = false;
+  std::string emulator;  // <devices><emulator>; empty means the installed altovirt
+  std::optional<Serial> serial;
+  bool console = false;  // a <console type=... ><target type='serial'/> mirrors the serial port
+  std::vector<PciController> controllers;
+  std::vector<Hostdev> hostdevs;
+  OnReboot on_reboot = OnReboot::restart;
+
+  bool operator==(const DomainConfig&) const = default;
+  // Memory the guest gets, in MiB (rounded up to whole MiB, see to_altovirt_args()).
+  uint64_t memory_mib() const { return (memory_kib + 1023) / 1024; }
+};
+
+struct ParsedDomain {
+  DomainConfig config;
+  // Elements that were skipped because they cannot change what the guest sees, one line each.
+  std::vector<std::string> warnings;
+};
+
+// Parses a domain XML document. `source` names it in messages (a file name, or "domain XML").
+Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source = "domain XML");
+// Reads and parses a file; messages start with its path.
+Result<ParsedDomain> parse_domain_file(const std::string& path);
+
+// libvirt-style XML of `config`; parse_domain_xml(to_xml(c)).config == c for every parsed config.
+std::string to_xml(const DomainConfig& config);
+
+// Paths that exist only while the VM runs; altoctl chooses them under its state directory.
+struct RuntimePaths {
+  std::string qmp_socket;  // required: -qmp unix:PATH,server,nowait
+  std::string log_file;    // optional: -D PATH (QEMU's log file option)
+};
+
+// The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
+//   -name N -machine q35|pc -m <MiB>M -smp N -kernel K [-initrd I] [-append C] [-no-acpi]
+//   [-serial pty|file:PATH] -qmp unix:PATH,server,nowait [-D LOG] [-no-reboot]
+//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F]]...
+//   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,rombar=0]...
+// Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
+// Fails when a runtime path cannot be written into an option list (it contains a comma).
+Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);
+
+// A random (version 4) UUID in canonical form, for `define` of a domain without <uuid>.
+std::string random_uuid();
+
+}  // namespace altovirt::config

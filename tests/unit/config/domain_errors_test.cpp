@@ -1,0 +1,241 @@
+// Every way parse_domain_xml() refuses a document, and what it says.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "altovirt/base/files.h"
+#include "altovirt/config/domain.h"
+
+namespace altovirt::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr std::string_view kOs = "<os><type arch='x86_64' machine='q35'>hvm</type><kernel>/boot/vmlinuz</kernel></os>";
+
+// The error for a domain built from top-level `body` and `devices` (with the usual name and memory).
+std::string error_of(std::string_view body, std::string_view devices = "") {
+  auto xml = fmt::format("<domain type='kvm'>\n<name>vm1</name>\n<memory unit='MiB'>512</memory>\n{}\n<devices>\n{}\n</devices>\n</domain>",
+                         body, devices);
+  auto r = parse_domain_xml(xml, "vm1.xml");
+  if (r) return "(parsed without error)";
+  return r.error().message();
+}
+
+std::string error_of_xml(std::string_view xml) {
+  auto r = parse_domain_xml(xml, "vm1.xml");
+  return r ? "(parsed without error)" : r.error().message();
+}
+
+TEST(DomainMalformed, UnclosedTagGivesLineAndColumn) {
+  std::string msg = error_of_xml("<domain type='kvm'>\n  <name>vm1</name>\n  <memory>1024\n</domain>\n");
+  EXPECT_THAT(msg, HasSubstr("vm1.xml: malformed XML at line 4, column 3: Start-end tags mismatch")) << msg;
+}
+
+TEST(DomainMalformed, GarbageOnALineIsLocated) {
+  std::string msg = error_of_xml("<domain type='kvm'>\n<name>a</name>\n\n\n  <vcpu 4</vcpu>\n</domain>");
+  EXPECT_THAT(msg, HasSubstr("malformed XML at line 5, column")) << msg;
+  EXPECT_THAT(msg, HasSubstr("Error parsing start element tag")) << msg;
+}
+
+TEST(DomainMalformed, UnterminatedDocument) {
+  std::string msg = error_of_xml("<domain type='kvm'>\n<name>a</name>\n");
+  EXPECT_THAT(msg, HasSubstr("malformed XML at line 2, column 15: Start-end tags mismatch (the document ends before every element is closed)")) << msg;
+}
+
+TEST(DomainMalformed, EmptyAndNotADomain) {
+  EXPECT_THAT(error_of_xml(""), HasSubstr("malformed XML at line 1, column 1: No document element found"));
+  EXPECT_THAT(error_of_xml("\n<network><name>n</name></network>"),
+              HasSubstr("vm1.xml: line 2: the document element is <network>, not <domain>"));
+}
+
+struct ErrorCase {
+  const char* label;
+  std::string body;
+  std::string devices;
+  std::string expected;
+};
+
+// Test names and failure messages show the label rather than the bytes of the struct.
+void PrintTo(const ErrorCase& c, std::ostream* out) { *out << c.label; }
+
+class DomainError : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(DomainError, IsReportedWithItsElement) {
+  const ErrorCase& tc = GetParam();
+  std::string msg = error_of(tc.body, tc.devices);
+  EXPECT_THAT(msg, HasSubstr("vm1.xml: altovirt cannot run this domain as written; change or remove:")) << msg;
+  EXPECT_THAT(msg, HasSubstr(tc.expected)) << msg;
+}
+
+const std::string os(kOs);
+const std::string host_src = "<source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>";
+std::string hostdev(std::string_view inner, std::string_view attrs = "mode='subsystem' type='pci' managed='yes'") {
+  return fmt::format("<hostdev {}>{}</hostdev>", attrs, inner);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, DomainError,
+    ::testing::Values(
+        ErrorCase{"missing_os", "", "", "line 1: domain: <os> is missing"},
+        ErrorCase{"missing_kernel", "<os><type>hvm</type></os>", "", "line 4: os: <kernel> is missing: altovirt boots a Linux kernel directly"},
+        ErrorCase{"missing_type", "<os><kernel>/k</kernel></os>", "", "line 4: os: <type> is missing"},
+        ErrorCase{"os_type_xen", "<os><type>xen</type><kernel>/k</kernel></os>", "", "os/type: OS type 'xen' is not supported (use hvm)"},
+        ErrorCase{"arch", "<os><type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel></os>", "", "os/type: arch='aarch64' is not supported"},
+        ErrorCase{"machine", "<os><type machine='microvm'>hvm</type><kernel>/k</kernel></os>", "", "os/type: machine='microvm' is not supported (use q35 or pc)"},
+        ErrorCase{"loader", "<os><type>hvm</type><kernel>/k</kernel><loader readonly='yes'>/OVMF.fd</loader></os>", "", "os/loader: altovirt boots the kernel in <os><kernel> directly, without firmware"},
+        ErrorCase{"empty_kernel", "<os><type>hvm</type><kernel></kernel></os>", "", "os/kernel: the path is empty"},
+        ErrorCase{"kernel_attr", "<os><type>hvm</type><kernel foo='1'>/k</kernel></os>", "", "os/kernel: attribute foo='1' is not supported by altovirt"},
+        ErrorCase{"dup_name", "<name>again</name>" + os, "", "line 4: name: <name> appears more than once"},
+        ErrorCase{"uuid", "<uuid>not-a-uuid</uuid>" + os, "", "uuid: 'not-a-uuid' is not a UUID"},
+        ErrorCase{"memory_unit", "<currentMemory unit='MQ'>5</currentMemory>" + os, "", "currentMemory: unit 'MQ' is unknown"},
+        ErrorCase{"memory_text", "<currentMemory>lots</currentMemory>" + os, "", "currentMemory: 'lots' is not a whole number"},
+        ErrorCase{"current_less", "<currentMemory unit='MiB'>256</currentMemory>" + os, "", "currentMemory: 262144 KiB is less than <memory> (524288 KiB)"},
+        ErrorCase{"vcpu_zero", "<vcpu>0</vcpu>" + os, "", "vcpu: '0' is not a vCPU count from 1 to 255"},
+        ErrorCase{"vcpu_big", "<vcpu>300</vcpu>" + os, "", "vcpu: '300' is not a vCPU count from 1 to 255"},
+        ErrorCase{"vcpu_text", "<vcpu>four</vcpu>" + os, "", "vcpu: 'four' is not a vCPU count"},
+        ErrorCase{"vcpu_current", "<vcpu current='1'>2</vcpu>" + os, "", "vcpu: current='1' differs from the vCPU count 2"},
+        ErrorCase{"vcpu_placement", "<vcpu placement='auto'>2</vcpu>" + os, "", "vcpu: placement='auto' is not supported"},
+        ErrorCase{"vcpu_cpuset", "<vcpu cpuset='1-3'>2</vcpu>" + os, "", "vcpu: attribute cpuset='1-3' is not supported"},
+        ErrorCase{"cpu", "<cpu mode='host-passthrough'/>" + os, "", "line 4: cpu (mode='host-passthrough'): altovirt gives the guest the host CPU model"},
+        ErrorCase{"feature", "<features><acpi/><hyperv mode='custom'/></features>" + os, "", "features/hyperv (mode='custom'): not supported by altovirt"},
+        ErrorCase{"on_poweroff", "<on_poweroff>restart</on_poweroff>" + os, "", "on_poweroff: 'restart' is not supported (altovirt supports destroy only)"},
+        ErrorCase{"on_reboot", "<on_reboot>preserve</on_reboot>" + os, "", "on_reboot: 'preserve' is not supported (altovirt supports restart and destroy)"},
+        ErrorCase{"on_crash", "<on_crash>coredump-destroy</on_crash>" + os, "", "on_crash: 'coredump-destroy' is not supported"},
+        ErrorCase{"clock", "<clock offset='localtime'/>" + os, "", "clock: offset='localtime' is not supported"},
+        ErrorCase{"timer_present", "<clock><timer name='hpet' present='yes'/></clock>" + os, "", "clock/timer[1] (name='hpet'): altovirt cannot add timers"},
+        ErrorCase{"pm", "<pm><suspend-to-mem enabled='yes'/></pm>" + os, "", "pm/suspend-to-mem: altovirt does not implement ACPI sleep states"},
+        ErrorCase{"serial_tcp", os, "<serial type='tcp'><source mode='bind' host='0' service='4555'/></serial>", "devices/serial[1] (type='tcp'): type='tcp' is not supported (use pty or file)"},
+        ErrorCase{"serial_two", os, "<serial type='pty'/><serial type='pty'/>", "line 6: devices/serial[2] (type='pty'): altovirt has one serial port"},
+        ErrorCase{"serial_file_nopath", os, "<serial type='file'/>", "devices/serial[1]: type='file' needs <source path='/path/to/file'/>"},
+        ErrorCase{"serial_file_comma", os, "<serial type='file'><source path='/a,b'/></serial>", "file path '/a,b' contains a comma"},
+        ErrorCase{"serial_port", os, "<serial type='pty'><target port='1'/></serial>", "devices/serial[1]/target: port='1' is not supported"},
+        ErrorCase{"serial_log", os, "<serial type='pty'><log file='/x'/></serial>", "devices/serial[1]/log: not supported by altovirt"},
+        ErrorCase{"console_virtio", os, "<console type='pty'><target type='virtio' port='0'/></console>", "devices/console[1] (type='pty', target type 'virtio'): only a console on the serial port"},
+        ErrorCase{"console_mismatch", os, "<serial type='file'><source path='/x'/></serial><console type='pty'/>", "devices/console[1] (type='pty'): the console is the serial port and must have the same type"},
+        ErrorCase{"controller_type", os, "<controller type='virtio-serial' index='0'/>", "devices/controller[1] (type='virtio-serial'): altovirt has only PCI controllers"},
+        ErrorCase{"controller_model", os, "<controller type='pci' index='1' model='pcie-to-pci-bridge'/>", "devices/controller[1] (type='pci', model='pcie-to-pci-bridge')"},
+        ErrorCase{"root_index", os, "<controller type='pci' index='1' model='pcie-root'/>", "devices/controller[1] (type='pci', model='pcie-root'): the root bus must have index='0'"},
+        ErrorCase{"port_index", os, "<controller type='pci' index='0' model='pcie-root-port'/>", "a pcie-root-port needs an index from 1 to 255"},
+        ErrorCase{"port_no_index", os, "<controller type='pci' model='pcie-root-port'/>", "attribute index is missing"},
+        ErrorCase{"port_dup", os, "<controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='1' model='pcie-root-port'/>", "devices/controller[2] (type='pci', model='pcie-root-port'): index 1 is used by another PCI controller"},
+        ErrorCase{"port_chassis", os, "<controller type='pci' index='1' model='pcie-root-port'><target chassis='5'/></controller>", "devices/controller[1]/target: chassis='5' must equal the controller index 1"},
+        ErrorCase{"port_bus", os, "<controller type='pci' index='1' model='pcie-root-port'><address type='pci' bus='1' slot='0'/></controller>", "a pcie-root-port must sit on the root bus"},
+        ErrorCase{"pcie_on_pc", "<os><type machine='pc'>hvm</type><kernel>/k</kernel></os>", "<controller type='pci' index='0' model='pcie-root'/>", "PCI controller index 0 (pcie-root) does not exist on machine pc"},
+        ErrorCase{"pci_root_on_q35", os, "<controller type='pci' index='0' model='pci-root'/>", "PCI controller index 0 (pci-root) does not exist on machine q35"},
+        ErrorCase{"hostdev_mode", os, hostdev(host_src, "mode='capabilities' type='storage'"), "devices/hostdev[1] (type='storage', mode='capabilities'): only <hostdev mode='subsystem' type='pci'>"},
+        ErrorCase{"hostdev_usb", os, hostdev("<source><vendor id='0x1234'/></source>", "mode='subsystem' type='usb'"), "devices/hostdev[1] (type='usb', mode='subsystem')"},
+        ErrorCase{"hostdev_managed", os, hostdev(host_src, "mode='subsystem' type='pci' managed='maybe'"), "devices/hostdev[1]: managed='maybe' must be yes or no"},
+        ErrorCase{"hostdev_driver", os, hostdev("<driver name='kvm'/>" + host_src), "devices/hostdev[1]/driver: driver name='kvm' is not supported"},
+        ErrorCase{"hostdev_nosource", os, hostdev("<driver name='vfio'/>"), "devices/hostdev[1]: <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source> is missing"},
+        ErrorCase{"hostdev_bus", os, hostdev("<source><address bus='0x100' slot='0' function='0'/></source>"), "devices/hostdev[1]/source/address: bus='0x100' is out of range (at most 0xff)"},
+        ErrorCase{"hostdev_slot", os, hostdev("<source><address bus='1' slot='0x20' function='0'/></source>"), "slot='0x20' is out of range (at most 0x1f)"},
+        ErrorCase{"hostdev_function", os, hostdev("<source><address bus='1' slot='0' function='8'/></source>"), "function='8' is out of range (at most 0x7)"},
+        ErrorCase{"hostdev_hex", os, hostdev("<source><address bus='0xzz' slot='0' function='0'/></source>"), "bus='0xzz' is not a number (use hex with 0x, or decimal)"},
+        ErrorCase{"hostdev_octal", os, hostdev("<source><address bus='09' slot='0' function='0'/></source>"), "bus='09' is not a number"},
+        ErrorCase{"hostdev_nobus", os, hostdev("<source><address slot='0' function='0'/></source>"), "devices/hostdev[1]/source/address: attribute bus is missing"},
+        ErrorCase{"hostdev_guest_type", os, hostdev(host_src + "<address type='drive' controller='0'/>"), "devices/hostdev[1]/address: address type 'drive' is not supported"},
+        ErrorCase{"hostdev_guest_domain", os, hostdev(host_src + "<address type='pci' domain='1' bus='0' slot='3'/>"), "the guest has only PCI domain 0"},
+        ErrorCase{"hostdev_guest_bus", os, hostdev(host_src + "<address type='pci' bus='2' slot='0'/>"), "devices/hostdev[1]: guest bus 0x02 does not exist: add <controller type='pci' model='pcie-root-port' index='2'/>"},
+        ErrorCase{"hostdev_port_slot", os, "<controller type='pci' index='1' model='pcie-root-port'/>" + hostdev(host_src + "<address type='pci' bus='1' slot='3'/>"), "a pcie-root-port has one slot, 0x00; slot 0x03 does not exist on bus 0x01"},
+        ErrorCase{"hostdev_slot0", os, hostdev(host_src + "<address type='pci' bus='0' slot='0'/>"), "slot 0 of the root bus is the host bridge"},
+        ErrorCase{"hostdev_guest_dup", os, hostdev(host_src + "<address type='pci' bus='0' slot='3'/>") + hostdev("<source><address bus='2' slot='0' function='0'/></source><address type='pci' bus='0' slot='3'/>"), "the guest address is already used by devices/hostdev[1]"},
+        ErrorCase{"hostdev_port_addr_dup", os, "<controller type='pci' index='1' model='pcie-root-port'><address type='pci' bus='0' slot='3'/></controller>" + hostdev(host_src + "<address type='pci' bus='0' slot='3'/>"), "already used by pcie-root-port index 1"},
+        ErrorCase{"hostdev_source_dup", os, hostdev(host_src) + hostdev(host_src), "devices/hostdev[2]: host device 0000:01:00.0 is already assigned by another <hostdev>"},
+        ErrorCase{"hostdev_alias_dup", os, hostdev(host_src + "<alias name='a'/>") + hostdev("<source><address bus='2' slot='0' function='0'/></source><alias name='a'/>"), "devices/hostdev[2]: alias 'a' is used twice"},
+        ErrorCase{"hostdev_alias_bad", os, hostdev(host_src + "<alias name='1,x'/>"), "devices/hostdev[1]/alias: alias name '1,x' must start with a letter"},
+        ErrorCase{"hostdev_rom", os, hostdev(host_src + "<rom bar='maybe'/>"), "devices/hostdev[1]/rom: bar='maybe' must be on or off"},
+        ErrorCase{"hostdev_rom_file", os, hostdev(host_src + "<rom file='/x.rom'/>"), "devices/hostdev[1]/rom: attribute file='/x.rom' is not supported"},
+        ErrorCase{"hostdev_boot", os, hostdev(host_src + "<boot order='1'/>"), "devices/hostdev[1]/boot: not supported by altovirt"},
+        ErrorCase{"memballoon", os, "<memballoon model='virtio'/>", "devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>"},
+        ErrorCase{"video", os, "<video><model type='vga'/></video>", "devices/video[1] (model 'vga'): altovirt has no display adapter"},
+        ErrorCase{"input_usb", os, "<input type='tablet' bus='usb'/>", "devices/input[1] (type='tablet'): not supported by altovirt"},
+        ErrorCase{"disk", os, "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/></disk>", "line 6: devices/disk[1] (type='file', device='disk', target vda): altovirt has no emulated disks"},
+        ErrorCase{"unknown_top", "<memoryBacking><hugepages/></memoryBacking>" + os, "", "line 4: memoryBacking: altovirt backs guest memory"},
+        ErrorCase{"qemu_commandline", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>" + os, "", "line 4: qemu:commandline: not supported by altovirt"}),
+    [](const ::testing::TestParamInfo<ErrorCase>& param_info) { return std::string(param_info.param.label); });
+
+TEST(DomainErrors, DomainTypeAndMissingNameAndMemory) {
+  std::string msg = error_of_xml(fmt::format("<domain type='qemu'>{}</domain>", kOs));
+  EXPECT_THAT(msg, HasSubstr("line 1: domain: type='qemu' is not supported: altovirt runs VMs on KVM"));
+  EXPECT_THAT(msg, HasSubstr("line 1: domain: <name> is missing"));
+  EXPECT_THAT(msg, HasSubstr("line 1: domain: <memory> is missing"));
+  EXPECT_THAT(error_of_xml(fmt::format("<domain type='kvm'><name> </name><memory>1</memory>{}</domain>", kOs)),
+              HasSubstr("name: the domain name is empty"));
+  EXPECT_THAT(error_of_xml(fmt::format("<domain type='kvm'><name>a/b</name><memory>1</memory>{}</domain>", kOs)),
+              HasSubstr("name: name 'a/b' contains '/' or a control character"));
+  EXPECT_THAT(error_of_xml(fmt::format("<domain type='kvm'><name>a</name><memory>0</memory>{}</domain>", kOs)),
+              HasSubstr("memory: 0 KiB is out of range"));
+  EXPECT_THAT(error_of_xml(fmt::format("<domain type='kvm'><name>a</name><memory unit='TiB'>65</memory>{}</domain>", kOs)),
+              HasSubstr("memory: 65 TiB is out of range"));
+}
+
+TEST(DomainErrors, AllProblemsAreListedInLineOrder) {
+  std::string msg = error_of("<os><type arch='i686'>hvm</type><kernel>/k</kernel></os>\n<cpu/>",
+                             "<disk type='file'/>\n<interface type='network'/>\n<sound model='ich9'/>");
+  // One line per problem, in document order.
+  EXPECT_EQ(msg,
+            "vm1.xml: altovirt cannot run this domain as written; change or remove:\n"
+            "  line 4: os/type: arch='i686' is not supported (altovirt runs x86_64 guests)\n"
+            "  line 5: cpu: altovirt gives the guest the host CPU model; remove <cpu>\n"
+            "  line 7: devices/disk[1] (type='file'): altovirt has no emulated disks; pass an NVMe drive or controller through with <hostdev>\n"
+            "  line 8: devices/interface[1] (type='network'): altovirt has no emulated NICs; pass a NIC or an SR-IOV VF through with <hostdev>\n"
+            "  line 9: devices/sound[1] (model='ich9'): not supported by altovirt");
+}
+
+// StratoVirt's published x86 example (tests/data/README.md): parsing fails with one error that
+// names each element altovirt does not implement, and nothing else.
+TEST(DomainStratoVirt, EveryUnsupportedElementIsNamedInOneError) {
+  auto r = parse_domain_file(ALTOVIRT_TEST_DATA "/stratovirt_x86.xml");
+  ASSERT_FALSE(r);
+  const std::string& msg = r.error().message();
+  const std::string expected = std::string(ALTOVIRT_TEST_DATA "/stratovirt_x86.xml") +
+      ": altovirt cannot run this domain as written; change or remove:\n"
+      "  line 5: memoryBacking: altovirt backs guest memory with ordinary anonymous memory\n"
+      "  line 17: os/loader (type='pflash'): altovirt boots the kernel in <os><kernel> directly, without firmware\n"
+      "  line 18: os/nvram: altovirt boots the kernel in <os><kernel> directly, without firmware\n"
+      "  line 35: devices/disk[1] (type='file', device='disk', target hda): altovirt has no emulated disks; pass an NVMe drive or controller through with <hostdev>\n"
+      "  line 45: devices/interface[1] (type='ethernet', target tap0, model 'virtio'): altovirt has no emulated NICs; pass a NIC or an SR-IOV VF through with <hostdev>\n"
+      "  line 53: devices/controller[9] (type='virtio-serial'): altovirt has only PCI controllers (pcie-root, pcie-root-port, pci-root)\n"
+      "  line 57: devices/console[1] (type='pty', target type 'virtio'): only a console on the serial port (<target type='serial'/>) is supported\n"
+      "  line 62: devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>\n"
+      "  line 67: devices/rng[1] (model='virtio'): not supported by altovirt\n"
+      "  line 76: devices/video[1] (model 'virtio'): altovirt has no display adapter; use <video><model type='none'/></video> or remove it\n"
+      "  line 80: devices/vsock[1] (model='virtio'): not supported by altovirt";
+  EXPECT_EQ(msg, expected);
+}
+
+TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
+  // The supported rest of the example: q35, pcie-root-ports, kernel boot and the vfio hostdev.
+  auto text = read_file(ALTOVIRT_TEST_DATA "/stratovirt_x86.xml");
+  ASSERT_TRUE(text);
+  // Cut every element the previous test lists, by their lines (1-based, inclusive ranges).
+  std::vector<std::string> lines;
+  {
+    std::string line;
+    for (char ch : *text) {
+      if (ch == '\n') { lines.push_back(line); line.clear(); } else line += ch;
+    }
+    lines.push_back(line);
+  }
+  const std::pair<size_t, size_t> cut[] = {{5, 9}, {17, 18}, {34, 71}, {76, 78}, {80, 83}};
+  std::string kept;
+  for (size_t i = 1; i <= lines.size(); ++i) {
+    bool drop = false;
+    for (auto [a, b] : cut) drop = drop || (i >= a && i <= b);
+    if (!drop) kept += lines[i - 1] + "\n";
+  }
+  auto r = parse_domain_xml(kept);
+  ASSERT_TRUE(r) << r.error().message() << "\n" << kept;
+  EXPECT_EQ(r->config.name, "StratoVirt");
+  EXPECT_EQ(r->config.memory_kib, 8u << 20);
+  EXPECT_EQ(r->config.vcpus, 4u);
+  EXPECT_EQ(r->config.controllers.size(), 8u);
+  ASSERT_EQ(r->config.hostdevs.size(), 1u);
+  EXPECT_EQ(r->config.hostdevs[0].source.to_string(), "0000:03:00.0");
+  ASSERT_EQ(r->warnings.size(), 2u);
+  EXPECT_THAT(r->warnings[0], HasSubstr("iothreads: skipped"));
+  EXPECT_THAT(r->warnings[1], HasSubstr("devices/graphics[1] (type='vnc'): skipped"));
+}
+
+}  // namespace
+}  // namespace altovirt::config

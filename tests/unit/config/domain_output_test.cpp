@@ -1,0 +1,123 @@
+// to_xml() round trips and to_altovirt_args() command lines.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "altovirt/config/domain.h"
+
+namespace altovirt::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr const char* kFull = R"(<domain type='kvm'>
+  <name>seed &amp; co</name>
+  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>
+  <title>t</title>
+  <description>d &lt;x&gt;</description>
+  <memory unit='MiB'>1536</memory>
+  <currentMemory unit='MiB'>1536</currentMemory>
+  <vcpu>3</vcpu>
+  <os><type machine='pc-q35-7.1'>hvm</type><kernel>/k</kernel><initrd>/i</initrd><cmdline>console=ttyS0 a="b c"</cmdline></os>
+  <features><acpi/></features>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <emulator>/opt/altovirt</emulator>
+    <controller type='pci' index='0' model='pcie-root'/>
+    <controller type='pci' index='3' model='pcie-root-port'><address type='pci' bus='0' slot='5' function='0'/></controller>
+    <serial type='file'><source path='/var/log/s.log'/></serial>
+    <console type='file'><source path='/var/log/s.log'/><target type='serial'/></console>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0' bus='1' slot='0' function='0'/></source>
+      <alias name='nic0'/><rom bar='off'/><address type='pci' bus='3' slot='0' function='0'/>
+    </hostdev>
+    <hostdev mode='subsystem' type='pci' managed='no'>
+      <source><address domain='0' bus='2' slot='0' function='1'/></source>
+      <address type='pci' bus='0' slot='0x1e' function='2'/>
+    </hostdev>
+  </devices>
+</domain>)";
+
+DomainConfig parse(std::string_view xml) {
+  auto r = parse_domain_xml(xml);
+  EXPECT_TRUE(r) << r.error().message();
+  return r ? r->config : DomainConfig{};
+}
+
+TEST(DomainToXml, RoundTripsEverythingSupported) {
+  DomainConfig c = parse(kFull);
+  ASSERT_EQ(c.hostdevs.size(), 2u);
+  std::string xml = to_xml(c);
+  auto again = parse_domain_xml(xml, "dumpxml");
+  ASSERT_TRUE(again) << again.error().message() << "\n" << xml;
+  EXPECT_TRUE(again->warnings.empty());
+  EXPECT_EQ(again->config, c) << xml;
+  EXPECT_THAT(xml, HasSubstr("<name>seed &amp; co</name>"));
+  EXPECT_THAT(xml, HasSubstr("<type arch=\"x86_64\" machine=\"pc-q35-7.1\">hvm</type>"));
+  EXPECT_THAT(xml, HasSubstr("<address domain=\"0x0000\" bus=\"0x01\" slot=\"0x00\" function=\"0x0\" />"));
+}
+
+TEST(DomainToXml, RoundTripsMinimalAndPty) {
+  DomainConfig c = parse("<domain type='kvm'><name>m</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel></os>"
+                         "<devices><console type='pty'/></devices></domain>");
+  auto again = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->config, c);
+  EXPECT_EQ(again->config.machine, Machine::pc);
+  EXPECT_TRUE(again->config.console);
+}
+
+TEST(DomainArgs, FullCommandLine) {
+  DomainConfig c = parse(kFull);
+  auto args = to_altovirt_args(c, {.qmp_socket = "/run/altoctl/seed/qmp.sock", .log_file = "/run/altoctl/seed/log"});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ElementsAre("-name", "seed & co", "-machine", "q35", "-m", "1536M", "-smp", "3", "-kernel", "/k",
+                                 "-initrd", "/i", "-append", "console=ttyS0 a=\"b c\"", "-serial", "file:/var/log/s.log",
+                                 "-qmp", "unix:/run/altoctl/seed/qmp.sock,server,nowait", "-D", "/run/altoctl/seed/log",
+                                 "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,bus=pcie.0,addr=0x05.0",
+                                 "-device", "vfio-pci,host=0000:01:00.0,id=nic0,bus=pci.3,addr=0x00.0,rombar=0",
+                                 "-device", "vfio-pci,host=0000:02:00.1,bus=pcie.0,addr=0x1e.2"));
+}
+
+TEST(DomainArgs, MinimalPcWithoutAcpiAndRoundedMemory) {
+  DomainConfig c = parse("<domain type='kvm'><name>m</name><memory unit='KiB'>1000</memory>"
+                         "<os><type machine='pc'>hvm</type><kernel>/k</kernel></os><devices><serial type='pty'/>"
+                         "<hostdev mode='subsystem' type='pci'><source><address bus='1' slot='0' function='0'/></source>"
+                         "<address type='pci' slot='4'/></hostdev></devices></domain>");
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ElementsAre("-name", "m", "-machine", "pc", "-m", "1M", "-smp", "1", "-kernel", "/k", "-no-acpi",
+                                 "-serial", "pty", "-qmp", "unix:/q,server,nowait", "-device",
+                                 "vfio-pci,host=0000:01:00.0,bus=pci.0,addr=0x04.0"));
+}
+
+TEST(DomainArgs, RejectsUnusablePaths) {
+  DomainConfig c = parse("<domain type='kvm'><name>m</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel></os></domain>");
+  auto empty = to_altovirt_args(c, {});
+  ASSERT_FALSE(empty);
+  EXPECT_THAT(empty.error().message(), HasSubstr("QMP socket path is empty"));
+  auto comma = to_altovirt_args(c, {.qmp_socket = "/run/a,b/qmp", .log_file = ""});
+  ASSERT_FALSE(comma);
+  EXPECT_THAT(comma.error().message(), HasSubstr("QMP socket path '/run/a,b/qmp' contains a comma"));
+}
+
+TEST(DomainUuid, RandomUuidsAreVersion4AndParse) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 50; ++i) {
+    std::string u = random_uuid();
+    ASSERT_EQ(u.size(), 36u);
+    EXPECT_EQ(u[14], '4');
+    EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
+    seen.insert(u);
+    auto r = parse_domain_xml(fmt::format("<domain type='kvm'><name>m</name><uuid>{}</uuid><memory>65536</memory>"
+                                          "<os><type>hvm</type><kernel>/k</kernel></os></domain>", u));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->config.uuid, u);
+  }
+  EXPECT_EQ(seen.size(), 50u);
+}
+
+}  // namespace
+}  // namespace altovirt::config
