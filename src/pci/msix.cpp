@@ -29,12 +29,18 @@ bool MsixCapability::in_pba(unsigned bar, uint64_t off, uint64_t len) const {
   return bar == pba_bar_ && off < pba_offset_ + uint64_t{pba_size()} && off + len > pba_offset_;
 }
 
-bool MsixCapability::enabled() const { return config_.get16(cap_ + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE; }
+// Enable and function mask are cached by control_written() under the lock, so table accesses on
+// other vCPU threads never read config space while the config path writes it.
+bool MsixCapability::enabled() const {
+  std::lock_guard lock(mutex_);
+  return was_enabled_;
+}
 bool MsixCapability::function_masked() const {
-  return config_.get16(cap_ + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_MASKALL;
+  std::lock_guard lock(mutex_);
+  return was_fmasked_;
 }
 bool MsixCapability::masked_locked(unsigned v) const {
-  return !enabled() || function_masked() || (entries_[v].control & PCI_MSIX_ENTRY_CTRL_MASKBIT);
+  return !was_enabled_ || was_fmasked_ || (entries_[v].control & PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 bool MsixCapability::vector_masked(unsigned v) const {
   std::lock_guard lock(mutex_);
@@ -116,7 +122,8 @@ void MsixCapability::pba_read(uint64_t off, std::span<uint8_t> data) {
 
 void MsixCapability::control_written() {
   std::lock_guard lock(mutex_);
-  bool en = enabled(), fm = function_masked();
+  uint16_t flags = config_.get16(cap_ + PCI_MSIX_FLAGS);
+  bool en = flags & PCI_MSIX_FLAGS_ENABLE, fm = flags & PCI_MSIX_FLAGS_MASKALL;
   if (en == was_enabled_ && fm == was_fmasked_) return;
   if (en != was_enabled_) sink_.enable_changed(en, en ? vectors() : 0);
   was_enabled_ = en;

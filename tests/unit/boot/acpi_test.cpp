@@ -118,7 +118,7 @@ TEST_F(Tables, McfgCoversTheEcamWindow) {
   auto& b = t.blob;
   EXPECT_EQ(u64(b, t.mcfg + 44), kEcamBase);
   EXPECT_EQ(b[t.mcfg + 44 + 10], 0) << "start bus";
-  EXPECT_EQ(b[t.mcfg + 44 + 11], 255) << "end bus";
+  EXPECT_EQ(b[t.mcfg + 44 + 11], 15) << "end bus";
 }
 
 TEST_F(Tables, DsdtHasHostBridgeAndS5) {

@@ -5,7 +5,7 @@
 //   0x0009_fc00  reserved (EBDA)                 0x000e_0000  ACPI tables, RSDP first (reserved)
 //   0x0010_0000  protected-mode kernel, then RAM up to low_ram_end (at most 3 GiB)
 //   0xc000_0000  32-bit PCI MMIO window (512 MiB)
-//   0xe000_0000  PCIe ECAM / MMCONFIG (256 MiB: buses 0..255)
+//   0xe000_0000  PCIe ECAM / MMCONFIG (16 MiB: buses 0..15)
 //   0xfec0_0000  IOAPIC                          0xfee0_0000  local APICs
 //   4 GiB        RAM above the hole (whatever did not fit below 3 GiB)
 //   mmio64_base  64-bit PCI MMIO window, above RAM, naturally aligned so one MTRR covers it
@@ -35,7 +35,11 @@ inline constexpr uint64_t kHoleStart = 3 * GiB;
 inline constexpr uint64_t kMmio32Base = 0xc0000000;
 inline constexpr uint64_t kMmio32Size = 512 * MiB;
 inline constexpr uint64_t kEcamBase = 0xe0000000;
-inline constexpr uint64_t kEcamSize = 256 * MiB;
+// 16 buses, not 256: Linux x86 probes every bus the MCFG declares, 32 slots each, at boot
+// (pcibios_fixup_peer_bridges with pcibios_last_bus = the MCFG end bus), and every probe is a
+// trapped config access; with nested virtualisation 256 buses cost minutes. Only bus 0 is
+// populated today; 16 leaves room for root ports later.
+inline constexpr uint64_t kEcamSize = 16 * MiB;
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;
 inline constexpr uint64_t kHighRamBase = 4 * GiB;

@@ -3,8 +3,9 @@
 // Message Capable read-only), address, data, mask bits (RW) and pending bits (RO). Vector i of an
 // MME-enabled block sends data | i in the low bits (6.8.1.6).
 //
-// Threading: called on the config path only (the bus's config lock held), plus signal() from any
-// thread; state is behind an internal mutex.
+// Threading: everything, signal() included, runs on the config path (the bus's config lock held, or
+// before the VM runs): the mask and pending bits live in config space, which only that path may
+// touch. An emulated device that raises MSI from its own thread must take the bus's config lock.
 #pragma once
 
 #include <cstdint>
