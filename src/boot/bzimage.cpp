@@ -1,0 +1,107 @@
+#include "altovirt/boot/bzimage.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "altovirt/boot/e820.h"
+
+namespace altovirt::boot {
+
+namespace {
+constexpr uint32_t kHdrSMagic = 0x53726448;  // "HdrS"
+constexpr uint16_t kBootFlag = 0xaa55;
+constexpr uint16_t kMinProtocol = 0x0206;    // cmdline_size, and initrd_addr_max we rely on
+constexpr uint64_t kSetupHeaderOffset = 0x1f1;
+constexpr uint8_t kLoaderUndefined = 0xff;   // type_of_loader for a boot loader without an assigned id
+
+Result<std::vector<uint8_t>> read_all(const std::string& path, std::string_view what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return fail_errno(errno, "{} '{}' cannot be opened", what, path);
+  std::vector<uint8_t> data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return fail("{} '{}' cannot be read", what, path);
+  return data;
+}
+}  // namespace
+
+Result<BzImage> parse_bzimage(const std::vector<uint8_t>& file, std::string_view what) {
+  if (file.size() < 0x1000)
+    return fail("{} is not a Linux bzImage: only {} bytes", what, file.size());
+  BzImage img;
+  // The header runs from 0x1f1 to 0x202 + the byte at 0x201 (boot.rst, "the real-mode kernel header").
+  size_t header_end = 0x202 + file[0x201];
+  size_t n = std::min(header_end - kSetupHeaderOffset, sizeof(setup_header));
+  std::memcpy(&img.header, file.data() + kSetupHeaderOffset, n);
+  const setup_header& h = img.header;
+  if (h.boot_flag != kBootFlag || h.header != kHdrSMagic)
+    return fail("{} is not a Linux bzImage (no \"HdrS\" boot header); pass a bzImage such as /boot/vmlinuz-*", what);
+  if (h.version < kMinProtocol)
+    return fail("{} uses boot protocol {}.{:02}; altovirt needs 2.06 or later", what, h.version >> 8, h.version & 0xff);
+  if (!(h.loadflags & LOADED_HIGH)) return fail("{} is a zImage, not a bzImage (it must load at 1 MiB)", what);
+  if (!(h.xloadflags & XLF_KERNEL_64)) return fail("{} has no 64-bit entry point (XLF_KERNEL_64); is it a 64-bit kernel?", what);
+  unsigned setup_sects = h.setup_sects == 0 ? 4 : h.setup_sects;  // 0 means 4 (boot.rst)
+  size_t kernel_offset = (setup_sects + 1) * 512;
+  if (kernel_offset >= file.size()) return fail("{} is truncated: setup_sects {} runs past its end", what, setup_sects);
+  img.kernel.assign(file.begin() + static_cast<long>(kernel_offset), file.end());
+  return img;
+}
+
+Result<InitrdPlacement> place_initrd(const BzImage& image, const MemoryLayout& layout, uint64_t size) {
+  uint64_t top = std::min<uint64_t>(layout.low_ram_end(), uint64_t{image.header.initrd_addr_max} + 1);
+  // The kernel decompresses into [16 MiB, 16 MiB + init_size) at worst; keep clear of it.
+  uint64_t kernel_end = 16 * MiB + image.header.init_size;
+  if (size > top || ((top - size) & ~uint64_t{0xfff}) < kernel_end)
+    return fail("the initrd ({} MiB) does not fit below {:#x} above the kernel; give the guest more memory (-m)",
+                size / MiB, top);
+  return InitrdPlacement{(top - size) & ~uint64_t{0xfff}, size};
+}
+
+Result<boot_params> make_boot_params(const BzImage& image, const MemoryLayout& layout, const std::string& cmdline,
+                                     InitrdPlacement initrd) {
+  boot_params bp{};
+  bp.hdr = image.header;
+  setup_header& h = bp.hdr;
+  uint32_t cmdline_max = h.cmdline_size != 0 ? h.cmdline_size : 255;
+  if (cmdline.size() >= cmdline_max || cmdline.size() >= kCmdlineMax)
+    return fail("-append: the command line is {} bytes; this kernel takes at most {}", cmdline.size(), cmdline_max - 1);
+  h.type_of_loader = kLoaderUndefined;
+  h.loadflags |= CAN_USE_HEAP;
+  h.heap_end_ptr = 0xfe00;  // unused by a 64-bit entry, but CAN_USE_HEAP asks for a value
+  h.vid_mode = 0xffff;      // "normal"
+  h.code32_start = kKernelAddress;
+  h.cmd_line_ptr = static_cast<uint32_t>(kCmdlineAddress);
+  h.ramdisk_image = static_cast<uint32_t>(initrd.address);
+  h.ramdisk_size = static_cast<uint32_t>(initrd.size);
+  if (h.version >= 0x020e) bp.acpi_rsdp_addr = kAcpiBase;  // protocol 2.14 added acpi_rsdp_addr
+  auto e820 = build_e820(layout);
+  if (e820.size() > E820_MAX_ENTRIES_ZEROPAGE) return fail("e820 map has {} entries, the zero page holds 128", e820.size());
+  bp.e820_entries = static_cast<uint8_t>(e820.size());
+  std::copy(e820.begin(), e820.end(), bp.e820_table);
+  return bp;
+}
+
+Status load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory) {
+  AV_TRY_ASSIGN(auto file, read_all(files.kernel, "-kernel"));
+  AV_TRY_ASSIGN(BzImage image, parse_bzimage(file, fmt::format("-kernel '{}'", files.kernel)));
+  uint64_t need = 16 * MiB + image.header.init_size;
+  if (layout.low_ram_end() < need)
+    return fail("-kernel '{}' needs {} MiB of low memory to decompress; give the guest more memory (-m)", files.kernel,
+                need / MiB + 1);
+  if (auto s = memory.write(kKernelAddress, image.kernel); !s)
+    return std::unexpected(s.error().context(fmt::format("loading -kernel '{}' at 1 MiB", files.kernel)));
+  InitrdPlacement initrd;
+  if (!files.initrd.empty()) {
+    AV_TRY_ASSIGN(auto data, read_all(files.initrd, "-initrd"));
+    if (data.empty()) return fail("-initrd '{}' is empty", files.initrd);
+    AV_TRY_ASSIGN(initrd, place_initrd(image, layout, data.size()));
+    AV_TRY(memory.write(initrd.address, data));
+  }
+  AV_TRY_ASSIGN(boot_params bp, make_boot_params(image, layout, files.cmdline, initrd));
+  std::vector<uint8_t> cmd(files.cmdline.begin(), files.cmdline.end());
+  cmd.push_back(0);
+  AV_TRY(memory.write(kCmdlineAddress, cmd));
+  AV_TRY(memory.write(kBootParamsAddress, std::span(reinterpret_cast<const uint8_t*>(&bp), sizeof bp)));
+  return ok();
+}
+
+}  // namespace altovirt::boot

@@ -1,0 +1,64 @@
+// The guest physical address map of an altovirt machine (q35-like, direct kernel boot, no firmware):
+//
+//   0x0000_0500  GDT (long-mode entry)           0x0000_7000  boot_params ("zero page")
+//   0x0000_9000  identity page tables (4 GiB)    0x0002_0000  kernel command line
+//   0x0009_fc00  reserved (EBDA)                 0x000e_0000  ACPI tables, RSDP first (reserved)
+//   0x0010_0000  protected-mode kernel, then RAM up to low_ram_end (at most 3 GiB)
+//   0xc000_0000  32-bit PCI MMIO window (512 MiB)
+//   0xe000_0000  PCIe ECAM / MMCONFIG (16 MiB: buses 0..15)
+//   0xfec0_0000  IOAPIC                          0xfee0_0000  local APICs
+//   4 GiB        RAM above the hole (whatever did not fit below 3 GiB)
+//   mmio64_base  64-bit PCI MMIO window, above RAM, naturally aligned so one MTRR covers it
+//
+// Threading: plain values.
+#pragma once
+
+#include <cstdint>
+
+#include "altovirt/base/error.h"
+
+namespace altovirt::boot {
+
+inline constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+
+inline constexpr uint64_t kGdtAddress = 0x500;
+inline constexpr uint64_t kBootParamsAddress = 0x7000;
+inline constexpr uint64_t kPml4Address = 0x9000;  // then the PDPT and four page directories
+inline constexpr uint64_t kCmdlineAddress = 0x20000;
+inline constexpr uint64_t kCmdlineMax = 0x10000;
+inline constexpr uint64_t kEbdaStart = 0x9fc00;
+inline constexpr uint64_t kAcpiBase = 0xe0000;  // inside the RSDP search area (ACPI 6.4 5.2.5.1)
+inline constexpr uint64_t kAcpiSize = 0x20000;
+inline constexpr uint64_t kKernelAddress = 0x100000;
+
+inline constexpr uint64_t kHoleStart = 3 * GiB;
+inline constexpr uint64_t kMmio32Base = 0xc0000000;
+inline constexpr uint64_t kMmio32Size = 512 * MiB;
+inline constexpr uint64_t kEcamBase = 0xe0000000;
+// 16 buses, not 256: Linux x86 probes every bus the MCFG declares, 32 slots each, at boot
+// (pcibios_fixup_peer_bridges with pcibios_last_bus = the MCFG end bus), and every probe is a
+// trapped config access; with nested virtualisation 256 buses cost minutes. Only bus 0 is
+// populated today; 16 leaves room for root ports later.
+inline constexpr uint64_t kEcamSize = 16 * MiB;
+inline constexpr uint64_t kIoapicAddress = 0xfec00000;
+inline constexpr uint64_t kLapicAddress = 0xfee00000;
+inline constexpr uint64_t kHighRamBase = 4 * GiB;
+// PCI I/O ports handed to devices (below: legacy ISA devices and the PCI config ports).
+inline constexpr uint16_t kPciIoBase = 0xc000;
+inline constexpr uint32_t kPciIoSize = 0x4000;
+
+struct MemoryLayout {
+  uint64_t ram = 0;        // total RAM
+  uint64_t low_ram = 0;    // [0, low_ram)
+  uint64_t high_ram = 0;   // [4 GiB, 4 GiB + high_ram)
+  uint64_t mmio64_base = 0;
+  uint64_t mmio64_size = 0;
+
+  uint64_t low_ram_end() const { return low_ram; }
+  uint64_t high_ram_end() const { return kHighRamBase + high_ram; }
+
+  // `ram` bytes split around the hole; the 64-bit window placed within `phys_bits` of address.
+  static Result<MemoryLayout> make(uint64_t ram, unsigned phys_bits);
+};
+
+}  // namespace altovirt::boot

@@ -1,0 +1,36 @@
+// The interfaces between emulated devices and the machine: IoHandler (a device's port I/O or MMIO
+// registers, reached through the VMM's dispatch bus), IrqLine (a wire into the interrupt
+// controller) and MachineControl (power off / reset requests from the guest).
+//
+// Threading: io_read/io_write may be called from any vCPU thread at once; each device serialises
+// itself. IrqLine and MachineControl implementations must be callable from any thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace altovirt::devices {
+
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  // `offset` is from the start of the region the handler was registered for.
+  virtual void io_read(uint64_t offset, std::span<uint8_t> data) = 0;
+  virtual void io_write(uint64_t offset, std::span<const uint8_t> data) = 0;
+};
+
+class IrqLine {
+ public:
+  virtual ~IrqLine() = default;
+  virtual void set_level(bool asserted) = 0;
+};
+
+enum class ShutdownReason { poweroff, reset };
+
+class MachineControl {
+ public:
+  virtual ~MachineControl() = default;
+  virtual void request_shutdown(ShutdownReason reason) = 0;
+};
+
+}  // namespace altovirt::devices

@@ -1,0 +1,55 @@
+// The few PC legacy devices a Linux guest touches on a machine without firmware:
+//  - ResetControl: the PCI reset control register at port 0xCF9 (Intel ICH9 datasheet 13.7.5;
+//    bit 2 "reset CPU" with bit 1 "system reset" is a hard reset); the FADT RESET_REG points here.
+//  - I8042: a keyboard controller that has no keyboard: status reads 0 (nothing to read, ready to
+//    accept a command) and command 0xFE (pulse the reset line) resets the machine, which is how
+//    `reboot=k` and many boot loaders reset a PC.
+//  - CmosRtc: the MC146818 RTC/CMOS at 0x70/0x71 with the host's UTC time in BCD, 24-hour mode,
+//    never "update in progress", so the guest's clock starts right.
+//
+// Threading: io_* from any vCPU thread; each device has its own mutex or no state.
+#pragma once
+
+#include <mutex>
+
+#include "altovirt/devices/io_handler.h"
+
+namespace altovirt::devices {
+
+class ResetControl : public IoHandler {
+ public:
+  explicit ResetControl(MachineControl& machine) : machine_(machine) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override;
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  MachineControl& machine_;
+  std::mutex mutex_;
+  uint8_t value_ = 0;
+};
+
+// Registered at 0x60 for 5 ports (0x60 data, 0x64 status/command).
+class I8042 : public IoHandler {
+ public:
+  explicit I8042(MachineControl& machine) : machine_(machine) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override;
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  MachineControl& machine_;
+};
+
+// Registered at 0x70 for 2 ports.
+class CmosRtc : public IoHandler {
+ public:
+  CmosRtc();
+  void io_read(uint64_t offset, std::span<uint8_t> data) override;
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  std::mutex mutex_;
+  uint8_t index_ = 0;
+  uint8_t nvram_[128] = {};
+};
+
+}  // namespace altovirt::devices

@@ -1,0 +1,70 @@
+// IoBus: the dispatch of trapped guest accesses (port I/O or MMIO exits) to the device handling an
+// address range, with per-region exit counters. An access to no region reads all ones and is
+// counted under "unassigned"; it never reaches a device and never fails.
+//
+// Counters are kept per region name and survive the region's removal (a BAR that moves keeps its
+// counts), so stats() can show, e.g. over QMP, which accesses trapped and how often.
+//
+// Threading: any thread may dispatch, add and remove concurrently. The range map is behind a
+// shared_mutex that is NOT held while a handler runs, so a handler may add or remove regions
+// (a BAR moved by a config write); the handler's shared_ptr keeps it alive for the call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "altovirt/base/error.h"
+#include "altovirt/devices/io_handler.h"
+
+namespace altovirt::vmm {
+
+struct RegionStats {
+  std::string name;
+  uint64_t base = 0, size = 0;  // where the region was last registered
+  uint64_t reads = 0, writes = 0;
+};
+
+class IoBus {
+ public:
+  explicit IoBus(std::string kind) : kind_(std::move(kind)) {}
+
+  // Fails (changing nothing) when [base, base+size) overlaps a registered region.
+  Status add(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler);
+  // Removes the region starting at `base`; false when there is none.
+  bool remove(uint64_t base);
+
+  void read(uint64_t addr, std::span<uint8_t> data);
+  void write(uint64_t addr, std::span<const uint8_t> data);
+
+  // Every region ever registered (and "unassigned"), with its counts, sorted by name.
+  std::vector<RegionStats> stats() const;
+  const std::string& kind() const { return kind_; }
+
+ private:
+  struct Counter {
+    std::atomic<uint64_t> reads{0}, writes{0};
+    uint64_t base = 0, size = 0;
+  };
+  struct Region {
+    uint64_t size;
+    std::string name;
+    std::shared_ptr<devices::IoHandler> handler;
+    std::shared_ptr<Counter> counter;
+  };
+  // The handler for addr and the offset in its region, or a null handler.
+  std::pair<Region, uint64_t> lookup(uint64_t addr) const;
+
+  std::string kind_;
+  mutable std::shared_mutex mutex_;
+  std::map<uint64_t, Region> regions_;                       // by base
+  std::map<std::string, std::shared_ptr<Counter>> counters_;  // by name
+  Counter unassigned_;
+};
+
+}  // namespace altovirt::vmm

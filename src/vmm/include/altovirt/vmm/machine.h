@@ -1,0 +1,118 @@
+// Machine: one running VM and everything it owns: the KVM VM and vCPUs, guest RAM and its memory
+// slots, the GSI routing table, the port I/O and MMIO dispatch buses, the PCI root bus, the legacy
+// devices (UART, ACPI PM, RTC, reset), and the threads (one per vCPU, one for console input).
+//
+// Lifecycle: create() builds and loads everything (nothing runs yet); run() starts the vCPUs and
+// returns when the guest powers off or resets, stop() is called, or a vCPU fails. A reset is done by
+// the caller building a fresh Machine (every device, the irqchip and the vCPUs start from their
+// power-on state that way, with no per-device reset code to forget).
+//
+// Stopping: stop()/request_shutdown() record the first reason, then every vCPU gets
+// kvm_run.immediate_exit = 1 and a SIGUSR1 (whose handler does nothing), so a vCPU inside KVM_RUN
+// returns with EINTR and one about to enter it returns at once.
+//
+// Threading: create() and run() on the main thread. stop(), request_shutdown() and the accessors
+// may be used from any thread (vCPU threads call request_shutdown()). map_device_memory() and the
+// buses are thread-safe; pci() follows PciBus's contract.
+#pragma once
+
+#include <csignal>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "altovirt/boot/layout.h"
+#include "altovirt/devices/acpi_pm.h"
+#include "altovirt/devices/char_backend.h"
+#include "altovirt/devices/io_handler.h"
+#include "altovirt/devices/serial.h"
+#include "altovirt/kvm/gsi.h"
+#include "altovirt/kvm/guest_memory.h"
+#include "altovirt/kvm/kvm.h"
+#include "altovirt/kvm/vcpu.h"
+#include "altovirt/kvm/vm.h"
+#include "altovirt/pci/pci_bus.h"
+#include "altovirt/vmm/io_bus.h"
+#include "altovirt/vmm/options.h"
+
+namespace altovirt::vmm {
+
+enum class ExitKind { poweroff, reset, stopped, error };
+
+struct MachineExit {
+  ExitKind kind = ExitKind::error;
+  std::string message;
+};
+
+// The signal used to kick vCPU threads out of KVM_RUN. Installed by install_kick_signal().
+inline constexpr int kKickSignal = SIGUSR1;
+void install_kick_signal();
+
+class Machine : public devices::MachineControl, public pci::BarListener {
+ public:
+  static Result<std::unique_ptr<Machine>> create(const kvm::Kvm& kvm, const VmOptions& options,
+                                                 devices::CharBackend& console);
+  ~Machine() override;
+
+  MachineExit run();
+  void stop(ExitKind kind, std::string message = {});
+
+  void request_shutdown(devices::ShutdownReason reason) override;
+  void bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::optional<uint64_t> old_addr,
+                           std::optional<uint64_t> new_addr) override;
+
+  // Places a PCI device as `spec` says (addr=, multifunction=) and routes its BARs.
+  Result<pci::PciAddress> add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec);
+  // Maps host memory (a passed-through BAR) into the guest as a KVM memory slot.
+  Result<kvm::MemorySlot> map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what);
+
+  kvm::Vm& vm() { return *vm_; }
+  kvm::GsiRouter& gsi() { return *gsi_; }
+  const kvm::GuestMemory& memory() const { return memory_; }
+  // Every guest RAM region (gpa, size, host address): what VFIO DMA-maps with IOVA = GPA.
+  const std::vector<kvm::RamRegion>& ram_regions() const { return memory_.regions(); }
+  const boot::MemoryLayout& layout() const { return layout_; }
+  pci::PciBus& pci() { return pci_; }
+  IoBus& pio() { return pio_; }
+  IoBus& mmio() { return mmio_; }
+  devices::AcpiPm& acpi_pm() { return *acpi_pm_; }
+  // The exit counters of both buses as text, one region per line.
+  std::string exit_stats() const;
+
+ private:
+  explicit Machine(devices::CharBackend& console) : console_(console) {}
+  Status build(const kvm::Kvm& kvm, const VmOptions& options);
+  void vcpu_loop(kvm::Vcpu& vcpu);
+  void input_loop();
+  void handle_io(kvm_run* run);
+  void handle_mmio(kvm_run* run);
+
+  devices::CharBackend& console_;
+  std::unique_ptr<kvm::Vm> vm_;
+  std::unique_ptr<kvm::GsiRouter> gsi_;
+  boot::MemoryLayout layout_;
+  kvm::GuestMemory memory_;
+  std::vector<kvm::MemorySlot> ram_slots_;
+  IoBus pio_{"port I/O"};
+  IoBus mmio_{"MMIO"};
+  pci::PciBus pci_;
+  std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
+  std::shared_ptr<devices::Serial16550> serial_;
+  std::shared_ptr<devices::AcpiPm> acpi_pm_;
+  std::vector<kvm::Vcpu> vcpus_;
+  std::vector<std::thread> threads_;
+  std::thread input_thread_;
+  std::optional<kvm::EventFd> input_stop_;
+
+  std::mutex exit_mutex_;
+  std::condition_variable exit_cv_;
+  std::optional<MachineExit> exit_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace altovirt::vmm

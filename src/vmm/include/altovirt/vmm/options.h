@@ -1,0 +1,84 @@
+// The altovirt command line, QEMU style (single-dash options taking the next argument as value):
+//   altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]
+//            [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...
+//            [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]
+// Parsing is pure: it checks every value and returns an error naming the option and the accepted
+// forms; nothing is opened or started. (No Debian library parses QEMU's syntax, so this is a small
+// hand-written parser; the numbers go through base's parse_uint/parse_size.)
+//
+// -device KIND,opts: KIND must be in the DeviceRegistry. Every PCI kind accepts id=, bus=pcie.0,
+// addr=SLOT[.FN] and multifunction=on|off; a kind declares its own keys on top.
+//
+// Threading: pure functions; the registry is filled before parsing, then read-only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "altovirt/base/error.h"
+
+namespace altovirt::vmm {
+
+class Machine;
+
+struct DeviceSpec {
+  std::string kind;
+  std::map<std::string, std::string> props;  // kind-specific keys
+  std::string id;
+  std::optional<unsigned> slot;
+  unsigned function = 0;
+  bool multifunction = false;
+  std::string text;  // as typed, for messages
+};
+
+struct QmpSpec {
+  std::string path;  // unix socket
+  bool server = true;
+  bool wait = false;
+};
+
+struct VmOptions {
+  std::string name = "altovirt";
+  uint64_t ram = 0;
+  unsigned cpus = 1;
+  std::string kernel, initrd, append;
+  std::string serial = "stdio";
+  std::vector<DeviceSpec> devices;
+  std::optional<QmpSpec> qmp;
+  bool no_reboot = false;
+  std::string pidfile, logfile;
+};
+
+// A device kind that -device can create.
+struct DeviceKind {
+  std::string help;                    // one line for the usage message
+  std::vector<std::string> keys;       // kind-specific keys it accepts
+  // Adds the device to the machine (called after the machine's core is built, before boot).
+  std::function<Status(Machine&, const DeviceSpec&)> create;
+};
+
+class DeviceRegistry {
+ public:
+  static DeviceRegistry& global();
+  void add(std::string kind, DeviceKind k) { kinds_[std::move(kind)] = std::move(k); }
+  const DeviceKind* find(const std::string& kind) const;
+  // "vfio-pci, ..." or "(none)".
+  std::string names() const;
+
+ private:
+  std::map<std::string, DeviceKind> kinds_;
+};
+
+inline constexpr unsigned kMaxCpus = 255;  // xAPIC ids are 8 bits, and the MADT entries too
+
+// Parses argv[1..]. Errors name the option; the CLI prints them and exits 2.
+Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry);
+// Parses one -device value.
+Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry);
+std::string usage();
+
+}  // namespace altovirt::vmm

@@ -1,0 +1,70 @@
+#include "altovirt/vmm/io_bus.h"
+
+#include <algorithm>
+#include <mutex>
+
+namespace altovirt::vmm {
+
+Status IoBus::add(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) {
+  if (size == 0 || base + size < base) return fail("{} region {} at {:#x}: empty or wrapping range", kind_, name, base);
+  std::unique_lock lock(mutex_);
+  auto next = regions_.lower_bound(base);
+  if (next != regions_.end() && next->first < base + size)
+    return fail("{} region {} [{:#x}, {:#x}) overlaps {} at {:#x}", kind_, name, base, base + size, next->second.name, next->first);
+  if (next != regions_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second.size > base)
+      return fail("{} region {} [{:#x}, {:#x}) overlaps {} at {:#x}", kind_, name, base, base + size, prev->second.name, prev->first);
+  }
+  auto& counter = counters_[name];
+  if (!counter) counter = std::make_shared<Counter>();
+  counter->base = base;
+  counter->size = size;
+  regions_.emplace(base, Region{size, std::move(name), std::move(handler), counter});
+  return ok();
+}
+
+bool IoBus::remove(uint64_t base) {
+  std::unique_lock lock(mutex_);
+  return regions_.erase(base) != 0;
+}
+
+std::pair<IoBus::Region, uint64_t> IoBus::lookup(uint64_t addr) const {
+  std::shared_lock lock(mutex_);
+  auto it = regions_.upper_bound(addr);
+  if (it == regions_.begin()) return {Region{}, 0};
+  --it;
+  if (addr - it->first >= it->second.size) return {Region{}, 0};
+  return {it->second, addr - it->first};
+}
+
+void IoBus::read(uint64_t addr, std::span<uint8_t> data) {
+  auto [region, offset] = lookup(addr);
+  if (!region.handler) {
+    unassigned_.reads.fetch_add(1, std::memory_order_relaxed);
+    std::fill(data.begin(), data.end(), 0xff);
+    return;
+  }
+  region.counter->reads.fetch_add(1, std::memory_order_relaxed);
+  region.handler->io_read(offset, data);
+}
+
+void IoBus::write(uint64_t addr, std::span<const uint8_t> data) {
+  auto [region, offset] = lookup(addr);
+  if (!region.handler) {
+    unassigned_.writes.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  region.counter->writes.fetch_add(1, std::memory_order_relaxed);
+  region.handler->io_write(offset, data);
+}
+
+std::vector<RegionStats> IoBus::stats() const {
+  std::shared_lock lock(mutex_);
+  std::vector<RegionStats> v;
+  for (auto& [name, c] : counters_) v.push_back({name, c->base, c->size, c->reads.load(), c->writes.load()});
+  v.push_back({"unassigned", 0, 0, unassigned_.reads.load(), unassigned_.writes.load()});
+  return v;
+}
+
+}  // namespace altovirt::vmm

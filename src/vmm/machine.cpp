@@ -1,0 +1,345 @@
+#include "altovirt/vmm/machine.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstring>
+
+#include "altovirt/base/log.h"
+#include "altovirt/boot/acpi.h"
+#include "altovirt/boot/bzimage.h"
+#include "altovirt/boot/long_mode.h"
+#include "altovirt/devices/legacy.h"
+#include "altovirt/kvm/cpuid.h"
+#include "altovirt/kvm/msrs.h"
+
+namespace altovirt::vmm {
+
+namespace {
+
+constexpr uint16_t kCom1Port = 0x3f8;
+constexpr uint32_t kCom1Irq = 4;
+constexpr uint16_t kPmBase = 0x600;
+constexpr uint8_t kSciIrq = 9;
+constexpr uint8_t kS5SleepType = 5;
+
+class KvmIrqLine : public devices::IrqLine {
+ public:
+  KvmIrqLine(kvm::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void set_level(bool asserted) override {
+    if (auto s = vm_.set_irq_line(gsi_, asserted); !s) log::error("irq", "{}", s.error().message());
+  }
+
+ private:
+  kvm::Vm& vm_;
+  uint32_t gsi_;
+};
+
+// 0xCF8..0xCFF: the config address/data ports, except a byte access to 0xCF9, which is the reset
+// control register (ICH9: it shares the dword at 0xCF8).
+class PciConfigPorts : public devices::IoHandler {
+ public:
+  PciConfigPorts(pci::PciBus& bus, devices::ResetControl& reset) : bus_(bus), reset_(reset) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override {
+    if (offset == 1 && data.size() == 1) return reset_.io_read(0, data);
+    bus_.cf8_read(static_cast<unsigned>(offset), data);
+  }
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (offset == 1 && data.size() == 1) return reset_.io_write(0, data);
+    bus_.cf8_write(static_cast<unsigned>(offset), data);
+  }
+
+ private:
+  pci::PciBus& bus_;
+  devices::ResetControl& reset_;
+};
+
+class EcamRegion : public devices::IoHandler {
+ public:
+  explicit EcamRegion(pci::PciBus& bus) : bus_(bus) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override { bus_.ecam_read(offset, data); }
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override { bus_.ecam_write(offset, data); }
+
+ private:
+  pci::PciBus& bus_;
+};
+
+// A trapped BAR: accesses go to the device's bar_read/bar_write.
+class BarRegion : public devices::IoHandler {
+ public:
+  BarRegion(pci::PciDevice& dev, unsigned bar) : dev_(dev), bar_(bar) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override { dev_.bar_read(bar_, offset, data); }
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override { dev_.bar_write(bar_, offset, data); }
+
+ private:
+  pci::PciDevice& dev_;
+  unsigned bar_;
+};
+
+void kick_handler(int) {}
+
+}  // namespace
+
+void install_kick_signal() {
+  struct sigaction sa {};
+  sa.sa_handler = kick_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+  ::sigaction(kKickSignal, &sa, nullptr);
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(const kvm::Kvm& kvm, const VmOptions& options,
+                                                 devices::CharBackend& console) {
+  std::unique_ptr<Machine> m(new Machine(console));
+  AV_TRY(m->build(kvm, options));
+  return m;
+}
+
+Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
+  AV_TRY_ASSIGN(vm_, kvm::Vm::create(kvm));
+  AV_TRY(vm_->create_irqchip_and_pit());
+  int max_routes = kvm.check(KVM_CAP_IRQ_ROUTING);
+  gsi_ = std::make_unique<kvm::GsiRouter>(*vm_, static_cast<uint32_t>(max_routes > 0 ? max_routes : 1024));
+  AV_TRY(gsi_->install());
+
+  AV_TRY_ASSIGN(auto supported, kvm.supported_cpuid());
+  unsigned phys_bits = kvm::phys_address_bits(supported);
+  AV_TRY_ASSIGN(layout_, boot::MemoryLayout::make(o.ram, phys_bits));
+  int max_vcpus = kvm.check(KVM_CAP_MAX_VCPUS);
+  if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
+    return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
+
+  // Guest RAM, below and above the 32-bit PCI hole.
+  AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
+  if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
+  for (auto& r : memory_.regions()) {
+    AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
+    ram_slots_.push_back(std::move(s));
+  }
+
+  // Legacy devices.
+  auto com1_irq = std::make_shared<KvmIrqLine>(*vm_, kCom1Irq);
+  auto sci = std::make_shared<KvmIrqLine>(*vm_, kSciIrq);
+  keep_.push_back(com1_irq);
+  keep_.push_back(sci);
+  serial_ = std::make_shared<devices::Serial16550>(*com1_irq, console_);
+  acpi_pm_ = std::make_shared<devices::AcpiPm>(*sci, *this, kS5SleepType);
+  auto reset = std::make_shared<devices::ResetControl>(*this);
+  keep_.push_back(reset);
+  AV_TRY(pio_.add(kCom1Port, 8, "serial 0x3f8", serial_));
+  AV_TRY(pio_.add(kPmBase, devices::AcpiPm::kSize, "acpi-pm 0x600", acpi_pm_));
+  AV_TRY(pio_.add(0x60, 5, "i8042 0x60", std::make_shared<devices::I8042>(*this)));
+  AV_TRY(pio_.add(0x70, 2, "rtc-cmos 0x70", std::make_shared<devices::CmosRtc>()));
+  AV_TRY(pio_.add(0xcf8, 8, "pci-config 0xcf8", std::make_shared<PciConfigPorts>(pci_, *reset)));
+  AV_TRY(mmio_.add(boot::kEcamBase, boot::kEcamSize, "pci-ecam", std::make_shared<EcamRegion>(pci_)));
+
+  // PCI devices from -device, then firmware-style BAR assignment.
+  for (auto& spec : o.devices) {
+    const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
+    if (kind == nullptr) return fail("-device {}: unknown device kind", spec.text);
+    if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("-device " + spec.text));
+  }
+  AV_TRY(pci_.check_topology());
+  AV_TRY(pci_.assign_resources(pci::PciWindows{boot::kMmio32Base, boot::kMmio32Size, layout_.mmio64_base,
+                                               layout_.mmio64_size, boot::kPciIoBase, boot::kPciIoSize}));
+
+  // Firmware's job: ACPI tables, the kernel, the long-mode tables.
+  boot::AcpiConfig acpi;
+  acpi.cpus = o.cpus;
+  acpi.layout = layout_;
+  acpi.pm_base = kPmBase;
+  acpi.sci_irq = kSciIrq;
+  acpi.s5_sleep_type = kS5SleepType;
+  AV_TRY_ASSIGN(boot::AcpiTables tables, boot::build_acpi_tables(acpi));
+  AV_TRY(memory_.write(tables.base, tables.blob));
+  AV_TRY(boot::load_linux(boot::KernelFiles{o.kernel, o.initrd, o.append}, layout_, memory_));
+  AV_TRY(boot::write_long_mode_tables(memory_));
+
+  // vCPUs: CPUID with the topology, MTRRs with the PCI holes uncachable, the BSP at the kernel entry.
+  std::vector<kvm::UncachedRange> uncached = {{boot::kHoleStart, 4 * boot::GiB - boot::kHoleStart},
+                                              {layout_.mmio64_base, layout_.mmio64_size}};
+  AV_TRY_ASSIGN(kvm::MsrList msrs, kvm::boot_msrs(uncached, phys_bits));
+  for (unsigned i = 0; i < o.cpus; ++i) {
+    AV_TRY_ASSIGN(kvm::Vcpu vcpu, kvm::Vcpu::create(kvm, *vm_, i));
+    AV_TRY(vcpu.set_cpuid(kvm::vcpu_cpuid(supported, i, o.cpus)));
+    AV_TRY(vcpu.set_msrs(msrs));
+    AV_TRY(boot::init_fpu(vcpu));
+    if (i == 0) AV_TRY(boot::enter_long_mode(vcpu));
+    vcpus_.push_back(std::move(vcpu));
+  }
+  AV_TRY_ASSIGN(kvm::EventFd stop, kvm::EventFd::create());
+  input_stop_ = std::move(stop);
+  log::info("vmm", "{}: {} MiB RAM ({} MiB below 4 GiB), {} vCPUs, 64-bit PCI window {:#x}+{:#x}", o.name,
+            o.ram >> 20, layout_.low_ram >> 20, o.cpus, layout_.mmio64_base, layout_.mmio64_size);
+  return ok();
+}
+
+Machine::~Machine() {
+  stop(ExitKind::stopped);
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  if (input_thread_.joinable()) input_thread_.join();
+}
+
+Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {
+  device->set_bar_listener(this);
+  return pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction);
+}
+
+Result<kvm::MemorySlot> Machine::map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) {
+  return vm_->map_memory(gpa, size, host, false, what);
+}
+
+void Machine::bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::optional<uint64_t> old_addr,
+                                  std::optional<uint64_t> new_addr) {
+  IoBus& bus = device.bar(bar).kind == pci::BarKind::io ? pio_ : mmio_;
+  if (old_addr) bus.remove(*old_addr);
+  if (new_addr) {
+    std::string name = fmt::format("{} BAR{}", device.name(), bar);
+    if (auto s = bus.add(*new_addr, device.bar(bar).size, name, std::make_shared<BarRegion>(device, bar)); !s)
+      log::warn("pci", "{} not reachable: {}", name, s.error().message());
+  }
+}
+
+void Machine::request_shutdown(devices::ShutdownReason reason) {
+  if (reason == devices::ShutdownReason::poweroff) stop(ExitKind::poweroff, "the guest powered off");
+  else stop(ExitKind::reset, "the guest reset the machine");
+}
+
+void Machine::stop(ExitKind kind, std::string message) {
+  {
+    std::lock_guard lock(exit_mutex_);
+    if (!exit_) exit_ = MachineExit{kind, std::move(message)};
+    stopping_ = true;
+  }
+  exit_cv_.notify_all();
+}
+
+void Machine::handle_io(kvm_run* run) {
+  auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+  for (uint32_t i = 0; i < run->io.count; ++i) {
+    std::span<uint8_t> d(data + i * run->io.size, run->io.size);
+    if (run->io.direction == KVM_EXIT_IO_IN) pio_.read(run->io.port, d);
+    else pio_.write(run->io.port, d);
+  }
+}
+
+void Machine::handle_mmio(kvm_run* run) {
+  std::span<uint8_t> d(run->mmio.data, std::min<uint32_t>(run->mmio.len, 8));
+  if (run->mmio.is_write) mmio_.write(run->mmio.phys_addr, d);
+  else mmio_.read(run->mmio.phys_addr, d);
+}
+
+void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
+  kvm_run* run = vcpu.run_state();
+  struct Report {  // where each vCPU was when it stopped: the first thing to look at in a hang
+    kvm::Vcpu& v;
+    ~Report() {
+      auto r = v.regs();
+      auto s = v.sregs();
+      if (r && s)
+        log::info("vmm", "vCPU {} stopped at rip {:#x} rsp {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}", v.index(),
+                  r->rip, r->rsp, s->cr0, s->cr3, s->cr4, s->efer);
+    }
+  } report{vcpu};
+  while (!stopping_.load()) {
+    auto s = vcpu.run();
+    if (!s) {
+      int err = s.error().sys_errno();
+      if (err == EINTR || err == EAGAIN) continue;
+      stop(ExitKind::error, s.error().message());
+      return;
+    }
+    switch (run->exit_reason) {
+      case KVM_EXIT_IO: handle_io(run); break;
+      case KVM_EXIT_MMIO: handle_mmio(run); break;
+      case KVM_EXIT_HLT: break;  // with the in-kernel LAPIC the kernel handles HLT; nothing to do
+      case KVM_EXIT_INTR: break;
+      case KVM_EXIT_SHUTDOWN:
+        // A triple fault: a PC resets (and Linux uses it as the last reboot method).
+        log::info("vmm", "vCPU {}: triple fault, resetting", vcpu.index());
+        request_shutdown(devices::ShutdownReason::reset);
+        return;
+      case KVM_EXIT_SYSTEM_EVENT:
+        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) request_shutdown(devices::ShutdownReason::reset);
+        else request_shutdown(devices::ShutdownReason::poweroff);
+        return;
+      case KVM_EXIT_FAIL_ENTRY:
+        stop(ExitKind::error, fmt::format("vCPU {}: KVM could not enter the guest (hardware reason {:#x})", vcpu.index(),
+                                          run->fail_entry.hardware_entry_failure_reason));
+        return;
+      case KVM_EXIT_INTERNAL_ERROR:
+        stop(ExitKind::error, fmt::format("vCPU {}: KVM internal error, suberror {}", vcpu.index(), run->internal.suberror));
+        return;
+      default:
+        stop(ExitKind::error, fmt::format("vCPU {}: unexpected KVM exit reason {}", vcpu.index(), run->exit_reason));
+        return;
+    }
+  }
+}
+
+void Machine::input_loop() {
+  int in = console_.in_fd();
+  std::vector<uint8_t> pending;
+  while (!stopping_.load()) {
+    if (!pending.empty()) {
+      size_t n = serial_->receive(pending);
+      pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
+      if (!pending.empty()) {  // the guest has not drained the FIFO yet
+        pollfd p{input_stop_->fd(), POLLIN, 0};
+        ::poll(&p, 1, 2);
+        continue;
+      }
+    }
+    pollfd fds[2] = {{input_stop_->fd(), POLLIN, 0}, {in, POLLIN, 0}};
+    int r = ::poll(fds, in >= 0 ? 2 : 1, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (fds[0].revents & POLLIN)) return;
+    if (in >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      uint8_t buf[64];
+      ssize_t n = ::read(in, buf, sizeof buf);
+      if (n > 0) pending.assign(buf, buf + n);
+      else if (n == 0 || (errno != EINTR && errno != EAGAIN)) in = -1;  // EOF: no more input
+    }
+  }
+}
+
+MachineExit Machine::run() {
+  for (auto& v : vcpus_) {
+    threads_.emplace_back([this, &v] {
+      std::string name = fmt::format("vcpu{}", v.index());
+      ::pthread_setname_np(::pthread_self(), name.c_str());
+      vcpu_loop(v);
+    });
+  }
+  input_thread_ = std::thread([this] { input_loop(); });
+  {
+    std::unique_lock lock(exit_mutex_);
+    exit_cv_.wait(lock, [this] { return exit_.has_value(); });
+  }
+  stopping_ = true;
+  (void)input_stop_->signal();
+  // Kick until every vCPU thread has left: a vCPU can be between the check and KVM_RUN.
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpus_[i].request_exit();
+    ::pthread_kill(threads_[i].native_handle(), kKickSignal);
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  input_thread_.join();
+  std::lock_guard lock(exit_mutex_);
+  return *exit_;
+}
+
+std::string Machine::exit_stats() const {
+  std::string s;
+  for (const IoBus* bus : {&pio_, &mmio_})
+    for (auto& r : bus->stats())
+      if (r.reads + r.writes > 0)
+        s += fmt::format("{:>8} {:<28} base {:#10x} size {:#9x} reads {:>10} writes {:>10}\n", bus->kind() == "MMIO" ? "mmio" : "pio",
+                         r.name, r.base, r.size, r.reads, r.writes);
+  return s;
+}
+
+}  // namespace altovirt::vmm

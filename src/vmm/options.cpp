@@ -1,0 +1,180 @@
+#include "altovirt/vmm/options.h"
+
+#include "altovirt/base/parse.h"
+#include "altovirt/boot/layout.h"
+#include "altovirt/pci/pci_bus.h"
+
+namespace altovirt::vmm {
+
+namespace {
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t at = s.find(sep, start);
+    out.emplace_back(s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) return out;
+    start = at + 1;
+  }
+}
+
+Result<bool> parse_on_off(std::string_view option, std::string_view key, std::string_view v) {
+  if (v == "on" || v == "true" || v == "yes") return true;
+  if (v == "off" || v == "false" || v == "no") return false;
+  return fail("{}: {}={} must be on or off", option, key, v);
+}
+
+Result<QmpSpec> parse_qmp(const std::string& text) {
+  auto parts = split(text, ',');
+  if (!parts[0].starts_with("unix:") || parts[0].size() <= 5)
+    return fail("-qmp {}: expected unix:PATH[,server][,nowait] (a UNIX socket path)", text);
+  QmpSpec q;
+  q.path = parts[0].substr(5);
+  q.wait = true;
+  bool server = false;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "server" || parts[i] == "server=on") server = true;
+    else if (parts[i] == "nowait" || parts[i] == "wait=off") q.wait = false;
+    else if (parts[i] == "wait" || parts[i] == "wait=on") q.wait = true;
+    else return fail("-qmp {}: unknown flag '{}' (accepted: server, nowait)", text, parts[i]);
+  }
+  if (!server) return fail("-qmp {}: altovirt only listens: add ',server,nowait'", text);
+  return q;
+}
+
+}  // namespace
+
+DeviceRegistry& DeviceRegistry::global() {
+  static DeviceRegistry r;
+  return r;
+}
+
+const DeviceKind* DeviceRegistry::find(const std::string& kind) const {
+  auto it = kinds_.find(kind);
+  return it == kinds_.end() ? nullptr : &it->second;
+}
+
+std::string DeviceRegistry::names() const {
+  if (kinds_.empty()) return "(none in this build)";
+  std::string s;
+  for (auto& [name, k] : kinds_) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry) {
+  auto parts = split(text, ',');
+  DeviceSpec d;
+  d.kind = parts[0];
+  d.text = text;
+  const DeviceKind* kind = registry.find(d.kind);
+  if (d.kind.empty() || kind == nullptr)
+    return fail("-device {}: unknown device kind '{}'; available: {}", text, d.kind, registry.names());
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    if (eq == std::string::npos || eq == 0) return fail("-device {}: '{}' is not key=value", text, parts[i]);
+    std::string key = parts[i].substr(0, eq), value = parts[i].substr(eq + 1);
+    if (key == "id") {
+      d.id = value;
+    } else if (key == "bus") {
+      if (value != "pcie.0") return fail("-device {}: bus={}: the only bus is pcie.0", text, value);
+    } else if (key == "addr") {
+      AV_TRY_ASSIGN(pci::PciAddress a, pci::parse_slot_function(value));
+      d.slot = a.slot;
+      d.function = a.function;
+    } else if (key == "multifunction") {
+      AV_TRY_ASSIGN(d.multifunction, parse_on_off("-device " + text, key, value));
+    } else if (std::find(kind->keys.begin(), kind->keys.end(), key) != kind->keys.end()) {
+      if (d.props.contains(key)) return fail("-device {}: {}= given twice", text, key);
+      d.props[key] = value;
+    } else {
+      std::string accepted = "id, bus, addr, multifunction";
+      for (auto& k : kind->keys) accepted += ", " + k;
+      return fail("-device {}: {} has no option '{}' (accepted: {})", text, d.kind, key, accepted);
+    }
+  }
+  if (d.function != 0 && !d.slot) return fail("-device {}: a function number needs addr=SLOT.FN", text);
+  return d;
+}
+
+Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry) {
+  VmOptions o;
+  bool have_m = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string opt = args[i];
+    if (opt.starts_with("--")) opt.erase(0, 1);  // QEMU accepts --opt too
+    if (opt == "-no-reboot") {
+      o.no_reboot = true;
+      continue;
+    }
+    static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
+                                             "-serial", "-device", "-qmp", "-pidfile", "-D"};
+    if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
+        std::end(with_value))
+      return fail("unknown option '{}' (see altovirt -help)", args[i]);
+    if (i + 1 >= args.size()) return fail("{} needs a value (see altovirt -help)", opt);
+    const std::string& v = args[++i];
+    if (opt == "-name") {
+      if (v.empty()) return fail("-name: the name must not be empty");
+      o.name = v.starts_with("guest=") ? v.substr(6) : v;
+    } else if (opt == "-machine" || opt == "-M") {
+      auto parts = split(v, ',');
+      std::string type = parts[0].starts_with("type=") ? parts[0].substr(5) : parts[0];
+      if (type != "q35") return fail("{} {}: the only machine type is q35", opt, v);
+      for (size_t p = 1; p < parts.size(); ++p)
+        if (parts[p] != "accel=kvm") return fail("{} {}: unsupported property '{}' (accepted: accel=kvm)", opt, v, parts[p]);
+    } else if (opt == "-m") {
+      std::string size = v.starts_with("size=") ? v.substr(5) : v;
+      // A bare number means MiB, as in QEMU.
+      AV_TRY_ASSIGN(o.ram, parse_size(size, "-m", boot::MiB));
+      if (o.ram < 64 * boot::MiB)
+        return fail("-m {}: a guest needs at least 64M (forms: 512M, 2G, or a number of MiB)", v);
+      if (o.ram % (2 * boot::MiB) != 0) return fail("-m {}: the size must be a multiple of 2 MiB", v);
+      if (o.ram > 1024 * boot::GiB) return fail("-m {}: at most 1T", v);
+      have_m = true;
+    } else if (opt == "-smp") {
+      std::string n = v.starts_with("cpus=") ? v.substr(5) : v;
+      auto c = parse_uint(n, "-smp");
+      if (!c || *c == 0 || *c > kMaxCpus) return fail("-smp {}: expected a CPU count 1..{} (e.g. -smp 2)", v, kMaxCpus);
+      o.cpus = static_cast<unsigned>(*c);
+    } else if (opt == "-kernel") {
+      o.kernel = v;
+    } else if (opt == "-initrd") {
+      o.initrd = v;
+    } else if (opt == "-append") {
+      o.append = v;
+    } else if (opt == "-serial") {
+      if (v != "stdio" && v != "pty" && v != "none" && !(v.starts_with("file:") && v.size() > 5))
+        return fail("-serial {}: expected stdio, pty, file:PATH or none", v);
+      o.serial = v;
+    } else if (opt == "-device") {
+      AV_TRY_ASSIGN(DeviceSpec d, parse_device(v, registry));
+      o.devices.push_back(std::move(d));
+    } else if (opt == "-qmp") {
+      AV_TRY_ASSIGN(QmpSpec q, parse_qmp(v));
+      o.qmp = q;
+    } else if (opt == "-pidfile") {
+      o.pidfile = v;
+    } else if (opt == "-D") {
+      o.logfile = v;
+    }
+  }
+  if (o.kernel.empty()) return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r))");
+  if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
+  return o;
+}
+
+std::string usage() {
+  return "usage: altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]\n"
+         "                [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...\n"
+         "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
+         "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
+         "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
+         "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"
+         "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"
+         "  -no-reboot     exit instead of resetting when the guest reboots\n"
+         "  -D LOGFILE     log to LOGFILE, and write the per-region exit counters there at exit\n"
+         "exit status: 0 guest powered off (or rebooted with -no-reboot, or SIGTERM), 1 VM error, 2 bad usage\n";
+}
+
+}  // namespace altovirt::vmm

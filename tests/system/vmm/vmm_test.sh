@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# altovirt end to end, inside the testbed's test host with its real kernel and KVM:
+#  - bad input (missing or non-bzImage kernel, -m 0, unknown -device) fails at once with exit 2 and a
+#    message naming the option;
+#  - Debian's kernel boots with the test initramfs to /init; its console output reaches the host;
+#    the guest sees MemTotal matching -m, 2 CPUs with -smp 2, the host bridge 8086:29c0 at
+#    0000:00:00.0 and ECAM (MMCONFIG) with 4 KiB config spaces; `poweroff -f` makes altovirt exit 0
+#    soon after; the exit counters land in the -D log;
+#  - `reboot -f` with -no-reboot makes altovirt exit 0 too.
+# Prints the time from starting altovirt to the guest's /init.
+. "$(dirname "$0")/../lib.sh"
+
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+[ -c /dev/kvm ] || fail "no /dev/kvm in the test host"
+ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
+[ -x "$ALTOVIRT" ] || fail "$ALTOVIRT is not built"
+kernel=/boot/vmlinuz-$("$ALTOVIRT_SRC/testbed/kernel-version")
+initrd=/tmp/vmm-initrd.gz
+run_ok "test initramfs built" "$ALTOVIRT_SRC/testbed/mkinitrd" --init "$ALTOVIRT_SRC/tests/system/vmm/guest-init.sh" --out "$initrd"
+
+# --- bad input: exit 2, a clear message, nothing started -------------------------------------
+expect_usage_error() {  # WHAT NEEDLE ARGS...
+  local what=$1 needle=$2 out rc
+  shift 2
+  out=$(timeout 30 "$ALTOVIRT" "$@" </dev/null 2>&1)
+  rc=$?
+  expect_eq "$what: exit status" 2 "$rc"
+  expect_contains "$what: message" "$needle" "$out"
+}
+expect_usage_error "missing kernel" "-kernel '/nonexistent/vmlinuz'" -m 256M -kernel /nonexistent/vmlinuz
+expect_usage_error "kernel that is not a bzImage" "is not a Linux bzImage" -m 256M -kernel "$initrd"
+expect_usage_error "-m 0" "-m 0: a guest needs at least 64M" -m 0 -kernel "$kernel"
+expect_usage_error "unknown -device" "unknown device kind 'nosuch-dev'" -m 256M -kernel "$kernel" -device nosuch-dev,addr=3
+expect_usage_error "missing initrd" "-initrd '/nonexistent/initrd'" -m 256M -kernel "$kernel" -initrd /nonexistent/initrd
+expect_usage_error "unknown option" "unknown option '-bogus'" -m 256M -kernel "$kernel" -bogus
+
+# --- boot, poweroff ----------------------------------------------------------------------------
+boot() {  # boot NAME ARGS... : runs altovirt, timestamps each output line into /tmp/NAME.out
+  local name=$1
+  shift
+  local start
+  start=$(date +%s%N)
+  timeout 1100 "$ALTOVIRT" "$@" </dev/null 2>&1 | while IFS= read -r line; do
+    echo "$((($(date +%s%N) - start) / 1000000)) $line"
+  done > "/tmp/$name.out"
+  local rc=${PIPESTATUS[0]}
+  echo "$((($(date +%s%N) - start) / 1000000)) ALTOVIRT-EXITED $rc" >> "/tmp/$name.out"
+  return "$rc"
+}
+marker_ms() { awk -v m="$2" '$2 == m { print $1; exit }' "/tmp/$1.out"; }
+marker_value() { awk -v m="$2" '$2 == m { $1 = ""; $2 = ""; sub(/^ +/, ""); print; exit }' "/tmp/$1.out"; }
+
+boot poweroff -name vmm-test -m 256M -smp 2 -kernel "$kernel" -initrd "$initrd" \
+  -append "console=ttyS0 quiet panic=-1" -serial stdio -pidfile /tmp/vmm-test.pid -D /tmp/poweroff.log
+rc=$?
+if [ "$rc" != 0 ]; then
+  tail -n 40 /tmp/poweroff.out
+  cat /tmp/poweroff.log
+fi
+expect_eq "altovirt exits 0 after the guest's poweroff" 0 "$rc"
+init_ms=$(marker_ms poweroff ALTOVIRT-GUEST-INIT)
+[ -n "$init_ms" ] || fail "the guest's /init never printed to the console: $(tail -n 20 /tmp/poweroff.out)"
+pass "console output reaches the host (guest /init after $init_ms ms)"
+echo "boot time: altovirt start to guest /init: $init_ms ms (-smp 2, -m 256M, nested KVM in the testbed)"
+memtotal=$(marker_value poweroff ALTOVIRT-GUEST-MEMTOTAL)
+# The kernel keeps its image, the initramfs it unpacked and early reservations out of MemTotal;
+# with -m 256M that is 75..100% of 262144 KiB.
+[ -n "$memtotal" ] && [ "$memtotal" -le 262144 ] && [ "$memtotal" -ge 196608 ] ||
+  fail "guest MemTotal '$memtotal' KiB does not match -m 256M (expected 196608..262144)"
+pass "guest MemTotal $memtotal KiB matches -m 256M"
+expect_eq "guest sees 2 CPUs with -smp 2" 2 "$(marker_value poweroff ALTOVIRT-GUEST-NPROC)"
+expect_contains "guest finds the host bridge" "0000:00:00.0 0x8086:0x29c0 class=0x060000" "$(grep ALTOVIRT-GUEST-PCI /tmp/poweroff.out)"
+expect_eq "guest uses ECAM (MMCONFIG in dmesg)" yes "$(marker_value poweroff ALTOVIRT-GUEST-ECAM)"
+expect_eq "host bridge has 4 KiB (extended) config space" 4096 "$(marker_value poweroff ALTOVIRT-GUEST-CFGSIZE)"
+done_ms=$(marker_ms poweroff ALTOVIRT-GUEST-DONE)
+exit_ms=$(marker_ms poweroff ALTOVIRT-EXITED)
+[ -n "$done_ms" ] || fail "the guest never reached poweroff"
+[ $((exit_ms - done_ms)) -le 60000 ] || fail "altovirt took $((exit_ms - done_ms)) ms to exit after the guest's poweroff"
+pass "altovirt exited $((exit_ms - done_ms)) ms after the guest ran poweroff -f"
+expect_contains "-D log says the guest powered off" "the guest powered off" "$(cat /tmp/poweroff.log)"
+expect_contains "-D log has the exit counters" "serial 0x3f8" "$(cat /tmp/poweroff.log)"
+[ ! -e /tmp/vmm-test.pid ] || fail "the pidfile was left behind"
+pass "pidfile removed at exit"
+
+# --- reboot with -no-reboot --------------------------------------------------------------------
+boot reboot -m 128M -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1 altovirt.action=reboot" \
+  -serial stdio -no-reboot -D /tmp/reboot.log
+rc=$?
+[ "$rc" = 0 ] || { tail -n 40 /tmp/reboot.out; cat /tmp/reboot.log; }
+expect_eq "guest reboot -f with -no-reboot: altovirt exits 0" 0 "$rc"
+expect_eq "the guest asked for a reboot" reboot "$(marker_value reboot ALTOVIRT-GUEST-DONE)"
+expect_contains "-D log says the guest reset the machine" "the guest reset the machine" "$(cat /tmp/reboot.log)"
+finish

@@ -1,0 +1,63 @@
+// Dispatch of trapped accesses: ranges, overlaps, all-ones for nothing, counters that survive moves.
+#include <gtest/gtest.h>
+
+#include "altovirt/vmm/io_bus.h"
+
+using namespace altovirt::vmm;
+
+namespace {
+struct Echo : altovirt::devices::IoHandler {
+  uint64_t last_offset = ~0ull;
+  void io_read(uint64_t offset, std::span<uint8_t> data) override {
+    last_offset = offset;
+    for (auto& b : data) b = static_cast<uint8_t>(offset);
+  }
+  void io_write(uint64_t offset, std::span<const uint8_t>) override { last_offset = offset; }
+};
+}  // namespace
+
+TEST(IoBus, DispatchesByRangeWithOffsets) {
+  IoBus bus("pio");
+  auto a = std::make_shared<Echo>();
+  ASSERT_TRUE(bus.add(0x3f8, 8, "serial", a));
+  uint8_t d[1];
+  bus.read(0x3fd, d);
+  EXPECT_EQ(a->last_offset, 5u);
+  EXPECT_EQ(d[0], 5);
+  bus.read(0x400, d);
+  EXPECT_EQ(d[0], 0xff) << "nothing there reads all ones";
+  bus.write(0x3f7, d);
+  EXPECT_EQ(a->last_offset, 5u);
+}
+
+TEST(IoBus, RefusesOverlaps) {
+  IoBus bus("mmio");
+  ASSERT_TRUE(bus.add(0x1000, 0x1000, "a", std::make_shared<Echo>()));
+  EXPECT_FALSE(bus.add(0x1800, 0x1000, "b", std::make_shared<Echo>()));
+  EXPECT_FALSE(bus.add(0x0800, 0x1000, "c", std::make_shared<Echo>()));
+  EXPECT_FALSE(bus.add(0x1000, 0, "d", std::make_shared<Echo>()));
+  EXPECT_TRUE(bus.add(0x2000, 0x1000, "e", std::make_shared<Echo>()));
+}
+
+TEST(IoBus, CountersPerRegionSurviveRemoval) {
+  IoBus bus("mmio");
+  auto h = std::make_shared<Echo>();
+  ASSERT_TRUE(bus.add(0x1000, 0x100, "dev BAR0", h));
+  uint8_t d[4];
+  bus.read(0x1000, d);
+  bus.write(0x1004, d);
+  bus.write(0x1008, d);
+  EXPECT_TRUE(bus.remove(0x1000));
+  EXPECT_FALSE(bus.remove(0x1000));
+  ASSERT_TRUE(bus.add(0x8000, 0x100, "dev BAR0", h));  // the BAR moved
+  bus.read(0x8000, d);
+  bus.read(0x9000, d);
+  auto stats = bus.stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].name, "dev BAR0");
+  EXPECT_EQ(stats[0].reads, 2u);
+  EXPECT_EQ(stats[0].writes, 2u);
+  EXPECT_EQ(stats[0].base, 0x8000u);
+  EXPECT_EQ(stats[1].name, "unassigned");
+  EXPECT_EQ(stats[1].reads, 1u);
+}

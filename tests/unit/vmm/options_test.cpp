@@ -1,0 +1,109 @@
+// The altovirt command line: accepted forms and the errors for everything else.
+#include <gtest/gtest.h>
+
+#include "altovirt/vmm/options.h"
+
+using namespace altovirt;
+using namespace altovirt::vmm;
+
+namespace {
+Result<VmOptions> parse(std::vector<std::string> extra, const DeviceRegistry& r = DeviceRegistry()) {
+  std::vector<std::string> args = {"-m", "256M", "-kernel", "/boot/vmlinuz"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return parse_options(args, r);
+}
+std::string error_of(std::vector<std::string> extra, const DeviceRegistry& r = DeviceRegistry()) {
+  auto o = parse(std::move(extra), r);
+  return o ? "" : o.error().message();
+}
+DeviceRegistry with_fake_kind() {
+  DeviceRegistry r;
+  r.add("fake-pci", DeviceKind{"a test kind", {"host"}, nullptr});
+  return r;
+}
+}  // namespace
+
+TEST(Options, FullCommandLine) {
+  auto o = parse_options({"-name", "vm1", "-machine", "q35", "-m", "1G", "-smp", "2", "-kernel", "k", "-initrd", "i",
+                          "-append", "console=ttyS0 quiet", "-serial", "file:/tmp/c", "-no-reboot", "-pidfile", "/p",
+                          "-D", "/l", "-qmp", "unix:/q.sock,server,nowait"},
+                         DeviceRegistry());
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->name, "vm1");
+  EXPECT_EQ(o->ram, 1ull << 30);
+  EXPECT_EQ(o->cpus, 2u);
+  EXPECT_EQ(o->kernel, "k");
+  EXPECT_EQ(o->initrd, "i");
+  EXPECT_EQ(o->append, "console=ttyS0 quiet");
+  EXPECT_EQ(o->serial, "file:/tmp/c");
+  EXPECT_TRUE(o->no_reboot);
+  EXPECT_EQ(o->pidfile, "/p");
+  EXPECT_EQ(o->logfile, "/l");
+  ASSERT_TRUE(o->qmp);
+  EXPECT_EQ(o->qmp->path, "/q.sock");
+  EXPECT_FALSE(o->qmp->wait);
+}
+
+TEST(Options, MemorySizes) {
+  EXPECT_EQ(parse({"-m", "512"})->ram, 512ull << 20) << "a bare number is MiB";
+  EXPECT_EQ(parse({"-m", "2G"})->ram, 2ull << 30);
+  EXPECT_NE(error_of({"-m", "0"}).find("-m 0: a guest needs at least 64M"), std::string::npos) << error_of({"-m", "0"});
+  EXPECT_NE(error_of({"-m", "lots"}).find("-m"), std::string::npos);
+  EXPECT_NE(error_of({"-m", "65M"}).find("multiple of 2 MiB"), std::string::npos);
+}
+
+TEST(Options, RequiredOptions) {
+  auto no_kernel = parse_options({"-m", "256M"}, DeviceRegistry());
+  ASSERT_FALSE(no_kernel);
+  EXPECT_NE(no_kernel.error().message().find("-kernel BZIMAGE is required"), std::string::npos);
+  auto no_m = parse_options({"-kernel", "k"}, DeviceRegistry());
+  ASSERT_FALSE(no_m);
+  EXPECT_NE(no_m.error().message().find("-m SIZE is required"), std::string::npos);
+}
+
+TEST(Options, BadValuesNameTheOptionAndTheForms) {
+  EXPECT_NE(error_of({"-smp", "0"}).find("-smp 0: expected a CPU count 1..255"), std::string::npos);
+  EXPECT_NE(error_of({"-smp", "256"}).find("-smp 256"), std::string::npos);
+  EXPECT_NE(error_of({"-machine", "pc"}).find("the only machine type is q35"), std::string::npos);
+  EXPECT_NE(error_of({"-serial", "tcp:1"}).find("expected stdio, pty, file:PATH or none"), std::string::npos);
+  EXPECT_NE(error_of({"-qmp", "tcp:1"}).find("unix:PATH"), std::string::npos);
+  EXPECT_NE(error_of({"-qmp", "unix:/q"}).find("server"), std::string::npos);
+  EXPECT_NE(error_of({"-bogus"}).find("unknown option '-bogus'"), std::string::npos);
+  EXPECT_NE(error_of({"-append"}).find("-append needs a value"), std::string::npos);
+}
+
+TEST(Options, DoubleDashAndMachineAccel) {
+  auto o = parse({"--smp", "3", "-machine", "q35,accel=kvm"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->cpus, 3u);
+}
+
+TEST(Device, UnknownKindListsTheKnownOnes) {
+  std::string e = error_of({"-device", "e1000,netdev=n"}, with_fake_kind());
+  EXPECT_NE(e.find("unknown device kind 'e1000'"), std::string::npos) << e;
+  EXPECT_NE(e.find("fake-pci"), std::string::npos) << e;
+  EXPECT_NE(error_of({"-device", "x"}).find("(none in this build)"), std::string::npos);
+}
+
+TEST(Device, PlacementAndKindOptions) {
+  auto o = parse({"-device", "fake-pci,host=01:00.0,id=nic0,bus=pcie.0,addr=3.1,multifunction=on"}, with_fake_kind());
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_EQ(o->devices.size(), 1u);
+  auto& d = o->devices[0];
+  EXPECT_EQ(d.kind, "fake-pci");
+  EXPECT_EQ(d.props.at("host"), "01:00.0");
+  EXPECT_EQ(d.id, "nic0");
+  EXPECT_EQ(d.slot, 3u);
+  EXPECT_EQ(d.function, 1u);
+  EXPECT_TRUE(d.multifunction);
+}
+
+TEST(Device, BadOptions) {
+  auto r = with_fake_kind();
+  EXPECT_NE(error_of({"-device", "fake-pci,speed=9"}, r).find("has no option 'speed' (accepted: id, bus, addr, multifunction, host)"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,bus=pci.1"}, r).find("the only bus is pcie.0"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,addr=40"}, r).find("addr=40"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,multifunction=maybe"}, r).find("on or off"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,host"}, r).find("not key=value"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,host=a,host=b"}, r).find("twice"), std::string::npos);
+}

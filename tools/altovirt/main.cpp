@@ -1,0 +1,122 @@
+// altovirt: one process per VM. Parses the QEMU-style command line (errors: exit 2, nothing
+// started), builds the machine, runs it, and on a guest reset builds it again (unless -no-reboot).
+// Exit status: 0 when the guest powered off, rebooted with -no-reboot, or altovirt got SIGINT/SIGTERM;
+// 1 when the VM failed; 2 for bad usage.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "altovirt/base/files.h"
+#include "altovirt/base/log.h"
+#include "altovirt/boot/bzimage.h"
+#include "altovirt/devices/char_backend.h"
+#include "altovirt/kvm/kvm.h"
+#include "altovirt/vmm/machine.h"
+#include "altovirt/vmm/options.h"
+
+using namespace altovirt;
+
+namespace {
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "altovirt: %s\n", message.c_str());
+  return 2;
+}
+
+// Input files are checked before anything starts, so a typo is a usage error (exit 2).
+Status check_inputs(const vmm::VmOptions& o) {
+  auto data = read_file(o.kernel);
+  if (!data) return fail("-kernel '{}': {}", o.kernel, data.error().message());
+  std::vector<uint8_t> bytes(data->begin(), data->end());
+  AV_TRY(boot::parse_bzimage(bytes, fmt::format("-kernel '{}'", o.kernel)));
+  if (!o.initrd.empty() && ::access(o.initrd.c_str(), R_OK) != 0)
+    return fail_errno(errno, "-initrd '{}' cannot be read", o.initrd);
+  return ok();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& a : args)
+    if (a == "-h" || a == "-help" || a == "--help") {
+      std::fputs(vmm::usage().c_str(), stdout);
+      return 0;
+    }
+  auto parsed = vmm::parse_options(args, vmm::DeviceRegistry::global());
+  if (!parsed) return usage_error(parsed.error().message());
+  const vmm::VmOptions& o = *parsed;
+  if (o.qmp) return usage_error(fmt::format("-qmp unix:{}: QMP is not implemented yet in this build", o.qmp->path));
+  if (auto s = check_inputs(o); !s) return usage_error(s.error().message());
+  if (!o.logfile.empty())
+  {
+    if (auto s = log::set_file(o.logfile); !s) return usage_error(fmt::format("-D {}: {}", o.logfile, s.error().message()));
+    log::set_level(log::Level::info);
+  }
+
+  auto kvm = kvm::Kvm::open();
+  if (!kvm) {
+    std::fprintf(stderr, "altovirt: %s\n", kvm.error().message().c_str());
+    return 1;
+  }
+  auto console = devices::CharBackend::open(o.serial);
+  if (!console) return usage_error(console.error().message());
+  if (o.serial == "pty") std::fprintf(stderr, "altovirt: serial console on %s\n", (*console)->description().c_str());
+  if (!o.pidfile.empty())
+    if (auto s = write_file_atomic(o.pidfile, fmt::format("{}\n", ::getpid())); !s) {
+      std::fprintf(stderr, "altovirt: -pidfile: %s\n", s.error().message().c_str());
+      return 1;
+    }
+
+  // SIGINT/SIGTERM/SIGHUP are taken by one thread with sigwait; every other thread blocks them.
+  vmm::install_kick_signal();
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::atomic<vmm::Machine*> current{nullptr};
+  std::atomic<bool> quit{false};
+  std::atomic<int> got_signal{0};
+  std::thread signal_thread([&] {
+    timespec tick{0, 100'000'000};
+    while (!quit.load()) {
+      int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig <= 0) continue;
+      got_signal = sig;
+      if (auto* m = current.load()) m->stop(vmm::ExitKind::stopped, fmt::format("terminating on signal {}", sig));
+    }
+  });
+
+  int status = 0;
+  for (;;) {
+    auto machine = vmm::Machine::create(*kvm, o, **console);
+    if (!machine) {
+      log::error("vmm", "{}", machine.error().message());
+      std::fprintf(stderr, "altovirt: %s\n", machine.error().message().c_str());
+      status = 1;
+      break;
+    }
+    current = machine->get();
+    if (got_signal.load() != 0) (*machine)->stop(vmm::ExitKind::stopped, "terminating on a signal");
+    vmm::MachineExit e = (*machine)->run();
+    current = nullptr;
+    if (!o.logfile.empty()) log::info("vmm", "exit counters:\n{}", (*machine)->exit_stats());
+    log::info("vmm", "{}", e.message);
+    if (e.kind == vmm::ExitKind::reset && !o.no_reboot) continue;
+    if (e.kind == vmm::ExitKind::error) {
+      std::fprintf(stderr, "\r\naltovirt: %s\n", e.message.c_str());
+      status = 1;
+    }
+    break;
+  }
+  quit = true;
+  signal_thread.join();
+  console->reset();  // restores the terminal
+  if (!o.pidfile.empty()) ::unlink(o.pidfile.c_str());
+  return status;
+}
