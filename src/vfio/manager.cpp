@@ -84,6 +84,11 @@ std::vector<unsigned> Manager::group_numbers() const {
   return out;
 }
 
+int Manager::group_fd(unsigned group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? -1 : it->second.fd();
+}
+
 std::vector<int> Manager::group_fds() const {
   std::vector<int> out;
   for (auto& [n, g] : groups_) out.push_back(g.fd());

@@ -187,6 +187,11 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
   return pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction);
 }
 
+VfioContext& Machine::vfio() {
+  if (!vfio_) vfio_ = std::make_unique<VfioContext>();
+  return *vfio_;
+}
+
 Result<kvm::MemorySlot> Machine::map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) {
   return vm_->map_memory(gpa, size, host, false, what);
 }

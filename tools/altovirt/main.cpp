@@ -40,6 +40,7 @@ Status check_inputs(const vmm::VmOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vmm::register_vfio_pci(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

@@ -40,6 +40,8 @@ class Manager {
   std::vector<unsigned> group_numbers() const;
   // The group fds, for KVM's VFIO pseudo-device (KVM_DEV_VFIO_GROUP_ADD).
   std::vector<int> group_fds() const;
+  // The fd of an attached group; -1 when the group is not open.
+  int group_fd(unsigned group) const;
   Container* container() { return container_ ? &*container_ : nullptr; }
   const Sysfs& sysfs() const { return sysfs_; }
 

@@ -16,6 +16,8 @@
 // buses are thread-safe; pci() follows PciBus's contract.
 #pragma once
 
+#include "altovirt/vmm/vfio_context.h"
+
 #include <csignal>
 #include <atomic>
 #include <condition_variable>
@@ -81,6 +83,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   IoBus& pio() { return pio_; }
   IoBus& mmio() { return mmio_; }
   devices::AcpiPm& acpi_pm() { return *acpi_pm_; }
+  // The VFIO state of this machine (created with the first passed-through device).
+  VfioContext& vfio();
   // The exit counters of both buses as text, one region per line.
   std::string exit_stats() const;
 
@@ -101,6 +105,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   IoBus pio_{"port I/O"};
   IoBus mmio_{"MMIO"};
   pci::PciBus pci_;
+  // After pci_: destroyed before the passed-through devices, which keep their VFIO device open
+  // until they have disabled its interrupts.
+  std::unique_ptr<VfioContext> vfio_;
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::Serial16550> serial_;
   std::shared_ptr<devices::AcpiPm> acpi_pm_;

@@ -1,0 +1,97 @@
+// The "vfio-pci" -device kind: -device vfio-pci,host=DDDD:BB:DD.F|sysfsdev=PATH[,rombar=0|1] plus the
+// PCI placement keys every kind has (id=, bus=, addr=, multifunction=), as in QEMU and StratoVirt.
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "altovirt/base/files.h"
+#include "altovirt/base/log.h"
+#include "altovirt/vfio/manager.h"
+#include "altovirt/vmm/machine.h"
+#include "altovirt/vmm/options.h"
+#include "altovirt/vmm/vfio_pci.h"
+
+namespace altovirt::vmm {
+
+Status VfioContext::prepare(Machine& machine) {
+  // KVM's VFIO pseudo-device learns every group, so that KVM knows DMA may be non-coherent and so on
+  // (Documentation/virt/kvm/devices/vfio.rst).
+  if (!kvm_device_) {
+    kvm_create_device cd{};
+    cd.type = KVM_DEV_TYPE_VFIO;
+    if (::ioctl(machine.vm().fd(), KVM_CREATE_DEVICE, &cd) != 0) return fail_errno(errno, "creating KVM's VFIO device");
+    kvm_device_.reset(static_cast<int>(cd.fd));
+  }
+  for (unsigned g : manager.group_numbers()) {
+    if (groups_in_kvm_.contains(g)) continue;
+    int fd = manager.group_fd(g);
+    kvm_device_attr attr{};
+    attr.group = KVM_DEV_VFIO_GROUP;
+    attr.attr = KVM_DEV_VFIO_GROUP_ADD;
+    attr.addr = reinterpret_cast<uint64_t>(&fd);
+    if (::ioctl(kvm_device_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0)
+      return fail_errno(errno, "adding IOMMU group {} to KVM's VFIO device", g);
+    groups_in_kvm_.insert(g);
+  }
+  // Every guest RAM region once, IOVA = GPA, before the guest runs (the device may DMA anywhere in
+  // guest RAM the guest driver points it at).
+  if (!ram_mapped_) {
+    uint64_t total = 0;
+    for (auto& r : machine.ram_regions()) total += r.size;
+    AV_TRY(vfio::check_memlock(total));
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto& r : machine.ram_regions()) AV_TRY(manager.map_guest_ram(r.gpa, r.size, r.host));
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    log::info("vfio", "DMA-mapped {} MiB of guest RAM in {:.1f} ms", total >> 20, ms);
+    ram_mapped_ = true;
+  }
+  return ok();
+}
+
+namespace {
+
+Result<std::string> address_of(const DeviceSpec& spec) {
+  auto host = spec.props.find("host");
+  auto sysfsdev = spec.props.find("sysfsdev");
+  if (host != spec.props.end() && sysfsdev != spec.props.end())
+    return fail("-device {}: host= and sysfsdev= name the same thing; give one of them", spec.text);
+  if (host != spec.props.end()) return host->second;
+  if (sysfsdev != spec.props.end()) {
+    // /sys/bus/pci/devices/0000:01:00.0 (a link) or /sys/devices/pci0000:00/.../0000:01:00.0
+    char real[PATH_MAX];
+    if (::realpath(sysfsdev->second.c_str(), real) == nullptr)
+      return fail_errno(errno, "-device {}: sysfsdev={}", spec.text, sysfsdev->second);
+    return std::string(base_name(real));
+  }
+  return fail("-device {}: which host device? add host=DDDD:BB:DD.F (e.g. host=0000:01:00.0) or sysfsdev=PATH", spec.text);
+}
+
+Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
+  AV_TRY_ASSIGN(std::string address, address_of(spec));
+  VfioPciDevice::Options options;
+  if (auto r = spec.props.find("rombar"); r != spec.props.end()) {
+    if (r->second != "0" && r->second != "1") return fail("-device {}: rombar must be 0 or 1", spec.text);
+    options.rombar = r->second == "1";
+  }
+  VfioContext& ctx = machine.vfio();
+  auto device = ctx.manager.open_device(address);
+  if (!device) return std::unexpected(device.error().context(fmt::format("-device {}", spec.text)));
+  AV_TRY(ctx.prepare(machine));
+  std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", (*device)->address()) : spec.id;
+  AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(machine, *device, name, options));
+  AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(pdev, spec));
+  log::info("vfio", "{} ({}) is guest device {}", name, (*device)->address(), at.str());
+  return ok();
+}
+
+}  // namespace
+
+void register_vfio_pci(DeviceRegistry& registry) {
+  registry.add("vfio-pci", DeviceKind{"vfio-pci,host=DDDD:BB:DD.F|sysfsdev=PATH[,rombar=0|1]: pass a host PCI device bound to vfio-pci",
+                                      {"host", "sysfsdev", "rombar"},
+                                      create_vfio_pci});
+}
+
+}  // namespace altovirt::vmm

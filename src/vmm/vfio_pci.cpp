@@ -1,0 +1,404 @@
+#include "altovirt/vmm/vfio_pci.h"
+
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cstring>
+
+#include "altovirt/vmm/machine.h"
+
+namespace altovirt::vmm {
+namespace {
+
+// The expansion ROM, read-only, served from VFIO's ROM region (PCI 3.0 6.3.1: the ROM decodes only
+// while both its enable bit and the command register's memory space bit are set).
+class RomHandler : public devices::IoHandler {
+ public:
+  RomHandler(std::shared_ptr<vfio::Device> device, vfio::RegionInfo region) : device_(std::move(device)), region_(std::move(region)) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override {
+    if (!device_->read(region_, offset, data)) std::fill(data.begin(), data.end(), 0xff);
+  }
+  void io_write(uint64_t, std::span<const uint8_t>) override {}
+
+ private:
+  std::shared_ptr<vfio::Device> device_;
+  vfio::RegionInfo region_;
+};
+
+// Extended capabilities the guest must not see (see the header comment).
+const std::set<uint16_t> kHiddenExtCaps = {PCI_EXT_CAP_ID_SRIOV, PCI_EXT_CAP_ID_ARI, PCI_EXT_CAP_ID_REBAR};
+
+// Where byte `rel` of the device's MSI capability lives in the MSI model's 24-byte layout
+// (64-bit address, per-vector masking), or nullopt for bytes that layout has no room for. The device
+// may have a 32-bit address (data at 8 instead of 12) or no mask bits (PCI 3.0 6.8.1, figure 6-9).
+std::optional<unsigned> msi_model_offset(const vfio::MsiInfo& msi, unsigned rel) {
+  if (rel < 8 || msi.is_64bit) return rel < pci::MsiCapability::kSize ? std::optional<unsigned>(rel) : std::nullopt;
+  if (rel < 10) return rel + 4;            // message data
+  if (rel < 12) return std::nullopt;       // reserved
+  if (rel < 20) return rel + 4;            // mask and pending bits
+  return std::nullopt;
+}
+
+unsigned msi_length(const vfio::MsiInfo& msi) {
+  if (msi.is_64bit) return msi.per_vector_mask ? 24 : 14;
+  return msi.per_vector_mask ? 20 : 10;
+}
+
+}  // namespace
+
+VfioPciDevice::VfioPciDevice(Machine& machine, std::shared_ptr<vfio::Device> device, std::string name, uint16_t vendor,
+                             uint16_t device_id, uint32_t class_code, uint8_t revision)
+    : PciDevice(std::move(name), vendor, device_id, class_code, revision),
+      machine_(machine),
+      device_(std::move(device)),
+      msix_routes_(machine.vm(), machine.gsi(), this->name() + " MSI-X"),
+      msi_routes_(machine.vm(), machine.gsi(), this->name() + " MSI"),
+      msix_sink_(*this, VFIO_PCI_MSIX_IRQ_INDEX, msix_routes_),
+      msi_sink_(*this, VFIO_PCI_MSI_IRQ_INDEX, msi_routes_) {}
+
+Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::create(Machine& machine, std::shared_ptr<vfio::Device> device,
+                                                            std::string name, Options options) {
+  AV_TRY_ASSIGN(uint32_t id, device->config_read(PCI_VENDOR_ID, 4));
+  AV_TRY_ASSIGN(uint32_t class_rev, device->config_read(PCI_CLASS_REVISION, 4));
+  AV_TRY_ASSIGN(uint32_t header, device->config_read(PCI_HEADER_TYPE, 1));
+  if ((header & 0x7f) != PCI_HEADER_TYPE_NORMAL)
+    return fail("{} is a PCI bridge (header type {}): bridges cannot be passed through, pass the devices behind it",
+                device->address(), header & 0x7f);
+  std::shared_ptr<VfioPciDevice> dev(new VfioPciDevice(machine, std::move(device), std::move(name),
+                                                       static_cast<uint16_t>(id), static_cast<uint16_t>(id >> 16),
+                                                       class_rev >> 8, static_cast<uint8_t>(class_rev)));
+  AV_TRY(dev->build(options));
+  return dev;
+}
+
+VfioPciDevice::~VfioPciDevice() {
+  // Interrupts off first, so that nothing signals eventfds whose routes are going away.
+  (void)device_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
+  (void)device_->disable_irqs(VFIO_PCI_MSI_IRQ_INDEX);
+  (void)device_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX);
+  if (rom_mapped_at_) machine_.mmio().remove(*rom_mapped_at_);
+  for (auto& s : slots_) s.clear();
+}
+
+Status VfioPciDevice::build(Options options) {
+  // Start from a clean function, as after a power-on (VFIO_DEVICE_RESET uses FLR, a PM reset or a
+  // bus reset, whichever the kernel found for the device).
+  if (device_->can_reset()) {
+    if (auto s = device_->reset(); !s) log::warn("vfio", "{}: {}", name(), s.error().message());
+  } else {
+    log::warn("vfio", "{}: the device has no reset method; it starts in whatever state the host left it", name());
+  }
+  AV_TRY_ASSIGN(vfio::RegionInfo cfg, device_->region_info(VFIO_PCI_CONFIG_REGION_INDEX));
+  phys_.assign(std::min<uint64_t>(cfg.size, pci::ConfigSpace::kSize), 0xff);
+  if (phys_.size() < PCI_CFG_SPACE_SIZE) return fail("{}: config space is only {} bytes", name(), phys_.size());
+  AV_TRY(device_->read(cfg, 0, phys_));
+  AV_TRY_ASSIGN(caps_, vfio::scan_capabilities(phys_));
+  AV_TRY(build_header());
+  AV_TRY(build_bars());
+  AV_TRY(build_rom(options.rombar));
+  AV_TRY(build_capabilities());
+  return ok();
+}
+
+void VfioPciDevice::classify(unsigned from, unsigned len, ByteKind kind) {
+  for (unsigned i = from; i < from + len && i < kinds_.size(); ++i) kinds_[i] = kind;
+}
+
+Status VfioPciDevice::build_header() {
+  kinds_.fill(ByteKind::passthrough);
+  if (phys_.size() < kinds_.size()) classify(static_cast<unsigned>(phys_.size()), kinds_.size() - phys_.size(), ByteKind::hidden);
+  classify(0, PCI_STD_HEADER_SIZEOF, ByteKind::emulated);
+  // Status (error bits, capability list, INTx status) stays the device's own.
+  classify(PCI_STATUS, 2, ByteKind::passthrough);
+  config_.set16(PCI_SUBSYSTEM_VENDOR_ID, static_cast<uint16_t>(phys_[0x2c] | phys_[0x2d] << 8));
+  config_.set16(PCI_SUBSYSTEM_ID, static_cast<uint16_t>(phys_[0x2e] | phys_[0x2f] << 8));
+  config_.set8(PCI_INTERRUPT_PIN, phys_[PCI_INTERRUPT_PIN]);
+  return ok();
+}
+
+Status VfioPciDevice::build_bars() {
+  for (unsigned i = 0; i < pci::kNumBars; ++i) {
+    AV_TRY_ASSIGN(vfio::RegionInfo r, device_->region_info(VFIO_PCI_BAR0_REGION_INDEX + i));
+    if (r.size == 0) continue;
+    uint32_t reg = phys_[PCI_BASE_ADDRESS_0 + 4 * i] | phys_[PCI_BASE_ADDRESS_0 + 4 * i + 1] << 8;
+    pci::BarSpec spec;
+    spec.size = std::bit_ceil(r.size);
+    if (reg & PCI_BASE_ADDRESS_SPACE_IO) {
+      spec.kind = pci::BarKind::io;
+    } else {
+      spec.kind = (reg & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64 ? pci::BarKind::mem64 : pci::BarKind::mem32;
+      spec.prefetchable = (reg & PCI_BASE_ADDRESS_MEM_PREFETCH) != 0;
+      spec.size = std::max<uint64_t>(spec.size, 16);
+    }
+    AV_TRY(define_bar(i, spec));
+    regions_[i] = r;
+    if (spec.kind != pci::BarKind::io) {
+      // The MSI-X table and PBA pages must trap; everything VFIO lets us mmap around them is direct.
+      std::vector<vfio::BarRange> trap;
+      if (caps_.msix && caps_.msix->table_bar == i) trap.push_back({caps_.msix->table_offset, caps_.msix->table_bytes()});
+      if (caps_.msix && caps_.msix->pba_bar == i) trap.push_back({caps_.msix->pba_offset, caps_.msix->pba_bytes()});
+      auto plan = vfio::plan_bar(r.size, r.mmap_areas, trap, static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
+      for (auto& part : plan.direct) {
+        AV_TRY_ASSIGN(Mapping m, device_->map(r, part.offset, part.size));
+        direct_[i].push_back({part, std::move(m)});
+      }
+      log::info("vfio", "{} BAR{}: {:#x} bytes, {} direct part(s), {} trapped part(s)", name(), i, r.size,
+                plan.direct.size(), plan.trapped.size());
+    }
+    if (spec.kind == pci::BarKind::mem64) ++i;
+  }
+  return ok();
+}
+
+Status VfioPciDevice::build_rom(bool rombar) {
+  AV_TRY_ASSIGN(vfio::RegionInfo r, device_->region_info(VFIO_PCI_ROM_REGION_INDEX));
+  config_.set32(PCI_ROM_ADDRESS, 0);
+  if (!rombar || r.size == 0) return ok();  // reads as 0: no ROM (PCI 3.0 6.2.5.2)
+  rom_ = r;
+  uint64_t size = std::bit_ceil(std::max<uint64_t>(r.size, 2048));
+  config_.set_wmask(PCI_ROM_ADDRESS, 4, (static_cast<uint32_t>(~(size - 1)) & PCI_ROM_ADDRESS_MASK) | PCI_ROM_ADDRESS_ENABLE);
+  return ok();
+}
+
+Status VfioPciDevice::build_capabilities() {
+  if (caps_.msix) {
+    auto& x = *caps_.msix;
+    AV_TRY_ASSIGN(msix_, pci::MsixCapability::create(config_, msix_sink_, x.table_size, x.table_bar, x.table_offset,
+                                                     x.pba_bar, x.pba_offset));
+    msix_virt_ = msix_->offset();
+    classify(x.offset + 2, 10, ByteKind::msix);  // id and next stay the device's
+  }
+  if (caps_.msi) {
+    auto& m = *caps_.msi;
+    unsigned vectors = std::min(m.max_vectors, 32u);
+    AV_TRY_ASSIGN(msi_, pci::MsiCapability::create(config_, msi_sink_, vectors));
+    msi_virt_ = msi_->offset();
+    classify(m.offset + 2, msi_length(m) - 2, ByteKind::msi);
+  }
+  // The models linked themselves into config_'s own list; the guest walks the device's list.
+  config_.set8(PCI_CAPABILITY_LIST, phys_[PCI_CAPABILITY_LIST]);
+
+  ext_headers_ = vfio::hide_extended_caps(caps_, phys_, kHiddenExtCaps);
+  std::vector<uint16_t> offsets;
+  for (auto& c : caps_.extended) offsets.push_back(c.offset);
+  std::sort(offsets.begin(), offsets.end());
+  for (auto& c : caps_.extended) {
+    if (!kHiddenExtCaps.contains(c.id)) continue;
+    auto next = std::upper_bound(offsets.begin(), offsets.end(), c.offset);
+    unsigned end = next == offsets.end() ? static_cast<unsigned>(phys_.size()) : *next;
+    classify(c.offset, end - c.offset, ByteKind::hidden);
+    log::info("vfio", "{}: hiding extended capability {:#x} at {:#x}", name(), c.id, c.offset);
+  }
+  for (auto& [off, header] : ext_headers_) classify(off, 4, ByteKind::ext_header);
+  return ok();
+}
+
+uint8_t VfioPciDevice::read_byte(unsigned offset) {
+  switch (kinds_[offset]) {
+    case ByteKind::emulated: return static_cast<uint8_t>(PciDevice::config_read(offset, 1));
+    case ByteKind::hidden: return 0;
+    case ByteKind::ext_header: {
+      unsigned base = offset & ~3u;
+      return static_cast<uint8_t>(ext_headers_.at(static_cast<uint16_t>(base)) >> (8 * (offset - base)));
+    }
+    case ByteKind::msix: return config_.get8(msix_virt_ + (offset - caps_.msix->offset));
+    case ByteKind::msi: {
+      unsigned rel = offset - caps_.msi->offset;
+      auto model = msi_model_offset(*caps_.msi, rel);
+      if (!model) return 0;
+      uint8_t v = config_.get8(msi_virt_ + *model);
+      // Message Control's capability bits describe the device's layout, not the model's.
+      if (rel == PCI_MSI_FLAGS) {
+        uint8_t fixed = PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_QMASK;
+        v = static_cast<uint8_t>((v & ~fixed) | (phys_[offset] & fixed));
+      } else if (rel == PCI_MSI_FLAGS + 1) {
+        uint8_t fixed = PCI_MSI_FLAGS_MASKBIT >> 8;
+        v = static_cast<uint8_t>((v & ~fixed) | (phys_[offset] & fixed));
+      }
+      return v;
+    }
+    case ByteKind::passthrough: {
+      auto v = device_->config_read(offset, 1);
+      if (!v) {
+        log_error(v.error());
+        return 0xff;
+      }
+      return static_cast<uint8_t>(*v);
+    }
+  }
+  return 0xff;
+}
+
+uint32_t VfioPciDevice::config_read(unsigned offset, unsigned size) {
+  if ((size != 1 && size != 2 && size != 4) || offset % size != 0 || offset + size > kinds_.size()) return 0xffffffff;
+  bool all_passthrough = true;
+  for (unsigned i = 0; i < size; ++i) all_passthrough &= kinds_[offset + i] == ByteKind::passthrough;
+  if (all_passthrough) {
+    auto v = device_->config_read(offset, size);
+    if (v) return *v;
+    log_error(v.error());
+    return size == 4 ? 0xffffffff : (1u << (8 * size)) - 1;
+  }
+  uint32_t v = 0;
+  for (unsigned i = 0; i < size; ++i) v |= uint32_t{read_byte(offset + i)} << (8 * i);
+  return v;
+}
+
+void VfioPciDevice::write_run(ByteKind kind, unsigned offset, unsigned size, uint32_t value) {
+  switch (kind) {
+    case ByteKind::emulated: {
+      bool command = offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND;
+      bool rom = offset + size > PCI_ROM_ADDRESS && offset < PCI_ROM_ADDRESS + 4;
+      standard_config_write(offset, size, value);
+      if (command) sync_command();
+      if (command || rom) rom_changed();
+      return;
+    }
+    case ByteKind::hidden:
+    case ByteKind::ext_header: return;  // read-only to the guest
+    case ByteKind::msix:
+      config_.write(msix_virt_ + (offset - caps_.msix->offset), size, value);
+      msix_->control_written();
+      return;
+    case ByteKind::msi: {
+      for (unsigned i = 0; i < size; ++i) {
+        auto model = msi_model_offset(*caps_.msi, offset - caps_.msi->offset + i);
+        if (model) config_.write(msi_virt_ + *model, 1, (value >> (8 * i)) & 0xff);
+      }
+      msi_->config_written();
+      return;
+    }
+    case ByteKind::passthrough:
+      if (auto s = device_->config_write(offset, size, value); !s) log_error(s.error());
+      return;
+  }
+}
+
+void VfioPciDevice::config_write(unsigned offset, unsigned size, uint32_t value) {
+  if ((size != 1 && size != 2 && size != 4) || offset % size != 0 || offset + size > kinds_.size()) return;
+  // Split the access into runs of one kind; an access normally lies within one.
+  unsigned start = 0;
+  for (unsigned i = 1; i <= size; ++i) {
+    if (i < size && kinds_[offset + i] == kinds_[offset + start]) continue;
+    unsigned len = i - start;
+    uint32_t part = (value >> (8 * start)) & (len == 4 ? 0xffffffffu : ((1u << (8 * len)) - 1));
+    if (len == 3) {  // not a legal access size: do it byte by byte
+      for (unsigned b = 0; b < 3; ++b) write_run(kinds_[offset + start + b], offset + start + b, 1, (part >> (8 * b)) & 0xff);
+    } else {
+      write_run(kinds_[offset + start], offset + start, len, part);
+    }
+    start = i;
+  }
+}
+
+void VfioPciDevice::sync_command() {
+  // The device decodes and masters only when told: VFIO passes these command bits to the hardware.
+  uint16_t mask = PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE |
+                  PCI_COMMAND_SERR | PCI_COMMAND_PARITY;
+  auto cur = device_->config_read(PCI_COMMAND, 2);
+  if (!cur) return log_error(cur.error());
+  uint16_t want = static_cast<uint16_t>((*cur & ~mask) | (config_.get16(PCI_COMMAND) & mask));
+  if (want != *cur)
+    if (auto s = device_->config_write(PCI_COMMAND, 2, want); !s) log_error(s.error());
+}
+
+void VfioPciDevice::rom_changed() {
+  if (!rom_) return;
+  uint32_t reg = config_.get32(PCI_ROM_ADDRESS);
+  std::optional<uint64_t> want;
+  uint64_t addr = reg & PCI_ROM_ADDRESS_MASK;
+  if ((reg & PCI_ROM_ADDRESS_ENABLE) && (config_.get16(PCI_COMMAND) & PCI_COMMAND_MEMORY) && addr != 0) want = addr;
+  if (want == rom_mapped_at_) return;
+  if (rom_mapped_at_) machine_.mmio().remove(*rom_mapped_at_);
+  rom_mapped_at_.reset();
+  if (want) {
+    uint64_t size = std::bit_ceil(std::max<uint64_t>(rom_->size, 2048));
+    auto s = machine_.mmio().add(*want, size, name() + " ROM", std::make_shared<RomHandler>(device_, *rom_));
+    if (s) rom_mapped_at_ = want;
+    else log_error(s.error());
+  }
+}
+
+void VfioPciDevice::bar_mapping_changed(unsigned bar, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+  (void)old_addr;
+  sync_command();
+  slots_[bar].clear();  // the old placement disappears from the guest first
+  if (!new_addr) return;
+  for (auto& part : direct_[bar]) {
+    auto slot = machine_.map_device_memory(*new_addr + part.range.offset, part.range.size, part.map.addr(),
+                                           fmt::format("{} BAR{}+{:#x}", name(), bar, part.range.offset));
+    if (!slot) {
+      // Still reachable, only slower: the access traps and is served by pread/pwrite.
+      log_error(slot.error());
+      continue;
+    }
+    slots_[bar].push_back(std::move(*slot));
+  }
+}
+
+uint64_t VfioPciDevice::direct_bytes(unsigned bar) const {
+  uint64_t n = 0;
+  for (auto& p : direct_[bar]) n += p.range.size;
+  return n;
+}
+
+void VfioPciDevice::bar_read(unsigned bar, uint64_t offset, std::span<uint8_t> data) {
+  if (msix_ && msix_->in_table(bar, offset, data.size())) return msix_->table_read(offset - msix_->table_offset(), data);
+  if (msix_ && msix_->in_pba(bar, offset, data.size())) {
+    // A masked vector whose eventfd holds an event is pending (PCI 3.0 6.8.2.10).
+    for (unsigned v = 0; v < msix_->vectors(); ++v) {
+      if (!msix_->vector_masked(v) && !msix_->function_masked()) continue;
+      auto fd = msix_routes_.eventfd(v);
+      pollfd p{fd ? *fd : -1, POLLIN, 0};
+      msix_->set_pending(v, fd && ::poll(&p, 1, 0) == 1);
+    }
+    msix_->pba_read(offset - msix_->pba_offset(), data);
+    // The eventfd stays the source of truth: KVM delivers it when the vector is unmasked.
+    for (unsigned v = 0; v < msix_->vectors(); ++v) msix_->set_pending(v, false);
+    return;
+  }
+  if (!regions_[bar] || !device_->read(*regions_[bar], offset, data)) std::fill(data.begin(), data.end(), 0xff);
+}
+
+void VfioPciDevice::bar_write(unsigned bar, uint64_t offset, std::span<const uint8_t> data) {
+  if (msix_ && msix_->in_table(bar, offset, data.size())) return msix_->table_write(offset - msix_->table_offset(), data);
+  if (msix_ && msix_->in_pba(bar, offset, data.size())) return;  // the PBA is read-only
+  if (!regions_[bar]) return;
+  if (auto s = device_->write(*regions_[bar], offset, data); !s) log_error(s.error());
+}
+
+void VfioPciDevice::IrqSink::enable_changed(bool enabled, unsigned vectors) {
+  if (!enabled) {
+    if (auto s = owner_.device_->disable_irqs(index_); !s) owner_.log_error(s.error());
+    return;
+  }
+  // Linux 6.1's vfio-pci cannot add MSI-X vectors to an enabled set, so every vector of the table
+  // gets its eventfd now; masked ones simply have no irqfd yet.
+  unsigned count = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? owner_.msix_->vectors() : vectors;
+  std::vector<int> fds;
+  for (unsigned v = 0; v < count; ++v) {
+    auto fd = routes_.eventfd(v);
+    if (!fd) return owner_.log_error(fd.error());
+    fds.push_back(*fd);
+  }
+  if (auto s = owner_.device_->set_irq_eventfds(index_, 0, fds); !s) owner_.log_error(s.error());
+}
+
+void VfioPciDevice::IrqSink::vector_changed(unsigned vector, const pci::MsiMessage& msg, bool masked) {
+  routes_.vector_changed(vector, msg, masked);
+}
+
+void VfioPciDevice::IrqSink::inject(unsigned vector, const pci::MsiMessage& msg) { routes_.inject(vector, msg); }
+
+void VfioPciDevice::log_error(const Error& e) {
+  std::lock_guard lock(log_mutex_);
+  if (!log_limit_.allow()) return;
+  uint64_t dropped = log_limit_.take_suppressed();
+  if (dropped > 0) log::warn("vfio", "{}: {} similar messages suppressed", name(), dropped);
+  log::warn("vfio", "{}: {}", name(), e.message());
+}
+
+}  // namespace altovirt::vmm
