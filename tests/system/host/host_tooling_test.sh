@@ -119,8 +119,15 @@ expect_eq "malformed address is a usage error" 2 "$rc"
 expect_contains "malformed address message" "is not a PCI device name" "$out"
 [ "$before" = "$(sysfs_snapshot)" ] || fail "malformed address changed sysfs"
 pass "malformed address: sysfs unchanged"
-# The ISA bridge's group: 00:1f.2 shares group with 00:1f.0 and 00:1f.3, all unbound here, so it is viable;
-# bind 00:1f.3 to a host driver is not possible in the test host, so group refusal is covered by unit tests.
+# A group that is not viable: 00:1f.2 (SATA, unbound) shares group 7 with the SMBus controller 00:1f.3;
+# once i2c-i801 drives the SMBus controller, VFIO cannot have the group.
+run_ok "modprobe i2c-i801" modprobe i2c-i801
+wait_for 10 test -e /sys/bus/pci/devices/0000:00:1f.3/driver || fail "i2c-i801 did not bind 0000:00:1f.3"
+smbus_driver=$(current_driver 0000:00:1f.3)
+expect_refusal "detach in a non-viable group" "0000:00:1f.3 (driver $smbus_driver) is in the same group" \
+  "$ALTOCTL" nodedev-detach 00:1f.2
+out=$("$ALTOCTL" host-validate --device 00:1f.2 2>&1)
+expect_contains "host-validate names the group blocker" "not viable because of 0000:00:1f.3 ($smbus_driver)" "$out"
 
 # --- SR-IOV on the NVMe PF -------------------------------------------------------------------------
 out=$("$ALTOCTL" sriov-set $NVME_BDF 2 --autoprobe=off 2>&1) || fail "sriov-set 2 failed: $out"
