@@ -95,7 +95,7 @@ std::string_view unsupported_reason(std::string_view parent, std::string_view na
 
 class Parser {
  public:
-  Parser(std::string_view xml) {
+  explicit Parser(std::string_view xml) {
     // Line starts, to turn pugixml's byte offsets into line numbers.
     line_starts_.push_back(0);
     for (size_t i = 0; i < xml.size(); ++i)
