@@ -395,15 +395,9 @@ class Parser {
           problem(node, loc, fmt::format("arch='{}' is not supported (altovirt runs x86_64 guests)", arch.value()));
         std::string_view machine = node.attribute("machine").value();
         c.machine_name = machine.empty() ? "pc" : std::string(machine);
-        // libvirt's versioned names: pc-q35-X.Y is q35, pc-i440fx-X.Y and pc-X.Y are pc. Without a
-        // machine libvirt uses QEMU's default for x86_64, which is pc.
-        if (machine.empty() || machine == "pc" || machine.starts_with("pc-i440fx") ||
-            (machine.starts_with("pc-") && machine.size() > 3 && std::isdigit(static_cast<unsigned char>(machine[3]))))
-          c.machine = Machine::pc;
-        else if (machine == "q35" || machine.starts_with("pc-q35-"))
-          c.machine = Machine::q35;
-        else
-          problem(node, loc, fmt::format("machine='{}' is not supported (use q35 or pc)", machine));
+        // Without a machine libvirt uses QEMU's default for x86_64, which is pc.
+        if (auto m = machine_from_name(c.machine_name)) c.machine = *m;
+        else problem(node, loc, fmt::format("machine='{}' is not supported (use q35 or pc)", machine));
       } else if (n == "kernel" || n == "initrd" || n == "cmdline") {
         if (!first_of_its_name(node, loc)) continue;
         check_attrs(node, loc, {});
@@ -804,6 +798,14 @@ class Parser {
 };
 
 }  // namespace
+
+std::optional<Machine> machine_from_name(std::string_view name) {
+  if (name == "q35" || name.starts_with("pc-q35-")) return Machine::q35;
+  if (name == "pc" || name.starts_with("pc-i440fx-") ||
+      (name.starts_with("pc-") && name.size() > 3 && std::isdigit(static_cast<unsigned char>(name[3]))))
+    return Machine::pc;
+  return std::nullopt;
+}
 
 Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source) {
   Parser parser(xml);

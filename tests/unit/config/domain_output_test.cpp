@@ -69,6 +69,24 @@ TEST(DomainToXml, RoundTripsMinimalAndPty) {
   EXPECT_TRUE(again->config.console);
 }
 
+TEST(DomainToXml, ProgrammaticConfigsGetACanonicalMachine) {
+  DomainConfig c;
+  c.name = "built";
+  c.memory_kib = 262144;
+  c.kernel = "/k";
+  c.machine = Machine::q35;
+  c.machine_name = "pc-i440fx-7.2";  // stale: does not match the machine any more
+  auto r = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.machine, Machine::q35);
+  EXPECT_EQ(r->config.machine_name, "q35");
+  c.machine_name.clear();
+  c.machine = Machine::pc;
+  r = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.machine, Machine::pc);
+}
+
 TEST(DomainArgs, FullCommandLine) {
   DomainConfig c = parse(kFull);
   auto args = to_altovirt_args(c, {.qmp_socket = "/run/altoctl/seed/qmp.sock", .log_file = "/run/altoctl/seed/log"});

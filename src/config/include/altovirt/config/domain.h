@@ -48,6 +48,10 @@ struct GuestPciAddress {
 
 enum class Machine { q35, pc };
 
+// The machine a libvirt machine name stands for: "q35" and the versioned "pc-q35-X.Y" are q35;
+// "pc", "pc-i440fx-X.Y" and the old "pc-X.Y" are pc; anything else is not supported.
+std::optional<Machine> machine_from_name(std::string_view name);
+
 // <controller type='pci' model='...' index='N'>.
 struct PciController {
   enum class Model { pcie_root, pcie_root_port, pci_root };
@@ -88,7 +92,7 @@ struct DomainConfig {
   std::optional<uint64_t> current_memory_kib;     // <currentMemory>, equal to memory_kib when given
   uint32_t vcpus = 1;
   Machine machine = Machine::q35;
-  std::string machine_name;  // as written in the XML ("pc-q35-6.2"), for dumpxml; empty: q35 or pc
+  std::string machine_name;  // as written ("pc-q35-6.2"; "pc" when absent), kept for dumpxml
   std::string kernel;
   std::string initrd;
   std::string cmdline;
