@@ -221,7 +221,7 @@ class Parser {
       problem(node, loc, fmt::format("address type '{}' is not supported (only type='pci')", type));
       return std::nullopt;
     }
-    check_attrs(node, loc, {"type", "domain", "bus", "slot", "function"});
+    check_attrs(node, loc, {"type", "domain", "bus", "slot", "function", "multifunction"});
     check_no_children(node, loc);
     auto domain = number_attr(node, loc, "domain", 0xffff, false);
     auto bus = number_attr(node, loc, "bus", 0xff, false);
@@ -236,6 +236,14 @@ class Parser {
     a.bus = static_cast<uint32_t>(bus.value_or(0));
     a.slot = static_cast<uint32_t>(*slot);
     a.function = static_cast<uint32_t>(function.value_or(0));
+    if (auto mf = node.attribute("multifunction")) {
+      std::string_view v = mf.value();
+      if (v != "on" && v != "off") {
+        problem(node, loc, fmt::format("multifunction='{}' must be on or off", v));
+        return std::nullopt;
+      }
+      a.multifunction = v == "on";
+    }
     return a;
   }
 
@@ -628,6 +636,8 @@ class Parser {
         check_attrs(child, cloc, {"chassis", "port"});
         if (auto ch = child.attribute("chassis"); ch && parse_c_uint(ch.value()) != ctl.index)
           problem(child, cloc, fmt::format("chassis='{}' must equal the controller index {}", ch.value(), ctl.index));
+        if (auto port = child.attribute("port"))
+          warn(child, cloc, fmt::format("port='{}' ignored: altovirt numbers root port links itself", port.value()));
       } else if (cn == "address" && !root) {
         if (auto a = guest_address(child, cloc)) {
           if (a->bus != 0) problem(child, cloc, "a pcie-root-port must sit on the root bus (bus='0x00')");

@@ -24,6 +24,7 @@ void guest_address(pugi::xml_node parent, const GuestPciAddress& a) {
   set_attr(n, "bus", fmt::format("{:#04x}", a.bus));
   set_attr(n, "slot", fmt::format("{:#04x}", a.slot));
   set_attr(n, "function", fmt::format("{:#x}", a.function));
+  if (a.multifunction) set_attr(n, "multifunction", "on");
 }
 
 void char_device(pugi::xml_node parent, const char* name, const Serial& s, const char* target_type) {

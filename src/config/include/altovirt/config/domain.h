@@ -43,6 +43,9 @@ struct GuestPciAddress {
   uint32_t bus = 0;
   uint32_t slot = 0;
   uint32_t function = 0;
+  // multifunction='on': function 0 of a slot announces more functions (PCI 3.0 section 6.2.1,
+  // Header Type bit 7); libvirt packs pcie-root-ports as functions of one slot this way.
+  bool multifunction = false;
   bool operator==(const GuestPciAddress&) const = default;
 };
 
@@ -132,8 +135,8 @@ struct RuntimePaths {
 // The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
 //   -name N -machine q35|pc -m <MiB>M -smp N -kernel K [-initrd I] [-append C] [-no-acpi]
 //   [-serial pty|file:PATH] -qmp unix:PATH,server,nowait [-D LOG] [-no-reboot]
-//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F]]...
-//   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,rombar=0]...
+//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F][,multifunction=on]]...
+//   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,multifunction=on][,rombar=0]...
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);
