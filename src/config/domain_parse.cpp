@@ -827,9 +827,17 @@ Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view sou
     size_t column = static_cast<size_t>(r.offset) - parser.line_start(line) + 1;
     // pugixml reports an unclosed element where the text runs out; say so rather than leave the
     // user looking for a mismatch on the last line.
-    bool at_end = trim(xml.substr(std::min(xml.size(), static_cast<size_t>(r.offset)))).empty();
-    return fail("{}: malformed XML at line {}, column {}: {}{}", source, line, column, r.description(),
-                at_end && r.status != pugi::status_no_document_element ? " (the document ends before every element is closed)" : "");
+    std::string_view rest = xml.substr(std::min(xml.size(), static_cast<size_t>(r.offset)));
+    bool at_end = trim(rest).empty();
+    // For a mismatched end tag pugixml points after "</"; show the whole tag.
+    if (r.status == pugi::status_end_element_mismatch && r.offset >= 2 && xml.substr(static_cast<size_t>(r.offset) - 2, 2) == "</")
+      rest = xml.substr(static_cast<size_t>(r.offset) - 2);
+    // The text where the parser stopped, so that the user sees which tag it is about.
+    std::string_view near = trim(rest.substr(0, std::min(rest.find('\n'), size_t{40})));
+    std::string detail = at_end && r.status != pugi::status_no_document_element
+                             ? " (the document ends before every element is closed)"
+                             : near.empty() ? "" : fmt::format(" near '{}'", near);
+    return fail("{}: malformed XML at line {}, column {}: {}{}", source, line, column, r.description(), detail);
   }
   pugi::xml_node root = doc.document_element();
   if (std::string_view(root.name()) != "domain")
