@@ -37,7 +37,10 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const R
   for (const auto& ctl : c.controllers) {
     if (ctl.model != PciController::Model::pcie_root_port) continue;
     std::string dev = fmt::format("pcie-root-port,id=pci.{},chassis={},bus={}", ctl.index, ctl.index, root_bus);
-    if (ctl.address) dev += fmt::format(",addr={:#04x}.{:x}", ctl.address->slot, ctl.address->function);
+    if (ctl.address) {
+      dev += fmt::format(",addr={:#04x}.{:x}", ctl.address->slot, ctl.address->function);
+      if (ctl.address->multifunction) dev += ",multifunction=on";
+    }
     a.insert(a.end(), {"-device", dev});
   }
   for (const auto& h : c.hostdevs) {
@@ -46,6 +49,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const R
     if (h.guest_address) {
       dev += h.guest_address->bus == 0 ? ",bus=" + root_bus : fmt::format(",bus=pci.{}", h.guest_address->bus);
       dev += fmt::format(",addr={:#04x}.{:x}", h.guest_address->slot, h.guest_address->function);
+      if (h.guest_address->multifunction) dev += ",multifunction=on";
     }
     if (h.rom_bar == false) dev += ",rombar=0";
     a.insert(a.end(), {"-device", dev});

@@ -24,6 +24,7 @@ void guest_address(pugi::xml_node parent, const GuestPciAddress& a) {
   set_attr(n, "bus", fmt::format("{:#04x}", a.bus));
   set_attr(n, "slot", fmt::format("{:#04x}", a.slot));
   set_attr(n, "function", fmt::format("{:#x}", a.function));
+  if (a.multifunction) set_attr(n, "multifunction", "on");
 }
 
 void char_device(pugi::xml_node parent, const char* name, const Serial& s, const char* target_type) {
@@ -60,7 +61,9 @@ std::string to_xml(const DomainConfig& c) {
   auto os = domain.append_child("os");
   auto type = os.append_child("type");
   set_attr(type, "arch", "x86_64");
-  set_attr(type, "machine", !c.machine_name.empty() ? c.machine_name : c.machine == Machine::q35 ? "q35" : "pc");
+  // The versioned name as the user wrote it, unless it no longer matches the machine.
+  bool name_fits = machine_from_name(c.machine_name) == c.machine;
+  set_attr(type, "machine", name_fits ? c.machine_name : c.machine == Machine::q35 ? "q35" : "pc");
   type.text().set("hvm");
   set_text(os, "kernel", c.kernel);
   if (!c.initrd.empty()) set_text(os, "initrd", c.initrd);

@@ -128,10 +128,7 @@ Server::Server(ServerOptions options, UniqueFd listen_fd, UniqueFd wake_fd, dev_
   commands_["query-version"] = {"query-version", {}, [this](const Json&) -> Result<Json> { return version_json(); }};
 }
 
-Server::~Server() {
-  stop();
-  if (thread_.joinable()) thread_.join();
-}
+Server::~Server() { stop(); }
 
 Json Server::version_json() const {
   return {{"qemu", {{"major", options_.version_major}, {"minor", options_.version_minor}, {"micro", options_.version_micro}}},
@@ -148,6 +145,7 @@ Status Server::register_command(Command command) {
 }
 
 Status Server::start() {
+  std::lock_guard lock(stop_mutex_);
   if (started_.exchange(true)) return fail("the QMP server on '{}' is already started", options_.socket_path);
   if (stopping_) return fail("the QMP server on '{}' was stopped", options_.socket_path);
   thread_ = std::thread([this] { run(); });
@@ -155,14 +153,14 @@ Status Server::start() {
 }
 
 void Server::stop() {
-  std::lock_guard lock(stop_mutex_);
   stopping_ = true;
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
-  if (thread_.joinable()) {
-    if (std::this_thread::get_id() == thread_.get_id()) return;  // from a handler: run() ends after it
-    thread_.join();
-  }
+  // From a handler: run() ends after it returns; joining here would wait for ourselves, and taking
+  // stop_mutex_ could wait for another thread that is joining us.
+  if (std::this_thread::get_id() == qmp_thread_id_.load()) return;
+  std::lock_guard lock(stop_mutex_);
+  if (thread_.joinable()) thread_.join();
   if (cleaned_up_) return;
   cleaned_up_ = true;
   listen_fd_.reset();
@@ -186,6 +184,7 @@ void Server::emit_event(const std::string& name, Json data) {
 }
 
 void Server::run() {
+  qmp_thread_id_ = std::this_thread::get_id();
   std::vector<pollfd> fds;
   while (true) {
     fds.clear();
@@ -267,6 +266,8 @@ void Server::read_client(Client& c) {
     if (status == JsonSplitter::Status::need_more) break;
     if (status == JsonSplitter::Status::text) {
       handle_text(c, text);
+      // Events a handler emitted (STOP from `stop`) go out before the replies to later commands.
+      deliver_events();
       continue;
     }
     // The stream can no longer be cut into texts reliably: say why and hang up, as QEMU does when

@@ -26,7 +26,7 @@ constexpr const char* kFull = R"(<domain type='kvm'>
   <devices>
     <emulator>/opt/altovirt</emulator>
     <controller type='pci' index='0' model='pcie-root'/>
-    <controller type='pci' index='3' model='pcie-root-port'><address type='pci' bus='0' slot='5' function='0'/></controller>
+    <controller type='pci' index='3' model='pcie-root-port'><address type='pci' bus='0' slot='5' function='0' multifunction='on'/></controller>
     <serial type='file'><source path='/var/log/s.log'/></serial>
     <console type='file'><source path='/var/log/s.log'/><target type='serial'/></console>
     <hostdev mode='subsystem' type='pci' managed='yes'>
@@ -69,6 +69,24 @@ TEST(DomainToXml, RoundTripsMinimalAndPty) {
   EXPECT_TRUE(again->config.console);
 }
 
+TEST(DomainToXml, ProgrammaticConfigsGetACanonicalMachine) {
+  DomainConfig c;
+  c.name = "built";
+  c.memory_kib = 262144;
+  c.kernel = "/k";
+  c.machine = Machine::q35;
+  c.machine_name = "pc-i440fx-7.2";  // stale: does not match the machine any more
+  auto r = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.machine, Machine::q35);
+  EXPECT_EQ(r->config.machine_name, "q35");
+  c.machine_name.clear();
+  c.machine = Machine::pc;
+  r = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.machine, Machine::pc);
+}
+
 TEST(DomainArgs, FullCommandLine) {
   DomainConfig c = parse(kFull);
   auto args = to_altovirt_args(c, {.qmp_socket = "/run/altoctl/seed/qmp.sock", .log_file = "/run/altoctl/seed/log"});
@@ -76,7 +94,7 @@ TEST(DomainArgs, FullCommandLine) {
   EXPECT_THAT(*args, ElementsAre("-name", "seed & co", "-machine", "q35", "-m", "1536M", "-smp", "3", "-kernel", "/k",
                                  "-initrd", "/i", "-append", "console=ttyS0 a=\"b c\"", "-serial", "file:/var/log/s.log",
                                  "-qmp", "unix:/run/altoctl/seed/qmp.sock,server,nowait", "-D", "/run/altoctl/seed/log",
-                                 "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,bus=pcie.0,addr=0x05.0",
+                                 "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,bus=pcie.0,addr=0x05.0,multifunction=on",
                                  "-device", "vfio-pci,host=0000:01:00.0,id=nic0,bus=pci.3,addr=0x00.0,rombar=0",
                                  "-device", "vfio-pci,host=0000:02:00.1,bus=pcie.0,addr=0x1e.2"));
 }

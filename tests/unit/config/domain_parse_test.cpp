@@ -111,7 +111,108 @@ TEST(DomainParse, FullSeedDomain) {
   EXPECT_EQ(h2.rom_bar, true);
   EXPECT_FALSE(h2.guest_address);
   EXPECT_TRUE(h2.alias.empty());
-  EXPECT_TRUE(r->warnings.empty()) << r->warnings.front();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0], "line 25: devices/controller[2]/target: port='0x10' ignored: altovirt numbers root port links itself");
+}
+
+// What `virsh dumpxml` prints for a running direct-kernel-boot domain with a passed-through NIC
+// (libvirt adds ids, aliases, live pty paths, seclabels and default addresses).
+TEST(DomainParse, LibvirtLiveXml) {
+  auto r = parse_domain_xml(R"(<domain type='kvm' id='3'>
+  <name>nic-vm</name>
+  <uuid>0e2b6c1a-4e5f-4a43-9a5e-3d1e0cf7a111</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <currentMemory unit='KiB'>1048576</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <resource>
+    <partition>/machine</partition>
+  </resource>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <kernel>/var/lib/vms/bzImage</kernel>
+    <initrd>/var/lib/vms/initrd.img</initrd>
+    <cmdline>console=ttyS0</cmdline>
+    <boot dev='hd'/>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/altovirt</emulator>
+    <controller type='pci' index='0' model='pcie-root'>
+      <alias name='pcie.0'/>
+    </controller>
+    <controller type='pci' index='1' model='pcie-root-port'>
+      <model name='pcie-root-port'/>
+      <target chassis='1'/>
+      <alias name='pci.1'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0' multifunction='on'/>
+    </controller>
+    <controller type='pci' index='2' model='pcie-root-port'>
+      <model name='pcie-root-port'/>
+      <target chassis='2'/>
+      <alias name='pci.2'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x1'/>
+    </controller>
+    <serial type='pty'>
+      <source path='/dev/pts/2'/>
+      <target type='isa-serial' port='0'>
+        <model name='isa-serial'/>
+      </target>
+      <alias name='serial0'/>
+    </serial>
+    <console type='pty' tty='/dev/pts/2'>
+      <source path='/dev/pts/2'/>
+      <target type='serial' port='0'/>
+      <alias name='serial0'/>
+    </console>
+    <input type='mouse' bus='ps2'>
+      <alias name='input0'/>
+    </input>
+    <input type='keyboard' bus='ps2'>
+      <alias name='input1'/>
+    </input>
+    <audio id='1' type='none'/>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <driver name='vfio'/>
+      <source>
+        <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+      </source>
+      <alias name='hostdev0'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </hostdev>
+    <memballoon model='none'/>
+  </devices>
+  <seclabel type='dynamic' model='dac' relabel='yes'>
+    <label>+64055:+64055</label>
+  </seclabel>
+</domain>
+)", "nic-vm.xml");
+  ASSERT_TRUE(r) << r.error().message();
+  const DomainConfig& c = r->config;
+  EXPECT_EQ(c.machine, Machine::q35);
+  ASSERT_EQ(c.controllers.size(), 3u);
+  ASSERT_TRUE(c.controllers[1].address);
+  EXPECT_TRUE(c.controllers[1].address->multifunction);
+  EXPECT_FALSE(c.controllers[2].address->multifunction);
+  EXPECT_EQ(c.controllers[2].address->function, 1u);
+  ASSERT_TRUE(c.serial);
+  EXPECT_TRUE(c.console);
+  ASSERT_EQ(c.hostdevs.size(), 1u);
+  EXPECT_EQ(c.hostdevs[0].alias, "hostdev0");
+  std::string all;
+  for (const auto& w : r->warnings) all += w + "\n";
+  EXPECT_EQ(r->warnings.size(), 6u) << all;  // resource, boot, 2 inputs, audio, seclabel
+  EXPECT_THAT(all, HasSubstr("line 7: resource: skipped"));
+  EXPECT_THAT(all, HasSubstr("line 15: os/boot: skipped: the kernel in <os><kernel> is booted directly"));
+  EXPECT_THAT(all, HasSubstr("devices/input[2] (type='keyboard'): skipped"));
+  EXPECT_THAT(all, HasSubstr("devices/audio[1] (type='none'): skipped"));
+  EXPECT_THAT(all, HasSubstr("seclabel (type='dynamic', model='dac'): skipped"));
 }
 
 TEST(DomainParse, MemoryUnitsFollowLibvirt) {

@@ -42,6 +42,10 @@ class QmpServer : public ::testing::Test {
                                             return fail("device 0000:01:00.0 is not assigned to this VM");
                                           }}));
     ASSERT_TRUE(server->register_command({"nothing", {}, [](const Json&) -> Result<Json> { return Json(); }}));
+    ASSERT_TRUE(server->register_command({"stop", {}, [this](const Json&) -> Result<Json> {
+                                            server->emit_event("STOP");
+                                            return Json::object();
+                                          }}));
     ASSERT_TRUE(server->register_command({"throw", {}, [](const Json&) -> Result<Json> {
                                             throw std::runtime_error("boom");
                                           }}));
@@ -111,7 +115,7 @@ TEST_F(QmpServer, QueryCommandsListsTheRegistry) {
   std::vector<std::string> names;
   for (const auto& entry : (*r)["return"]) names.push_back(entry["name"]);
   EXPECT_THAT(names, ::testing::UnorderedElementsAre("qmp_capabilities", "query-commands", "query-version", "echo",
-                                                     "fail", "nothing", "throw"));
+                                                     "fail", "nothing", "stop", "throw"));
 }
 
 TEST_F(QmpServer, ErrorClassesAndMessages) {
@@ -193,6 +197,17 @@ TEST_F(QmpServer, EventsReachNegotiatedClientsOnly) {
   }
   // The client that has not negotiated got no event: the next thing it reads is its own reply.
   EXPECT_EQ(fresh.execute({{"execute", "qmp_capabilities"}}), (Json{{"return", Json::object()}}));
+}
+
+TEST_F(QmpServer, EventFromAHandlerPrecedesLaterReplies) {
+  Client c(path);
+  ASSERT_TRUE(c.handshake());
+  ASSERT_TRUE(c.send_raw("{\"execute\":\"stop\",\"id\":1}\n{\"execute\":\"nothing\",\"id\":2}\n"));
+  EXPECT_EQ(c.read(), (Json{{"return", Json::object()}, {"id", 1}}));
+  auto event = c.read();
+  ASSERT_TRUE(event);
+  EXPECT_EQ((*event)["event"], "STOP");
+  EXPECT_EQ(c.read(), (Json{{"return", Json::object()}, {"id", 2}}));
 }
 
 TEST_F(QmpServer, ClientsOneAfterAnotherAndAtOnce) {

@@ -43,10 +43,17 @@ struct GuestPciAddress {
   uint32_t bus = 0;
   uint32_t slot = 0;
   uint32_t function = 0;
+  // multifunction='on': function 0 of a slot announces more functions (PCI 3.0 section 6.2.1,
+  // Header Type bit 7); libvirt packs pcie-root-ports as functions of one slot this way.
+  bool multifunction = false;
   bool operator==(const GuestPciAddress&) const = default;
 };
 
 enum class Machine { q35, pc };
+
+// The machine a libvirt machine name stands for: "q35" and the versioned "pc-q35-X.Y" are q35;
+// "pc", "pc-i440fx-X.Y" and the old "pc-X.Y" are pc; anything else is not supported.
+std::optional<Machine> machine_from_name(std::string_view name);
 
 // <controller type='pci' model='...' index='N'>.
 struct PciController {
@@ -88,7 +95,7 @@ struct DomainConfig {
   std::optional<uint64_t> current_memory_kib;     // <currentMemory>, equal to memory_kib when given
   uint32_t vcpus = 1;
   Machine machine = Machine::q35;
-  std::string machine_name;  // as written in the XML ("pc-q35-6.2"), for dumpxml; empty: q35 or pc
+  std::string machine_name;  // as written ("pc-q35-6.2"; "pc" when absent), kept for dumpxml
   std::string kernel;
   std::string initrd;
   std::string cmdline;
@@ -128,8 +135,8 @@ struct RuntimePaths {
 // The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
 //   -name N -machine q35|pc -m <MiB>M -smp N -kernel K [-initrd I] [-append C] [-no-acpi]
 //   [-serial pty|file:PATH] -qmp unix:PATH,server,nowait [-D LOG] [-no-reboot]
-//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F]]...
-//   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,rombar=0]...
+//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F][,multifunction=on]]...
+//   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,multifunction=on][,rombar=0]...
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);

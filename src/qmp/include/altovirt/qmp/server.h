@@ -127,7 +127,8 @@ class Server {
   ino_t socket_ino_;
   std::map<std::string, Command> commands_;
   std::vector<std::unique_ptr<Client>> clients_;  // QMP thread only
-  std::thread thread_;
+  std::thread thread_;  // guarded by stop_mutex_ once started
+  std::atomic<std::thread::id> qmp_thread_id_{};
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> client_count_{0};
