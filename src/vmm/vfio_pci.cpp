@@ -75,6 +75,7 @@ Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::create(Machine& machine, s
 }
 
 VfioPciDevice::~VfioPciDevice() {
+  log::info("vfio", "{}: {}", name(), trap_stats());
   // Interrupts off first, so that nothing signals eventfds whose routes are going away.
   (void)device_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
   (void)device_->disable_irqs(VFIO_PCI_MSI_IRQ_INDEX);
@@ -345,9 +346,22 @@ uint64_t VfioPciDevice::direct_bytes(unsigned bar) const {
   return n;
 }
 
+std::string VfioPciDevice::trap_stats() const {
+  std::string direct;
+  for (unsigned i = 0; i < pci::kNumBars; ++i)
+    if (direct_bytes(i) > 0) direct += fmt::format(" BAR{} {} KiB", i, direct_bytes(i) >> 10);
+  return fmt::format("trapped BAR accesses: MSI-X table {}/{}, PBA {}, other {}/{}; direct-mapped:{}", table_reads_.load(),
+                     table_writes_.load(), pba_reads_.load(), other_reads_.load(), other_writes_.load(),
+                     direct.empty() ? " none" : direct);
+}
+
 void VfioPciDevice::bar_read(unsigned bar, uint64_t offset, std::span<uint8_t> data) {
-  if (msix_ && msix_->in_table(bar, offset, data.size())) return msix_->table_read(offset - msix_->table_offset(), data);
+  if (msix_ && msix_->in_table(bar, offset, data.size())) {
+    ++table_reads_;
+    return msix_->table_read(offset - msix_->table_offset(), data);
+  }
   if (msix_ && msix_->in_pba(bar, offset, data.size())) {
+    ++pba_reads_;
     // A masked vector whose eventfd holds an event is pending (PCI 3.0 6.8.2.10).
     for (unsigned v = 0; v < msix_->vectors(); ++v) {
       if (!msix_->vector_masked(v) && !msix_->function_masked()) continue;
@@ -360,12 +374,17 @@ void VfioPciDevice::bar_read(unsigned bar, uint64_t offset, std::span<uint8_t> d
     for (unsigned v = 0; v < msix_->vectors(); ++v) msix_->set_pending(v, false);
     return;
   }
+  ++other_reads_;
   if (!regions_[bar] || !device_->read(*regions_[bar], offset, data)) std::fill(data.begin(), data.end(), 0xff);
 }
 
 void VfioPciDevice::bar_write(unsigned bar, uint64_t offset, std::span<const uint8_t> data) {
-  if (msix_ && msix_->in_table(bar, offset, data.size())) return msix_->table_write(offset - msix_->table_offset(), data);
+  if (msix_ && msix_->in_table(bar, offset, data.size())) {
+    ++table_writes_;
+    return msix_->table_write(offset - msix_->table_offset(), data);
+  }
   if (msix_ && msix_->in_pba(bar, offset, data.size())) return;  // the PBA is read-only
+  ++other_writes_;
   if (!regions_[bar]) return;
   if (auto s = device_->write(*regions_[bar], offset, data); !s) log_error(s.error());
 }

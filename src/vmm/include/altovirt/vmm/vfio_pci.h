@@ -20,6 +20,7 @@
 // sinks, which the capability models call with their own lock held (one model per index).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,8 @@ class VfioPciDevice : public pci::PciDevice {
   const vfio::Device& device() const { return *device_; }
   // How many bytes of each BAR are mapped straight into the guest (for reports and tests).
   uint64_t direct_bytes(unsigned bar) const;
+  // "trapped BAR accesses: MSI-X table R/W, PBA R, other R/W; direct: BARn X KiB ..."
+  std::string trap_stats() const;
 
  protected:
   void bar_mapping_changed(unsigned bar, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) override;
@@ -124,6 +127,9 @@ class VfioPciDevice : public pci::PciDevice {
   // Mappings before slots: slots are removed from the guest before the memory they map goes away.
   std::array<std::vector<DirectPart>, pci::kNumBars> direct_;
   std::array<std::vector<kvm::MemorySlot>, pci::kNumBars> slots_;
+
+  // Trapped BAR accesses by kind, to show that the data path (direct-mapped) never exits.
+  std::atomic<uint64_t> table_reads_{0}, table_writes_{0}, pba_reads_{0}, other_reads_{0}, other_writes_{0};
 
   std::mutex log_mutex_;
   log::RateLimiter log_limit_{10, std::chrono::seconds(1)};

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SR-IOV with altovirt: the NVMe PF's VFs are created and given resources (testbed recipe), one VF is
+# passed to a guest whose nvme driver reads back a pattern the test host wrote and writes a new one,
+# which the test host then reads (nothing lost). Then two devices at once (the NIC and a VF), and two
+# VMs each with its own VF, and a VF already held by another VM (refused: EBUSY).
+. "$(dirname "$0")/../lib.sh"
+ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
+
+guest() {  # guest STEPS EXTRA_APPEND LOG ALTOVIRT_ARGS...
+  local steps=$1 extra=$2 log=$3; shift 3
+  timeout 500 "$ALTOVIRT" -m 256M -smp 1 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -serial stdio -no-reboot \
+    -append "console=ttyS0 panic=-1 quiet guest.steps=$steps $extra" -D "$log" "$@" < /dev/null
+}
+host_read() { dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0'; }
+host_write() { printf '%s' "$2" | dd of="$1" bs=512 conv=sync,fsync oflag=direct 2>/dev/null; }
+
+ns=/dev/$(ls /sys/bus/pci/devices/$NVME_BDF/nvme)n1
+wait_for 20 test -b "$ns" || fail "no namespace block device $ns on the PF"
+host_write "$ns" vf-pattern-1
+run_ok "2 NVMe VFs with resources" tb_nvme_vfs 2
+vf1=$(tb_nvme_vf 1); vf2=$(tb_nvme_vf 2)
+[ -n "$vf1" ] && [ -n "$vf2" ] || fail "the VFs of $NVME_BDF do not exist"
+pass "VFs $vf1 and $vf2"
+run_ok "VF 1 to vfio-pci" tb_bind_vfio "$vf1"
+run_ok "VF 2 to vfio-pci" tb_bind_vfio "$vf2"
+
+out=$(guest info,nvme-read,nvme-write "guest.pattern=vf-pattern-1 guest.newpattern=vf-pattern-2" /tmp/vf.log \
+      -device vfio-pci,host="$vf1",id=vf1 2>&1); rc=$?
+echo "$out" | grep -E 'GUEST-|altovirt:'
+expect_eq "altovirt exit status" 0 "$rc"
+expect_contains "guest's nvme driver bound the VF" "driver=nvme" "$(echo "$out" | grep '0x1b36:0x0010')"
+expect_contains "guest read the host's pattern through the VF" "GUEST-NVME-READ vf-pattern-1" "$out"
+expect_contains "guest wrote a new pattern" "GUEST-NVME-WRITE vf-pattern-2" "$out"
+expect_eq "the host reads the guest's pattern" vf-pattern-2 "$(host_read "$ns")"
+echo "--- exit counters (NVMe read/write run)"; sed -n '/exit counters/,$p' /tmp/vf.log | grep -E 'vf1|unassigned'
+grep 'trapped BAR accesses' /tmp/vf.log
+expect_contains "no trapped access outside the MSI-X table and PBA (the data path is direct-mapped)" \
+  "other 0/0" "$(grep 'vf1: trapped BAR accesses' /tmp/vf.log)"
+
+# Two devices at once: the NIC and VF 1.
+run_ok "DHCP server" tb_dhcp_server
+run_ok "e1000e to vfio-pci" tb_bind_vfio $NIC_BDF
+host_write "$ns" vf-pattern-3
+out=$(guest dhcp,nvme-read "guest.pattern=vf-pattern-3" /tmp/two.log \
+      -device vfio-pci,host=$NIC_BDF -device vfio-pci,host="$vf1" 2>&1); rc=$?
+echo "$out" | grep -E 'GUEST-|altovirt:'
+expect_eq "two devices: exit status" 0 "$rc"
+expect_contains "two devices: DHCP lease over the NIC" "GUEST-LEASE" "$out"
+expect_contains "two devices: the VF reads" "GUEST-NVME-READ vf-pattern-3" "$out"
+
+# Two VMs, each with its own VF, at the same time; while the first holds VF 1 a third is refused.
+guest nvme-read,sleep-30 "guest.pattern=vf-pattern-3" /tmp/a.log -device vfio-pci,host="$vf1" > /tmp/vm-a.out 2>&1 &
+a=$!
+wait_for 120 grep -q 'GUEST-INIT' /tmp/vm-a.out || fail "VM A did not start: $(cat /tmp/vm-a.out)"
+out=$(guest info "" /tmp/busy.log -device vfio-pci,host="$vf1" 2>&1); rc=$?
+expect_eq "VF held by another VM: exit status" 1 "$rc"
+expect_contains "VF held by another VM: message" "already in use by another process" "$out"
+guest nvme-read "guest.pattern=vf-pattern-3" /tmp/b.log -device vfio-pci,host="$vf2" > /tmp/vm-b.out 2>&1 &
+b=$!
+wait $a; rca=$?; wait $b; rcb=$?
+grep GUEST- /tmp/vm-a.out /tmp/vm-b.out
+expect_eq "VM A exit status" 0 "$rca"
+expect_eq "VM B exit status" 0 "$rcb"
+expect_contains "VM A read through VF 1" "GUEST-NVME-READ vf-pattern-3" "$(cat /tmp/vm-a.out)"
+expect_contains "VM B read through VF 2" "GUEST-NVME-READ vf-pattern-3" "$(cat /tmp/vm-b.out)"
+finish
