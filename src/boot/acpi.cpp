@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "altovirt/boot/aml.h"
+#include "altovirt/pci/pci_bus.h"
 
 namespace altovirt::boot {
 
@@ -189,7 +190,7 @@ std::vector<uint8_t> dsdt_aml(const AcpiConfig& c) {
   for (unsigned slot = 0; slot < 32; ++slot)
     for (unsigned pin = 0; pin < 4; ++pin)
       prt.push_back(package({integer((uint64_t{slot} << 16) | 0xffff), integer(pin), integer(0),
-                             integer(16 + ((slot + pin) & 3))}));
+                             integer(pci::intx_gsi(slot, pin))}));
   Bytes pci0 = device("PCI0", concat({
                                   name("_HID", integer(eisa_id("PNP0A08"))),
                                   name("_CID", integer(eisa_id("PNP0A03"))),

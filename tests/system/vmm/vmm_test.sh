@@ -41,7 +41,7 @@ boot() {  # boot NAME ARGS... : runs altovirt, timestamps each output line into 
   local start
   start=$(date +%s%N)
   timeout 1100 "$ALTOVIRT" "$@" </dev/null 2>&1 | while IFS= read -r line; do
-    echo "$((($(date +%s%N) - start) / 1000000)) $line"
+    echo "$((($(date +%s%N) - start) / 1000000)) ${line%$'\r'}"  # the guest's tty sends CR LF
   done > "/tmp/$name.out"
   local rc=${PIPESTATUS[0]}
   echo "$((($(date +%s%N) - start) / 1000000)) ALTOVIRT-EXITED $rc" >> "/tmp/$name.out"

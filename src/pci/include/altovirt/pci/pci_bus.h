@@ -33,6 +33,11 @@ struct PciAddress {
 // "SLOT[.FN]" as in QEMU's addr= (slot in hex 0..1f, function 0..7).
 Result<PciAddress> parse_slot_function(std::string_view text);
 
+// The IOAPIC input that INTx pin `pin` (0 = INTA .. 3 = INTD) of a function in `slot` of pcie.0 is
+// wired to: pins 16..23 with the conventional swizzle, as the DSDT's _PRT tells the guest. A VFIO
+// device's INTx is an irqfd on this GSI (level-triggered, with a resample fd).
+inline uint32_t intx_gsi(unsigned slot, unsigned pin) { return 16 + ((slot + pin) & 3); }
+
 struct PciWindows {
   uint64_t mmio32_base, mmio32_size;
   uint64_t mmio64_base, mmio64_size;
