@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The demo: boots the testbed's test host and shows what passthrough needs there: IOMMU groups,
-# vfio-pci taking a device, KVM, and the NVMe controller's SR-IOV capability.
+# The demo: inside the testbed's test host (an IOMMU, vfio-pci, KVM, an e1000e NIC and an SR-IOV
+# NVMe), altoctl checks the host and hands the e1000e to vfio-pci, altovirt boots a VM with the NIC
+# passed through, the guest's own e1000e driver gets a DHCP lease over it and pings the test host,
+# and afterwards the NIC goes back to its host driver.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exec "$here/../testbed/testbed" --script "$here/tour.sh"
+build=${BUILD_DIR:-build}
+case "$build" in /*) ;; *) build=$(cd "$here/.." && pwd)/$build ;; esac
+exec "$here/../testbed/testbed" --env "ALTOVIRT_BUILD=$build" --env "ALTOVIRT_SRC=$(cd "$here/.." && pwd)" \
+  --script "$here/tour.sh"

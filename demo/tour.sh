@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # Runs inside the test host (see demo/demo.sh).
 set -euo pipefail
-step() { printf '\n== %s\n' "$*"; }
-step "IOMMU (kernel messages)"
-dmesg | grep -E 'DMAR: IOMMU enabled|IRQ remapping' || true
-step "PCI devices with their IOMMU groups and drivers"
-for d in /sys/bus/pci/devices/*; do
-  g=$(basename "$(readlink "$d/iommu_group")")
-  drv=none; [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
-  printf 'group %-3s %s  %-9s %s\n' "$g" "$(basename "$d")" "$drv" "$(lspci -s "$(basename "$d")" | cut -d' ' -f2-)"
-done
-step "vfio-pci takes the e1000e NIC (0000:01:00.0) through driver_override"
-modprobe vfio-pci
-nic=/sys/bus/pci/devices/0000:01:00.0
-echo vfio-pci > $nic/driver_override
-echo 0000:01:00.0 > $nic/driver/unbind
-echo 0000:01:00.0 > /sys/bus/pci/drivers_probe
-echo "driver now: $(basename "$(readlink $nic/driver)"), group device: $(ls /dev/vfio)"
-step "KVM"
-ls -l /dev/kvm; lsmod | grep -E '^kvm' || true
-step "NVMe SR-IOV physical function (0000:02:00.0)"
-nvme=/sys/bus/pci/devices/0000:02:00.0
-echo "sriov_totalvfs=$(cat $nvme/sriov_totalvfs) sriov_numvfs=$(cat $nvme/sriov_numvfs)"
-lspci -vvs 02:00.0 | grep -A3 'SR-IOV' || true
+. "$ALTOVIRT_SRC/testbed/hostlib.sh"
+altoctl=$ALTOVIRT_BUILD/tools/altoctl/altoctl
+altovirt=$ALTOVIRT_BUILD/tools/altovirt/altovirt
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "Is this host ready for passthrough?"
+show "$altoctl" host-validate --load-modules || true
+step "PCI devices, their drivers and IOMMU groups"
+show "$altoctl" nodedev-list
+step "Hand the e1000e NIC to vfio-pci (the original driver is recorded)"
+show "$altoctl" nodedev-detach 0000:01:00.0
+step "A DHCP server on the NIC's link partner (the test host's virtio-net NIC, ${TB_NET_PREFIX}.0/24)"
+tb_dhcp_server && echo "udhcpd serving ${TB_NET_PREFIX}.100-150"
+step "Boot a VM with the NIC passed through"
+cmd=("$altovirt" -name demo -m 256M -kernel "$(tb_kernel)" -initrd "$ALTOVIRT_BUILD/testbed/guest-initrd.gz"
+     -append "console=ttyS0 quiet panic=-1 guest.steps=info,dhcp,ping" -serial stdio -no-reboot
+     -device vfio-pci,host=0000:01:00.0)
+printf '$ %s\n' "${cmd[*]}"
+start=$(date +%s.%N)
+"${cmd[@]}" < /dev/null | grep --line-buffered -E 'GUEST-(PCI .*10d3|LEASE|PING|DONE)|round-trip|packet'
+echo "(VM ran $(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)") s, nested KVM under software emulation)"
+step "Give the NIC back to its host driver"
+show "$altoctl" nodedev-reattach 0000:01:00.0
+sleep 1
+echo "network interface: $(ls /sys/bus/pci/devices/0000:01:00.0/net)"

@@ -82,6 +82,7 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", (*device)->address()) : spec.id;
   AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(machine, *device, name, options));
   AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(pdev, spec));
+  AV_TRY(pdev->attach_intx(at.slot));
   log::info("vfio", "{} ({}) is guest device {}", name, (*device)->address(), at.str());
   return ok();
 }

@@ -79,7 +79,12 @@ VfioPciDevice::~VfioPciDevice() {
   // Interrupts off first, so that nothing signals eventfds whose routes are going away.
   (void)device_->disable_irqs(VFIO_PCI_MSIX_IRQ_INDEX);
   (void)device_->disable_irqs(VFIO_PCI_MSI_IRQ_INDEX);
-  (void)device_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX);
+  intx_off();
+  // Stop DMA before the IOMMU mappings go: with bus mastering on, a NIC keeps writing received
+  // frames to guest buffers, and after the unmap every one of them is an IOMMU fault on the host.
+  if (auto cmd = device_->config_read(PCI_COMMAND, 2); cmd)
+    (void)device_->config_write(PCI_COMMAND, 2, *cmd & ~(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO));
+  if (device_->can_reset()) (void)device_->reset();
   if (rom_mapped_at_) machine_.mmio().remove(*rom_mapped_at_);
   for (auto& s : slots_) s.clear();
 }
@@ -389,11 +394,49 @@ void VfioPciDevice::bar_write(unsigned bar, uint64_t offset, std::span<const uin
   if (auto s = device_->write(*regions_[bar], offset, data); !s) log_error(s.error());
 }
 
+Status VfioPciDevice::attach_intx(unsigned slot) {
+  uint8_t pin = config_.get8(PCI_INTERRUPT_PIN);
+  if (pin < 1 || pin > 4) return ok();  // no INTx (PCI 3.0 6.2.4: 0 = none, 1..4 = INTA..INTD)
+  AV_TRY_ASSIGN(vfio::IrqInfo info, device_->irq_info(VFIO_PCI_INTX_IRQ_INDEX));
+  if (info.count == 0) return ok();
+  intx_gsi_ = pci::intx_gsi(slot, pin - 1u);
+  config_.set8(PCI_INTERRUPT_LINE, static_cast<uint8_t>(*intx_gsi_));
+  return intx_on();
+}
+
+Status VfioPciDevice::intx_on() {
+  if (!intx_gsi_ || intx_active_) return ok();
+  if (!intx_trigger_) {
+    AV_TRY_ASSIGN(kvm::EventFd t, kvm::EventFd::create());
+    AV_TRY_ASSIGN(kvm::EventFd u, kvm::EventFd::create());
+    intx_trigger_ = std::move(t);
+    intx_unmask_ = std::move(u);
+  }
+  AV_TRY_ASSIGN(intx_irqfd_, kvm::Irqfd::assign(machine_.vm(), intx_trigger_->fd(), *intx_gsi_, intx_unmask_->fd()));
+  int fd = intx_trigger_->fd();
+  AV_TRY(device_->set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, std::span<const int>(&fd, 1)));
+  AV_TRY(device_->set_intx_unmask_eventfd(intx_unmask_->fd()));
+  intx_active_ = true;
+  return ok();
+}
+
+void VfioPciDevice::intx_off() {
+  if (!intx_active_) return;
+  if (auto s = device_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX); !s) log_error(s.error());
+  intx_irqfd_.reset();  // KVM lowers the line when a resampling irqfd goes
+  intx_active_ = false;
+}
+
 void VfioPciDevice::IrqSink::enable_changed(bool enabled, unsigned vectors) {
   if (!enabled) {
     if (auto s = owner_.device_->disable_irqs(index_); !s) owner_.log_error(s.error());
+    bool other = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? (owner_.msi_ && owner_.msi_->enabled())
+                                                   : (owner_.msix_ && owner_.msix_->enabled());
+    if (!other)
+      if (auto s = owner_.intx_on(); !s) owner_.log_error(s.error());
     return;
   }
+  owner_.intx_off();
   // Linux 6.1's vfio-pci cannot add MSI-X vectors to an enabled set, so every vector of the table
   // gets its eventfd now; masked ones simply have no irqfd yet.
   unsigned count = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? owner_.msix_->vectors() : vectors;

@@ -104,10 +104,11 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::vector<kvm::MemorySlot> ram_slots_;
   IoBus pio_{"port I/O"};
   IoBus mmio_{"MMIO"};
-  pci::PciBus pci_;
-  // After pci_: destroyed before the passed-through devices, which keep their VFIO device open
-  // until they have disabled its interrupts.
+  // Before pci_: destroyed after the passed-through devices, which stop their device (interrupts
+  // off, bus mastering off, reset) while its DMA mappings still exist; only then does the container
+  // go, taking the mappings with it.
   std::unique_ptr<VfioContext> vfio_;
+  pci::PciBus pci_;
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::Serial16550> serial_;
   std::shared_ptr<devices::AcpiPm> acpi_pm_;

@@ -61,6 +61,11 @@ class VfioPciDevice : public pci::PciDevice {
   void bar_write(unsigned bar, uint64_t offset, std::span<const uint8_t> data) override;
 
   const vfio::Device& device() const { return *device_; }
+  // Connects the device's INTx (when it has a pin) to the IOAPIC input the DSDT's _PRT gives its
+  // slot, through an irqfd with a resample fd that VFIO uses to unmask the line once the guest has
+  // acknowledged it (the level-triggered protocol of Documentation/virt/kvm/api.rst, KVM_IRQFD).
+  // Called once the device has its place on the bus.
+  Status attach_intx(unsigned slot);
   // How many bytes of each BAR are mapped straight into the guest (for reports and tests).
   uint64_t direct_bytes(unsigned bar) const;
   // "trapped BAR accesses: MSI-X table R/W, PBA R, other R/W; direct: BARn X KiB ..."
@@ -104,6 +109,9 @@ class VfioPciDevice : public pci::PciDevice {
   void sync_command();
   void rom_changed();
   void log_error(const Error& e);
+  // vfio-pci runs one interrupt type at a time: INTx is on unless the guest enabled MSI or MSI-X.
+  Status intx_on();
+  void intx_off();
 
   Machine& machine_;
   std::shared_ptr<vfio::Device> device_;
@@ -123,6 +131,11 @@ class VfioPciDevice : public pci::PciDevice {
   std::unique_ptr<pci::MsiCapability> msi_;
   unsigned msix_virt_ = 0;  // where the models put their capability in config_
   unsigned msi_virt_ = 0;
+
+  std::optional<uint32_t> intx_gsi_;
+  std::optional<kvm::EventFd> intx_trigger_, intx_unmask_;
+  kvm::Irqfd intx_irqfd_;
+  bool intx_active_ = false;
 
   // Mappings before slots: slots are removed from the guest before the memory they map goes away.
   std::array<std::vector<DirectPart>, pci::kNumBars> direct_;
