@@ -38,6 +38,17 @@ out=$("$probe" $NIC_BDF 2>&1) && fail "a second process opened a held group: $ou
 expect_contains "busy group is refused" "already in use by another process" "$out"
 kill $holder; wait $holder 2>/dev/null
 
+# A group that is not viable: the SATA controller 00:1f.2 on vfio-pci shares group 7 with the SMBus
+# controller on i801_smbus; the error names every device of the group and its driver.
+modprobe i2c-i801 || fail "modprobe i2c-i801"
+wait_for 10 test "$(current_driver 0000:00:1f.3)" = i801_smbus || fail "i801_smbus did not bind 0000:00:1f.3"
+tb_bind_vfio 0000:00:1f.2
+expect_eq "SATA controller on vfio-pci" vfio-pci "$(current_driver 0000:00:1f.2)"
+out=$("$probe" 0000:00:1f.2 2>&1) && fail "a non-viable group was opened: $out"
+expect_contains "non-viable group is refused" "is not viable" "$out"
+expect_contains "the error names the blocking device and its driver" "0000:00:1f.3 (i801_smbus)" "$out"
+tb_unbind_vfio 0000:00:1f.2
+
 # After the last user, the device goes back to e1000e and works.
 echo > /sys/bus/pci/devices/$NIC_BDF/driver_override
 echo $NIC_BDF > /sys/bus/pci/drivers/vfio-pci/unbind
