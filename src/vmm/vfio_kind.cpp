@@ -10,10 +10,54 @@
 #include "altovirt/base/log.h"
 #include "altovirt/vfio/manager.h"
 #include "altovirt/vmm/machine.h"
+#include "altovirt/vmm/msi_routes.h"
 #include "altovirt/vmm/options.h"
 #include "altovirt/vmm/vfio_pci.h"
 
 namespace altovirt::vmm {
+namespace {
+
+class MachineRange : public MappedRange {
+ public:
+  explicit MachineRange(kvm::MemorySlot slot) : slot_(std::move(slot)) {}
+
+ private:
+  kvm::MemorySlot slot_;
+};
+
+class MachineIntx : public IntxRoute {
+ public:
+  explicit MachineIntx(kvm::Irqfd irqfd) : irqfd_(std::move(irqfd)) {}
+
+ private:
+  kvm::Irqfd irqfd_;
+};
+
+// The Machine as a PassthroughHost: memory slots, the MMIO bus, MSI routes and irqfds of its VM.
+class MachineHost : public PassthroughHost {
+ public:
+  explicit MachineHost(Machine& m) : m_(m) {}
+  Result<std::unique_ptr<MappedRange>> map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) override {
+    AV_TRY_ASSIGN(kvm::MemorySlot slot, m_.map_device_memory(gpa, size, host, what));
+    return std::make_unique<MachineRange>(std::move(slot));
+  }
+  Status add_mmio(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) override {
+    return m_.mmio().add(base, size, std::move(name), std::move(handler));
+  }
+  void remove_mmio(uint64_t base) override { m_.mmio().remove(base); }
+  std::unique_ptr<VectorRoutes> make_routes(std::string owner) override {
+    return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner));
+  }
+  Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int trigger_fd, int resample_fd) override {
+    AV_TRY_ASSIGN(kvm::Irqfd irqfd, kvm::Irqfd::assign(m_.vm(), trigger_fd, gsi, resample_fd));
+    return std::make_unique<MachineIntx>(std::move(irqfd));
+  }
+
+ private:
+  Machine& m_;
+};
+
+}  // namespace
 
 Status VfioContext::prepare(Machine& machine) {
   // KVM's VFIO pseudo-device learns every group, so that KVM knows DMA may be non-coherent and so on
@@ -80,7 +124,8 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   if (!device) return std::unexpected(device.error().context(fmt::format("-device {}", spec.text)));
   AV_TRY(ctx.prepare(machine));
   std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", (*device)->address()) : spec.id;
-  AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(machine, *device, name, options));
+  if (!ctx.host) ctx.host = std::make_unique<MachineHost>(machine);
+  AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(*ctx.host, *device, name, options));
   AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(pdev, spec));
   AV_TRY(pdev->attach_intx(at.slot));
   log::info("vfio", "{} ({}) is guest device {}", name, (*device)->address(), at.str());

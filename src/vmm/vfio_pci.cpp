@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
-#include "altovirt/vmm/machine.h"
+#include "altovirt/pci/pci_bus.h"
+
 
 namespace altovirt::vmm {
 namespace {
@@ -49,17 +51,17 @@ unsigned msi_length(const vfio::MsiInfo& msi) {
 
 }  // namespace
 
-VfioPciDevice::VfioPciDevice(Machine& machine, std::shared_ptr<vfio::Device> device, std::string name, uint16_t vendor,
+VfioPciDevice::VfioPciDevice(PassthroughHost& host, std::shared_ptr<vfio::Device> device, std::string name, uint16_t vendor,
                              uint16_t device_id, uint32_t class_code, uint8_t revision)
     : PciDevice(std::move(name), vendor, device_id, class_code, revision),
-      machine_(machine),
+      host_(host),
       device_(std::move(device)),
-      msix_routes_(machine.vm(), machine.gsi(), this->name() + " MSI-X"),
-      msi_routes_(machine.vm(), machine.gsi(), this->name() + " MSI"),
-      msix_sink_(*this, VFIO_PCI_MSIX_IRQ_INDEX, msix_routes_),
-      msi_sink_(*this, VFIO_PCI_MSI_IRQ_INDEX, msi_routes_) {}
+      msix_routes_(host.make_routes(this->name() + " MSI-X")),
+      msi_routes_(host.make_routes(this->name() + " MSI")),
+      msix_sink_(*this, VFIO_PCI_MSIX_IRQ_INDEX, *msix_routes_),
+      msi_sink_(*this, VFIO_PCI_MSI_IRQ_INDEX, *msi_routes_) {}
 
-Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::create(Machine& machine, std::shared_ptr<vfio::Device> device,
+Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::create(PassthroughHost& host, std::shared_ptr<vfio::Device> device,
                                                             std::string name, Options options) {
   AV_TRY_ASSIGN(uint32_t id, device->config_read(PCI_VENDOR_ID, 4));
   AV_TRY_ASSIGN(uint32_t class_rev, device->config_read(PCI_CLASS_REVISION, 4));
@@ -67,7 +69,7 @@ Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::create(Machine& machine, s
   if ((header & 0x7f) != PCI_HEADER_TYPE_NORMAL)
     return fail("{} is a PCI bridge (header type {}): bridges cannot be passed through, pass the devices behind it",
                 device->address(), header & 0x7f);
-  std::shared_ptr<VfioPciDevice> dev(new VfioPciDevice(machine, std::move(device), std::move(name),
+  std::shared_ptr<VfioPciDevice> dev(new VfioPciDevice(host, std::move(device), std::move(name),
                                                        static_cast<uint16_t>(id), static_cast<uint16_t>(id >> 16),
                                                        class_rev >> 8, static_cast<uint8_t>(class_rev)));
   AV_TRY(dev->build(options));
@@ -85,7 +87,7 @@ VfioPciDevice::~VfioPciDevice() {
   if (auto cmd = device_->config_read(PCI_COMMAND, 2); cmd)
     (void)device_->config_write(PCI_COMMAND, 2, *cmd & ~(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO));
   if (device_->can_reset()) (void)device_->reset();
-  if (rom_mapped_at_) machine_.mmio().remove(*rom_mapped_at_);
+  if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
   for (auto& s : slots_) s.clear();
 }
 
@@ -318,11 +320,11 @@ void VfioPciDevice::rom_changed() {
   uint64_t addr = reg & PCI_ROM_ADDRESS_MASK;
   if ((reg & PCI_ROM_ADDRESS_ENABLE) && (config_.get16(PCI_COMMAND) & PCI_COMMAND_MEMORY) && addr != 0) want = addr;
   if (want == rom_mapped_at_) return;
-  if (rom_mapped_at_) machine_.mmio().remove(*rom_mapped_at_);
+  if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
   rom_mapped_at_.reset();
   if (want) {
     uint64_t size = std::bit_ceil(std::max<uint64_t>(rom_->size, 2048));
-    auto s = machine_.mmio().add(*want, size, name() + " ROM", std::make_shared<RomHandler>(device_, *rom_));
+    auto s = host_.add_mmio(*want, size, name() + " ROM", std::make_shared<RomHandler>(device_, *rom_));
     if (s) rom_mapped_at_ = want;
     else log_error(s.error());
   }
@@ -334,7 +336,7 @@ void VfioPciDevice::bar_mapping_changed(unsigned bar, std::optional<uint64_t> ol
   slots_[bar].clear();  // the old placement disappears from the guest first
   if (!new_addr) return;
   for (auto& part : direct_[bar]) {
-    auto slot = machine_.map_device_memory(*new_addr + part.range.offset, part.range.size, part.map.addr(),
+    auto slot = host_.map_device_memory(*new_addr + part.range.offset, part.range.size, part.map.addr(),
                                            fmt::format("{} BAR{}+{:#x}", name(), bar, part.range.offset));
     if (!slot) {
       // Still reachable, only slower: the access traps and is served by pread/pwrite.
@@ -370,7 +372,7 @@ void VfioPciDevice::bar_read(unsigned bar, uint64_t offset, std::span<uint8_t> d
     // A masked vector whose eventfd holds an event is pending (PCI 3.0 6.8.2.10).
     for (unsigned v = 0; v < msix_->vectors(); ++v) {
       if (!msix_->vector_masked(v) && !msix_->function_masked()) continue;
-      auto fd = msix_routes_.eventfd(v);
+      auto fd = msix_routes_->eventfd(v);
       pollfd p{fd ? *fd : -1, POLLIN, 0};
       msix_->set_pending(v, fd && ::poll(&p, 1, 0) == 1);
     }
@@ -412,7 +414,7 @@ Status VfioPciDevice::intx_on() {
     intx_trigger_ = std::move(t);
     intx_unmask_ = std::move(u);
   }
-  AV_TRY_ASSIGN(intx_irqfd_, kvm::Irqfd::assign(machine_.vm(), intx_trigger_->fd(), *intx_gsi_, intx_unmask_->fd()));
+  AV_TRY_ASSIGN(intx_route_, host_.connect_intx(*intx_gsi_, intx_trigger_->fd(), intx_unmask_->fd()));
   int fd = intx_trigger_->fd();
   AV_TRY(device_->set_irq_eventfds(VFIO_PCI_INTX_IRQ_INDEX, 0, std::span<const int>(&fd, 1)));
   AV_TRY(device_->set_intx_unmask_eventfd(intx_unmask_->fd()));
@@ -423,7 +425,7 @@ Status VfioPciDevice::intx_on() {
 void VfioPciDevice::intx_off() {
   if (!intx_active_) return;
   if (auto s = device_->disable_irqs(VFIO_PCI_INTX_IRQ_INDEX); !s) log_error(s.error());
-  intx_irqfd_.reset();  // KVM lowers the line when a resampling irqfd goes
+  intx_route_.reset();  // KVM lowers the line when a resampling irqfd goes
   intx_active_ = false;
 }
 

@@ -2,6 +2,8 @@
 // config space) by pread/pwrite and mmap, to the interrupts (INTx, MSI, MSI-X) by eventfds, and to
 // reset. See the kernel's include/uapi/linux/vfio.h for the ioctl contracts.
 //
+// The access methods are virtual so that unit tests can put a fake device where the kernel would be.
+//
 // Threading: the ioctl-based calls (set_irqs, reset) are made by one thread at a time (the caller
 // serialises them: the device model's lock); config/region pread/pwrite are positional and may be
 // called from several vCPU threads at once.
@@ -53,6 +55,9 @@ struct IrqInfo {
 class Device {
  public:
   Device(std::string address, UniqueFd fd) : address_(std::move(address)), fd_(std::move(fd)) {}
+  virtual ~Device() = default;
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
 
   // Reads VFIO_DEVICE_GET_INFO and checks that this is a vfio-pci device.
   Status load_info();
@@ -60,32 +65,32 @@ class Device {
   int fd() const { return fd_.get(); }
   uint32_t num_regions() const { return info_.num_regions; }
   uint32_t num_irqs() const { return info_.num_irqs; }
-  bool can_reset() const { return (info_.flags & VFIO_DEVICE_FLAGS_RESET) != 0; }
+  virtual bool can_reset() const { return (info_.flags & VFIO_DEVICE_FLAGS_RESET) != 0; }
 
-  Result<RegionInfo> region_info(uint32_t index) const;
-  Result<IrqInfo> irq_info(uint32_t index) const;
+  virtual Result<RegionInfo> region_info(uint32_t index) const;
+  virtual Result<IrqInfo> irq_info(uint32_t index) const;
 
   // Positional access to a region (config space, or a BAR part that is not mmapped).
-  Status read(const RegionInfo& region, uint64_t offset, std::span<uint8_t> out) const;
-  Status write(const RegionInfo& region, uint64_t offset, std::span<const uint8_t> data) const;
+  virtual Status read(const RegionInfo& region, uint64_t offset, std::span<uint8_t> out) const;
+  virtual Status write(const RegionInfo& region, uint64_t offset, std::span<const uint8_t> data) const;
   // Config space shortcuts (region VFIO_PCI_CONFIG_REGION_INDEX, loaded by load_info()).
-  Result<uint32_t> config_read(uint32_t offset, unsigned size) const;
-  Status config_write(uint32_t offset, unsigned size, uint32_t value) const;
+  virtual Result<uint32_t> config_read(uint32_t offset, unsigned size) const;
+  virtual Status config_write(uint32_t offset, unsigned size, uint32_t value) const;
 
   // Maps `size` bytes of a region at `offset` (which must lie in one of its mmap areas) shared.
-  Result<Mapping> map(const RegionInfo& region, uint64_t offset, uint64_t size) const;
+  virtual Result<Mapping> map(const RegionInfo& region, uint64_t offset, uint64_t size) const;
 
   // Connects eventfds to vectors [start, start + fds.size()) of an IRQ index (MSI, MSI-X, INTx);
   // -1 disconnects a vector. The kernel enables the capability in the device as needed.
-  Status set_irq_eventfds(uint32_t index, uint32_t start, std::span<const int> fds);
+  virtual Status set_irq_eventfds(uint32_t index, uint32_t start, std::span<const int> fds);
   // Disables every vector of an IRQ index (VFIO_IRQ_SET_DATA_NONE with count 0).
-  Status disable_irqs(uint32_t index);
+  virtual Status disable_irqs(uint32_t index);
   // INTx is level-triggered: VFIO masks it when it fires, and the VMM unmasks it once the guest has
   // acknowledged it (or lets KVM do so through a resample irqfd: set_intx_unmask_eventfd).
-  Status unmask_intx();
-  Status set_intx_unmask_eventfd(int fd);
+  virtual Status unmask_intx();
+  virtual Status set_intx_unmask_eventfd(int fd);
 
-  Status reset();
+  virtual Status reset();
 
  private:
   std::string address_;

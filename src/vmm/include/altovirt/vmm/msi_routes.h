@@ -17,16 +17,17 @@
 #include "altovirt/kvm/gsi.h"
 #include "altovirt/kvm/vm.h"
 #include "altovirt/pci/msi_sink.h"
+#include "altovirt/vmm/passthrough_host.h"
 
 namespace altovirt::vmm {
 
-class MsiRoutes : public pci::MsiSink {
+class MsiRoutes : public VectorRoutes {
  public:
   MsiRoutes(kvm::Vm& vm, kvm::GsiRouter& router, std::string owner) : vm_(vm), router_(router), owner_(std::move(owner)) {}
   ~MsiRoutes() override;
 
   // The eventfd of `vector`, created on first use.
-  Result<int> eventfd(unsigned vector);
+  Result<int> eventfd(unsigned vector) override;
   // The GSI routed for `vector`, when one is.
   std::optional<uint32_t> gsi(unsigned vector) const;
 

@@ -9,6 +9,7 @@
 #include "altovirt/base/error.h"
 #include "altovirt/base/fd.h"
 #include "altovirt/vfio/manager.h"
+#include "altovirt/vmm/passthrough_host.h"
 
 namespace altovirt::vmm {
 
@@ -17,6 +18,8 @@ class DeviceRegistry;
 
 struct VfioContext {
   vfio::Manager manager;
+  // The machine, as the passed-through devices see it; outlives them.
+  std::unique_ptr<PassthroughHost> host;
 
   // After a device was opened: adds new groups to KVM's VFIO device and, the first time, DMA-maps
   // all guest RAM with IOVA = GPA (after checking the locked-memory limit).

@@ -30,18 +30,16 @@
 
 #include "altovirt/base/log.h"
 #include "altovirt/base/mapping.h"
-#include "altovirt/kvm/vm.h"
+#include "altovirt/kvm/gsi.h"
 #include "altovirt/pci/msi.h"
 #include "altovirt/pci/msix.h"
 #include "altovirt/pci/pci_device.h"
 #include "altovirt/vfio/bar_layout.h"
 #include "altovirt/vfio/device.h"
 #include "altovirt/vfio/pci_caps.h"
-#include "altovirt/vmm/msi_routes.h"
+#include "altovirt/vmm/passthrough_host.h"
 
 namespace altovirt::vmm {
-
-class Machine;
 
 class VfioPciDevice : public pci::PciDevice {
  public:
@@ -51,7 +49,7 @@ class VfioPciDevice : public pci::PciDevice {
 
   // Builds the guest view of `device` (already opened through the machine's VFIO manager) and
   // resets the device, so the guest starts from a clean function.
-  static Result<std::shared_ptr<VfioPciDevice>> create(Machine& machine, std::shared_ptr<vfio::Device> device,
+  static Result<std::shared_ptr<VfioPciDevice>> create(PassthroughHost& host, std::shared_ptr<vfio::Device> device,
                                                        std::string name, Options options);
   ~VfioPciDevice() override;
 
@@ -78,7 +76,7 @@ class VfioPciDevice : public pci::PciDevice {
   // Forwards one capability model's sink calls to KVM (routes, irqfds) and arms VFIO's eventfds.
   class IrqSink : public pci::MsiSink {
    public:
-    IrqSink(VfioPciDevice& owner, uint32_t index, MsiRoutes& routes) : owner_(owner), index_(index), routes_(routes) {}
+    IrqSink(VfioPciDevice& owner, uint32_t index, VectorRoutes& routes) : owner_(owner), index_(index), routes_(routes) {}
     void enable_changed(bool enabled, unsigned vectors) override;
     void vector_changed(unsigned vector, const pci::MsiMessage& msg, bool masked) override;
     void inject(unsigned vector, const pci::MsiMessage& msg) override;
@@ -86,7 +84,7 @@ class VfioPciDevice : public pci::PciDevice {
    private:
     VfioPciDevice& owner_;
     uint32_t index_;
-    MsiRoutes& routes_;
+    VectorRoutes& routes_;
   };
 
   struct DirectPart {
@@ -96,7 +94,7 @@ class VfioPciDevice : public pci::PciDevice {
 
   enum class ByteKind : uint8_t { passthrough, emulated, msi, msix, ext_header, hidden };
 
-  VfioPciDevice(Machine& machine, std::shared_ptr<vfio::Device> device, std::string name, uint16_t vendor,
+  VfioPciDevice(PassthroughHost& host, std::shared_ptr<vfio::Device> device, std::string name, uint16_t vendor,
                 uint16_t device_id, uint32_t class_code, uint8_t revision);
   Status build(Options options);
   Status build_header();
@@ -113,7 +111,7 @@ class VfioPciDevice : public pci::PciDevice {
   Status intx_on();
   void intx_off();
 
-  Machine& machine_;
+  PassthroughHost& host_;
   std::shared_ptr<vfio::Device> device_;
   std::vector<uint8_t> phys_;  // the device's config space at start (RO fields, capability layout)
   vfio::DeviceCaps caps_;
@@ -123,8 +121,8 @@ class VfioPciDevice : public pci::PciDevice {
   std::optional<vfio::RegionInfo> rom_;
   std::optional<uint64_t> rom_mapped_at_;
 
-  MsiRoutes msix_routes_;
-  MsiRoutes msi_routes_;
+  std::unique_ptr<VectorRoutes> msix_routes_;
+  std::unique_ptr<VectorRoutes> msi_routes_;
   IrqSink msix_sink_;
   IrqSink msi_sink_;
   std::unique_ptr<pci::MsixCapability> msix_;
@@ -134,12 +132,12 @@ class VfioPciDevice : public pci::PciDevice {
 
   std::optional<uint32_t> intx_gsi_;
   std::optional<kvm::EventFd> intx_trigger_, intx_unmask_;
-  kvm::Irqfd intx_irqfd_;
+  std::unique_ptr<IntxRoute> intx_route_;
   bool intx_active_ = false;
 
   // Mappings before slots: slots are removed from the guest before the memory they map goes away.
   std::array<std::vector<DirectPart>, pci::kNumBars> direct_;
-  std::array<std::vector<kvm::MemorySlot>, pci::kNumBars> slots_;
+  std::array<std::vector<std::unique_ptr<MappedRange>>, pci::kNumBars> slots_;
 
   // Trapped BAR accesses by kind, to show that the data path (direct-mapped) never exits.
   std::atomic<uint64_t> table_reads_{0}, table_writes_{0}, pba_reads_{0}, other_reads_{0}, other_writes_{0};

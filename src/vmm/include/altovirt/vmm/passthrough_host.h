@@ -1,0 +1,54 @@
+// PassthroughHost: what a passed-through device needs from the machine it sits in, as an interface,
+// so that the VFIO device model can be tested without KVM:
+//   - guest-physical mappings of host memory (a BAR's mmappable parts; KVM memory slots);
+//   - MMIO regions that trap to a handler (the expansion ROM);
+//   - per-vector MSI routes with their eventfds (KVM GSI routes and irqfds);
+//   - an INTx line fed by an eventfd with a resample fd (a resampling KVM irqfd).
+// Every handle it returns undoes itself when destroyed.
+//
+// Threading: the machine's implementation is thread-safe (KVM serialises its ioctls; the buses and
+// the routing table lock themselves); calls come from config writes on vCPU threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "altovirt/base/error.h"
+#include "altovirt/devices/io_handler.h"
+#include "altovirt/pci/msi_sink.h"
+
+namespace altovirt::vmm {
+
+// A range of guest physical memory backed by host memory; gone from the guest when destroyed.
+class MappedRange {
+ public:
+  virtual ~MappedRange() = default;
+};
+
+// The KVM side of one capability's vectors: an MsiSink that also owns each vector's eventfd, which
+// the VFIO device signals and KVM injects from.
+class VectorRoutes : public pci::MsiSink {
+ public:
+  virtual Result<int> eventfd(unsigned vector) = 0;
+};
+
+// An interrupt line driven by an eventfd, lowered on EOI with the resample fd signalled.
+class IntxRoute {
+ public:
+  virtual ~IntxRoute() = default;
+};
+
+class PassthroughHost {
+ public:
+  virtual ~PassthroughHost() = default;
+  virtual Result<std::unique_ptr<MappedRange>> map_device_memory(uint64_t gpa, uint64_t size, void* host,
+                                                                 std::string_view what) = 0;
+  virtual Status add_mmio(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) = 0;
+  virtual void remove_mmio(uint64_t base) = 0;
+  virtual std::unique_ptr<VectorRoutes> make_routes(std::string owner) = 0;
+  virtual Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int trigger_fd, int resample_fd) = 0;
+};
+
+}  // namespace altovirt::vmm
