@@ -58,7 +58,7 @@ void VmControl::signal_stop(int sig) {
 
 Result<Json> VmControl::query_pci() {
   std::lock_guard lock(mutex_);
-  if (current_ == nullptr) return fail("the machine is being reset; try again");
+  if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
   Json devices = Json::array();
   pci::PciBus& bus = current_->pci();
   for (auto& [a, dev] : bus.devices()) {
@@ -107,7 +107,12 @@ Result<Json> VmControl::query_pci() {
 Status VmControl::register_commands(qmp::Server& server) {
   AV_TRY(server.register_command({"query-status", {}, [this](const Json&) -> Result<Json> {
                                     std::lock_guard lock(mutex_);
-                                    std::string status = ended_ ? "shutdown" : paused_ ? "paused" : "running";
+                                    // "prelaunch" until the first Machine is built (and between a reset and the next),
+                                    // so a supervisor can tell when the VM really runs.
+                                    std::string status = ended_     ? "shutdown"
+                                                         : paused_ ? "paused"
+                                                         : current_ == nullptr ? "prelaunch"
+                                                                               : "running";
                                     return Json{{"status", status}, {"running", status == "running"}, {"singlestep", false}};
                                   }}));
   AV_TRY(server.register_command({"stop", {}, [this](const Json&) -> Result<Json> {
@@ -129,14 +134,14 @@ Status VmControl::register_commands(qmp::Server& server) {
                                   }}));
   AV_TRY(server.register_command({"system_powerdown", {}, [this](const Json&) -> Result<Json> {
                                     std::lock_guard lock(mutex_);
-                                    if (current_ == nullptr) return fail("the machine is being reset; try again");
+                                    if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
                                     emit("POWERDOWN");
                                     current_->acpi_pm().press_power_button();
                                     return Json::object();
                                   }}));
   AV_TRY(server.register_command({"system_reset", {}, [this](const Json&) -> Result<Json> {
                                     std::lock_guard lock(mutex_);
-                                    if (current_ == nullptr) return fail("the machine is being reset; try again");
+                                    if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
                                     host_reset_ = true;
                                     current_->stop(vmm::ExitKind::reset, "system_reset from QMP");
                                     return Json::object();
