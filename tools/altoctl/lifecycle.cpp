@@ -64,9 +64,9 @@ Result<config::DomainConfig> running_config(const VmStore& store, const std::str
 // Cleans up after a VM whose supervisor is gone (killed): stops its altovirt if it still runs,
 // gives the devices back and records it shut off. Called with the StateDir held.
 Status cleanup_orphan(const Global& g, const VmStore& store, host::StateDir& state, VmStatus s, const std::string& why) {
-  if (s.altovirt_pid > 0 && host::pid_alive(s.altovirt_pid)) {
+  if (s.altovirt_pid > 0 && process_running(s.altovirt_pid)) {
     ::kill(s.altovirt_pid, SIGKILL);
-    for (int i = 0; i < 100 && host::pid_alive(s.altovirt_pid); ++i) std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < 100 && process_running(s.altovirt_pid); ++i) std::this_thread::sleep_for(50ms);
   }
   Status result = ok();
   if (auto c = running_config(store, s.name)) {
@@ -509,7 +509,7 @@ int vm_console(const Global& g, const std::string& name) {
       ssize_t n = ::read(pty, buf, sizeof buf);
       if (n > 0) (void)!::write(1, buf, static_cast<size_t>(n));
     } else if (fds[0].revents & (POLLHUP | POLLERR)) {
-      if (!is_active(*s) || !host::pid_alive(s->altovirt_pid)) break;  // the VM ended
+      if (!is_active(*s) || !process_running(s->altovirt_pid)) break;  // the VM ended
       std::this_thread::sleep_for(100ms);                              // no writer yet
     }
     if (fds[1].revents & (POLLIN | POLLHUP)) {
@@ -524,7 +524,7 @@ int vm_console(const Global& g, const std::string& name) {
       if (len > 0) (void)!::write(pty, buf, len);
       if (esc) break;
     }
-    if (r == 0 && !host::pid_alive(s->altovirt_pid)) break;
+    if (r == 0 && !process_running(s->altovirt_pid)) break;
   }
   return kExitOk;
 }

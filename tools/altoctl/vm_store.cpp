@@ -139,9 +139,16 @@ Result<unsigned> VmStore::next_id() const {
   return id;
 }
 
-bool is_active(const VmStatus& s) {
-  return s.state != VmState::shutoff && s.supervisor_pid > 0 && host::pid_alive(s.supervisor_pid);
+bool process_running(pid_t pid) {
+  if (pid <= 0 || !host::pid_alive(pid)) return false;
+  // A killed process nobody has reaped yet (a zombie, state Z in /proc/PID/stat, proc(5)) is gone.
+  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return true;
+  auto close = stat->rfind(')');
+  return close == std::string::npos || close + 2 >= stat->size() || (*stat)[close + 2] != 'Z';
 }
+
+bool is_active(const VmStatus& s) { return s.state != VmState::shutoff && process_running(s.supervisor_pid); }
 
 std::string format_list(const std::vector<VmStatus>& vms) {
   // virsh's table: a leading space, columns padded to their widest cell plus three spaces, and a

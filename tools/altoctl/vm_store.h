@@ -65,6 +65,8 @@ class VmStore {
   std::string state_dir_, config_dir_;
 };
 
+// True when `pid` is a live process that is not a zombie.
+bool process_running(pid_t pid);
 // True when the record says the VM runs and its supervisor is alive.
 bool is_active(const VmStatus& s);
 
