@@ -28,7 +28,7 @@ events=/tmp/qmp-events
 open_client() {
   coproc QMP { socat - "UNIX-CONNECT:$sock"; }
   # Own copies: bash drops QMP[] when socat exits (after altovirt closes), while events may be unread.
-  exec {qin}<&"$qin" {qout}>&"$qout"
+  exec {qin}<&"${QMP[0]}" {qout}>&"${QMP[1]}"
   qmp_pid=$QMP_PID
   IFS= read -r -t 30 greeting <&"$qin" || fail "no QMP greeting"
   greeting=${greeting%$'\r'}
