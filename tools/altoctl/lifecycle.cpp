@@ -504,13 +504,16 @@ int vm_console(const Global& g, const std::string& name) {
     int r = ::poll(fds, 2, 500);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
-    if (fds[0].revents & POLLIN) {
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[4096];
       ssize_t n = ::read(pty, buf, sizeof buf);
-      if (n > 0) (void)!::write(1, buf, static_cast<size_t>(n));
-    } else if (fds[0].revents & (POLLHUP | POLLERR)) {
-      if (!is_active(*s) || !process_running(s->altovirt_pid)) break;  // the VM ended
-      std::this_thread::sleep_for(100ms);                              // no writer yet
+      if (n > 0) {
+        (void)!::write(1, buf, static_cast<size_t>(n));
+      } else {
+        // EIO/hangup: the master side (altovirt) closed. The session ends with the VM.
+        if (!process_running(s->altovirt_pid)) break;
+        std::this_thread::sleep_for(100ms);
+      }
     }
     if (fds[1].revents & (POLLIN | POLLHUP)) {
       char buf[256];

@@ -74,8 +74,8 @@ out=$("$ALTOCTL" create /tmp/seed.xml 2>&1)
 expect_eq "create seed: exit status (output: $out)" 0 "$?"
 expect_contains "create seed: virsh's message" "Domain 'seed' created from /tmp/seed.xml" "$out"
 expect_eq "seed runs with the e1000e on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
-"$ALTOCTL" console seed </dev/null >/tmp/seed-console.out 2>&1 &
-console_pid=$!
+rm -f /tmp/seed-console.done
+( "$ALTOCTL" console seed </dev/null >/tmp/seed-console.out 2>&1; echo $? >/tmp/seed-console.done ) &
 out=$("$ALTOCTL" list)
 echo "$out"
 expect_contains "list: header" " Id   Name   State" "$out"
@@ -99,8 +99,9 @@ expect_contains "console: 10 pings, no loss" "GUEST-PING" "$(cat /tmp/seed-conso
 out=$("$ALTOCTL" shutdown --timeout 600 seed 2>&1)
 expect_eq "shutdown seed: exit status (output: $out)" 0 "$?"
 expect_contains "shutdown seed: shut off" "Domain 'seed' is shut off" "$out"
-wait_for 30 sh -c "! kill -0 $console_pid" || fail "altoctl console did not end with the VM"
-pass "altoctl console ended with the VM"
+wait_for 30 test -s /tmp/seed-console.done || fail "altoctl console did not end with the VM"
+expect_eq "altoctl console ended with the VM, status" 0 "$(cat /tmp/seed-console.done)"
+expect_contains "console: virsh's banner" "Connected to domain 'seed'" "$(head -n1 /tmp/seed-console.out)"
 expect_contains "console: the guest saw the power button" "GUEST-POWERBUTTON" "$(cat /tmp/seed-console.out)"
 expect_eq "after shutdown: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
 wait_for 20 test -n "\$(ls /sys/bus/pci/devices/$NIC_BDF/net 2>/dev/null)" || fail "no network interface on the e1000e after shutdown"
