@@ -17,6 +17,8 @@ printf 'altovirt-pattern-1' | dd of="$ns" bs=512 conv=sync,fsync oflag=direct 2>
 run_ok "2 NVMe VFs with resources" tb_nvme_vfs 2
 vf=$(tb_nvme_vf 1)
 [ -n "$vf" ] || fail "VF 1 of $NVME_BDF does not exist"
+# tb_nvme_vfs creates the VFs unbound; let the host's nvme driver take VF 1, as a host would.
+echo "$vf" > /sys/bus/pci/drivers_probe
 wait_for 30 test "$(current_driver "$vf")" = nvme || fail "VF $vf is on $(current_driver "$vf"), expected nvme"
 pass "VF 1 is $vf on nvme"
 IFS=':.' read -r d b s f <<<"$vf"
