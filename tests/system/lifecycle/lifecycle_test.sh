@@ -127,12 +127,33 @@ pass "after kill -9: list --all shows persist shut off"
 expect_contains "domstate --reason: killed" "killed by signal 9" "$("$ALTOCTL" domstate --reason persist)"
 run_ok "undefine persist" "$ALTOCTL" undefine persist
 
+# --- destroy ------------------------------------------------------------------------------------------
+domain_xml seed yes powerbutton > /tmp/seed.xml
+out=$("$ALTOCTL" create /tmp/seed.xml 2>&1)
+expect_eq "create seed again: exit status (output: $out)" 0 "$?"
+expect_eq "seed runs again with the e1000e on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
+out=$("$ALTOCTL" destroy seed 2>&1)
+expect_eq "destroy seed: exit status (output: $out)" 0 "$?"
+expect_contains "destroy seed: virsh's message" "Domain 'seed' destroyed" "$out"
+expect_eq "after destroy: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
+expect_eq "after destroy: domstate" "shut off" "$("$ALTOCTL" domstate seed | head -n1)"
+
 # --- Ctrl-C during create -------------------------------------------------------------------------
-"$ALTOCTL" create /tmp/seed.xml >/tmp/ctrlc.out 2>&1 &
-sleep 0.3
-kill -INT $!
-wait $!
+# A non-interactive shell starts background jobs with SIGINT ignored; python restores the default
+# so that the SIGINT acts as a Ctrl-C would. It is sent once the supervisor has prepared the host
+# (the e1000e is detached) and before the VM runs.
+rm -f /run/altovirt/vms/seed/status.json
+python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+  "$ALTOCTL" create /tmp/seed.xml >/tmp/ctrlc.out 2>&1 &
+creator=$!
+wait_for 60 grep -q '"state": "starting"' /run/altovirt/vms/seed/status.json || fail "the supervisor never reached 'starting'"
+kill -INT "$creator"
+wait "$creator"
+rc=$?
+expect_eq "Ctrl-C: altoctl ended by SIGINT (output: $(cat /tmp/ctrlc.out))" 130 "$rc"
 wait_for 120 sh -c "'$ALTOCTL' list | tail -n +3 | grep -q seed && exit 1; test \"\$(basename \$(readlink /sys/bus/pci/devices/$NIC_BDF/driver))\" = e1000e" \
   || fail "after Ctrl-C during create: driver $(current_driver $NIC_BDF), list: $("$ALTOCTL" list)"
-pass "Ctrl-C during create: no VM runs and the e1000e is on e1000e"
+pass "Ctrl-C during create: no VM runs and the e1000e is back on e1000e"
+expect_contains "Ctrl-C: the supervisor says why it stopped the VM" "altoctl went away during the start" \
+  "$(cat /run/altovirt/vms/seed/supervisor.log)"
 finish
