@@ -5,7 +5,9 @@
 #  - malformed JSON, an unknown command and a bad argument get error replies and the server stays up;
 #    a second client after the first one left works too;
 #  - system_powerdown presses the ACPI power button: POWERDOWN, the guest powers itself off,
-#    SHUTDOWN {"guest": true}, and altovirt exits 0.
+#    SHUTDOWN {"guest": true}, and altovirt exits 0;
+#  - system_reset rebuilds the machine (RESET, the status comes back to running, QMP stays up), and
+#    quit ends altovirt with status 0 after SHUTDOWN {"reason": "host-qmp-quit"}.
 . "$(dirname "$0")/../lib.sh"
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
@@ -148,4 +150,34 @@ expect_eq "altovirt exit status after the guest's poweroff" 0 "$rc"
 expect_contains "the guest saw the power button" GUEST-POWERBUTTON "$(cat "$out")"
 [ -e "$sock" ] && fail "the QMP socket $sock is left behind"
 pass "socket removed"
+
+# --- system_reset and quit, on a second VM (no need to wait for its guest) ---------------------------
+: > "$events"
+timeout 900 "$ALTOVIRT" -name qmp-reset -m 256M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+  -append "console=ttyS0 panic=-1 quiet guest.steps=powerbutton" -serial none \
+  -qmp "unix:$sock,server,nowait" </dev/null >/tmp/qmp-altovirt2.err 2>&1 &
+vm=$!
+wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt2.err)"
+open_client
+qmp '{"execute":"qmp_capabilities"}'
+for _ in $(seq 300); do  # system_reset needs a built machine
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
+done
+qmp '{"execute":"system_reset"}'
+expect_eq "system_reset" '{"return":{}}' "$reply"
+wait_event RESET 60 || fail "no RESET event"
+expect_contains "RESET from the host" '"reason":"host-qmp-system-reset"' "$(grep RESET "$events")"
+for _ in $(seq 300); do
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
+done
+expect_contains "after system_reset: running again" '"status":"running"' "$reply"
+qmp '{"execute":"quit"}'
+expect_eq "quit" '{"return":{}}' "$reply"
+wait_event SHUTDOWN 60 || fail "no SHUTDOWN event after quit"
+expect_contains "SHUTDOWN after quit" '"reason":"host-qmp-quit"' "$(grep SHUTDOWN "$events")"
+close_client
+wait "$vm"
+expect_eq "altovirt exit status after quit" 0 "$?"
 finish
