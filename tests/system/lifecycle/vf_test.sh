@@ -4,6 +4,7 @@
 # and writes a new one; the guest powers off by itself after its steps; the VF is back on nvme and
 # `list --all` shows the domain shut off.
 . "$(dirname "$0")/../lib.sh"
+driver_is() { test "$(current_driver "$1")" = "$2"; }  # for wait_for, which re-runs it
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
 [ -c /dev/kvm ] || fail "no /dev/kvm in the test host"
@@ -19,7 +20,7 @@ vf=$(tb_nvme_vf 1)
 [ -n "$vf" ] || fail "VF 1 of $NVME_BDF does not exist"
 # tb_nvme_vfs creates the VFs unbound; let the host's nvme driver take VF 1, as a host would.
 echo "$vf" > /sys/bus/pci/drivers_probe
-wait_for 30 test "$(current_driver "$vf")" = nvme || fail "VF $vf is on $(current_driver "$vf"), expected nvme"
+wait_for 30 driver_is "$vf" nvme || fail "VF $vf is on $(current_driver "$vf"), expected nvme"
 pass "VF 1 is $vf on nvme"
 IFS=':.' read -r d b s f <<<"$vf"
 
@@ -51,7 +52,7 @@ pass "the guest powered off; list --all shows vf shut off"
 grep GUEST- /tmp/vf-console.out
 expect_contains "guest read the host's pattern through the VF" "GUEST-NVME-READ altovirt-pattern-1" "$(cat /tmp/vf-console.out)"
 expect_contains "guest wrote a new pattern" "GUEST-NVME-WRITE altovirt-pattern-2" "$(cat /tmp/vf-console.out)"
-wait_for 30 test "$(current_driver "$vf")" = nvme || fail "after the VM: VF on $(current_driver "$vf")"
+wait_for 30 driver_is "$vf" nvme || fail "after the VM: VF on $(current_driver "$vf")"
 pass "after the VM: the VF is back on nvme"
 got=$(dd if="$ns" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0')
 expect_eq "the host reads the guest's pattern" altovirt-pattern-2 "$got"
