@@ -84,6 +84,13 @@ expect_contains "list: seed running with id 1" " 1    seed   running" "$out"
 expect_eq "domstate seed" running "$("$ALTOCTL" domstate seed | head -n1)"
 expect_contains "dumpxml seed: the hostdev" "<hostdev mode=\"subsystem\" type=\"pci\" managed=\"yes\">" "$("$ALTOCTL" dumpxml seed)"
 
+# QMP of the running domain: the passed-through e1000e (8086:10d3) with its XML alias as qdev id.
+pci=$( (echo '{"execute":"qmp_capabilities"}'; echo '{"execute":"query-pci"}'; sleep 3) |
+       timeout 30 socat - UNIX-CONNECT:/run/altovirt/vms/seed/qmp.sock)
+expect_contains "query-pci: the e1000e in the guest" '"id":{"device":4307,' "$pci"
+expect_contains "query-pci: the XML alias as qdev_id" '"qdev_id":"hostdev0"' "$pci"
+expect_contains "query-pci: its BAR 0" '"bar":0,' "$pci"
+
 domain_xml second yes powerbutton > /tmp/second.xml
 out=$("$ALTOCTL" create /tmp/second.xml 2>&1)
 expect_eq "a second domain with the same device: create fails" 1 "$?"
