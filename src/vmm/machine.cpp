@@ -184,7 +184,46 @@ Machine::~Machine() {
 
 Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {
   device->set_bar_listener(this);
-  return pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction);
+  AV_TRY_ASSIGN(pci::PciAddress a, pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction));
+  if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
+  return a;
+}
+
+std::string Machine::device_id(const pci::PciAddress& address) const {
+  auto it = device_ids_.find(address.str());
+  return it == device_ids_.end() ? std::string() : it->second;
+}
+
+bool Machine::pause(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(pause_mutex_);
+  pause_requested_ = true;
+  for (auto& [index, thread] : vcpu_threads_) {
+    vcpus_[index].request_exit();
+    ::pthread_kill(thread, kKickSignal);
+  }
+  return pause_cv_.wait_for(lock, timeout, [this] { return parked_ == vcpu_threads_.size() || stopping_.load(); });
+}
+
+void Machine::resume() {
+  {
+    std::lock_guard lock(pause_mutex_);
+    pause_requested_ = false;
+  }
+  pause_cv_.notify_all();
+}
+
+bool Machine::paused() const {
+  std::lock_guard lock(pause_mutex_);
+  return pause_requested_;
+}
+
+void Machine::park_if_paused() {
+  std::unique_lock lock(pause_mutex_);
+  if (!pause_requested_ || stopping_.load()) return;
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping_.load(); });
+  --parked_;
 }
 
 VfioContext& Machine::vfio() {
@@ -219,6 +258,10 @@ void Machine::stop(ExitKind kind, std::string message) {
     stopping_ = true;
   }
   exit_cv_.notify_all();
+  {
+    std::lock_guard lock(pause_mutex_);  // parked vCPUs wake up and leave
+  }
+  pause_cv_.notify_all();
 }
 
 void Machine::handle_io(kvm_run* run) {
@@ -248,7 +291,21 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
                   r->rip, r->rsp, s->cr0, s->cr3, s->cr4, s->efer);
     }
   } report{vcpu};
+  {
+    std::lock_guard lock(pause_mutex_);
+    vcpu_threads_.emplace_back(vcpu.index(), ::pthread_self());
+  }
+  struct Unregister {
+    Machine& m;
+    ~Unregister() {
+      std::lock_guard lock(m.pause_mutex_);
+      std::erase_if(m.vcpu_threads_, [](auto& t) { return ::pthread_equal(t.second, ::pthread_self()); });
+      m.pause_cv_.notify_all();  // a pause() waiting for this vCPU counts one fewer
+    }
+  } unregister{*this};
   while (!stopping_.load()) {
+    park_if_paused();
+    if (stopping_.load()) break;
     auto s = vcpu.run();
     if (!s) {
       int err = s.error().sys_errno();

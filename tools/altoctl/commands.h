@@ -16,6 +16,7 @@ inline constexpr int kExitUsage = 2;
 struct Global {
   std::string state_dir;   // "" = default (ALTOVIRT_STATE_DIR or /run/altovirt)
   std::string sysfs_root = "/";
+  std::string config_dir;  // "" = default (ALTOVIRT_CONFIG_DIR or /etc/altovirt/domains)
 };
 
 int host_validate(const Global& g, const std::string& device, bool load_modules, bool json);

@@ -2,16 +2,19 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "lifecycle.h"
 
 int main(int argc, char** argv) {
   using namespace altoctl;
   CLI::App app{"altoctl: check a host for VFIO passthrough, list PCI devices, detach/reattach them to "
-               "vfio-pci, create SR-IOV VFs"};
+               "vfio-pci, create SR-IOV VFs, and run VMs from libvirt domain XML with virsh's verbs"};
   app.require_subcommand(1);
   app.fallthrough();
   Global g;
   app.add_option("--state-dir", g.state_dir,
                  "state directory (default: $ALTOVIRT_STATE_DIR or /run/altovirt)");
+  app.add_option("--config-dir", g.config_dir,
+                 "where defined domains are kept (default: $ALTOVIRT_CONFIG_DIR or /etc/altovirt/domains)");
   // For tests: a directory laid out like / with sys/, proc/, dev/.
   app.add_option("--sysfs-root", g.sysfs_root)->group("");
 
@@ -59,6 +62,43 @@ int main(int argc, char** argv) {
   slist->add_option("pf", device, "the physical function: PCI address or node-device name")->required();
   slist->add_flag("--json", json, "print JSON");
   slist->callback([&] { status = sriov_list(g, device, json); });
+
+  // VM lifecycle (virsh's verbs).
+  std::string file, domain;
+  bool all = false, reason = false;
+  unsigned timeout = 300;
+  auto* create = app.add_subcommand("create", "start a transient domain from a libvirt domain XML file");
+  create->add_option("file", file, "domain XML file")->required();
+  create->callback([&] { status = vm_create(g, file); });
+  auto* define = app.add_subcommand("define", "define a persistent domain from a libvirt domain XML file");
+  define->add_option("file", file, "domain XML file")->required();
+  define->callback([&] { status = vm_define(g, file); });
+  auto* start = app.add_subcommand("start", "start a defined domain");
+  start->add_option("domain", domain, "domain name")->required();
+  start->callback([&] { status = vm_start(g, domain); });
+  auto* undefine = app.add_subcommand("undefine", "remove a domain's definition");
+  undefine->add_option("domain", domain, "domain name")->required();
+  undefine->callback([&] { status = vm_undefine(g, domain); });
+  auto* vlist = app.add_subcommand("list", "list running domains (--all: also shut off and defined ones)");
+  vlist->add_flag("--all", all, "also domains that are not running");
+  vlist->callback([&] { status = vm_list(g, all); });
+  auto* console = app.add_subcommand("console", "attach to a domain's serial console (Ctrl+] detaches)");
+  console->add_option("domain", domain, "domain name or id")->required();
+  console->callback([&] { status = vm_console(g, domain); });
+  auto* shutdown = app.add_subcommand("shutdown", "ask the guest to power off (ACPI power button) and wait");
+  shutdown->add_option("domain", domain, "domain name or id")->required();
+  shutdown->add_option("--timeout", timeout, "seconds to wait for the guest to power off (0: do not wait)");
+  shutdown->callback([&] { status = vm_shutdown(g, domain, timeout); });
+  auto* destroy = app.add_subcommand("destroy", "stop a domain at once (no guest shutdown)");
+  destroy->add_option("domain", domain, "domain name or id")->required();
+  destroy->callback([&] { status = vm_destroy(g, domain); });
+  auto* dumpxml = app.add_subcommand("dumpxml", "print a domain's XML");
+  dumpxml->add_option("domain", domain, "domain name or id")->required();
+  dumpxml->callback([&] { status = vm_dumpxml(g, domain); });
+  auto* domstate = app.add_subcommand("domstate", "print a domain's state");
+  domstate->add_option("domain", domain, "domain name or id")->required();
+  domstate->add_flag("--reason", reason, "also why it is in that state");
+  domstate->callback([&] { status = vm_domstate(g, domain, reason); });
 
   try {
     app.parse(argc, argv);

@@ -16,6 +16,8 @@
 #include "altovirt/kvm/kvm.h"
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/options.h"
+#include "altovirt/qmp/server.h"
+#include "vm_control.h"
 
 using namespace altovirt;
 
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
   auto parsed = vmm::parse_options(args, vmm::DeviceRegistry::global());
   if (!parsed) return usage_error(parsed.error().message());
   const vmm::VmOptions& o = *parsed;
-  if (o.qmp) return usage_error(fmt::format("-qmp unix:{}: QMP is not implemented yet in this build", o.qmp->path));
+  if (o.qmp && o.qmp->wait)
+    return usage_error(fmt::format("-qmp unix:{},wait: altovirt does not wait for a client; use ',server,nowait'", o.qmp->path));
   if (auto s = check_inputs(o); !s) return usage_error(s.error().message());
   if (!o.logfile.empty())
   {
@@ -72,6 +75,19 @@ int main(int argc, char** argv) {
       return 1;
     }
 
+  // QMP lives for the whole process; VmControl points its commands at the current Machine.
+  std::unique_ptr<qmp::Server> qmp_server;
+  if (o.qmp) {
+    auto srv = qmp::Server::listen(qmp::ServerOptions{.socket_path = o.qmp->path, .version_major = 0, .version_minor = 1,
+                                                      .version_micro = 0, .package = "altovirt 0.1.0"});
+    if (!srv) return usage_error(fmt::format("-qmp unix:{}: {}", o.qmp->path, srv.error().message()));
+    qmp_server = std::move(*srv);
+  }
+  tool::VmControl control(qmp_server.get());
+  if (qmp_server) {
+    if (auto s = control.register_commands(*qmp_server); !s) return usage_error(s.error().message());
+  }
+
   // SIGINT/SIGTERM/SIGHUP are taken by one thread with sigwait; every other thread blocks them.
   vmm::install_kick_signal();
   sigset_t stop_signals;
@@ -80,18 +96,25 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::atomic<vmm::Machine*> current{nullptr};
   std::atomic<bool> quit{false};
-  std::atomic<int> got_signal{0};
   std::thread signal_thread([&] {
     timespec tick{0, 100'000'000};
     while (!quit.load()) {
       int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
       if (sig <= 0) continue;
-      got_signal = sig;
-      if (auto* m = current.load()) m->stop(vmm::ExitKind::stopped, fmt::format("terminating on signal {}", sig));
+      control.signal_stop(sig);
     }
   });
+
+  // Started after the signal mask is set, so the QMP thread blocks the stop signals too.
+  if (qmp_server) {
+    if (auto s = qmp_server->start(); !s) {
+      std::fprintf(stderr, "altovirt: -qmp: %s\n", s.error().message().c_str());
+      quit = true;
+      signal_thread.join();
+      return 1;
+    }
+  }
 
   int status = 0;
   for (;;) {
@@ -102,13 +125,13 @@ int main(int argc, char** argv) {
       status = 1;
       break;
     }
-    current = machine->get();
-    if (got_signal.load() != 0) (*machine)->stop(vmm::ExitKind::stopped, "terminating on a signal");
+    control.attach(**machine);
     vmm::MachineExit e = (*machine)->run();
-    current = nullptr;
+    control.detach();
+    bool must_end = control.machine_ended(e, !o.no_reboot);
     if (!o.logfile.empty()) log::info("vmm", "exit counters:\n{}", (*machine)->exit_stats());
     log::info("vmm", "{}", e.message);
-    if (e.kind == vmm::ExitKind::reset && !o.no_reboot) continue;
+    if (e.kind == vmm::ExitKind::reset && !o.no_reboot && !must_end) continue;
     if (e.kind == vmm::ExitKind::error) {
       std::fprintf(stderr, "\r\naltovirt: %s\n", e.message.c_str());
       status = 1;
@@ -117,6 +140,7 @@ int main(int argc, char** argv) {
   }
   quit = true;
   signal_thread.join();
+  if (qmp_server) qmp_server->stop();  // sends the queued events (SHUTDOWN) first
   console->reset();  // restores the terminal
   if (!o.pidfile.empty()) ::unlink(o.pidfile.c_str());
   return status;

@@ -18,8 +18,12 @@
 
 #include "altovirt/vmm/vfio_context.h"
 
+#include <pthread.h>
+
 #include <csignal>
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -88,6 +92,17 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // The exit counters of both buses as text, one region per line.
   std::string exit_stats() const;
 
+  // Pausing (QMP stop/cont), from any thread. pause() kicks every vCPU out of KVM_RUN and returns
+  // once each has parked on a condition variable outside KVM_RUN (or after `timeout`, returning
+  // false, when one is busy in a device handler); a vCPU that has not started yet parks before its
+  // first KVM_RUN. An exit that KVM had handed to userspace is completed by the next KVM_RUN after
+  // resume(), as KVM's immediate_exit contract allows. stop() wakes parked vCPUs so that they exit.
+  bool pause(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  void resume();
+  bool paused() const;
+  // The id= given to the PCI device at `address` on the command line ("" when none).
+  std::string device_id(const pci::PciAddress& address) const;
+
  private:
   explicit Machine(devices::CharBackend& console) : console_(console) {}
   Status build(const kvm::Kvm& kvm, const VmOptions& options);
@@ -95,6 +110,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void input_loop();
   void handle_io(kvm_run* run);
   void handle_mmio(kvm_run* run);
+  void park_if_paused();
 
   devices::CharBackend& console_;
   std::unique_ptr<kvm::Vm> vm_;
@@ -121,6 +137,15 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::condition_variable exit_cv_;
   std::optional<MachineExit> exit_;
   std::atomic<bool> stopping_{false};
+
+  // Pause state; vcpu_threads_ holds the threads that are inside vcpu_loop (index, thread), so a
+  // pause never signals a thread that has ended.
+  mutable std::mutex pause_mutex_;
+  std::condition_variable pause_cv_;
+  bool pause_requested_ = false;
+  unsigned parked_ = 0;
+  std::vector<std::pair<unsigned, pthread_t>> vcpu_threads_;
+  std::map<std::string, std::string> device_ids_;  // by address, written while building only
 };
 
 }  // namespace altovirt::vmm

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# QMP of altovirt over socat, inside the test host with a real guest (nested KVM):
+#  - greeting, qmp_capabilities, query-version, query-commands, query-status, query-pci;
+#  - stop/cont: STOP/RESUME events and the status in between;
+#  - malformed JSON, an unknown command and a bad argument get error replies and the server stays up;
+#    a second client after the first one left works too;
+#  - system_powerdown presses the ACPI power button: POWERDOWN, the guest powers itself off,
+#    SHUTDOWN {"guest": true}, and altovirt exits 0;
+#  - system_reset rebuilds the machine (RESET, the status comes back to running, QMP stays up), and
+#    quit ends altovirt with status 0 after SHUTDOWN {"reason": "host-qmp-quit"}.
+. "$(dirname "$0")/../lib.sh"
+
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
+[ -c /dev/kvm ] || fail "no /dev/kvm in the test host"
+ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
+[ -x "$ALTOVIRT" ] || fail "$ALTOVIRT is not built"
+command -v socat >/dev/null || fail "socat is not installed (apt-get install socat)"
+sock=/tmp/qmp.sock out=/tmp/qmp-guest.out
+
+timeout 900 "$ALTOVIRT" -name qmp-test -m 256M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+  -append "console=ttyS0 panic=-1 quiet guest.steps=powerbutton" -serial "file:$out" \
+  -qmp "unix:$sock,server,nowait" -D /tmp/qmp-test.log </dev/null >/tmp/qmp-altovirt.err 2>&1 &
+vm=$!
+wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt.err)"
+pass "altovirt listens on $sock"
+
+# One client session: a coprocess socat; replies are read line by line, events collected aside.
+events=/tmp/qmp-events
+: > "$events"
+open_client() {
+  coproc QMP { socat - "UNIX-CONNECT:$sock"; }
+  # Own copies: bash drops QMP[] when socat exits (after altovirt closes), while events may be unread.
+  exec {qin}<&"${QMP[0]}" {qout}>&"${QMP[1]}"
+  qmp_pid=$QMP_PID
+  IFS= read -r -t 30 greeting <&"$qin" || fail "no QMP greeting"
+  greeting=${greeting%$'\r'}
+}
+close_client() {
+  exec {qout}>&- {qin}<&-
+  [ -n "${QMP[1]:-}" ] && eval "exec ${QMP[1]}>&- ${QMP[0]}<&-"
+  wait "$qmp_pid" 2>/dev/null
+}
+reply=""
+qmp() {  # qmp JSON-TEXT : sends it, sets $reply to the first return/error line
+  printf '%s\n' "$1" >&"$qout"
+  local line
+  while IFS= read -r -t 60 line <&"$qin"; do
+    line=${line%$'\r'}  # QMP ends lines with CRLF
+    case "$line" in
+      *'"event"'*) echo "$line" >> "$events" ;;
+      *) reply=$line; return 0 ;;
+    esac
+  done
+  fail "no reply to $1"
+}
+wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives
+  local end=$((SECONDS + $2)) line
+  grep -q "\"event\":\"$1\"" "$events" && return 0
+  while [ $SECONDS -lt $end ] && IFS= read -r -t 5 line <&"$qin"; do
+    echo "$line" >> "$events"
+    case "$line" in *"\"event\":\"$1\""*) return 0 ;; esac
+  done
+  grep -q "\"event\":\"$1\"" "$events"
+}
+
+open_client
+expect_contains "greeting" '{"QMP":{"capabilities":[],"version":' "$greeting"
+qmp '{"execute":"query-status"}'
+expect_contains "commands before negotiation are refused" "Expecting capabilities negotiation" "$reply"
+qmp '{"execute":"qmp_capabilities","id":1}'
+expect_eq "qmp_capabilities" '{"id":1,"return":{}}' "$reply"
+qmp '{"execute":"query-version"}'
+expect_contains "query-version" '"package":"altovirt' "$reply"
+qmp '{"execute":"query-commands"}'
+for c in qmp_capabilities query-status query-version query-commands system_powerdown system_reset stop cont quit query-pci; do
+  expect_contains "query-commands lists $c" "{\"name\":\"$c\"}" "$reply"
+done
+qmp '{"execute":"query-status"}'
+expect_contains "query-status: a status" '"status":"' "$reply"
+# "prelaunch" until the machine is built.
+for _ in $(seq 300); do
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *prelaunch*) sleep 0.2 ;; *) break ;; esac
+done
+expect_contains "query-status: running once built" '"status":"running"' "$reply"
+qmp '{"execute":"query-pci"}'
+expect_contains "query-pci: the host bridge 8086:29c0 at 00.0" '"id":{"device":10688,"subsystem":' "$reply"
+expect_contains "query-pci: shape" '"bus":0,"devices":[' "$reply"
+
+# Malformed input: errors, never a crash.
+printf '%s' '{"execute": ' >&"$qout"  # half a text: the server waits for the rest
+sleep 0.5
+qmp '}'
+expect_contains "malformed JSON: GenericError" '"class":"GenericError"' "$reply"
+qmp '{"execute":"no-such-command","id":"x"}'
+expect_contains "unknown command: CommandNotFound" '"class":"CommandNotFound"' "$reply"
+expect_contains "unknown command: id echoed" '"id":"x"' "$reply"
+qmp '{"execute":"stop","arguments":{"bogus":1}}'
+expect_contains "bad argument: named" "Parameter 'bogus' is unexpected" "$reply"
+qmp '[1,2,3]'
+expect_contains "a JSON array: GenericError" '"class":"GenericError"' "$reply"
+printf '\x00\xff\xfe garbage\n' >&"$qout"
+qmp '{"execute":"query-status","id":"after-garbage"}'
+# The garbage got its own error reply(s) first; the query's reply follows.
+for _ in 1 2 3 4 5; do
+  case "$reply" in *after-garbage*) break ;; esac
+  expect_contains "garbage: an error reply" '"error"' "$reply"
+  IFS= read -r -t 30 reply <&"$qin" || fail "no reply after garbage"
+done
+expect_contains "the server answers after garbage" '"return":{' "$reply"
+kill -0 "$vm" || fail "altovirt died on malformed input"
+pass "altovirt survives malformed input"
+
+# Wait for the guest's /init so that stop/cont and the power button act on a booted guest.
+wait_for 600 grep -q GUEST-WAIT-POWERBUTTON "$out" || { cat "$out"; fail "the guest did not reach its power-button wait"; }
+pass "guest booted and waits for the power button"
+qmp '{"execute":"query-status"}'
+expect_contains "query-status: running" '"running":true' "$reply"
+expect_contains "query-status: status" '"status":"running"' "$reply"
+
+qmp '{"execute":"stop"}'
+expect_eq "stop" '{"return":{}}' "$reply"
+wait_event STOP 10 || fail "no STOP event"
+pass "STOP event"
+qmp '{"execute":"query-status"}'
+expect_contains "paused: status" '"status":"paused"' "$reply"
+expect_contains "paused: running false" '"running":false' "$reply"
+qmp '{"execute":"cont"}'
+expect_eq "cont" '{"return":{}}' "$reply"
+wait_event RESUME 10 || fail "no RESUME event"
+pass "RESUME event"
+qmp '{"execute":"query-status"}'
+expect_contains "resumed: status" '"status":"running"' "$reply"
+close_client
+
+# A second client, after the first one left.
+open_client
+qmp '{"execute":"qmp_capabilities"}'
+expect_eq "second client negotiates" '{"return":{}}' "$reply"
+qmp '{"execute":"system_powerdown"}'
+expect_eq "system_powerdown" '{"return":{}}' "$reply"
+wait_event POWERDOWN 10 || fail "no POWERDOWN event"
+pass "POWERDOWN event"
+wait_event SHUTDOWN 300 || { cat "$out"; fail "no SHUTDOWN event after system_powerdown"; }
+expect_contains "SHUTDOWN by the guest" '"guest":true' "$(grep SHUTDOWN "$events")"
+close_client
+wait "$vm"
+rc=$?
+expect_eq "altovirt exit status after the guest's poweroff" 0 "$rc"
+expect_contains "the guest saw the power button" GUEST-POWERBUTTON "$(cat "$out")"
+[ -e "$sock" ] && fail "the QMP socket $sock is left behind"
+pass "socket removed"
+
+# --- system_reset and quit, on a second VM (no need to wait for its guest) ---------------------------
+: > "$events"
+timeout 900 "$ALTOVIRT" -name qmp-reset -m 256M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+  -append "console=ttyS0 panic=-1 quiet guest.steps=powerbutton" -serial none \
+  -qmp "unix:$sock,server,nowait" </dev/null >/tmp/qmp-altovirt2.err 2>&1 &
+vm=$!
+wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt2.err)"
+open_client
+qmp '{"execute":"qmp_capabilities"}'
+for _ in $(seq 300); do  # system_reset needs a built machine
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
+done
+qmp '{"execute":"system_reset"}'
+expect_eq "system_reset" '{"return":{}}' "$reply"
+wait_event RESET 60 || fail "no RESET event"
+expect_contains "RESET from the host" '"reason":"host-qmp-system-reset"' "$(grep RESET "$events")"
+for _ in $(seq 300); do
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
+done
+expect_contains "after system_reset: running again" '"status":"running"' "$reply"
+qmp '{"execute":"quit"}'
+expect_eq "quit" '{"return":{}}' "$reply"
+wait_event SHUTDOWN 60 || fail "no SHUTDOWN event after quit"
+expect_contains "SHUTDOWN after quit" '"reason":"host-qmp-quit"' "$(grep SHUTDOWN "$events")"
+close_client
+wait "$vm"
+expect_eq "altovirt exit status after quit" 0 "$?"
+finish

@@ -1,0 +1,85 @@
+#include "vm_args.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace altoctl {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace altovirt;
+
+config::DomainConfig parse(const std::string& devices, const std::string& features = "<features><acpi/></features>") {
+  std::string xml = "<domain type='kvm'><name>vm1</name><memory unit='MiB'>256</memory><vcpu>2</vcpu>"
+                    "<os><type arch='x86_64' machine='q35'>hvm</type><kernel>/boot/k</kernel><initrd>/boot/i</initrd>"
+                    "<cmdline>console=ttyS0</cmdline></os>" +
+                    features + "<devices>" + devices + "</devices></domain>";
+  auto r = config::parse_domain_xml(xml);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? r->config : config::DomainConfig{};
+}
+
+const std::string kHostdev =
+    "<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/>"
+    "<source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source><alias name='nic0'/></hostdev>";
+
+VmPaths paths() { return VmStore("/run/av", "/etc/av").paths("vm1"); }
+
+// The value that follows `opt` in `args`.
+std::string value_of(const std::vector<std::string>& args, const std::string& opt) {
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == opt) return args[i + 1];
+  return "<absent>";
+}
+
+TEST(VmArgsTest, RunsTheDomainWithItsRuntimePaths) {
+  auto a = altovirt_args(parse("<serial type='pty'/>" + kHostdev), paths());
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(value_of(*a, "-name"), "vm1");
+  EXPECT_EQ(value_of(*a, "-m"), "256M");
+  EXPECT_EQ(value_of(*a, "-smp"), "2");
+  EXPECT_EQ(value_of(*a, "-kernel"), "/boot/k");
+  EXPECT_EQ(value_of(*a, "-initrd"), "/boot/i");
+  EXPECT_EQ(value_of(*a, "-append"), "console=ttyS0");
+  EXPECT_EQ(value_of(*a, "-serial"), "pty");
+  EXPECT_EQ(value_of(*a, "-qmp"), "unix:/run/av/vms/vm1/qmp.sock,server,nowait");
+  EXPECT_EQ(value_of(*a, "-D"), "/run/av/vms/vm1/altovirt.log");
+  EXPECT_EQ(value_of(*a, "-pidfile"), "/run/av/vms/vm1/altovirt.pid");
+  EXPECT_EQ(value_of(*a, "-device"), "vfio-pci,host=0000:01:00.0,id=nic0");
+}
+
+TEST(VmArgsTest, NoSerialMeansNoneNotTheDaemonsStdio) {
+  auto a = altovirt_args(parse(""), paths());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(value_of(*a, "-serial"), "none");
+}
+
+TEST(VmArgsTest, AcpiIsAlwaysOn) {
+  auto a = altovirt_args(parse("", ""), paths());
+  ASSERT_TRUE(a);
+  EXPECT_THAT(*a, Not(Contains("-no-acpi")));
+}
+
+TEST(VmArgsTest, RefusesWhatAltovirtCannotRunNamingEachElement) {
+  auto c = parse("<controller type='pci' index='1' model='pcie-root-port'/>"
+                 "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0' bus='2' slot='0' "
+                 "function='0'/></source><address type='pci' domain='0' bus='1' slot='0' function='0'/></hostdev>");
+  auto r = altovirt_args(c, paths());
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("model='pcie-root-port' index='1'"));
+  EXPECT_THAT(r.error().message(), HasSubstr("<hostdev> 0000:02:00.0: guest <address bus='0x01'>"));
+  EXPECT_FALSE(check_runnable(c));
+}
+
+TEST(VmArgsTest, EmulatorFromTheXmlElseNextToAltoctlElsePath) {
+  auto c = parse("<emulator>/opt/altovirt/bin/altovirt</emulator>");
+  EXPECT_EQ(emulator_path(c, "/usr/bin/altoctl"), "/opt/altovirt/bin/altovirt");
+  c.emulator.clear();
+  EXPECT_EQ(emulator_path(c, "/nonexistent/dir/altoctl"), "altovirt");
+  EXPECT_EQ(emulator_path(c, ALTOVIRT_TEST_ALTOCTL), ALTOVIRT_TEST_ALTOVIRT_NEXT);
+}
+
+}  // namespace
+}  // namespace altoctl

@@ -1,0 +1,76 @@
+#include "qmp_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace altoctl {
+
+using namespace altovirt;
+using json = nlohmann::json;
+
+Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return fail("QMP socket path '{}' is too long", path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno(errno, "socket for QMP");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return fail_errno(errno, "connecting to the VM's QMP socket {}", path);
+  QmpClient c(std::move(fd), path, timeout);
+  AV_TRY_ASSIGN(json greeting, c.read_message());
+  if (!greeting.contains("QMP")) return fail("{}: no QMP greeting (got {})", path, greeting.dump());
+  AV_TRY(c.execute("qmp_capabilities"));
+  return c;
+}
+
+Result<json> QmpClient::read_message() {
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    auto nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+      try {
+        return json::parse(line);
+      } catch (const json::exception& e) {
+        return fail("{}: a QMP message that is not JSON: {}", path_, e.what());
+      }
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return fail("{}: no QMP reply within {} ms", path_, timeout_.count());
+    pollfd p{fd_.get(), POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return fail_errno(errno, "{}: poll", path_);
+    if (r == 0) continue;
+    char buf[4096];
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno(errno, "{}: reading QMP", path_);
+    if (n == 0) return fail("{}: the VM closed its QMP connection", path_);
+    buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+Result<json> QmpClient::execute(const std::string& command, json arguments) {
+  json req = {{"execute", command}};
+  if (!arguments.is_null()) req["arguments"] = std::move(arguments);
+  std::string text = req.dump() + "\n";
+  if (::send(fd_.get(), text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
+    return fail_errno(errno, "{}: sending {}", path_, command);
+  for (;;) {
+    AV_TRY_ASSIGN(json m, read_message());
+    if (m.contains("event")) continue;
+    if (m.contains("error"))
+      return fail("{}: {}", command, m["error"].value("desc", std::string("error")));
+    if (m.contains("return")) return m["return"];
+  }
+}
+
+}  // namespace altoctl

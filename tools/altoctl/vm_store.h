@@ -1,0 +1,80 @@
+// The VMs altoctl knows: running ones (and those that ran: their record stays, shut off) under the
+// state directory, defined ones as XML files in the config directory.
+//
+// Layout:
+//   <state>/vms/NAME/status.json   {"id", "name", "state", "supervisor_pid", "altovirt_pid", "pty",
+//                                   "persistent", "message"} (written atomically)
+//   <state>/vms/NAME/domain.xml    the domain as it was started (dumpxml of a running VM)
+//   <state>/vms/NAME/qmp.sock      altovirt's QMP socket
+//   <state>/vms/NAME/altovirt.log  altovirt's -D log; supervisor.log: the supervisor's own
+//   <state>/next-id                the next domain id (virsh numbers running domains 1, 2, ...)
+//   <config>/NAME.xml              defined (persistent) domains
+//
+// Threading: plain functions; callers that change records hold the StateDir lock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "altovirt/base/error.h"
+
+namespace altoctl {
+
+enum class VmState { starting, running, paused, shutoff };
+std::string state_name(VmState s);  // virsh's words: "running", "paused", "shut off"
+
+struct VmStatus {
+  unsigned id = 0;  // 0: none (shut off)
+  std::string name;
+  VmState state = VmState::shutoff;
+  pid_t supervisor_pid = 0;
+  pid_t altovirt_pid = 0;
+  std::string pty;
+  bool persistent = false;
+  std::string message;  // why it ended, for the log and domstate --reason
+};
+
+struct VmPaths {
+  std::string dir, status, xml, qmp, log, supervisor_log, pidfile;
+};
+
+class VmStore {
+ public:
+  VmStore(std::string state_dir, std::string config_dir)
+      : state_dir_(std::move(state_dir)), config_dir_(std::move(config_dir)) {}
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& config_dir() const { return config_dir_; }
+
+  VmPaths paths(const std::string& name) const;
+  std::string defined_xml(const std::string& name) const { return config_dir_ + "/" + name + ".xml"; }
+
+  altovirt::Result<std::optional<VmStatus>> load(const std::string& name) const;
+  altovirt::Status save(const VmStatus& s) const;
+  // Every VM with a record or a definition, sorted: running ones by id, then the others by name.
+  altovirt::Result<std::vector<VmStatus>> all() const;
+  // Looks a VM up by name or by id (as virsh does: a number is an id first).
+  altovirt::Result<std::optional<VmStatus>> find(const std::string& name_or_id) const;
+  // Hands out the next id (kept in <state>/next-id).
+  altovirt::Result<unsigned> next_id() const;
+  bool defined(const std::string& name) const;
+
+ private:
+  std::string state_dir_, config_dir_;
+};
+
+// True when `pid` is a live process that is not a zombie.
+bool process_running(pid_t pid);
+// True when the record says the VM runs and its supervisor is alive.
+bool is_active(const VmStatus& s);
+
+// `virsh list` output: " Id   Name   State", a rule, one row per VM ("-" for the id of a VM that
+// is not running).
+std::string format_list(const std::vector<VmStatus>& vms);
+
+// A domain name must be usable as a directory name.
+altovirt::Status check_vm_name(const std::string& name);
+
+}  // namespace altoctl

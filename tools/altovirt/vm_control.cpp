@@ -1,0 +1,159 @@
+#include "vm_control.h"
+
+#include <linux/pci_regs.h>
+
+#include "altovirt/base/log.h"
+
+namespace altovirt::tool {
+
+using qmp::Json;
+
+namespace {
+Json shutdown_data(bool guest, const char* reason) { return Json{{"guest", guest}, {"reason", reason}}; }
+}  // namespace
+
+void VmControl::emit(const std::string& name, Json data) {
+  if (server_ != nullptr) server_->emit_event(name, std::move(data));
+}
+
+void VmControl::attach(vmm::Machine& m) {
+  std::lock_guard lock(mutex_);
+  current_ = &m;
+  if (quit_ || signalled_) m.stop(vmm::ExitKind::stopped, quit_ ? "quit from QMP" : "terminating on a signal");
+  if (paused_) m.pause();  // no vCPU runs yet: this only sets the flag they check first
+}
+
+void VmControl::detach() {
+  std::lock_guard lock(mutex_);
+  current_ = nullptr;
+}
+
+bool VmControl::machine_ended(const vmm::MachineExit& e, bool will_reboot) {
+  std::lock_guard lock(mutex_);
+  switch (e.kind) {
+    case vmm::ExitKind::poweroff: emit("SHUTDOWN", shutdown_data(true, "guest-shutdown")); break;
+    case vmm::ExitKind::reset:
+      if (host_reset_) emit("RESET", shutdown_data(false, "host-qmp-system-reset"));
+      else emit("RESET", shutdown_data(true, "guest-reset"));
+      host_reset_ = false;
+      // QEMU with -no-reboot turns a reset into a shutdown and says so.
+      if (!will_reboot) emit("SHUTDOWN", shutdown_data(true, "guest-reset"));
+      break;
+    case vmm::ExitKind::stopped:
+      if (quit_) emit("SHUTDOWN", shutdown_data(false, "host-qmp-quit"));
+      else if (signalled_) emit("SHUTDOWN", shutdown_data(false, "host-signal"));
+      break;
+    case vmm::ExitKind::error: emit("SHUTDOWN", shutdown_data(false, "host-error")); break;
+  }
+  bool end = quit_ || signalled_ || !will_reboot || e.kind != vmm::ExitKind::reset;
+  if (end) ended_ = true;
+  return quit_ || signalled_;
+}
+
+void VmControl::signal_stop(int sig) {
+  std::lock_guard lock(mutex_);
+  signalled_ = true;
+  if (current_ != nullptr) current_->stop(vmm::ExitKind::stopped, fmt::format("terminating on signal {}", sig));
+}
+
+Result<Json> VmControl::query_pci() {
+  std::lock_guard lock(mutex_);
+  if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+  Json devices = Json::array();
+  pci::PciBus& bus = current_->pci();
+  for (auto& [a, dev] : bus.devices()) {
+    // Through the bus, which serialises config cycles with the vCPUs.
+    auto cfg = [&](unsigned off, unsigned size) { return bus.config_read(a, off, size); };
+    Json regions = Json::array();
+    for (unsigned i = 0; i < pci::kNumBars; ++i) {
+      const pci::BarSpec& b = dev->bar(i);
+      if (b.kind == pci::BarKind::none) continue;
+      uint64_t reg = cfg(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      Json r = {{"bar", i}, {"size", b.size}};
+      if (b.kind == pci::BarKind::io) {
+        r["type"] = "io";
+        r["address"] = reg & PCI_BASE_ADDRESS_IO_MASK;
+      } else {
+        uint64_t addr = reg & PCI_BASE_ADDRESS_MEM_MASK;
+        if (b.kind == pci::BarKind::mem64 && i + 1 < pci::kNumBars)
+          addr |= static_cast<uint64_t>(cfg(PCI_BASE_ADDRESS_0 + 4 * (i + 1), 4)) << 32;
+        r["type"] = "memory";
+        r["address"] = addr;
+        r["prefetch"] = b.prefetchable;
+        r["mem_type_64"] = b.kind == pci::BarKind::mem64;
+      }
+      regions.push_back(std::move(r));
+    }
+    uint32_t class_rev = cfg(PCI_CLASS_REVISION, 4);
+    Json d = {{"bus", a.bus},
+              {"slot", a.slot},
+              {"function", a.function},
+              {"class_info", {{"class", class_rev >> 16}, {"desc", dev->name()}}},
+              {"id",
+               {{"vendor", cfg(PCI_VENDOR_ID, 2)},
+                {"device", cfg(PCI_DEVICE_ID, 2)},
+                {"subsystem-vendor", cfg(PCI_SUBSYSTEM_VENDOR_ID, 2)},
+                {"subsystem", cfg(PCI_SUBSYSTEM_ID, 2)}}},
+              {"revision", class_rev & 0xff},
+              {"qdev_id", current_->device_id(a)},
+              {"regions", std::move(regions)}};
+    uint32_t irq = cfg(PCI_INTERRUPT_LINE, 2);
+    if ((irq >> 8) != 0) d["irq_pin"] = irq >> 8;
+    devices.push_back(std::move(d));
+  }
+  return Json::array({Json{{"bus", 0}, {"devices", std::move(devices)}}});
+}
+
+Status VmControl::register_commands(qmp::Server& server) {
+  AV_TRY(server.register_command({"query-status", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    // "prelaunch" until the first Machine is built (and between a reset and the next),
+                                    // so a supervisor can tell when the VM really runs.
+                                    std::string status = ended_     ? "shutdown"
+                                                         : paused_ ? "paused"
+                                                         : current_ == nullptr ? "prelaunch"
+                                                                               : "running";
+                                    return Json{{"status", status}, {"running", status == "running"}, {"singlestep", false}};
+                                  }}));
+  AV_TRY(server.register_command({"stop", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    if (paused_) return Json::object();
+                                    paused_ = true;
+                                    if (current_ != nullptr && !current_->pause())
+                                      log::warn("qmp", "stop: a vCPU did not park within 5 s; it parks when it can");
+                                    emit("STOP");
+                                    return Json::object();
+                                  }}));
+  AV_TRY(server.register_command({"cont", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    if (!paused_) return Json::object();
+                                    paused_ = false;
+                                    if (current_ != nullptr) current_->resume();
+                                    emit("RESUME");
+                                    return Json::object();
+                                  }}));
+  AV_TRY(server.register_command({"system_powerdown", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+                                    emit("POWERDOWN");
+                                    current_->acpi_pm().press_power_button();
+                                    return Json::object();
+                                  }}));
+  AV_TRY(server.register_command({"system_reset", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+                                    host_reset_ = true;
+                                    current_->stop(vmm::ExitKind::reset, "system_reset from QMP");
+                                    return Json::object();
+                                  }}));
+  AV_TRY(server.register_command({"quit", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    quit_ = true;
+                                    if (current_ != nullptr) current_->stop(vmm::ExitKind::stopped, "quit from QMP");
+                                    return Json::object();
+                                  }}));
+  AV_TRY(server.register_command({"query-pci", {}, [this](const Json&) { return query_pci(); }}));
+  return ok();
+}
+
+}  // namespace altovirt::tool

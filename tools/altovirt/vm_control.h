@@ -1,0 +1,56 @@
+// VmControl: what QMP commands act on. altovirt rebuilds its Machine on every guest reset, while
+// the QMP server (and its clients) live for the whole process, so the server's handlers reach the
+// machine through this object, which always points at the current Machine (or at none, between
+// two of them). It also keeps what outlives a Machine: the paused state (a reset while paused
+// stays paused, as in QEMU) and why the run is ending (quit, a signal).
+//
+// Commands: stop, cont, system_powerdown, system_reset, quit, query-status, query-pci; and the
+// events STOP, RESUME, POWERDOWN, RESET, SHUTDOWN (QEMU's qapi/run-state.json shapes).
+//
+// Threading: handlers run on the QMP thread; attach()/detach()/machine_ended() on the main thread.
+// One mutex guards the current Machine pointer: detach() takes it, so a handler never uses a
+// Machine that the main thread is destroying. Handlers hold it only for short operations (pause
+// waits at most a few seconds for a vCPU busy in a device handler).
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "altovirt/qmp/server.h"
+#include "altovirt/vmm/machine.h"
+
+namespace altovirt::tool {
+
+class VmControl {
+ public:
+  explicit VmControl(qmp::Server* server) : server_(server) {}
+
+  // Registers the commands (before the server starts).
+  Status register_commands(qmp::Server& server);
+
+  // The main thread built `m` and is about to run it: pause it first if the VM is paused.
+  void attach(vmm::Machine& m);
+  // The main thread is done with the current Machine (before destroying it).
+  void detach();
+  // The Machine ended with `e`; emits SHUTDOWN/RESET for it. Returns true when the process must
+  // end even if it was a reset (quit was asked).
+  bool machine_ended(const vmm::MachineExit& e, bool will_reboot);
+  // A termination signal: stops the current Machine.
+  void signal_stop(int sig);
+
+  void emit(const std::string& name, qmp::Json data = nullptr);
+
+ private:
+  Result<qmp::Json> query_pci();
+
+  qmp::Server* server_;
+  std::mutex mutex_;
+  vmm::Machine* current_ = nullptr;  // guarded by mutex_
+  bool paused_ = false;              // guarded by mutex_
+  bool quit_ = false;                // guarded by mutex_
+  bool host_reset_ = false;          // guarded by mutex_: the next reset came from system_reset
+  bool signalled_ = false;           // guarded by mutex_
+  bool ended_ = false;               // guarded by mutex_: no more machines (status "shutdown")
+};
+
+}  // namespace altovirt::tool
