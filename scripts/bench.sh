@@ -107,15 +107,17 @@ modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
 
 record() { echo "$1 $2 $3" >> "$results"; }
 
-# smaps_overhead PID MEM_MIB -> KiB resident outside the guest RAM mapping (the largest anonymous
-# mapping at least as large as the guest RAM; both VMMs allocate RAM as one such mapping).
+# smaps_overhead PID MEM_MIB -> KiB resident outside guest RAM: the total Rss minus the RAM mapping's,
+# where the RAM mapping is the anonymous mapping at least as large as the guest RAM with the most
+# resident pages (both VMMs allocate RAM as one such mapping; the kernel may merge a neighbouring
+# anonymous mapping into it, so at most MEM_MIB of its Rss counts as RAM: VFIO pins all of it).
 smaps_overhead() {
   awk -v ram=$(($2 * 1024)) '
     /^[0-9a-f]+-[0-9a-f]+ / { n++; an[n] = (NF < 6); next }
     /^Size:/ { sz[n] = $2 }
     /^Rss:/ { rss[n] = $2; total += $2 }
-    END { best = 0; for (i = 1; i <= n; i++) if (an[i] && sz[i] >= ram && sz[i] <= ram + 65536 && rss[i] > rss[best]) best = i
-          if (best == 0) { print "none"; exit } print total - rss[best] }' "/proc/$1/smaps"
+    END { best = 0; for (i = 1; i <= n; i++) if (an[i] && sz[i] >= ram && rss[i] > rss[best]) best = i
+          if (best == 0) { print "none"; exit } r = rss[best]; if (r > ram) r = ram; print total - r }' "/proc/$1/smaps"
 }
 
 # vm NAME VMM MEM_MIB STEPS MEASURE_MARKER DEVICES... : boots a guest, timestamps its GUEST- lines
@@ -148,7 +150,8 @@ vm() {
         case "$line" in
           *"GUEST-$marker"*)
             child=$(pgrep -P "$pid" | head -n1)
-            [ -n "$child" ] && echo "$(smaps_overhead "$child" "$mem")" > "$work/$name.mem" ;;
+            [ -n "$child" ] && echo "$(smaps_overhead "$child" "$mem")" > "$work/$name.mem"
+            [ "$(cat "$work/$name.mem" 2>/dev/null)" != none ] || say "$name: no guest RAM mapping in the smaps of ${child:-(no VMM process)}" ;;
         esac ;;
     esac
   done < "$work/fifo"
@@ -162,17 +165,18 @@ ev_ms() { awk -v k="$2" '$2 ~ "^" k { print $1; exit }' "$work/$1.events"; }
 ev_field() { awk -v k="$2" -v f="$3" '$2 ~ "^" k { print $f; exit }' "$work/$1.events"; }
 dma_ms() { sed -n 's/.*DMA-mapped [0-9]* MiB of guest RAM in \([0-9.]*\) ms.*/\1/p' "$work/$1.log" | head -n1; }
 
-# Native ceiling: the same read commands as the guest's nvme-bench step, on the PF's namespace.
+# Native ceiling: the same read commands as the guest's nvme-bench step (busybox dd, as in the guest),
+# on the PF's namespace.
 native_bench() {
   local ns=$1 blocks t0 t1 i=0
   blocks=$(($(cat "/sys/block/$(basename "$ns")/size") / 8))
   t0=${EPOCHREALTIME/./}
-  dd if="$ns" of=/dev/null bs=1048576 count="$seqmib" iflag=direct 2>/dev/null || die "native sequential read of $ns failed"
+  busybox dd if="$ns" of=/dev/null bs=1048576 count="$seqmib" iflag=direct 2>/dev/null || die "native sequential read of $ns failed"
   t1=${EPOCHREALTIME/./}
   record nvme_seq native "$(awk -v n="$seqmib" -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1048576 / d }')"
   t0=${EPOCHREALTIME/./}
   while [ "$i" -lt "$randn" ]; do
-    dd if="$ns" of=/dev/null bs=4096 count=1 skip=$(((RANDOM * 32768 + RANDOM) % blocks)) iflag=direct 2>/dev/null ||
+    busybox dd if="$ns" of=/dev/null bs=4096 count=1 skip=$(((RANDOM * 32768 + RANDOM) % blocks)) iflag=direct 2>/dev/null ||
       die "native random read of $ns failed"
     i=$((i + 1))
   done
