@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# bench.sh: altovirt against Debian's QEMU, side by side in the testbed's test host, on the same
+# kernel, initramfs and passed-through devices (the e1000e and an NVMe VF), alternating QEMU and
+# altovirt run by run (A B A B). Reports median [min-max] of: VMM start to guest init (and the guest's
+# uptime there), start to DHCP lease, memory overhead (RSS minus guest RAM, from /proc/PID/smaps) at
+# 256 MiB and 1 GiB, DMA-map time at 256 MiB / 1 GiB / 2 GiB, NVMe sequential and 4 KiB random reads
+# (guest and native), ping RTT, and altovirt's exit counters of the I/O run.
+#
+#   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
+#
+# Outside the testbed it runs itself inside the test host; the in-testbed part prints the table,
+# the chart data and the exit counters between BENCH-* markers on stdout, and the outer part writes
+# DIR/benchmarks.md and DIR/benchmarks.png (DIR: docs/, or /tmp/altovirt-bench with --smoke).
+# Everything runs as nested KVM under TCG: absolute numbers are slow, the ratios are what matter.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${ALTOVIRT_BUILD:-$src/build}
+
+runs=5 smoke=0 out=""
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --runs) runs=$2; shift 2 ;;
+      --smoke) smoke=1; shift ;;
+      --out) out=$2; shift 2 ;;
+      *) echo "bench.sh: unknown argument '$1' (accepted: --runs N, --smoke, --out DIR)" >&2; exit 2 ;;
+    esac
+  done
+  case "$runs" in '' | *[!0-9]* | 0) echo "bench.sh: --runs needs a positive number, got '$runs'" >&2; exit 2 ;; esac
+  [ "$smoke" = 0 ] || runs=1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Outside the testbed: run the measurements inside it, then write the report and the chart.
+if [ "${TESTBED:-}" != 1 ]; then
+  parse_args "$@"
+  [ -n "$out" ] || { if [ "$smoke" = 1 ]; then out=/tmp/altovirt-bench; else out=$src/docs; fi; }
+  mkdir -p "$out"
+  raw=$(mktemp /tmp/altovirt-bench.XXXXXX)
+  trap 'rm -f "$raw"' EXIT
+  "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" \
+    --env BENCH_ARGS="$*" --script "$0" | tee "$raw"
+  section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$raw" | sed '1d;$d' | tr -d '\r'; }
+  [ -n "$(section TABLE)" ] || { echo "bench.sh: the run inside the testbed produced no table" >&2; exit 1; }
+  {
+    echo "# altovirt vs QEMU: benchmarks"
+    echo
+    echo "Measured by \`./run bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); never edited by hand."
+    echo
+    echo "Machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs."
+    section MACHINE
+    echo
+    echo "**Caveat:** the test host is a QEMU TCG (software-emulated) VM, and both VMMs run their guests"
+    echo "with nested KVM inside it. Absolute times are tens of times slower than on hardware; compare ratios."
+    echo
+    section TABLE
+    echo
+    section NOTES
+    echo
+    echo "![altovirt / QEMU ratios](benchmarks.png)"
+    echo
+    echo "## altovirt exit counters of the last I/O run (whole VM lifetime)"
+    echo
+    echo '```'
+    section EXITS
+    echo '```'
+  } > "$out/benchmarks.md"
+  section CHART > "$out/benchmarks.dat"
+  if command -v gnuplot >/dev/null && [ -s "$out/benchmarks.dat" ]; then
+    gnuplot <<GP
+set terminal pngcairo size 900,500 noenhanced
+set output "$out/benchmarks.png"
+set title "altovirt / QEMU (median; below 1 = altovirt lower)"
+set style fill solid 0.8
+set boxwidth 0.6
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -30
+plot "$out/benchmarks.dat" using 0:2:xtic(1) with boxes notitle, 1 with lines lc rgb "black" notitle
+GP
+    rm -f "$out/benchmarks.dat"
+  else
+    echo "bench.sh: no chart: gnuplot is missing (scripts/install-deps installs gnuplot-nox) or no ratio was measured" >&2
+  fi
+  echo "bench.sh: wrote $out/benchmarks.md$([ -s "$out/benchmarks.png" ] && echo " and $out/benchmarks.png")"
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------------
+# Inside the test host.
+# shellcheck disable=SC2086
+parse_args ${BENCH_ARGS:-} "$@"
+. "$src/testbed/hostlib.sh"
+ALTOVIRT=$build/tools/altovirt/altovirt
+KERNEL=$(tb_kernel)
+INITRD=$build/testbed/guest-initrd.gz
+work=/tmp/bench
+rm -rf "$work"; mkdir -p "$work"
+results=$work/results   # lines: METRIC VMM VALUE
+if [ "$smoke" = 1 ]; then seqmib=8 randn=20; else seqmib=128 randn=300; fi
+say() { echo "bench: $*" >&2; }
+die() { echo "bench: FAILED: $*" >&2; exit 1; }
+[ -x "$ALTOVIRT" ] || die "no altovirt at $ALTOVIRT: build first (./run build)"
+[ -s "$INITRD" ] || die "no guest initramfs at $INITRD: build first (./run build)"
+modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
+[ -c /dev/kvm ] || die "no /dev/kvm in the test host"
+
+record() { echo "$1 $2 $3" >> "$results"; }
+
+# smaps_overhead PID MEM_MIB -> KiB resident outside guest RAM: the total Rss minus the RAM mapping's,
+# where the RAM mapping is the anonymous mapping at least as large as the guest RAM with the most
+# resident pages (both VMMs allocate RAM as one such mapping; the kernel may merge a neighbouring
+# anonymous mapping into it, so at most MEM_MIB of its Rss counts as RAM: VFIO pins all of it).
+smaps_overhead() {
+  awk -v ram=$(($2 * 1024)) '
+    /^[0-9a-f]+-[0-9a-f]+ / { n++; an[n] = (NF < 6); next }
+    /^Size:/ { sz[n] = $2 }
+    /^Rss:/ { rss[n] = $2; total += $2 }
+    END { best = 0; for (i = 1; i <= n; i++) if (an[i] && sz[i] >= ram && rss[i] > rss[best]) best = i
+          if (best == 0) { print "none"; exit } r = rss[best]; if (r > ram) r = ram; print total - r }' "/proc/$1/smaps"
+}
+
+# vm NAME VMM MEM_MIB STEPS MEASURE_MARKER DEVICES... : boots a guest, timestamps its GUEST- lines
+# (ms since the VMM was started) into $work/NAME.events, measures the memory overhead when
+# MEASURE_MARKER appears, and keeps the console in $work/NAME.out and altovirt's log in $work/NAME.log.
+vm() {
+  local name=$1 vmm=$2 mem=$3 steps=$4 marker=$5; shift 5
+  local append="console=ttyS0 panic=-1 quiet guest.steps=$steps guest.seqmib=$seqmib guest.randn=$randn"
+  local devs=() d cmd
+  for d in "$@"; do devs+=(-device "vfio-pci,host=$d"); done
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m "${mem}M" -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial stdio -no-reboot
+         -append "$append" -D "$work/$name.log" "${devs[@]}")
+  else
+    cmd=(qemu-system-x86_64 -accel kvm -cpu host -m "${mem}M" -smp 1 -nodefaults -display none -serial stdio
+         -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append" "${devs[@]}")
+  fi
+  rm -f "$work/fifo"; mkfifo "$work/fifo"
+  : > "$work/$name.events"
+  local start=${EPOCHREALTIME/./} pid line now child
+  timeout 900 "${cmd[@]}" < /dev/null > "$work/fifo" 2>&1 &
+  pid=$!
+  while IFS= read -r line; do
+    line=${line%$'\r'}
+    echo "$line" >> "$work/$name.out"
+    case "$line" in
+      *GUEST-*)
+        now=${EPOCHREALTIME/./}
+        echo "$(((now - start) / 1000)) ${line#*GUEST-}" >> "$work/$name.events"
+        case "$line" in
+          *"GUEST-$marker"*)
+            child=$(pgrep -P "$pid" | head -n1)
+            [ -n "$child" ] && echo "$(smaps_overhead "$child" "$mem")" > "$work/$name.mem"
+            [ "$(cat "$work/$name.mem" 2>/dev/null)" != none ] || say "$name: no guest RAM mapping in the smaps of ${child:-(no VMM process)}" ;;
+        esac ;;
+    esac
+  done < "$work/fifo"
+  local rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || { tail -n 20 "$work/$name.out" >&2; die "$vmm ($name) exited with status $rc"; }
+  grep -q '^[0-9]* FAIL' "$work/$name.events" && { cat "$work/$name.events" >&2; die "$vmm ($name): a guest step failed"; }
+  grep -q '^[0-9]* DONE' "$work/$name.events" || { tail -n 20 "$work/$name.out" >&2; die "$vmm ($name): the guest did not finish"; }
+}
+ev_ms() { awk -v k="$2" '$2 ~ "^" k { print $1; exit }' "$work/$1.events"; }
+ev_field() { awk -v k="$2" -v f="$3" '$2 ~ "^" k { print $f; exit }' "$work/$1.events"; }
+dma_ms() { sed -n 's/.*DMA-mapped [0-9]* MiB of guest RAM in \([0-9.]*\) ms.*/\1/p' "$work/$1.log" | head -n1; }
+
+# Native ceiling: the same read commands as the guest's nvme-bench step (busybox dd, as in the guest),
+# on the PF's namespace.
+native_bench() {
+  local ns=$1 blocks t0 t1 i=0
+  blocks=$(($(cat "/sys/block/$(basename "$ns")/size") / 8))
+  t0=${EPOCHREALTIME/./}
+  busybox dd if="$ns" of=/dev/null bs=1048576 count="$seqmib" iflag=direct 2>/dev/null || die "native sequential read of $ns failed"
+  t1=${EPOCHREALTIME/./}
+  record nvme_seq native "$(awk -v n="$seqmib" -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", n * 1048576 / d }')"
+  t0=${EPOCHREALTIME/./}
+  while [ "$i" -lt "$randn" ]; do
+    busybox dd if="$ns" of=/dev/null bs=4096 count=1 skip=$(((RANDOM * 32768 + RANDOM) % blocks)) iflag=direct 2>/dev/null ||
+      die "native random read of $ns failed"
+    i=$((i + 1))
+  done
+  t1=${EPOCHREALTIME/./}
+  record nvme_rand native "$(awk -v n="$randn" -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1000000 / d }')"
+}
+
+# --- setup ---------------------------------------------------------------------------------------
+tb_dhcp_server >/dev/null || die "DHCP server on the NIC's link partner"
+ns=/dev/$(ls /sys/bus/pci/devices/$TB_NVME/nvme)n1
+tb_nvme_vfs 1 || die "enabling an NVMe VF"
+vf=$(tb_nvme_vf 1)
+[ -n "$vf" ] || die "VF 1 of $TB_NVME does not exist"
+for i in $(seq 50); do [ -b "$ns" ] && break; sleep 0.2; done
+[ -b "$ns" ] || die "no namespace block device $ns on the PF"
+tb_bind_vfio "$TB_NIC"; tb_bind_vfio "$vf"
+say "runs=$runs smoke=$smoke seqmib=$seqmib randn=$randn; NIC $TB_NIC, NVMe VF $vf, native $ns"
+
+# --- measurements, alternating QEMU (A) and altovirt (B) -----------------------------------------
+for r in $(seq "$runs"); do
+  say "run $r/$runs: native NVMe reads"
+  native_bench "$ns"
+  for vmm in qemu altovirt; do
+    say "run $r/$runs: $vmm, 256 MiB, NIC + VF: init, DHCP, ping, memory, NVMe reads"
+    n=$vmm-io-$r
+    vm "$n" "$vmm" 256 info,dhcp,ping,sleep-2,nvme-bench PING "$TB_NIC" "$vf"
+    record init_ms "$vmm" "$(ev_ms "$n" INIT)"
+    record uptime_s "$vmm" "$(ev_field "$n" INIT 3 | sed 's/uptime=//')"
+    record lease_ms "$vmm" "$(ev_ms "$n" LEASE)"
+    record ping_ms "$vmm" "$(ev_field "$n" PING 6 | cut -d/ -f2)"
+    record nvme_seq "$vmm" "$(ev_field "$n" NVME-SEQ 3)"
+    record nvme_rand "$vmm" "$(ev_field "$n" NVME-RAND 3)"
+    record mem256_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
+    if [ "$vmm" = altovirt ]; then
+      record dma256_ms altovirt "$(dma_ms "$n")"
+      sed -n '/exit counters:/,$p' "$work/$n.log" | sed 1d | grep -E '^ *(mmio|pio) ' > "$work/exits" || true
+      record exits_total altovirt "$(awk '{ s += $(NF - 2) + $NF } END { print s + 0 }' "$work/exits")"
+      # Trapped accesses to the VF's BARs outside the MSI-X table and PBA: the data path (doorbells,
+      # queues) is direct-mapped, so each one here is an exit on what should be a zero-exit path.
+      record vf_other_traps altovirt "$(grep "trapped BAR accesses" "$work/$n.log" | grep -F "$vf" | tail -n1 |
+        sed -n 's/.*other \([0-9]*\)\/\([0-9]*\).*/\1 \2/p' | awk '{ print $1 + $2 }')"
+    fi
+    say "run $r/$runs: $vmm, 1 GiB, NIC: memory"
+    n=$vmm-1g-$r
+    vm "$n" "$vmm" 1024 info,sleep-2 CPUS "$TB_NIC"
+    record mem1g_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
+    [ "$vmm" = altovirt ] && record dma1g_ms altovirt "$(dma_ms "$n")"
+    if [ "$vmm" = altovirt ]; then
+      say "run $r/$runs: altovirt, 2 GiB, NIC: DMA map"
+      n=$vmm-2g-$r
+      vm "$n" "$vmm" 2048 info - "$TB_NIC"
+      record dma2g_ms altovirt "$(dma_ms "$n")"
+    fi
+  done
+done
+tb_unbind_vfio "$vf"; tb_unbind_vfio "$TB_NIC"
+
+# --- report ----------------------------------------------------------------------------------------
+stat() {  # stat METRIC VMM: sets txt ("median [min–max]" or n/a) and med (the median, or empty)
+  local v
+  v=$(awk -v m="$1" -v k="$2" '$1 == m && $2 == k && $3 ~ /^[0-9.]+$/ { print $3 }' "$results" | sort -g)
+  txt=n/a med=""
+  [ -n "$v" ] || return 0
+  txt=$(echo "$v" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    if (NR == 1) printf "%g", m; else printf "%g [%g–%g]", m, a[1], a[NR] }')
+  med=$(echo "$v" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+}
+chart=$work/chart
+: > "$chart"
+row() {  # row LABEL METRIC [CHART_LABEL]: altovirt, QEMU, ratio altovirt/QEMU
+  local a q am qm ratio="—"
+  stat "$2" altovirt; a=$txt am=$med
+  stat "$2" qemu; q=$txt qm=$med
+  if [ -n "$am" ] && [ -n "$qm" ] && [ "$(awk -v q="$qm" 'BEGIN { print (q > 0) }')" = 1 ]; then
+    ratio=$(awk -v a="$am" -v q="$qm" 'BEGIN { printf "%.2f", a / q }')
+    [ -z "${3:-}" ] || echo "\"$3\" $ratio" >> "$chart"
+  fi
+  echo "| $1 | $a | $q | $ratio |"
+}
+native_row() {  # native_row LABEL METRIC: the test host's own figure, in both columns
+  stat "$2" native
+  echo "| $1 | $txt | $txt | — |"
+}
+pct() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v v="$1" -v n="$2" 'BEGIN { printf "%.0f%%", 100 * v / n }'; else echo n/a; fi; }
+pct_row() {  # pct_row LABEL METRIC: each VMM's median as a percentage of the native median
+  local nat a q
+  stat "$2" native; nat=$med
+  stat "$2" altovirt; a=$med
+  stat "$2" qemu; q=$med
+  echo "| $1 | $(pct "$a" "$nat") | $(pct "$q" "$nat") | — |"
+}
+echo "BENCH-MACHINE-BEGIN"
+echo "Test host: Linux $(uname -r), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+echo "$(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo); guest kernel $(basename "$KERNEL"); $(qemu-system-x86_64 --version | head -n1)."
+echo "$runs run(s) per VMM$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes)'), alternating QEMU and altovirt; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
+echo "BENCH-MACHINE-END"
+echo "BENCH-TABLE-BEGIN"
+echo "| metric | altovirt median [min–max] | QEMU median [min–max] | altovirt/QEMU |"
+echo "|---|---|---|---|"
+row "VMM start to guest init (ms)" init_ms "start to init"
+row "guest uptime at init (s)" uptime_s "uptime at init"
+row "VMM start to DHCP lease (ms)" lease_ms "start to lease"
+row "memory overhead, 256 MiB guest (MiB)" mem256_mib "mem 256M"
+row "memory overhead, 1 GiB guest (MiB)" mem1g_mib "mem 1G"
+row "DMA map 256 MiB (ms)" dma256_ms
+row "DMA map 1 GiB (ms)" dma1g_ms
+row "DMA map 2 GiB (ms)" dma2g_ms
+row "NVMe VF sequential read (MB/s)" nvme_seq "seq read"
+row "NVMe VF 4 KiB random read (IOPS)" nvme_rand "rand read"
+native_row "native test host sequential read (MB/s)" nvme_seq
+native_row "native test host 4 KiB random read (IOPS)" nvme_rand
+pct_row "sequential read, % of native" nvme_seq
+pct_row "random read, % of native" nvme_rand
+row "ping RTT avg over passed e1000e (ms)" ping_ms "ping RTT"
+row "exits, whole I/O run (all regions)" exits_total
+row "VF trapped BAR accesses outside MSI-X" vf_other_traps
+echo "BENCH-TABLE-END"
+echo "BENCH-NOTES-BEGIN"
+echo "- DMA map: altovirt's own log line (VFIO_IOMMU_MAP_DMA of all guest RAM). QEMU does not report it: n/a."
+echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
+echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
+echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
+echo "BENCH-NOTES-END"
+echo "BENCH-CHART-BEGIN"
+cat "$chart"
+echo "BENCH-CHART-END"
+echo "BENCH-EXITS-BEGIN"
+cat "$work/exits" 2>/dev/null || true
+grep -h "trapped BAR accesses" "$work/altovirt-io-$runs.log" 2>/dev/null || true
+echo "BENCH-EXITS-END"
