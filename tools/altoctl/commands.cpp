@@ -18,12 +18,12 @@ using namespace altovirt;
 using namespace altovirt::host;
 using json = nlohmann::json;
 
-namespace {
-
 int report(const Error& e) {
   fmt::print(stderr, "error: {}\n", e.message());
   return kExitFailed;
 }
+
+namespace {
 
 // Device names come from the user: a malformed one is a usage error (exit 2), not a failed operation.
 std::optional<PciAddress> parse_device(const std::string& text, int& status) {

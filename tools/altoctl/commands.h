@@ -7,10 +7,15 @@
 #include <optional>
 #include <string>
 
+#include "altovirt/base/error.h"
+
 namespace altoctl {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
+
+// Prints "error: MESSAGE" on stderr and returns kExitFailed: how every verb reports a failed operation.
+int report(const altovirt::Error& e);
 inline constexpr int kExitUsage = 2;
 
 struct Global {

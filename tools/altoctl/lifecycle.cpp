@@ -31,11 +31,6 @@ using json = nlohmann::json;
 
 namespace {
 
-int report(const Error& e) {
-  fmt::print(stderr, "error: {}\n", e.message());
-  return kExitFailed;
-}
-
 std::string state_dir_of(const Global& g) { return g.state_dir.empty() ? host::default_state_dir() : g.state_dir; }
 std::string config_dir_of(const Global& g) {
   if (!g.config_dir.empty()) return g.config_dir;
