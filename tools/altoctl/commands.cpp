@@ -158,32 +158,41 @@ int nodedev_detach(const Global& g, const std::string& device, const std::string
   return kExitOk;
 }
 
-int nodedev_reattach(const Global& g, const std::string& device) {
+namespace {
+
+// The steps every single-device verb shares: the name parsed (usage error when malformed), the
+// state directory opened and locked, then `op` on the device.
+template <typename Op>
+int on_device(const Global& g, const std::string& device, Op op) {
   int status = kExitOk;
   auto a = parse_device(device, status);
   if (!a) return status;
   auto state = open_state(g);
   if (!state) return report(state.error());
   SysfsRoot sys(g.sysfs_root);
-  auto r = reattach_device(sys, *state, *a);
-  if (!r) return report(r.error());
-  fmt::print("Device {} re-attached\n", a->node_name());
-  fmt::print("  {}: driver now {}\n", a->str(), r->empty() ? "none" : *r);
-  return kExitOk;
+  return op(sys, *state, *a);
+}
+
+}  // namespace
+
+int nodedev_reattach(const Global& g, const std::string& device) {
+  return on_device(g, device, [](SysfsRoot& sys, auto& state, const PciAddress& a) {
+    auto r = reattach_device(sys, state, a);
+    if (!r) return report(r.error());
+    fmt::print("Device {} re-attached\n", a.node_name());
+    fmt::print("  {}: driver now {}\n", a.str(), r->empty() ? "none" : *r);
+    return kExitOk;
+  });
 }
 
 int nodedev_reset(const Global& g, const std::string& device) {
-  int status = kExitOk;
-  auto a = parse_device(device, status);
-  if (!a) return status;
-  auto state = open_state(g);
-  if (!state) return report(state.error());
-  SysfsRoot sys(g.sysfs_root);
-  auto r = reset_device(sys, *state, *a);
-  if (!r) return report(r.error());
-  fmt::print("Device {} reset\n", a->node_name());
-  fmt::print("  {}: reset methods {}\n", a->str(), *r);
-  return kExitOk;
+  return on_device(g, device, [](SysfsRoot& sys, auto& state, const PciAddress& a) {
+    auto r = reset_device(sys, state, a);
+    if (!r) return report(r.error());
+    fmt::print("Device {} reset\n", a.node_name());
+    fmt::print("  {}: reset methods {}\n", a.str(), *r);
+    return kExitOk;
+  });
 }
 
 int sriov_set(const Global& g, const std::string& pf, unsigned count, const std::string& autoprobe, bool vfio) {
