@@ -30,10 +30,7 @@ int usage_error(const std::string& message) {
 
 // Input files are checked before anything starts, so a typo is a usage error (exit 2).
 Status check_inputs(const vmm::VmOptions& o) {
-  auto data = read_file(o.kernel);
-  if (!data) return fail("-kernel '{}': {}", o.kernel, data.error().message());
-  std::vector<uint8_t> bytes(data->begin(), data->end());
-  AV_TRY(boot::parse_bzimage(bytes, fmt::format("-kernel '{}'", o.kernel)));
+  AV_TRY(boot::check_kernel_file(o.kernel, fmt::format("-kernel '{}'", o.kernel)));
   if (!o.initrd.empty() && ::access(o.initrd.c_str(), R_OK) != 0)
     return fail_errno(errno, "-initrd '{}' cannot be read", o.initrd);
   return ok();
@@ -59,6 +56,7 @@ int main(int argc, char** argv) {
   {
     if (auto s = log::set_file(o.logfile); !s) return usage_error(fmt::format("-D {}: {}", o.logfile, s.error().message()));
     log::set_level(log::Level::info);
+    log::info("vmm", "altovirt starting (pid {})", ::getpid());
   }
 
   auto kvm = kvm::Kvm::open();
