@@ -3,6 +3,7 @@
 // Exit status: 0 when the guest powered off, rebooted with -no-reboot, or altovirt got SIGINT/SIGTERM;
 // 1 when the VM failed; 2 for bad usage.
 #include <signal.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +40,11 @@ Status check_inputs(const vmm::VmOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Kernels and initrds pass through buffers of tens of MiB at start-up. glibc's default raises its
+  // mmap threshold after the first such buffer is freed, so the next ones come from the heap and
+  // stay resident after use (measured: +28 MiB RSS for the whole VM's life). A fixed threshold
+  // keeps every large buffer in its own mapping, returned to the kernel when freed.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   vmm::register_vfio_pci(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
