@@ -80,9 +80,10 @@ run_ok "e1000e reset methods restored" sh -c "echo default > /sys/bus/pci/device
 # test host itself. The AHCI controller (MSI, no MSI-X) is driven over MSI by Linux's ahci driver: the
 # guest reads a pattern the test host wrote, writes a new one, and shows MSI in use; afterwards the
 # test host reads the new pattern.
+sata_disk_present() { [ -n "$(tb_sata_disk)" ]; }  # a function, so that wait_for looks again each time
 run_ok "ahci driver on the test host" modprobe ahci
 run_ok "sd driver on the test host" modprobe sd_mod
-wait_for 20 test -n "$(tb_sata_disk)" || fail "no disk on the AHCI controller $TB_SATA"
+wait_for 30 sata_disk_present || fail "no disk on the AHCI controller $TB_SATA"
 disk=/dev/$(tb_sata_disk)
 run_ok "pattern written on the SATA disk" sh -c "printf 'altovirt-sata-1' | dd of=$disk bs=512 conv=sync,fsync"
 run_ok "AHCI controller to vfio-pci" tb_bind_vfio $TB_SATA
@@ -102,13 +103,15 @@ msi_count=$(echo "$out" | grep '^GUEST-IRQ-LINE.*ahci' | awk '{print $3}')
 pass "MSI: $msi_count interrupts delivered"
 expect_contains "MSI: altovirt routed the guest's MSI" "sata0: the guest enabled MSI with 1 vector(s)" "$(cat /tmp/sata.log)"
 run_ok "AHCI controller back to ahci" tb_unbind_vfio $TB_SATA
-wait_for 20 test -n "$(tb_sata_disk)" || fail "no disk on $TB_SATA after the VM"
+expect_eq "AHCI controller on ahci again" ahci "$(current_driver $TB_SATA)"
+wait_for 30 sata_disk_present || fail "no disk on $TB_SATA after the VM"
 expect_eq "the test host reads the guest's pattern" "altovirt-sata-2" \
   "$(dd if=/dev/$(tb_sata_disk) bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0')"
 
 # --- the device goes back to the host and works ---------------------------------------------------
 run_ok "e1000e back to its driver" tb_unbind_vfio $NIC_BDF
 expect_eq "NIC on e1000e again" e1000e "$(current_driver $NIC_BDF)"
-wait_for 20 test -n "$(ls /sys/bus/pci/devices/$NIC_BDF/net 2>/dev/null)" || fail "no interface on $NIC_BDF after the VM"
+nic_netdev_present() { [ -n "$(ls /sys/bus/pci/devices/$NIC_BDF/net 2>/dev/null)" ]; }
+wait_for 20 nic_netdev_present || fail "no interface on $NIC_BDF after the VM"
 pass "the e1000e has its interface again"
 finish
