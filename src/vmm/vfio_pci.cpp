@@ -435,8 +435,8 @@ void VfioPciDevice::intx_off() {
 
 void VfioPciDevice::IrqSink::enable_changed(bool enabled, unsigned vectors) {
   const char* what = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? "MSI-X" : "MSI";
-  if (enabled) log::info("vfio", "{}: the guest enabled {} with {} vector(s)", owner_.name(), what, vectors);
-  else log::info("vfio", "{}: the guest disabled {}", owner_.name(), what);
+  owner_.log_event(enabled ? fmt::format("the guest enabled {} with {} vector(s)", what, vectors)
+                           : fmt::format("the guest disabled {}", what));
   if (!enabled) {
     // The device stops signalling first, then the routes go.
     if (auto s = owner_.device_->disable_irqs(index_); !s) owner_.log_error(s.error());
@@ -466,6 +466,14 @@ void VfioPciDevice::IrqSink::vector_changed(unsigned vector, const pci::MsiMessa
 }
 
 void VfioPciDevice::IrqSink::inject(unsigned vector, const pci::MsiMessage& msg) { routes_.inject(vector, msg); }
+
+void VfioPciDevice::log_event(const std::string& message) {
+  std::lock_guard lock(log_mutex_);
+  if (!event_limit_.allow()) return;
+  uint64_t dropped = event_limit_.take_suppressed();
+  if (dropped > 0) log::info("vfio", "{}: {} similar messages suppressed", name(), dropped);
+  log::info("vfio", "{}: {}", name(), message);
+}
 
 void VfioPciDevice::log_error(const Error& e) {
   std::lock_guard lock(log_mutex_);

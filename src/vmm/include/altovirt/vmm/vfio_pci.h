@@ -111,6 +111,9 @@ class VfioPciDevice : public pci::PciDevice {
   void sync_command();
   void rom_changed();
   void log_error(const Error& e);
+  // An info line about something the guest did (MSI enabled...): rate-limited, since the guest
+  // decides how often it happens.
+  void log_event(const std::string& message);
   // vfio-pci runs one interrupt type at a time: INTx is on unless the guest enabled MSI or MSI-X.
   Status intx_on();
   void intx_off();
@@ -148,6 +151,7 @@ class VfioPciDevice : public pci::PciDevice {
 
   std::mutex log_mutex_;
   log::RateLimiter log_limit_{10, std::chrono::seconds(1)};
+  log::RateLimiter event_limit_{10, std::chrono::seconds(1)};
 };
 
 }  // namespace altovirt::vmm
