@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 
 #include <array>
+#include <functional>
 #include <cstring>
 #include <map>
 #include <set>
@@ -226,10 +227,12 @@ class FakeHost : public PassthroughHost {
 class VfioPciTest : public ::testing::Test {
  protected:
   void SetUp() override { make(true); }
-  void make(bool rombar, bool function_reset = true, vfio::OwnedGroupFd owned = {}) {
+  void make(bool rombar, bool function_reset = true, vfio::OwnedGroupFd owned = {},
+            std::function<void(FakeDevice&)> tweak = {}) {
     dev.reset();
     fake = std::make_shared<FakeDevice>();
     fake->function_reset = function_reset;
+    if (tweak) tweak(*fake);
     auto d = VfioPciDevice::create(host, fake, "nic0", VfioPciDevice::Options{rombar, std::move(owned)});
     ASSERT_TRUE(d) << d.error().message();
     dev = *d;
@@ -481,6 +484,26 @@ TEST_F(VfioPciTest, MsiDisableTearsTheRouteDownAndBringsIntxBack) {
   ASSERT_FALSE(msi_routes().empty());
   EXPECT_TRUE(msi_routes().back().masked);  // the irqfd goes
   EXPECT_TRUE(host.intx_connected);
+}
+
+TEST_F(VfioPciTest, Msi32BitWithoutMaskBitsKeepsTheDevicesLayout) {
+  // 32-bit address, no per-vector masking: control 0x72, address 0x74, data 0x78, 10 bytes in all
+  // (PCI 3.0 6.8.1); the byte after it is the device's own again.
+  make(true, true, {}, [](FakeDevice& f) {
+    f.w16(kMsiCap + PCI_MSI_FLAGS, 0);
+    f.cfg[kMsiCap + 10] = 0x5a;
+  });
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_FLAGS, 2), 0u);  // not 64-bit, no mask bits, 1 vector
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee02000);
+  msi_write(PCI_MSI_DATA_32, 2, 0x4071);
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_DATA_32, 2), 0x4071u);
+  EXPECT_EQ(dev->config_read(kMsiCap + 10, 1), 0x5au);
+  auto routes = msi_routes();
+  ASSERT_FALSE(routes.empty());
+  EXPECT_FALSE(routes.back().masked);
+  EXPECT_EQ(routes.back().msg, (pci::MsiMessage{0xfee02000, 0x4071}));
+  EXPECT_EQ(fake->irq_sets.back().index, uint32_t{VFIO_PCI_MSI_IRQ_INDEX});
 }
 
 }  // namespace
