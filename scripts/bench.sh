@@ -163,6 +163,13 @@ vm() {
 }
 ev_ms() { awk -v k="$2" '$2 ~ "^" k { print $1; exit }' "$work/$1.events"; }
 ev_field() { awk -v k="$2" -v f="$3" '$2 ~ "^" k { print $f; exit }' "$work/$1.events"; }
+# span_rate NAME BEGIN END AMOUNT: AMOUNT (an awk expression) per second between two events.
+span_rate() {
+  local a b
+  a=$(ev_ms "$1" "$2"); b=$(ev_ms "$1" "$3")
+  [ -n "$a" ] && [ -n "$b" ] || return 0
+  awk -v a="$a" -v b="$b" "BEGIN { d = (b - a) / 1000; if (d < 0.001) d = 0.001; v = ($4) / d; printf (v < 1000 ? \"%.1f\" : \"%.0f\"), v }"
+}
 dma_ms() { sed -n 's/.*DMA-mapped [0-9]* MiB of guest RAM in \([0-9.]*\) ms.*/\1/p' "$work/$1.log" | head -n1; }
 
 # Native ceiling: the same read commands as the guest's nvme-bench step (busybox dd, as in the guest),
@@ -207,8 +214,10 @@ for r in $(seq "$runs"); do
     record uptime_s "$vmm" "$(ev_field "$n" INIT 3 | sed 's/uptime=//')"
     record lease_ms "$vmm" "$(ev_ms "$n" LEASE)"
     record ping_ms "$vmm" "$(ev_field "$n" PING 6 | cut -d/ -f2)"
-    record nvme_seq "$vmm" "$(ev_field "$n" NVME-SEQ 3)"
-    record nvme_rand "$vmm" "$(ev_field "$n" NVME-RAND 3)"
+    # Timed on the test host's clock from the guest's BEGIN line to its result line, as the native
+    # reads are (the guest's own figures, on its clock, stay in the console log).
+    record nvme_seq "$vmm" "$(span_rate "$n" SEQ-BEGIN NVME-SEQ "$seqmib * 1.048576")"
+    record nvme_rand "$vmm" "$(span_rate "$n" RAND-BEGIN NVME-RAND "$randn")"
     record mem256_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
     if [ "$vmm" = altovirt ]; then
       record dma256_ms altovirt "$(dma_ms "$n")"
@@ -297,6 +306,7 @@ echo "BENCH-TABLE-END"
 echo "BENCH-NOTES-BEGIN"
 echo "- DMA map: altovirt's own log line (VFIO_IOMMU_MAP_DMA of all guest RAM). QEMU does not report it: n/a."
 echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
+echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
 echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
 echo "BENCH-NOTES-END"

@@ -29,6 +29,27 @@ Result<std::string> read_file(const std::string& path) {
   return out;
 }
 
+Result<std::vector<uint8_t>> read_bytes(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, "reading {}", path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "reading {}", path);
+  std::vector<uint8_t> out(st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0);
+  size_t have = 0;
+  for (;;) {
+    if (have == out.size()) out.resize(std::max<size_t>(out.size() * 2, 1 << 20));  // grew, or no size
+    ssize_t n = ::read(fd.get(), out.data() + have, std::min<size_t>(out.size() - have, 8 << 20));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, "reading {}", path);
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  out.resize(have);
+  return out;
+}
+
 Result<std::string> read_trimmed(const std::string& path) {
   AV_TRY_ASSIGN(std::string s, read_file(path));
   auto not_space = [](unsigned char c) { return !std::isspace(c); };

@@ -1,10 +1,14 @@
 #include "altovirt/boot/bzimage.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
+#include "altovirt/base/files.h"
+#include "altovirt/base/log.h"
 #include "altovirt/boot/e820.h"
+#include "altovirt/boot/kernel_cache.h"
+#include "altovirt/boot/vmlinux.h"
 
 namespace altovirt::boot {
 
@@ -16,10 +20,8 @@ constexpr uint64_t kSetupHeaderOffset = 0x1f1;
 constexpr uint8_t kLoaderUndefined = 0xff;   // type_of_loader for a boot loader without an assigned id
 
 Result<std::vector<uint8_t>> read_all(const std::string& path, std::string_view what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return fail_errno(errno, "{} '{}' cannot be opened", what, path);
-  std::vector<uint8_t> data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return fail("{} '{}' cannot be read", what, path);
+  auto data = read_bytes(path);
+  if (!data) return fail("{} '{}' cannot be read: {}", what, path, data.error().message());
   return data;
 }
 }  // namespace
@@ -80,15 +82,29 @@ Result<boot_params> make_boot_params(const BzImage& image, const MemoryLayout& l
   return bp;
 }
 
-Status load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory) {
-  AV_TRY_ASSIGN(auto file, read_all(files.kernel, "-kernel"));
-  AV_TRY_ASSIGN(BzImage image, parse_bzimage(file, fmt::format("-kernel '{}'", files.kernel)));
-  uint64_t need = 16 * MiB + image.header.init_size;
-  if (layout.low_ram_end() < need)
-    return fail("-kernel '{}' needs {} MiB of low memory to decompress; give the guest more memory (-m)", files.kernel,
-                need / MiB + 1);
-  if (auto s = memory.write(kKernelAddress, image.kernel); !s)
-    return std::unexpected(s.error().context(fmt::format("loading -kernel '{}' at 1 MiB", files.kernel)));
+setup_header vmlinux_setup_header(uint64_t kernel_end) {
+  setup_header h{};
+  h.setup_sects = 4;
+  h.boot_flag = kBootFlag;
+  h.header = kHdrSMagic;
+  h.version = 0x020f;
+  h.loadflags = LOADED_HIGH;
+  h.xloadflags = XLF_KERNEL_64;
+  h.kernel_alignment = 2 * MiB;
+  h.initrd_addr_max = 0x7fffffff;
+  h.cmdline_size = kCmdlineMax;
+  h.pref_address = 16 * MiB;
+  h.init_size = static_cast<uint32_t>(kernel_end > 16 * MiB ? kernel_end - 16 * MiB : 0);
+  return h;
+}
+
+namespace {
+// Boots the vmlinux in `elf` with the zero page built from `image`'s header.
+Result<uint64_t> load_elf_kernel(BzImage& image, std::span<const uint8_t> elf, std::string_view what,
+                                 const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory);
+
+Status load_rest(const BzImage& image, const KernelFiles& files, const MemoryLayout& layout,
+                 const kvm::GuestMemory& memory) {
   InitrdPlacement initrd;
   if (!files.initrd.empty()) {
     AV_TRY_ASSIGN(auto data, read_all(files.initrd, "-initrd"));
@@ -101,6 +117,64 @@ Status load_linux(const KernelFiles& files, const MemoryLayout& layout, const kv
   cmd.push_back(0);
   AV_TRY(memory.write(kCmdlineAddress, cmd));
   AV_TRY(memory.write(kBootParamsAddress, std::span(reinterpret_cast<const uint8_t*>(&bp), sizeof bp)));
+  return ok();
+}
+
+Result<uint64_t> load_elf_kernel(BzImage& image, std::span<const uint8_t> elf, std::string_view what,
+                                 const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory) {
+  AV_TRY_ASSIGN(Vmlinux k, parse_vmlinux(elf, what));
+  if (k.end() > layout.low_ram_end())
+    return fail("{} loads up to {:#x}, beyond the guest's low RAM; give the guest more memory (-m)", what, k.end());
+  // The initrd must stay clear of everything the kernel occupies (place_initrd keeps it above
+  // 16 MiB + init_size); the header's init_size already covers that for a bzImage.
+  if (k.end() > 16 * MiB)
+    image.header.init_size = std::max<uint32_t>(image.header.init_size, static_cast<uint32_t>(k.end() - 16 * MiB));
+  AV_TRY(load_vmlinux(k, elf, memory));
+  AV_TRY(load_rest(image, files, layout, memory));
+  return k.entry;
+}
+}  // namespace
+
+Result<uint64_t> load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory) {
+  const std::string what = fmt::format("-kernel '{}'", files.kernel);
+  AV_TRY_ASSIGN(auto file, read_all(files.kernel, "-kernel"));
+  if (is_elf(file)) {
+    AV_TRY_ASSIGN(Vmlinux k, parse_vmlinux(file, what));
+    BzImage image;
+    image.header = vmlinux_setup_header(k.end());
+    return load_elf_kernel(image, file, what, files, layout, memory);
+  }
+  AV_TRY_ASSIGN(BzImage image, parse_bzimage(file, what));
+  if (files.extract) {
+    KernelCache cache(files.cache_dirs);
+    bool hit = false;
+    auto t0 = std::chrono::steady_clock::now();
+    if (auto elf = cache.vmlinux(image, what, &hit); elf) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      log::info("boot", "{}: booting its vmlinux ({} MiB, {} in {} ms) at the 64-bit entry", what,
+                elf->span().size() >> 20, hit ? "from the kernel cache" : "extracted", ms);
+      return load_elf_kernel(image, elf->span(), what, files, layout, memory);
+    } else {
+      log::warn("boot", "{}; booting through the bzImage's own decompressor", elf.error().message());
+    }
+  }
+  uint64_t need = 16 * MiB + image.header.init_size;
+  if (layout.low_ram_end() < need)
+    return fail("-kernel '{}' needs {} MiB of low memory to decompress; give the guest more memory (-m)", files.kernel,
+                need / MiB + 1);
+  if (auto s = memory.write(kKernelAddress, image.kernel); !s)
+    return std::unexpected(s.error().context(fmt::format("loading -kernel '{}' at 1 MiB", files.kernel)));
+  AV_TRY(load_rest(image, files, layout, memory));
+  return kKernelAddress + 0x200;  // boot.rst, "64-bit boot protocol": the 64-bit entry
+}
+
+Status check_kernel_file(const std::string& path, std::string_view what) {
+  AV_TRY_ASSIGN(auto file, read_all(path, "-kernel"));
+  if (is_elf(file)) {
+    AV_TRY(parse_vmlinux(file, what));
+  } else {
+    AV_TRY(parse_bzimage(file, what));
+  }
   return ok();
 }
 

@@ -49,7 +49,7 @@ Status write_long_mode_tables(const kvm::GuestMemory& memory) {
   return ok();
 }
 
-Status enter_long_mode(kvm::Vcpu& vcpu) {
+Status enter_long_mode(kvm::Vcpu& vcpu, uint64_t entry) {
   AV_TRY_ASSIGN(kvm_sregs s, vcpu.sregs());
   s.cs = flat_segment(kBootCs, true);
   s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(kBootDs, false);
@@ -64,7 +64,7 @@ Status enter_long_mode(kvm::Vcpu& vcpu) {
   AV_TRY(vcpu.set_sregs(s));
   kvm_regs r{};
   r.rflags = X86_EFLAGS_FIXED;
-  r.rip = kKernelAddress + 0x200;
+  r.rip = entry;
   r.rsi = kBootParamsAddress;
   r.rsp = kBootParamsAddress;  // the kernel sets its own stack at once; any mapped address will do
   return vcpu.set_regs(r);

@@ -9,6 +9,7 @@ namespace {
 // Bits in CPUID leaf 1 (Intel SDM vol. 2A, CPUID, tables 3-10 and 3-11).
 constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;  // "reserved for use by hypervisors" to say so
 constexpr uint32_t kLeaf1EdxHtt = 1u << 28;         // EBX[23:16] is valid
+constexpr uint32_t kLeaf1EcxTscDeadline = 1u << 24;
 // Leaf 0xB/0x1F level types (SDM: CPUID leaf 0BH, ECX[15:8]).
 constexpr uint32_t kLevelSmt = 1, kLevelCore = 2;
 
@@ -93,6 +94,11 @@ std::vector<kvm_cpuid_entry2> vcpu_cpuid(std::vector<kvm_cpuid_entry2> cpuid, un
   if (had_1f)
     for (uint32_t sub = 0; sub < 3; ++sub) cpuid.push_back(topology_entry(0x1f, sub, apic_id, count));
   return cpuid;
+}
+
+void enable_tsc_deadline(std::vector<kvm_cpuid_entry2>& cpuid) {
+  for (auto& e : cpuid)
+    if (e.function == 1) e.ecx |= kLeaf1EcxTscDeadline;
 }
 
 }  // namespace altovirt::kvm

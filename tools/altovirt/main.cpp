@@ -3,6 +3,7 @@
 // Exit status: 0 when the guest powered off, rebooted with -no-reboot, or altovirt got SIGINT/SIGTERM;
 // 1 when the VM failed; 2 for bad usage.
 #include <signal.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,10 +31,7 @@ int usage_error(const std::string& message) {
 
 // Input files are checked before anything starts, so a typo is a usage error (exit 2).
 Status check_inputs(const vmm::VmOptions& o) {
-  auto data = read_file(o.kernel);
-  if (!data) return fail("-kernel '{}': {}", o.kernel, data.error().message());
-  std::vector<uint8_t> bytes(data->begin(), data->end());
-  AV_TRY(boot::parse_bzimage(bytes, fmt::format("-kernel '{}'", o.kernel)));
+  AV_TRY(boot::check_kernel_file(o.kernel, fmt::format("-kernel '{}'", o.kernel)));
   if (!o.initrd.empty() && ::access(o.initrd.c_str(), R_OK) != 0)
     return fail_errno(errno, "-initrd '{}' cannot be read", o.initrd);
   return ok();
@@ -42,6 +40,11 @@ Status check_inputs(const vmm::VmOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Kernels and initrds pass through buffers of tens of MiB at start-up. glibc's default raises its
+  // mmap threshold after the first such buffer is freed, so the next ones come from the heap and
+  // stay resident after use (measured: +28 MiB RSS for the whole VM's life). A fixed threshold
+  // keeps every large buffer in its own mapping, returned to the kernel when freed.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   vmm::register_vfio_pci(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   {
     if (auto s = log::set_file(o.logfile); !s) return usage_error(fmt::format("-D {}: {}", o.logfile, s.error().message()));
     log::set_level(log::Level::info);
+    log::info("vmm", "altovirt starting (pid {})", ::getpid());
   }
 
   auto kvm = kvm::Kvm::open();

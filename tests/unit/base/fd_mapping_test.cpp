@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "altovirt/base/fd.h"
+#include "altovirt/base/files.h"
 #include "altovirt/base/mapping.h"
 
 namespace altovirt {
@@ -80,4 +81,33 @@ TEST(Mapping, FailureNamesTheThing) {
 }
 
 }  // namespace
+TEST(Mapping, AnonymousAlignedStartsOnTheBoundaryAndIsUsable) {
+  for (size_t size : {size_t{4096}, size_t{3} << 20, size_t{64} << 20}) {
+    auto m = Mapping::anonymous_aligned(size, 2 << 20, MAP_NORESERVE, "test");
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m->addr()) % (2 << 20), 0u);
+    EXPECT_EQ(m->size(), size);
+    m->bytes()[0] = 1;
+    m->bytes()[size - 1] = 2;  // the whole range is mapped and writable
+    EXPECT_EQ(m->bytes()[size - 1], 2);
+  }
+}
+
+TEST(Files, ReadBytesReturnsTheWholeFile) {
+  char path[] = "/tmp/altovirt-readbytes-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::vector<uint8_t> data(3 * 1024 * 1024 + 17);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  ::close(fd);
+  auto got = read_bytes(path);
+  ::unlink(path);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, data);
+  auto missing = read_bytes("/nonexistent/altovirt");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("/nonexistent/altovirt"), std::string::npos);
+}
+
 }  // namespace altovirt

@@ -62,6 +62,21 @@ TEST(Cpuid, Leaf0xBDescribesCoresNotTheHost) {
   EXPECT_EQ((amd->ecx >> 12) & 0xf, 2u);
 }
 
+TEST(Cpuid, TscDeadlineBitOnlyInLeaf1) {
+  auto c = host();
+  auto before = c;
+  enable_tsc_deadline(c);
+  ASSERT_EQ(c.size(), before.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (c[i].function == 1) {
+      EXPECT_EQ(c[i].ecx, before[i].ecx | (1u << 24));
+      EXPECT_EQ(c[i].edx, before[i].edx);
+    } else {
+      EXPECT_EQ(c[i].ecx, before[i].ecx);
+    }
+  }
+}
+
 TEST(Cpuid, PhysAddressBits) {
   EXPECT_EQ(phys_address_bits(host()), 0x30u);
   EXPECT_EQ(phys_address_bits({}), 36u);

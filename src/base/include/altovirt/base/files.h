@@ -3,6 +3,7 @@
 // Threading: stateless; safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,9 @@ namespace altovirt {
 
 // The whole file.
 Result<std::string> read_file(const std::string& path);
+// The whole file as bytes, read in large chunks (kernels and initrds: tens of MiB, often over a
+// network file system where every read is a round trip).
+Result<std::vector<uint8_t>> read_bytes(const std::string& path);
 // The file with surrounding white space removed (sysfs attributes end with '\n').
 Result<std::string> read_trimmed(const std::string& path);
 // One write(2) of `data` to an existing file, as sysfs attributes require (the kernel acts on each

@@ -36,6 +36,9 @@ class Mapping {
   static Result<Mapping> map_fd(int fd, size_t size, int prot, int flags, off_t offset, std::string_view what);
   // Private anonymous read/write memory, e.g. guest RAM. `flags` may add MAP_NORESERVE, MAP_HUGETLB.
   static Result<Mapping> anonymous(size_t size, int extra_flags, std::string_view what);
+  // The same, starting at a multiple of `align` (a power of two, e.g. 2 MiB so that transparent huge
+  // pages can back the whole range: the kernel only uses them for aligned 2 MiB blocks).
+  static Result<Mapping> anonymous_aligned(size_t size, size_t align, int extra_flags, std::string_view what);
 
   void* addr() const { return addr_; }
   uint8_t* bytes() const { return static_cast<uint8_t*>(addr_); }

@@ -38,12 +38,25 @@ Result<InitrdPlacement> place_initrd(const BzImage& image, const MemoryLayout& l
 Result<boot_params> make_boot_params(const BzImage& image, const MemoryLayout& layout, const std::string& cmdline,
                                      InitrdPlacement initrd);
 
+// The setup header altovirt gives a kernel that comes as a bare vmlinux (no bzImage header of its
+// own): protocol 2.15 fields a 64-bit entry needs, as Firecracker and Cloud Hypervisor fill them.
+setup_header vmlinux_setup_header(uint64_t kernel_end);
+
 struct KernelFiles {
-  std::string kernel;
-  std::string initrd;  // empty: none
+  std::string kernel;   // a bzImage, or an uncompressed ELF vmlinux
+  std::string initrd;   // empty: none
   std::string cmdline;
+  // bzImage only: boot the vmlinux inside it, extracted on the host and cached in these directories
+  // (kernel_cache.h), instead of running its decompressor in the guest. Falls back to the
+  // decompressor, with a warning, when the payload cannot be extracted.
+  bool extract = true;
+  std::vector<std::string> cache_dirs;
 };
-// Reads the files, writes kernel, initrd, command line and boot_params into guest memory.
-Status load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory);
+// Reads the files, writes kernel, initrd, command line and boot_params into guest memory. Returns
+// the physical address where the boot CPU starts in long mode (with RSI = kBootParamsAddress).
+Result<uint64_t> load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory);
+
+// Checks that `path` is a kernel altovirt can boot (a bzImage or an ELF vmlinux), for early errors.
+Status check_kernel_file(const std::string& path, std::string_view what);
 
 }  // namespace altovirt::boot

@@ -15,7 +15,7 @@ namespace altovirt::boot {
 // Writes the GDT and page tables into guest memory.
 Status write_long_mode_tables(const kvm::GuestMemory& memory);
 // Puts the boot vCPU at the kernel's 64-bit entry point.
-Status enter_long_mode(kvm::Vcpu& vcpu);
+Status enter_long_mode(kvm::Vcpu& vcpu, uint64_t entry);
 // x87/SSE state every vCPU starts with (FCW 0x37f, MXCSR 0x1f80: the power-on values, SDM 9.1.1).
 Status init_fpu(kvm::Vcpu& vcpu);
 

@@ -1,0 +1,68 @@
+#include "altovirt/boot/vmlinux.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "altovirt/boot/layout.h"
+
+namespace altovirt::boot {
+
+uint64_t Vmlinux::start() const {
+  uint64_t s = UINT64_MAX;
+  for (auto& seg : segments) s = std::min(s, seg.paddr);
+  return segments.empty() ? 0 : s;
+}
+
+uint64_t Vmlinux::end() const {
+  uint64_t e = 0;
+  for (auto& seg : segments) e = std::max(e, seg.paddr + seg.memsz);
+  return e;
+}
+
+bool is_elf(std::span<const uint8_t> file) {
+  return file.size() >= SELFMAG && std::memcmp(file.data(), ELFMAG, SELFMAG) == 0;
+}
+
+Result<Vmlinux> parse_vmlinux(std::span<const uint8_t> file, std::string_view what) {
+  Elf64_Ehdr eh;
+  if (file.size() < sizeof eh || !is_elf(file)) return fail("{} is not an ELF file", what);
+  std::memcpy(&eh, file.data(), sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64)
+    return fail("{} is an ELF file but not a 64-bit x86-64 one", what);
+  if (eh.e_type != ET_EXEC) return fail("{} is an ELF file but not an executable (a kernel vmlinux is one)", what);
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
+      eh.e_phoff > file.size() || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > file.size() - eh.e_phoff)
+    return fail("{}: the ELF program headers are missing or run past the end of the file", what);
+  Vmlinux k;
+  k.entry = eh.e_entry;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, file.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+    if (ph.p_filesz > ph.p_memsz || ph.p_offset > file.size() || ph.p_filesz > file.size() - ph.p_offset)
+      return fail("{}: segment {} runs past the end of the file", what, i);
+    if (ph.p_paddr < kKernelAddress || ph.p_paddr + ph.p_memsz < ph.p_paddr)
+      return fail("{}: segment {} loads at {:#x}, below 1 MiB; is this a Linux vmlinux?", what, i, ph.p_paddr);
+    k.segments.push_back(ElfSegment{ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz});
+  }
+  if (k.segments.empty()) return fail("{}: the ELF file has nothing to load", what);
+  bool entry_loaded = std::ranges::any_of(
+      k.segments, [&](const ElfSegment& s) { return k.entry >= s.paddr && k.entry < s.paddr + s.memsz; });
+  if (!entry_loaded)
+    return fail("{}: the entry point {:#x} is not a physical address inside the kernel; is this a Linux vmlinux?",
+                what, k.entry);
+  return k;
+}
+
+Status load_vmlinux(const Vmlinux& kernel, std::span<const uint8_t> file, const kvm::GuestMemory& memory) {
+  for (auto& s : kernel.segments) {
+    AV_TRY_ASSIGN(std::span<uint8_t> dst, memory.slice(s.paddr, s.memsz));
+    std::memcpy(dst.data(), file.data() + s.offset, s.filesz);
+    std::memset(dst.data() + s.filesz, 0, s.memsz - s.filesz);
+  }
+  return ok();
+}
+
+}  // namespace altovirt::boot

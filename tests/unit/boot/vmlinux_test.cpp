@@ -1,0 +1,278 @@
+// The vmlinux (ELF) loader and the kernel cache: a synthetic ELF kernel, compressed with liblzma and
+// zlib into the payload of a synthetic bzImage, is extracted, cached, found again, and loaded into a
+// guest memory at its physical addresses.
+#include <elf.h>
+#include <gtest/gtest.h>
+#include <lzma.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "altovirt/boot/bzimage.h"
+#include "altovirt/boot/kernel_cache.h"
+#include "altovirt/boot/vmlinux.h"
+#include "altovirt/kvm/guest_memory.h"
+
+using namespace altovirt;
+using namespace altovirt::boot;
+
+namespace {
+
+// An x86-64 executable with two PT_LOAD segments at 16 MiB (text, entry at its start + 0x10) and
+// 16 MiB + 64 KiB (data + 4 KiB of BSS), like a real vmlinux's layout in miniature.
+std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry = 16 * MiB + 0x10) {
+  const size_t text = 0x1000, data = 0x800;
+  std::vector<uint8_t> f(0x1000 + text + data, 0);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_EXEC;
+  eh.e_machine = machine;
+  eh.e_version = EV_CURRENT;
+  eh.e_entry = entry;
+  eh.e_phoff = sizeof eh;
+  eh.e_ehsize = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 3;
+  std::memcpy(f.data(), &eh, sizeof eh);
+  Elf64_Phdr ph[3]{};
+  ph[0].p_type = PT_LOAD;
+  ph[0].p_offset = 0x1000;
+  ph[0].p_vaddr = 0xffffffff81000000;
+  ph[0].p_paddr = 16 * MiB;
+  ph[0].p_filesz = ph[0].p_memsz = text;
+  ph[1].p_type = PT_NOTE;  // not loaded
+  ph[1].p_paddr = 0;
+  ph[2].p_type = PT_LOAD;
+  ph[2].p_offset = 0x1000 + text;
+  ph[2].p_vaddr = 0xffffffff81010000;
+  ph[2].p_paddr = 16 * MiB + 0x10000;
+  ph[2].p_filesz = data;
+  ph[2].p_memsz = data + 0x1000;
+  std::memcpy(f.data() + sizeof eh, ph, sizeof ph);
+  std::memset(f.data() + 0x1000, 0xc3, text);        // text: ret
+  std::memset(f.data() + 0x1000 + text, 0x5a, data);  // data
+  return f;
+}
+
+std::vector<uint8_t> xz(const std::vector<uint8_t>& in) {
+  std::vector<uint8_t> out(in.size() + 4096);
+  size_t pos = 0;
+  EXPECT_EQ(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, nullptr, in.data(), in.size(), out.data(), &pos, out.size()),
+            LZMA_OK);
+  out.resize(pos);
+  return out;
+}
+
+std::vector<uint8_t> gz(const std::vector<uint8_t>& in) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::vector<uint8_t> out(deflateBound(&z, in.size()) + 64);
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// A bzImage (protocol 2.15) whose protected-mode part is 0x200 bytes of stub followed by `payload`
+// and the 4-byte uncompressed size the kernel's build appends.
+BzImage fake_bzimage(const std::vector<uint8_t>& payload, uint32_t size) {
+  BzImage img;
+  img.header.boot_flag = 0xaa55;
+  img.header.header = 0x53726448;
+  img.header.version = 0x020f;
+  img.header.loadflags = LOADED_HIGH;
+  img.header.xloadflags = XLF_KERNEL_64;
+  img.header.init_size = 1 * MiB;
+  img.header.initrd_addr_max = 0x7fffffff;
+  img.header.cmdline_size = 2047;
+  img.kernel.assign(0x200, 0x90);
+  img.kernel.insert(img.kernel.end(), payload.begin(), payload.end());
+  for (int i = 0; i < 4; ++i) img.kernel.push_back(static_cast<uint8_t>(size >> (8 * i)));
+  img.header.payload_offset = 0x200;
+  img.header.payload_length = static_cast<uint32_t>(payload.size() + 4);
+  return img;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/altovirt-kcache-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST(Vmlinux, ParsesLoadSegmentsAndEntry) {
+  auto f = fake_vmlinux();
+  ASSERT_TRUE(is_elf(f));
+  auto k = parse_vmlinux(f, "k");
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_EQ(k->entry, 16 * MiB + 0x10);
+  ASSERT_EQ(k->segments.size(), 2u);  // the PT_NOTE is skipped
+  EXPECT_EQ(k->start(), 16 * MiB);
+  EXPECT_EQ(k->end(), 16 * MiB + 0x10000 + 0x1800);
+}
+
+TEST(Vmlinux, RefusesWhatIsNotAnX86Kernel) {
+  EXPECT_FALSE(parse_vmlinux(std::vector<uint8_t>(4096, 0), "k"));
+  auto arm = parse_vmlinux(fake_vmlinux(EM_AARCH64), "-kernel 'Image'");
+  ASSERT_FALSE(arm);
+  EXPECT_NE(arm.error().message().find("-kernel 'Image'"), std::string::npos);
+  EXPECT_NE(arm.error().message().find("x86-64"), std::string::npos);
+  auto entry = parse_vmlinux(fake_vmlinux(EM_X86_64, 0xffffffff81000000), "k");
+  ASSERT_FALSE(entry);
+  EXPECT_NE(entry.error().message().find("entry point"), std::string::npos);
+  auto truncated = fake_vmlinux();
+  truncated.resize(0x1400);  // the data segment runs past the end
+  EXPECT_FALSE(parse_vmlinux(truncated, "k"));
+}
+
+TEST(Vmlinux, LoadsSegmentsAtPhysicalAddressesAndZeroesBss) {
+  kvm::GuestMemory mem;
+  ASSERT_TRUE(mem.add(0, 32 * MiB, "ram"));
+  auto all = mem.slice(0, 32 * MiB);
+  std::memset(all->data(), 0xee, all->size());  // not a fresh mapping: BSS must be cleared
+  auto f = fake_vmlinux();
+  auto k = parse_vmlinux(f, "k");
+  ASSERT_TRUE(load_vmlinux(*k, f, mem));
+  auto text = mem.slice(16 * MiB, 0x1000);
+  EXPECT_EQ((*text)[0], 0xc3);
+  EXPECT_EQ((*text)[0xfff], 0xc3);
+  auto data = mem.slice(16 * MiB + 0x10000, 0x1800);
+  EXPECT_EQ((*data)[0x7ff], 0x5a);
+  EXPECT_EQ((*data)[0x800], 0);    // BSS
+  EXPECT_EQ((*data)[0x17ff], 0);
+  EXPECT_EQ((*mem.slice(16 * MiB + 0x1000, 1))[0], 0xee);  // between segments: untouched
+}
+
+TEST(KernelCache, ExtractsXzAndGzipPayloads) {
+  auto elf = fake_vmlinux();
+  for (auto& payload : {xz(elf), gz(elf)}) {
+    auto out = extract_vmlinux(fake_bzimage(payload, static_cast<uint32_t>(elf.size())), "k");
+    ASSERT_TRUE(out) << out.error().message();
+    EXPECT_EQ(*out, elf);
+  }
+  // A wrong size hint changes nothing: it only sizes the first buffer.
+  auto out = extract_vmlinux(fake_bzimage(xz(elf), 7), "k");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, elf);
+}
+
+TEST(KernelCache, NamesWhatItCannotExtract) {
+  auto zstd_like = extract_vmlinux(fake_bzimage({0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4}, 100), "-kernel 'k'");
+  ASSERT_FALSE(zstd_like);
+  EXPECT_NE(zstd_like.error().message().find("xz and gzip"), std::string::npos);
+  auto broken = xz(fake_vmlinux());
+  broken[broken.size() / 2] ^= 0xff;
+  EXPECT_FALSE(extract_vmlinux(fake_bzimage(broken, 0), "k"));
+  auto not_elf = extract_vmlinux(fake_bzimage(gz(std::vector<uint8_t>(5000, 1)), 5000), "k");
+  ASSERT_FALSE(not_elf);
+  EXPECT_NE(not_elf.error().message().find("ELF"), std::string::npos);
+  BzImage old = fake_bzimage(gz(fake_vmlinux()), 0);
+  old.header.version = 0x0206;
+  auto o = extract_vmlinux(old, "k");
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message().find("2.08"), std::string::npos);
+}
+
+TEST(KernelCache, StoresOnceThenMapsTheEntry) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  auto img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
+  std::ofstream(dir.path() + "/a-file") << "x";  // a directory cannot be made under a file
+  KernelCache cache({dir.path() + "/a-file/sub", dir.path() + "/kernels"});
+  bool hit = true;
+  auto first = cache.vmlinux(img, "k", &hit);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_FALSE(hit);
+  std::string entry = dir.path() + "/kernels/" + KernelCache::entry_name(img);
+  ASSERT_TRUE(std::filesystem::exists(entry));
+  EXPECT_EQ(std::filesystem::file_size(entry), elf.size());
+  auto second = cache.vmlinux(img, "k", &hit);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(hit);
+  EXPECT_TRUE(std::equal(second->span().begin(), second->span().end(), elf.begin(), elf.end()));
+  // Another kernel (a different payload) gets another entry.
+  auto img2 = fake_bzimage(gz(elf), static_cast<uint32_t>(elf.size()));
+  EXPECT_NE(KernelCache::entry_name(img2), KernelCache::entry_name(img));
+}
+
+TEST(KernelCache, ReplacesADamagedEntry) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  auto img = fake_bzimage(gz(elf), static_cast<uint32_t>(elf.size()));
+  std::string entry = dir.path() + "/" + KernelCache::entry_name(img);
+  std::ofstream(entry) << "truncated";
+  KernelCache cache({dir.path()});
+  bool hit = true;
+  auto k = cache.vmlinux(img, "k", &hit);
+  ASSERT_TRUE(k);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(std::filesystem::file_size(entry), elf.size());
+}
+
+TEST(KernelCache, WorksWithoutAWritableDirectory) {
+  auto elf = fake_vmlinux();
+  KernelCache cache({});
+  bool hit = true;
+  auto k = cache.vmlinux(fake_bzimage(xz(elf), 0), "k", &hit);
+  ASSERT_TRUE(k);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(k->span().size(), elf.size());
+}
+
+TEST(KernelCache, BootsAnExtractedKernelAtItsEntry) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  BzImage img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
+  // A bzImage file: 5 sectors of real-mode part with the header at 0x1f1, then the kernel.
+  std::vector<uint8_t> file(5 * 512, 0);
+  std::memcpy(file.data() + 0x1f1, &img.header, sizeof img.header);
+  file[0x201] = 0x66;  // header length: up to 0x268
+  file.insert(file.end(), img.kernel.begin(), img.kernel.end());
+  file.resize(std::max<size_t>(file.size(), 0x1000));
+  std::string path = dir.path() + "/bzImage";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(file.data()), static_cast<long>(file.size()));
+  auto layout = MemoryLayout::make(64 * MiB, 40);
+  ASSERT_TRUE(layout);
+  kvm::GuestMemory mem;
+  ASSERT_TRUE(mem.add(0, 64 * MiB, "ram"));
+  KernelFiles files;
+  files.kernel = path;
+  files.cmdline = "console=ttyS0";
+  files.cache_dirs = {dir.path() + "/cache"};
+  auto entry = load_linux(files, *layout, mem);
+  ASSERT_TRUE(entry) << entry.error().message();
+  EXPECT_EQ(*entry, 16 * MiB + 0x10);
+  EXPECT_EQ((*mem.slice(16 * MiB, 1))[0], 0xc3);
+  files.extract = false;  // through the bzImage's decompressor: the 64-bit entry at 1 MiB + 0x200
+  auto legacy = load_linux(files, *layout, mem);
+  ASSERT_TRUE(legacy) << legacy.error().message();
+  EXPECT_EQ(*legacy, kKernelAddress + 0x200);
+  // A bare vmlinux boots at its entry too.
+  std::string vm = dir.path() + "/vmlinux";
+  std::ofstream(vm, std::ios::binary).write(reinterpret_cast<const char*>(elf.data()), static_cast<long>(elf.size()));
+  files.kernel = vm;
+  auto bare = load_linux(files, *layout, mem);
+  ASSERT_TRUE(bare) << bare.error().message();
+  EXPECT_EQ(*bare, 16 * MiB + 0x10);
+  EXPECT_TRUE(check_kernel_file(vm, "-kernel"));
+  EXPECT_TRUE(check_kernel_file(path, "-kernel"));
+}
