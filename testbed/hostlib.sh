@@ -5,6 +5,7 @@
 TB_NIC=0000:01:00.0       # e1000e 8086:10d3, link partner: the test host's virtio-net NIC
 TB_NVME=0000:02:00.0      # QEMU NVMe 1b36:0010, SR-IOV PF, sriov_totalvfs=4
 TB_PARTNER=0000:00:06.0   # virtio-net in the test host, same QEMU hub as the e1000e
+TB_SATA=0000:03:00.0      # ICH9 AHCI 8086:2922 (MSI, no MSI-X) with one 64 MiB disk, unbound at boot
 # Addresses of the in-QEMU link between the e1000e and the virtio-net NIC. TEST-NET-1 (RFC 5737):
 # nothing here leaves the QEMU process of the testbed.
 TB_NET_HOST=192.0.2.1
@@ -12,6 +13,8 @@ TB_NET_PREFIX=192.0.2
 
 tb_driver() { local l=/sys/bus/pci/devices/$1/driver; if [ -e "$l" ]; then basename "$(readlink "$l")"; else echo none; fi; }
 tb_netdev() { ls "/sys/bus/pci/devices/$1/"*/net 2>/dev/null | head -n1 || ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1; }
+# The block device ("sda") of the disk on the AHCI controller, once the ahci driver has it.
+tb_sata_disk() { basename "$(ls -d /sys/bus/pci/devices/$TB_SATA/ata*/host*/target*/*/block/* 2>/dev/null | head -n1)"; }
 tb_kernel() { ls /boot/vmlinuz-* | sort -V | tail -n1; }
 
 # Plain sysfs detach/reattach (altoctl does this with checks and state; these are for the tests that

@@ -29,6 +29,22 @@ std::string current_driver(const SysfsRoot& sys, const PciAddress& a) {
   return d ? *d : std::string();
 }
 
+Result<std::optional<unsigned>> iommu_group_of(const SysfsRoot& sys, const PciAddress& a) {
+  auto g = sys.link_name(pci_device_dir(a) + "/iommu_group");
+  if (!g) return std::optional<unsigned>();
+  AV_TRY_ASSIGN(uint64_t group, parse_uint(*g, "IOMMU group of " + a.str(), UINT32_MAX));
+  return static_cast<unsigned>(group);
+}
+
+Result<std::vector<PciAddress>> iommu_group_members(const SysfsRoot& sys, unsigned group) {
+  AV_TRY_ASSIGN(auto names, sys.list(fmt::format("/sys/kernel/iommu_groups/{}/devices", group)));
+  std::vector<PciAddress> out;
+  for (const auto& n : names)
+    if (auto a = parse_pci_address(n)) out.push_back(*a);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 namespace {
 
 Result<uint64_t> read_hex(const SysfsRoot& sys, const std::string& path) {
@@ -61,13 +77,9 @@ Result<PciDevice> read_pci_device(const SysfsRoot& sys, const PciAddress& a) {
   if (auto v = read_hex(sys, dir + "/subsystem_device")) d.subsystem_device = static_cast<uint16_t>(*v);
   d.driver = current_driver(sys, a);
   if (auto o = sys.read(dir + "/driver_override"); o && *o != "(null)") d.driver_override = *o;
-  if (auto g = sys.link_name(dir + "/iommu_group")) {
-    AV_TRY_ASSIGN(uint64_t group, parse_uint(*g, "IOMMU group of " + a.str(), UINT32_MAX));
-    d.iommu_group = static_cast<unsigned>(group);
-    AV_TRY_ASSIGN(auto members, sys.list(fmt::format("/sys/kernel/iommu_groups/{}/devices", group)));
-    for (const auto& m : members)
-      if (auto ma = parse_pci_address(m)) d.group_members.push_back(*ma);
-    std::sort(d.group_members.begin(), d.group_members.end());
+  AV_TRY_ASSIGN(d.iommu_group, iommu_group_of(sys, a));
+  if (d.iommu_group) {
+    AV_TRY_ASSIGN(d.group_members, iommu_group_members(sys, *d.iommu_group));
   }
   if (sys.exists(dir + "/sriov_totalvfs")) {
     AV_TRY_ASSIGN(d.sriov_totalvfs, read_dec(sys, dir + "/sriov_totalvfs"));

@@ -190,4 +190,30 @@ Status Device::reset() {
   return ok();
 }
 
+Result<std::vector<DependentDevice>> Device::hot_reset_info() const {
+  // First with room for no entry: the kernel answers ENOSPC and how many there are; then with room
+  // for them all. A device hot-plugged onto the bus in between makes the second call ENOSPC too.
+  std::vector<uint8_t> buf = hot_reset_info_request(0);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (::ioctl(fd_.get(), VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, buf.data()) == 0) {
+      auto r = parse_hot_reset_info(buf);
+      if (!r) r.error().context(address_);
+      return r;
+    }
+    int err = errno;
+    if (err == ENODEV) return fail_errno(err, "{} can be reset neither by its slot nor by its bus", address_);
+    if (err != ENOSPC) return fail_errno(err, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on {}", address_);
+    AV_TRY_ASSIGN(uint32_t count, hot_reset_info_count(buf));
+    buf = hot_reset_info_request(count);
+  }
+  return fail("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on {}: the number of affected devices keeps changing", address_);
+}
+
+Status Device::hot_reset(std::span<const int> group_fds) {
+  std::vector<uint8_t> buf = hot_reset_request(group_fds);
+  if (::ioctl(fd_.get(), VFIO_DEVICE_PCI_HOT_RESET, buf.data()) != 0)
+    return fail_errno(errno, "hot reset (VFIO_DEVICE_PCI_HOT_RESET) of {} with {} group(s)", address_, group_fds.size());
+  return ok();
+}
+
 }  // namespace altovirt::vfio

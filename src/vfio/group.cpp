@@ -4,24 +4,20 @@
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 
+#include "altovirt/vfio/sysfs.h"
+
 namespace altovirt::vfio {
 namespace {
 
-std::string describe_members(const Sysfs& sysfs, unsigned number) {
-  auto members = sysfs.group_members(number);
-  if (!members) return "(its devices could not be listed: " + members.error().message() + ")";
-  std::string out;
-  for (auto& m : *members) {
-    if (!out.empty()) out += ", ";
-    out += fmt::format("{} ({})", m.address, m.driver.empty() ? "no driver" : m.driver);
-  }
-  return out;
+std::string describe_members(const host::SysfsRoot& sysfs, unsigned number) {
+  auto members = describe_group(sysfs, number);
+  return members ? *members : "(its devices could not be listed: " + members.error().message() + ")";
 }
 
 }  // namespace
 
-Result<Group> Group::open(const Sysfs& sysfs, unsigned number) {
-  std::string path = fmt::format("{}{}", sysfs.dev_vfio(), number);
+Result<Group> Group::open(const host::SysfsRoot& sysfs, unsigned number) {
+  std::string path = fmt::format("{}{}", dev_vfio(sysfs), number);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) {
     int err = errno;

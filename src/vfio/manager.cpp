@@ -5,6 +5,7 @@
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
 #include "altovirt/base/parse.h"
+#include "altovirt/host/pci_device.h"
 
 namespace altovirt::vfio {
 namespace {
@@ -35,21 +36,22 @@ Status check_memlock(uint64_t bytes) {
 }
 
 Result<std::shared_ptr<Device>> Manager::open_device(const std::string& address) {
-  AV_TRY_ASSIGN(std::string bdf, sysfs_.canonical_address(address));
+  AV_TRY_ASSIGN(host::PciAddress pci, find_device(*sysfs_, address));
+  std::string bdf = pci.str();
   for (auto& d : devices_)
     if (d->address() == bdf) return fail("{} is passed to this VM twice", bdf);
-  std::string driver = sysfs_.driver(bdf);
-  if (driver != "vfio-pci")
+  std::string driver = host::current_driver(*sysfs_, pci);
+  if (driver != host::kVfioPci)
     return fail("{} is bound to {}, not to vfio-pci: detach it first (altoctl nodedev-detach {})", bdf,
                 driver.empty() ? "no driver" : driver, bdf);
-  AV_TRY_ASSIGN(unsigned number, sysfs_.iommu_group(bdf));
+  AV_TRY_ASSIGN(unsigned number, iommu_group(*sysfs_, pci));
   if (!container_) {
-    AV_TRY_ASSIGN(Container c, Container::open(sysfs_.dev_vfio()));
+    AV_TRY_ASSIGN(Container c, Container::open(dev_vfio(*sysfs_)));
     container_.emplace(std::move(c));
   }
   auto it = groups_.find(number);
   if (it == groups_.end()) {
-    AV_TRY_ASSIGN(Group g, Group::open(sysfs_, number));
+    AV_TRY_ASSIGN(Group g, Group::open(*sysfs_, number));
     AV_TRY(g.attach(*container_));
     it = groups_.emplace(number, std::move(g)).first;
     log::info("vfio", "IOMMU group {} attached to the container", number);
@@ -65,7 +67,7 @@ Status Manager::map_guest_ram(uint64_t gpa, uint64_t size, void* host) {
   if (!container_) return fail("no VFIO device is open: nothing to map guest RAM for");
   uint64_t last = gpa + size - 1;
   for (auto& [number, group] : groups_) {
-    AV_TRY_ASSIGN(auto regions, sysfs_.reserved_regions(number));
+    AV_TRY_ASSIGN(auto regions, reserved_regions(*sysfs_, number));
     for (auto& r : regions) {
       // "direct-relaxable" ranges (e.g. USB/GPU RMRRs) may be overlapped by design; the others may not.
       if (r.type == "direct-relaxable") continue;

@@ -2,8 +2,8 @@
 
 #include <sstream>
 
-#include "altovirt/base/files.h"
 #include "altovirt/base/parse.h"
+#include "altovirt/host/pci_device.h"
 
 namespace altovirt::vfio {
 
@@ -26,43 +26,39 @@ Result<std::vector<ReservedRegion>> parse_reserved_regions(const std::string& te
   return out;
 }
 
-Result<std::string> Sysfs::canonical_address(const std::string& address) const {
-  std::string a = address;
-  if (a.size() == 7) a = "0000:" + a;  // "01:00.0"
-  bool shape = a.size() == 12 && a[4] == ':' && a[7] == ':' && a[10] == '.';
-  if (!shape) return fail("'{}' is not a PCI address (use DDDD:BB:DD.F, e.g. 0000:01:00.0)", address);
-  for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!path_exists(device_path(a)))
-    return fail("there is no PCI device {} on this host (see lspci or altoctl nodedev-list)", a);
+Result<host::PciAddress> find_device(const host::SysfsRoot& sys, std::string_view address) {
+  AV_TRY_ASSIGN(host::PciAddress a, host::parse_pci_address(address));
+  if (!sys.exists(host::pci_device_dir(a)))
+    return fail("there is no PCI device {} on this host (see lspci or altoctl nodedev-list)", a.str());
   return a;
 }
 
-Result<unsigned> Sysfs::iommu_group(const std::string& address) const {
-  auto link = read_link(device_path(address) + "/iommu_group");
-  if (!link)
+Result<unsigned> iommu_group(const host::SysfsRoot& sys, const host::PciAddress& a) {
+  AV_TRY_ASSIGN(std::optional<unsigned> group, host::iommu_group_of(sys, a));
+  if (!group)
     return fail("{} is in no IOMMU group: the IOMMU is off or missing (enable VT-d/AMD-Vi in the firmware and "
                 "boot with intel_iommu=on or amd_iommu=on; check with altoctl host-validate)",
-                address);
-  AV_TRY_ASSIGN(uint64_t g, parse_uint(std::string(base_name(*link)), "IOMMU group"));
-  return static_cast<unsigned>(g);
+                a.str());
+  return *group;
 }
 
-std::string Sysfs::driver(const std::string& address) const {
-  auto link = read_link(device_path(address) + "/driver");
-  return link ? std::string(base_name(*link)) : std::string();
-}
-
-Result<std::vector<GroupMember>> Sysfs::group_members(unsigned group) const {
-  AV_TRY_ASSIGN(auto names, list_dir(fmt::format("{}sys/kernel/iommu_groups/{}/devices", root_, group)));
-  std::vector<GroupMember> out;
-  for (auto& n : names) out.push_back({n, driver(n)});
+Result<std::string> describe_group(const host::SysfsRoot& sys, unsigned group) {
+  AV_TRY_ASSIGN(auto members, host::iommu_group_members(sys, group));
+  std::string out;
+  for (auto& m : members) {
+    if (!out.empty()) out += ", ";
+    std::string driver = host::current_driver(sys, m);
+    out += fmt::format("{} ({})", m.str(), driver.empty() ? "no driver" : driver);
+  }
   return out;
 }
 
-Result<std::vector<ReservedRegion>> Sysfs::reserved_regions(unsigned group) const {
-  std::string path = fmt::format("{}sys/kernel/iommu_groups/{}/reserved_regions", root_, group);
-  AV_TRY_ASSIGN(std::string text, read_file(path));
-  return parse_reserved_regions(text, path);
+Result<std::vector<ReservedRegion>> reserved_regions(const host::SysfsRoot& sys, unsigned group) {
+  std::string path = fmt::format("/sys/kernel/iommu_groups/{}/reserved_regions", group);
+  AV_TRY_ASSIGN(std::string text, sys.read(path));
+  return parse_reserved_regions(text, sys.path(path));
 }
+
+std::string dev_vfio(const host::SysfsRoot& sys) { return sys.path("/dev/vfio/"); }
 
 }  // namespace altovirt::vfio

@@ -37,7 +37,17 @@ std::optional<uint32_t> MsiRoutes::gsi(unsigned vector) const {
 }
 
 void MsiRoutes::enable_changed(bool enabled, unsigned vectors) {
-  log::debug("msi", "{}: MSI {} with {} vectors", owner_, enabled ? "enabled" : "disabled", vectors);
+  log::debug("msi", "{}: {} with {} vectors", owner_, enabled ? "enabled" : "disabled", vectors);
+  if (enabled) return;
+  // The capability is off: no vector may be delivered, and its GSIs go back to the router (the
+  // guest may enable it again with other messages; the vectors then get new routes).
+  std::lock_guard lock(mutex_);
+  for (auto& v : vectors_) {
+    v.irqfd.reset();
+    if (v.gsi)
+      if (auto s = router_.remove(*v.gsi); !s) log::error("msi", "{}: {}", owner_, s.error().message());
+    v.gsi.reset();
+  }
 }
 
 void MsiRoutes::vector_changed(unsigned vector, const pci::MsiMessage& msg, bool masked) {

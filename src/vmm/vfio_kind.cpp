@@ -120,6 +120,8 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
     options.rombar = r->second == "1";
   }
   VfioContext& ctx = machine.vfio();
+  // The manager outlives the devices (Machine destroys its PCI bus first).
+  options.owned_groups = [&manager = ctx.manager](unsigned group) { return manager.group_fd(group); };
   auto device = ctx.manager.open_device(address);
   if (!device) return std::unexpected(device.error().context(fmt::format("-device {}", spec.text)));
   AV_TRY(ctx.prepare(machine));

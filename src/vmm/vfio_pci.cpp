@@ -86,18 +86,22 @@ VfioPciDevice::~VfioPciDevice() {
   // frames to guest buffers, and after the unmap every one of them is an IOMMU fault on the host.
   if (auto cmd = device_->config_read(PCI_COMMAND, 2); cmd)
     (void)device_->config_write(PCI_COMMAND, 2, *cmd & ~(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO));
+  // Only the function reset here: a hot reset at exit is not needed, because when a device without
+  // one is closed, vfio-pci marks it as needing a reset and resets the bus itself once no device on
+  // that bus is open any more (vfio_pci_core_disable -> vfio_pci_dev_set_try_reset in Linux 6.1).
   if (device_->can_reset()) (void)device_->reset();
   if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
   for (auto& s : slots_) s.clear();
 }
 
 Status VfioPciDevice::build(Options options) {
-  // Start from a clean function, as after a power-on (VFIO_DEVICE_RESET uses FLR, a PM reset or a
-  // bus reset, whichever the kernel found for the device).
-  if (device_->can_reset()) {
-    if (auto s = device_->reset(); !s) log::warn("vfio", "{}: {}", name(), s.error().message());
+  // Start from a clean function, as after a power-on. A guest reset rebuilds the machine, so this
+  // also runs after every guest reset.
+  if (auto reset = vfio::reset_device(*device_, options.owned_groups); reset) {
+    log::info("vfio", "{}: reset by {}{}", name(), vfio::describe(*reset),
+              reset->function_error.empty() ? "" : ", because " + reset->function_error);
   } else {
-    log::warn("vfio", "{}: the device has no reset method; it starts in whatever state the host left it", name());
+    log::warn("vfio", "{}: not reset, so it starts in whatever state the host left it: {}", name(), reset.error().message());
   }
   AV_TRY_ASSIGN(vfio::RegionInfo cfg, device_->region_info(VFIO_PCI_CONFIG_REGION_INDEX));
   phys_.assign(std::min<uint64_t>(cfg.size, pci::ConfigSpace::kSize), 0xff);
@@ -430,8 +434,13 @@ void VfioPciDevice::intx_off() {
 }
 
 void VfioPciDevice::IrqSink::enable_changed(bool enabled, unsigned vectors) {
+  const char* what = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? "MSI-X" : "MSI";
+  owner_.log_event(enabled ? fmt::format("the guest enabled {} with {} vector(s)", what, vectors)
+                           : fmt::format("the guest disabled {}", what));
   if (!enabled) {
+    // The device stops signalling first, then the routes go.
     if (auto s = owner_.device_->disable_irqs(index_); !s) owner_.log_error(s.error());
+    routes_.enable_changed(false, 0);
     bool other = index_ == VFIO_PCI_MSIX_IRQ_INDEX ? (owner_.msi_ && owner_.msi_->enabled())
                                                    : (owner_.msix_ && owner_.msix_->enabled());
     if (!other)
@@ -449,6 +458,7 @@ void VfioPciDevice::IrqSink::enable_changed(bool enabled, unsigned vectors) {
     fds.push_back(*fd);
   }
   if (auto s = owner_.device_->set_irq_eventfds(index_, 0, fds); !s) owner_.log_error(s.error());
+  routes_.enable_changed(true, count);
 }
 
 void VfioPciDevice::IrqSink::vector_changed(unsigned vector, const pci::MsiMessage& msg, bool masked) {
@@ -456,6 +466,14 @@ void VfioPciDevice::IrqSink::vector_changed(unsigned vector, const pci::MsiMessa
 }
 
 void VfioPciDevice::IrqSink::inject(unsigned vector, const pci::MsiMessage& msg) { routes_.inject(vector, msg); }
+
+void VfioPciDevice::log_event(const std::string& message) {
+  std::lock_guard lock(log_mutex_);
+  if (!event_limit_.allow()) return;
+  uint64_t dropped = event_limit_.take_suppressed();
+  if (dropped > 0) log::info("vfio", "{}: {} similar messages suppressed", name(), dropped);
+  log::info("vfio", "{}: {}", name(), message);
+}
 
 void VfioPciDevice::log_error(const Error& e) {
   std::lock_guard lock(log_mutex_);

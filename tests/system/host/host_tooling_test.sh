@@ -119,7 +119,7 @@ expect_eq "malformed address is a usage error" 2 "$rc"
 expect_contains "malformed address message" "is not a PCI device name" "$out"
 [ "$before" = "$(sysfs_snapshot)" ] || fail "malformed address changed sysfs"
 pass "malformed address: sysfs unchanged"
-# A group that is not viable: 00:1f.2 (SATA, unbound) shares group 7 with the SMBus controller 00:1f.3;
+# A group that is not viable: 00:1f.2 (SATA, unbound) shares its group with the SMBus controller 00:1f.3;
 # once i2c-i801 drives the SMBus controller, VFIO cannot have the group.
 run_ok "modprobe i2c-i801" modprobe i2c-i801
 wait_for 10 test -e /sys/bus/pci/devices/0000:00:1f.3/driver || fail "i2c-i801 did not bind 0000:00:1f.3"

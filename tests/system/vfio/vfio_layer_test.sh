@@ -38,7 +38,7 @@ out=$("$probe" $NIC_BDF 2>&1) && fail "a second process opened a held group: $ou
 expect_contains "busy group is refused" "already in use by another process" "$out"
 kill $holder; wait $holder 2>/dev/null
 
-# A group that is not viable: the SATA controller 00:1f.2 on vfio-pci shares group 7 with the SMBus
+# A group that is not viable: the SATA controller 00:1f.2 on vfio-pci shares its group with the SMBus
 # controller on i801_smbus; the error names every device of the group and its driver.
 modprobe i2c-i801 || fail "modprobe i2c-i801"
 wait_for 10 test "$(current_driver 0000:00:1f.3)" = i801_smbus || fail "i801_smbus did not bind 0000:00:1f.3"

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "altovirt/base/files.h"
+#include "altovirt/host/sysfs.h"
 #include "altovirt/vfio/manager.h"
 #include "altovirt/vfio/sysfs.h"
 
@@ -49,43 +50,42 @@ class FakeSysfs : public ::testing::Test {
   std::string root_;
 };
 
-TEST_F(FakeSysfs, CanonicalAddress) {
-  Sysfs s(root_);
-  EXPECT_EQ(s.canonical_address("01:00.0").value(), "0000:01:00.0");
-  EXPECT_EQ(s.canonical_address("0000:00:1F.0").value(), "0000:00:1f.0");
-  auto missing = s.canonical_address("0000:09:00.0");
+TEST_F(FakeSysfs, FindDevice) {
+  host::SysfsRoot s(root_);
+  EXPECT_EQ(find_device(s, "01:00.0").value().str(), "0000:01:00.0");
+  EXPECT_EQ(find_device(s, "0000:00:1F.0").value().str(), "0000:00:1f.0");
+  EXPECT_EQ(find_device(s, "pci_0000_02_00_0").value().str(), "0000:02:00.0");
+  auto missing = find_device(s, "0000:09:00.0");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message().find("there is no PCI device 0000:09:00.0"), std::string::npos);
-  auto garbage = s.canonical_address("eth0");
+  auto garbage = find_device(s, "eth0");
   ASSERT_FALSE(garbage);
-  EXPECT_NE(garbage.error().message().find("'eth0' is not a PCI address"), std::string::npos);
+  EXPECT_NE(garbage.error().message().find("'eth0' is not a PCI device name"), std::string::npos) << garbage.error().message();
 }
 
-TEST_F(FakeSysfs, GroupsDriversMembersReservedRegions) {
-  Sysfs s(root_);
-  EXPECT_EQ(s.iommu_group("0000:01:00.0").value(), 8u);
-  EXPECT_EQ(s.driver("0000:01:00.0"), "e1000e");
-  EXPECT_EQ(s.driver("0000:00:1f.0"), "");
-  auto members = s.group_members(7).value();
-  ASSERT_EQ(members.size(), 2u);
-  EXPECT_EQ(members[0].address, "0000:00:1f.0");
-  EXPECT_EQ(members[0].driver, "");
-  EXPECT_EQ(members[1].driver, "i801_smbus");
-  auto rr = s.reserved_regions(9).value();
+TEST_F(FakeSysfs, GroupsMembersReservedRegions) {
+  host::SysfsRoot s(root_);
+  EXPECT_EQ(iommu_group(s, host::PciAddress{0, 1, 0, 0}).value(), 8u);
+  EXPECT_EQ(describe_group(s, 7).value(), "0000:00:1f.0 (no driver), 0000:00:1f.3 (i801_smbus)");
+  auto rr = reserved_regions(s, 9).value();
   ASSERT_EQ(rr.size(), 1u);
+  EXPECT_EQ(rr[0].start, 0xfee00000u);
+  EXPECT_EQ(rr[0].end, 0xfeefffffu);
   EXPECT_EQ(rr[0].type, "msi");
+  EXPECT_EQ(dev_vfio(s), root_ + "/dev/vfio/");
 }
 
 TEST_F(FakeSysfs, DeviceWithoutGroupMeansNoIommu) {
-  Sysfs s(root_);
+  host::SysfsRoot s(root_);
   fs::remove(root_ + "/sys/devices/pci0000:00/0000:01:00.0/iommu_group");
-  auto g = s.iommu_group("0000:01:00.0");
+  auto g = iommu_group(s, host::PciAddress{0, 1, 0, 0});
   ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message().find("0000:01:00.0 is in no IOMMU group"), std::string::npos);
   EXPECT_NE(g.error().message().find("intel_iommu=on"), std::string::npos);
 }
 
 TEST_F(FakeSysfs, OpenRefusesDeviceOnHostDriverNamingIt) {
-  Manager m{Sysfs(root_)};
+  Manager m{std::make_shared<host::SysfsRoot>(root_)};
   auto d = m.open_device("01:00.0");
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().message(),
@@ -97,7 +97,7 @@ TEST_F(FakeSysfs, OpenRefusesDeviceOnHostDriverNamingIt) {
 }
 
 TEST_F(FakeSysfs, OpenWithoutVfioModuleSaysHowToLoadIt) {
-  Manager m{Sysfs(root_)};  // the fake tree has no dev/vfio/vfio
+  Manager m{std::make_shared<host::SysfsRoot>(root_)};  // the fake tree has no dev/vfio/vfio
   auto d = m.open_device("0000:02:00.0");
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().message().find("modprobe vfio-pci"), std::string::npos) << d.error().message();

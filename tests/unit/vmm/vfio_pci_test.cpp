@@ -1,11 +1,13 @@
 // The VFIO device model against a fake VFIO device and a fake machine: the guest's config-space view,
 // BAR sizing and relocation (memory slots follow the BAR), MSI-X table writes producing routes and
-// masks, hidden extended capabilities, the ROM BAR, INTx switching, reset and teardown.
+// masks, MSI enable/mask/disable producing and dropping routes, hidden extended capabilities, the ROM
+// BAR, INTx switching, reset (function or hot) and teardown.
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <sys/eventfd.h>
 
 #include <array>
+#include <functional>
 #include <cstring>
 #include <map>
 #include <set>
@@ -19,9 +21,10 @@ namespace altovirt::vmm {
 namespace {
 
 constexpr uint32_t kMsixCap = 0x50;
+constexpr uint32_t kMsiCap = 0x70;
 
 // A PCIe NIC-like function: PM 0x40 -> MSI-X 0x50 (8 vectors, table BAR0+0x2000, PBA BAR0+0x3000)
-// -> PCIe 0x60; extended SR-IOV 0x100 -> AER 0x140. BAR0 16 KiB mem32, BAR2 1 MiB mem64 prefetchable,
+// -> PCIe 0x60 -> MSI 0x70 (64-bit, per-vector masking, 4 vectors); extended SR-IOV 0x100 -> AER 0x140. BAR0 16 KiB mem32, BAR2 1 MiB mem64 prefetchable,
 // BAR4 32 bytes I/O, a 64 KiB ROM, INTA.
 class FakeDevice : public vfio::Device {
  public:
@@ -39,7 +42,10 @@ class FakeDevice : public vfio::Device {
     w32(kMsixCap + PCI_MSIX_TABLE, 0x2000);
     w32(kMsixCap + PCI_MSIX_PBA, 0x3000);
     cfg[0x60] = PCI_CAP_ID_EXP;
-    cfg[0x61] = 0;
+    cfg[0x61] = kMsiCap;
+    cfg[kMsiCap] = PCI_CAP_ID_MSI;
+    cfg[kMsiCap + 1] = 0;
+    w16(kMsiCap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT | (2 << 1));  // MMC: 4 vectors
     w32(0x100, PCI_EXT_CAP_ID_SRIOV | (1u << 16) | (0x140u << 20));
     w32(0x108, 0x1234);  // inside the SR-IOV capability
     w32(0x140, PCI_EXT_CAP_ID_ERR | (1u << 16));
@@ -69,7 +75,7 @@ class FakeDevice : public vfio::Device {
     storage[index].assign(size, 0);
   }
 
-  bool can_reset() const override { return true; }
+  bool can_reset() const override { return function_reset; }
   Result<vfio::RegionInfo> region_info(uint32_t index) const override {
     auto it = regions.find(index);
     if (it == regions.end()) {
@@ -123,6 +129,13 @@ class FakeDevice : public vfio::Device {
     ++resets;
     return ok();
   }
+  Result<std::vector<vfio::DependentDevice>> hot_reset_info() const override {
+    return std::vector<vfio::DependentDevice>{{5, 0, 1, 0}};  // alone on its bus, in group 5
+  }
+  Status hot_reset(std::span<const int> fds) override {
+    hot_resets.push_back(std::vector<int>(fds.begin(), fds.end()));
+    return ok();
+  }
 
   struct IrqSet {
     uint32_t index, start, count;
@@ -132,6 +145,8 @@ class FakeDevice : public vfio::Device {
   std::map<uint32_t, std::vector<uint8_t>> storage;
   std::vector<IrqSet> irq_sets;
   int resets = 0;
+  bool function_reset = true;
+  std::vector<std::vector<int>> hot_resets;
 };
 
 struct RouteEvent {
@@ -162,7 +177,7 @@ class FakeHost : public PassthroughHost {
       if (!fds_.contains(v)) fds_[v] = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       return fds_[v];
     }
-    void enable_changed(bool, unsigned) override {}
+    void enable_changed(bool on, unsigned n) override { h_.enables.push_back({owner_, on, n}); }
     void vector_changed(unsigned v, const pci::MsiMessage& m, bool masked) override {
       h_.routes.push_back({owner_, v, m, masked});
     }
@@ -199,6 +214,12 @@ class FakeHost : public PassthroughHost {
   std::set<std::pair<uint64_t, uint64_t>> live;
   std::map<uint64_t, uint64_t> mmio;
   std::vector<RouteEvent> routes;
+  struct Enable {
+    std::string owner;
+    bool on;
+    unsigned vectors;
+  };
+  std::vector<Enable> enables;
   std::optional<uint32_t> intx_gsi;
   bool intx_connected = false;
 };
@@ -206,10 +227,13 @@ class FakeHost : public PassthroughHost {
 class VfioPciTest : public ::testing::Test {
  protected:
   void SetUp() override { make(true); }
-  void make(bool rombar) {
+  void make(bool rombar, bool function_reset = true, vfio::OwnedGroupFd owned = {},
+            std::function<void(FakeDevice&)> tweak = {}) {
     dev.reset();
     fake = std::make_shared<FakeDevice>();
-    auto d = VfioPciDevice::create(host, fake, "nic0", VfioPciDevice::Options{rombar});
+    fake->function_reset = function_reset;
+    if (tweak) tweak(*fake);
+    auto d = VfioPciDevice::create(host, fake, "nic0", VfioPciDevice::Options{rombar, std::move(owned)});
     ASSERT_TRUE(d) << d.error().message();
     dev = *d;
   }
@@ -217,6 +241,13 @@ class VfioPciTest : public ::testing::Test {
     uint8_t b[4];
     std::memcpy(b, &v, 4);
     dev->bar_write(0, 0x2000 + entry * 16 + field, b);
+  }
+  void msi_write(unsigned rel, unsigned size, uint32_t v) { dev->config_write(kMsiCap + rel, size, v); }
+  std::vector<RouteEvent> msi_routes() const {
+    std::vector<RouteEvent> out;
+    for (auto& r : host.routes)
+      if (r.owner == "nic0 MSI") out.push_back(r);
+    return out;
   }
   uint16_t command() { return static_cast<uint16_t>(dev->config_read(PCI_COMMAND, 2)); }
 
@@ -357,6 +388,122 @@ TEST_F(VfioPciTest, TeardownStopsTheDevice) {
   EXPECT_TRUE(host.live.empty());
   EXPECT_EQ(keep->r16(PCI_COMMAND) & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER), 0);
   EXPECT_EQ(keep->resets, 2);  // at start and at teardown
+}
+
+TEST_F(VfioPciTest, NoFunctionResetMeansAHotResetWithTheOwnedGroup) {
+  make(true, false, [](unsigned group) { return group == 5 ? 50 : -1; });
+  EXPECT_EQ(fake->resets, 0);
+  ASSERT_EQ(fake->hot_resets.size(), 1u);
+  EXPECT_EQ(fake->hot_resets[0], std::vector<int>{50});
+}
+
+TEST_F(VfioPciTest, NoHotResetWhenItsGroupIsNotOwned) {
+  make(true, false, [](unsigned) { return -1; });
+  EXPECT_EQ(fake->resets, 0);
+  EXPECT_TRUE(fake->hot_resets.empty());
+  EXPECT_EQ(dev->config_read(PCI_VENDOR_ID, 2), 0x8086u);  // the device is still usable
+}
+
+TEST_F(VfioPciTest, MsiControlShowsTheDevicesLayout) {
+  EXPECT_EQ(dev->config_read(kMsiCap, 1), uint32_t{PCI_CAP_ID_MSI});
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_FLAGS, 2), uint32_t{PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT | (2 << 1)});
+}
+
+TEST_F(VfioPciTest, MsiEnableProducesARouteAndArmsVfio) {
+  ASSERT_TRUE(dev->attach_intx(3));
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee01000);
+  msi_write(PCI_MSI_ADDRESS_HI, 4, 0);
+  msi_write(PCI_MSI_DATA_64, 2, 0x4052);
+  EXPECT_TRUE(msi_routes().empty() || msi_routes().back().masked);  // nothing unmasked before enable
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_ENABLE, uint32_t{PCI_MSI_FLAGS_ENABLE});
+  ASSERT_FALSE(fake->irq_sets.empty());
+  auto last = fake->irq_sets.back();
+  EXPECT_EQ(last.index, uint32_t{VFIO_PCI_MSI_IRQ_INDEX});
+  EXPECT_EQ(last.count, 1u);  // MME 0: one vector
+  EXPECT_FALSE(host.intx_connected);  // one interrupt type at a time
+  ASSERT_FALSE(host.enables.empty());
+  EXPECT_TRUE(host.enables.back().on);
+  EXPECT_EQ(host.enables.back().vectors, 1u);
+  auto routes = msi_routes();
+  ASSERT_FALSE(routes.empty());
+  EXPECT_EQ(routes.back().vector, 0u);
+  EXPECT_FALSE(routes.back().masked);
+  EXPECT_EQ(routes.back().msg, (pci::MsiMessage{0xfee01000, 0x4052}));
+  // The guest reads back what it wrote; the device's own MSI registers never see guest addresses.
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_ADDRESS_LO, 4), 0xfee01000u);
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_DATA_64, 2), 0x4052u);
+  EXPECT_EQ(fake->r32(kMsiCap + PCI_MSI_ADDRESS_LO), 0u);
+}
+
+TEST_F(VfioPciTest, MsiMultipleMessagesGetOneRoutePerVector) {
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee00000);
+  msi_write(PCI_MSI_DATA_64, 2, 0x4060);
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | (2 << 4));  // MME: 4 vectors
+  EXPECT_EQ(fake->irq_sets.back().index, uint32_t{VFIO_PCI_MSI_IRQ_INDEX});
+  EXPECT_EQ(fake->irq_sets.back().count, 4u);
+  std::map<unsigned, pci::MsiMessage> live;
+  for (auto& r : msi_routes())
+    if (!r.masked) live[r.vector] = r.msg;
+  ASSERT_EQ(live.size(), 4u);
+  for (unsigned v = 0; v < 4; ++v) EXPECT_EQ(live[v].data, 0x4060u | v);  // PCI 3.0 6.8.1.6
+}
+
+TEST_F(VfioPciTest, MsiPerVectorMaskBitMasksTheRoute) {
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee00000);
+  msi_write(PCI_MSI_DATA_64, 2, 0x4041);
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+  ASSERT_FALSE(msi_routes().back().masked);
+  host.routes.clear();
+  msi_write(PCI_MSI_MASK_64, 4, 1);
+  ASSERT_EQ(msi_routes().size(), 1u);
+  EXPECT_TRUE(msi_routes().back().masked);
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_MASK_64, 4), 1u);
+  host.routes.clear();
+  msi_write(PCI_MSI_MASK_64, 4, 0);
+  ASSERT_EQ(msi_routes().size(), 1u);
+  EXPECT_FALSE(msi_routes().back().masked);
+}
+
+TEST_F(VfioPciTest, MsiDisableTearsTheRouteDownAndBringsIntxBack) {
+  ASSERT_TRUE(dev->attach_intx(3));
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee00000);
+  msi_write(PCI_MSI_DATA_64, 2, 0x4041);
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+  ASSERT_FALSE(msi_routes().back().masked);
+  host.routes.clear();
+  msi_write(PCI_MSI_FLAGS, 2, 0);
+  auto last = fake->irq_sets.back();
+  EXPECT_EQ(last.index, uint32_t{VFIO_PCI_INTX_IRQ_INDEX});  // INTx armed again after...
+  bool msi_disabled = false;
+  for (auto& set : fake->irq_sets) msi_disabled |= set.index == VFIO_PCI_MSI_IRQ_INDEX && set.count == 0;
+  EXPECT_TRUE(msi_disabled);  // ...VFIO's MSI vectors were disabled
+  ASSERT_FALSE(host.enables.empty());
+  EXPECT_EQ(host.enables.back().owner, "nic0 MSI");
+  EXPECT_FALSE(host.enables.back().on);  // the routes drop their irqfds and GSIs
+  ASSERT_FALSE(msi_routes().empty());
+  EXPECT_TRUE(msi_routes().back().masked);  // the irqfd goes
+  EXPECT_TRUE(host.intx_connected);
+}
+
+TEST_F(VfioPciTest, Msi32BitWithoutMaskBitsKeepsTheDevicesLayout) {
+  // 32-bit address, no per-vector masking: control 0x72, address 0x74, data 0x78, 10 bytes in all
+  // (PCI 3.0 6.8.1); the byte after it is the device's own again.
+  make(true, true, {}, [](FakeDevice& f) {
+    f.w16(kMsiCap + PCI_MSI_FLAGS, 0);
+    f.cfg[kMsiCap + 10] = 0x5a;
+  });
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_FLAGS, 2), 0u);  // not 64-bit, no mask bits, 1 vector
+  msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee02000);
+  msi_write(PCI_MSI_DATA_32, 2, 0x4071);
+  msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+  EXPECT_EQ(dev->config_read(kMsiCap + PCI_MSI_DATA_32, 2), 0x4071u);
+  EXPECT_EQ(dev->config_read(kMsiCap + 10, 1), 0x5au);
+  auto routes = msi_routes();
+  ASSERT_FALSE(routes.empty());
+  EXPECT_FALSE(routes.back().masked);
+  EXPECT_EQ(routes.back().msg, (pci::MsiMessage{0xfee02000, 0x4071}));
+  EXPECT_EQ(fake->irq_sets.back().index, uint32_t{VFIO_PCI_MSI_IRQ_INDEX});
 }
 
 }  // namespace

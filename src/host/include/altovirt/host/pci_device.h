@@ -52,6 +52,11 @@ Result<std::vector<PciAddress>> list_pci_devices(const SysfsRoot& sys);
 Result<PciDevice> read_pci_device(const SysfsRoot& sys, const PciAddress& a);
 // The driver currently bound ("" for none).
 std::string current_driver(const SysfsRoot& sys, const PciAddress& a);
+// The IOMMU group of a device (its iommu_group link); nullopt when it has none (no IOMMU, or a
+// device the IOMMU does not translate, such as a host bridge).
+Result<std::optional<unsigned>> iommu_group_of(const SysfsRoot& sys, const PciAddress& a);
+// Every device in IOMMU group `group` (/sys/kernel/iommu_groups/N/devices), sorted.
+Result<std::vector<PciAddress>> iommu_group_members(const SysfsRoot& sys, unsigned group);
 
 // The VFIO group viability rule. VFIO hands a group to user space only when no other device in it can
 // do DMA under a host driver: each must be unbound, bound to a vfio driver, or bound to a driver that

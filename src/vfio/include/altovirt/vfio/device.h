@@ -19,6 +19,7 @@
 #include "altovirt/base/error.h"
 #include "altovirt/base/fd.h"
 #include "altovirt/base/mapping.h"
+#include "altovirt/vfio/hot_reset_layout.h"
 
 namespace altovirt::vfio {
 
@@ -90,7 +91,15 @@ class Device {
   virtual Status unmask_intx();
   virtual Status set_intx_unmask_eventfd(int fd);
 
+  // VFIO_DEVICE_RESET: a function-level reset (FLR, PM reset, or a bus reset when the device is alone
+  // on its bus), available when can_reset().
   virtual Status reset();
+  // The functions a slot or bus reset of this device would also reset, with their IOMMU groups
+  // (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO); an error when the kernel can do neither reset (ENODEV).
+  virtual Result<std::vector<DependentDevice>> hot_reset_info() const;
+  // Resets the device's slot or bus (VFIO_DEVICE_PCI_HOT_RESET). `group_fds` must hold the fd of
+  // every group hot_reset_info() names: the kernel checks that the caller owns all of them.
+  virtual Status hot_reset(std::span<const int> group_fds);
 
  private:
   std::string address_;

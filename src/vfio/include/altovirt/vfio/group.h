@@ -10,7 +10,7 @@
 #include "altovirt/base/error.h"
 #include "altovirt/base/fd.h"
 #include "altovirt/vfio/container.h"
-#include "altovirt/vfio/sysfs.h"
+#include "altovirt/host/sysfs.h"
 
 namespace altovirt::vfio {
 
@@ -18,7 +18,7 @@ class Group {
  public:
   // Opens /dev/vfio/N and checks viability. Errors name the group and, when it is not viable, every
   // device in it with its driver. EBUSY from open means another process (another VM) holds it.
-  static Result<Group> open(const Sysfs& sysfs, unsigned number);
+  static Result<Group> open(const host::SysfsRoot& sysfs, unsigned number);
 
   // Joins `container` (VFIO_GROUP_SET_CONTAINER) and makes sure the container's IOMMU model is set.
   Status attach(Container& container);

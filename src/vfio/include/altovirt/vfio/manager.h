@@ -16,6 +16,7 @@
 #include "altovirt/vfio/container.h"
 #include "altovirt/vfio/device.h"
 #include "altovirt/vfio/group.h"
+#include "altovirt/host/sysfs.h"
 #include "altovirt/vfio/sysfs.h"
 
 namespace altovirt::vfio {
@@ -26,7 +27,9 @@ Status check_memlock(uint64_t bytes);
 
 class Manager {
  public:
-  explicit Manager(Sysfs sysfs = Sysfs()) : sysfs_(std::move(sysfs)) {}
+  // `sysfs`: the host as sysfs shows it ("/" normally; a fake tree in unit tests).
+  explicit Manager(std::shared_ptr<const host::SysfsRoot> sysfs = std::make_shared<const host::SysfsRoot>())
+      : sysfs_(std::move(sysfs)) {}
 
   // Opens a PCI device for passthrough: the address must exist, be bound to vfio-pci, and its group
   // must be viable. The container is opened with the first device.
@@ -43,11 +46,11 @@ class Manager {
   // The fd of an attached group; -1 when the group is not open.
   int group_fd(unsigned group) const;
   Container* container() { return container_ ? &*container_ : nullptr; }
-  const Sysfs& sysfs() const { return sysfs_; }
+  const host::SysfsRoot& sysfs() const { return *sysfs_; }
 
  private:
   // Members are destroyed in reverse order: devices, then groups, then the container.
-  Sysfs sysfs_;
+  std::shared_ptr<const host::SysfsRoot> sysfs_;
   std::optional<Container> container_;
   std::map<unsigned, Group> groups_;
   std::vector<std::shared_ptr<Device>> devices_;

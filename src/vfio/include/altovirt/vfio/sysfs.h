@@ -1,21 +1,21 @@
-// What the VFIO layer needs to know about a PCI device from sysfs before it opens anything: its
-// IOMMU group, its driver, the other devices of the group, and the group's reserved IOVA ranges.
+// What the VFIO layer needs to know from sysfs before it opens anything, on top of the host layer's
+// look-ups (host::SysfsRoot, host/pci_device.h): the device named on the command line, its IOMMU
+// group (with the error that says the IOMMU is off), the group's reserved IOVA ranges, and where the
+// /dev/vfio nodes are under the root.
 //
-// Threading: stateless functions.
+// Threading: stateless functions; the SysfsRoot's contract applies.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/host/pci_address.h"
+#include "altovirt/host/sysfs.h"
 
 namespace altovirt::vfio {
-
-struct GroupMember {
-  std::string address;  // "0000:01:00.0"
-  std::string driver;   // "" when no driver is bound
-};
 
 // An IOVA range the host reserves for itself in a group (MSI doorbells, RMRRs): guest RAM mapped at
 // IOVA = GPA must not overlap the ones that are not "direct-relaxable".
@@ -28,22 +28,15 @@ struct ReservedRegion {
 // Parses /sys/kernel/iommu_groups/N/reserved_regions: lines "0x00000000fee00000 0x00000000feefffff msi".
 Result<std::vector<ReservedRegion>> parse_reserved_regions(const std::string& text, const std::string& source);
 
-class Sysfs {
- public:
-  explicit Sysfs(std::string root = "/") : root_(root.ends_with('/') ? root : root + "/") {}
-
-  // The canonical address of an existing PCI device ("0000:01:00.0"), from "0000:01:00.0" or
-  // "01:00.0"; an error naming the address when there is no such device.
-  Result<std::string> canonical_address(const std::string& address) const;
-  Result<unsigned> iommu_group(const std::string& address) const;
-  std::string driver(const std::string& address) const;  // "" when unbound
-  Result<std::vector<GroupMember>> group_members(unsigned group) const;
-  Result<std::vector<ReservedRegion>> reserved_regions(unsigned group) const;
-  std::string device_path(const std::string& address) const { return root_ + "sys/bus/pci/devices/" + address; }
-  std::string dev_vfio() const { return root_ + "dev/vfio/"; }
-
- private:
-  std::string root_;
-};
+// An existing PCI device, from any form host::parse_pci_address accepts ("0000:01:00.0", "01:00.0",
+// "pci_0000_01_00_0"); an error naming the address when there is no such device.
+Result<host::PciAddress> find_device(const host::SysfsRoot& sys, std::string_view address);
+// The IOMMU group of `a`; the error (no group) says how to turn the IOMMU on.
+Result<unsigned> iommu_group(const host::SysfsRoot& sys, const host::PciAddress& a);
+// "0000:00:1f.0 (no driver), 0000:00:1f.3 (i801_smbus)": every device of a group with its driver.
+Result<std::string> describe_group(const host::SysfsRoot& sys, unsigned group);
+Result<std::vector<ReservedRegion>> reserved_regions(const host::SysfsRoot& sys, unsigned group);
+// The directory holding the VFIO nodes ("/dev/vfio/" under the root).
+std::string dev_vfio(const host::SysfsRoot& sys);
 
 }  // namespace altovirt::vfio

@@ -3,7 +3,8 @@
 // signals the eventfd (a VFIO device's interrupt, or an emulated device) interrupts the guest
 // without going through altovirt. A masked vector's irqfd is removed; events that arrive meanwhile
 // stay counted in the eventfd, and KVM delivers them when the irqfd is attached again on unmask
-// (which is the pending-bit behaviour the PCI spec asks for).
+// (which is the pending-bit behaviour the PCI spec asks for). Disabling the capability removes
+// every vector's irqfd and GSI route.
 //
 // Threading: called by the capability models with their lock held (any vCPU thread); one internal
 // mutex. eventfd() may be called from any thread.

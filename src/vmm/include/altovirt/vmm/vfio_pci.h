@@ -37,6 +37,7 @@
 #include "altovirt/vfio/bar_layout.h"
 #include "altovirt/vfio/device.h"
 #include "altovirt/vfio/pci_caps.h"
+#include "altovirt/vfio/reset.h"
 #include "altovirt/vmm/passthrough_host.h"
 
 namespace altovirt::vmm {
@@ -45,10 +46,13 @@ class VfioPciDevice : public pci::PciDevice {
  public:
   struct Options {
     bool rombar = true;
+    // The IOMMU groups this VM owns, for a hot reset when the device has no function reset
+    // (vfio/reset.h); without it such a device is not reset.
+    vfio::OwnedGroupFd owned_groups;
   };
 
   // Builds the guest view of `device` (already opened through the machine's VFIO manager) and
-  // resets the device, so the guest starts from a clean function.
+  // resets the device (function reset, else hot reset), so the guest starts from a clean function.
   static Result<std::shared_ptr<VfioPciDevice>> create(PassthroughHost& host, std::shared_ptr<vfio::Device> device,
                                                        std::string name, Options options);
   ~VfioPciDevice() override;
@@ -107,6 +111,9 @@ class VfioPciDevice : public pci::PciDevice {
   void sync_command();
   void rom_changed();
   void log_error(const Error& e);
+  // An info line about something the guest did (MSI enabled...): rate-limited, since the guest
+  // decides how often it happens.
+  void log_event(const std::string& message);
   // vfio-pci runs one interrupt type at a time: INTx is on unless the guest enabled MSI or MSI-X.
   Status intx_on();
   void intx_off();
@@ -144,6 +151,7 @@ class VfioPciDevice : public pci::PciDevice {
 
   std::mutex log_mutex_;
   log::RateLimiter log_limit_{10, std::chrono::seconds(1)};
+  log::RateLimiter event_limit_{10, std::chrono::seconds(1)};
 };
 
 }  // namespace altovirt::vmm
