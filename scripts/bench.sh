@@ -59,6 +59,10 @@ if [ "${TESTBED:-}" != 1 ]; then
     echo
     echo "![altovirt / QEMU ratios](benchmarks.png)"
     echo
+    echo "## Every run"
+    echo
+    section RUNS
+    echo
     echo "## altovirt exit counters of the last I/O run (whole VM lifetime)"
     echo
     echo '```'
@@ -105,7 +109,7 @@ die() { echo "bench: FAILED: $*" >&2; exit 1; }
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
 [ -c /dev/kvm ] || die "no /dev/kvm in the test host"
 
-record() { echo "$1 $2 $3" >> "$results"; }
+record() { echo "$1 $2 $3" >> "$results"; say "  $1 $2 ${3:-n/a}"; }
 
 # smaps_overhead PID MEM_MIB -> KiB resident outside guest RAM: the total Rss minus the RAM mapping's,
 # where the RAM mapping is the anonymous mapping at least as large as the guest RAM with the most
@@ -310,6 +314,12 @@ echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
 echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
 echo "BENCH-NOTES-END"
+echo "BENCH-RUNS-BEGIN"
+echo "| metric | VMM | every run, in the order measured |"
+echo "|---|---|---|"
+awk '{ k = $1 " | " $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $3 }
+     END { for (i = 1; i <= n; i++) print "| " order[i] " | " v[order[i]] " |" }' "$results"
+echo "BENCH-RUNS-END"
 echo "BENCH-CHART-BEGIN"
 cat "$chart"
 echo "BENCH-CHART-END"
