@@ -15,28 +15,7 @@ step "A DHCP server on the NIC's link partner (the test host's virtio-net NIC, $
 tb_dhcp_server && echo "udhcpd serving ${TB_NET_PREFIX}.100-150"
 
 step "A domain with the e1000e as <hostdev managed='yes'> (still on its host driver: $(tb_driver $TB_NIC))"
-cat > /tmp/seed.xml <<XML
-<domain type='kvm'>
-  <name>seed</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>$(tb_kernel)</kernel>
-    <initrd>$ALTOVIRT_BUILD/testbed/guest-initrd.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet guest.steps=info,dhcp,ping,powerbutton</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
-      <driver name='vfio'/>
-      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
-    </hostdev>
-  </devices>
-</domain>
-XML
+tb_domain_xml seed "$TB_NIC" yes info,dhcp,ping,powerbutton > /tmp/seed.xml
 cat /tmp/seed.xml
 step "Start it"
 show "$altoctl" create /tmp/seed.xml

@@ -81,3 +81,40 @@ tb_nvme_vfs() {
 }
 # The address of VF k (1-based) of the NVMe PF.
 tb_nvme_vf() { basename "$(readlink "/sys/bus/pci/devices/$TB_NVME/virtfn$(($1 - 1))")"; }
+
+# tb_domain_xml NAME BDF MANAGED STEPS [SERIAL]: libvirt domain XML (stdout) for altoctl: a 256 MiB,
+# 1-vCPU guest of the test initramfs that runs STEPS (the text after guest.steps=, which may carry
+# more guest.* arguments), with the PCI device BDF as <hostdev managed='MANAGED'> (alias hostdev0).
+# SERIAL: pty (default; with a serial console, for `altoctl console`) or a file path for the console.
+tb_domain_xml() {
+  local name=$1 bdf=$2 managed=$3 steps=$4 serial=${5:-pty} d b s f console
+  IFS=':.' read -r d b s f <<<"$bdf"
+  if [ "$serial" = pty ]; then
+    console="<serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>"
+  else
+    console="<serial type='file'><source path='$serial'/></serial>"
+  fi
+  cat <<XML
+<domain type='kvm'>
+  <name>$name</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>$(tb_kernel)</kernel>
+    <initrd>$ALTOVIRT_BUILD/testbed/guest-initrd.gz</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet guest.steps=$steps</cmdline>
+  </os>
+  <features><acpi/></features>
+  <devices>
+    $console
+    <hostdev mode='subsystem' type='pci' managed='$managed'>
+      <driver name='vfio'/>
+      <source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
+      <alias name='hostdev0'/>
+    </hostdev>
+  </devices>
+</domain>
+XML
+}

@@ -20,31 +20,7 @@ ALTOCTL=$ALTOVIRT_BUILD/tools/altoctl/altoctl
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
 nic_ifc() { tb_netdev "$NIC_BDF"; }
 
-domain_xml() {  # domain_xml NAME MANAGED STEPS -> XML on stdout
-  cat <<XML
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu placement='static'>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>$GUEST_KERNEL</kernel>
-    <initrd>$GUEST_INITRD</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet guest.steps=$3</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <hostdev mode='subsystem' type='pci' managed='$2'>
-      <driver name='vfio'/>
-      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
-      <alias name='hostdev0'/>
-    </hostdev>
-  </devices>
-</domain>
-XML
-}
+domain_xml() { tb_domain_xml "$1" "$NIC_BDF" "$2" "$3"; }  # domain_xml NAME MANAGED STEPS
 
 expect_eq "e1000e starts on its host driver" e1000e "$(current_driver $NIC_BDF)"
 [ -n "$(nic_ifc)" ] || fail "the e1000e has no network interface before the test"

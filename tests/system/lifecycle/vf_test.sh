@@ -22,28 +22,9 @@ vf=$(tb_nvme_vf 1)
 echo "$vf" > /sys/bus/pci/drivers_probe
 wait_for 30 driver_is "$vf" nvme || fail "VF $vf is on $(current_driver "$vf"), expected nvme"
 pass "VF 1 is $vf on nvme"
-IFS=':.' read -r d b s f <<<"$vf"
 
-cat > /tmp/vf.xml <<XML
-<domain type='kvm'>
-  <name>vf</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>$GUEST_KERNEL</kernel>
-    <initrd>$GUEST_INITRD</initrd>
-    <cmdline>console=ttyS0 panic=-1 quiet guest.steps=nvme-read,nvme-write guest.pattern=altovirt-pattern-1 guest.newpattern=altovirt-pattern-2</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='file'><source path='/tmp/vf-console.out'/></serial>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
-      <source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
-    </hostdev>
-  </devices>
-</domain>
-XML
+tb_domain_xml vf "$vf" yes "nvme-read,nvme-write guest.pattern=altovirt-pattern-1 guest.newpattern=altovirt-pattern-2" \
+  /tmp/vf-console.out > /tmp/vf.xml
 out=$("$ALTOCTL" create /tmp/vf.xml 2>&1)
 expect_eq "create vf: exit status (output: $out)" 0 "$?"
 expect_eq "the VF is on vfio-pci while the domain runs" vfio-pci "$(current_driver "$vf")"
