@@ -15,6 +15,7 @@ GUEST_KERNEL=$(tb_kernel)
 checks=0
 
 fail() { echo "FAIL: $*"; exit 1; }
+TB_STEP=""
 pass() { checks=$((checks + 1)); echo "ok $checks - $*"; }
 expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL
   [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
@@ -41,5 +42,30 @@ wait_for() {  # wait_for SECONDS CMD... : retry CMD until it succeeds
     [ $SECONDS -lt $end ] || return 1
     sleep 0.2
   done
+}
+# wait_pid SECONDS PID [WHAT]: waits for the background job PID for at most SECONDS and returns its
+# exit status; when it is still running then, shows what it is blocked in, kills it and fails the
+# test. Every wait in a system test is bounded: a hang must fail in seconds, never stall the suite.
+wait_pid() {
+  local t=$1 pid=$2 what=${3:-process $2} end=$((SECONDS + $1))
+  while kill -0 "$pid" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; do
+    if [ $SECONDS -ge "$end" ]; then
+      echo "--- $what (pid $pid) is still running after ${t}s:"
+      ps -o pid,ppid,stat,wchan:32,etime,args --ppid "$pid" -p "$pid" 2>/dev/null
+      cat "/proc/$pid/stack" 2>/dev/null
+      kill -9 "$pid" 2>/dev/null
+      fail "$what did not end within ${t}s (step: ${TB_STEP:-none})"
+    fi
+    sleep 0.1
+  done
+  wait "$pid"
+}
+# step NAME: names the part of the test that runs now, in the output and for the testbed, which
+# names it if the test overruns its time.
+step() {
+  TB_STEP=$*
+  echo "# --- $TB_STEP"
+  [ -n "${TESTBED_JOB:-}" ] && [ -d "$TESTBED_JOB" ] && echo "$TB_STEP" > "$TESTBED_JOB/step" 2>/dev/null
+  return 0
 }
 finish() { echo "PASS: $checks checks"; exit 0; }

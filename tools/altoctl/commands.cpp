@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "vm_store.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -34,13 +35,6 @@ std::optional<PciAddress> parse_device(const std::string& text, int& status) {
     return std::nullopt;
   }
   return *a;
-}
-
-Result<StateDir> open_state(const Global& g) {
-  std::string dir = g.state_dir.empty() ? default_state_dir() : g.state_dir;
-  auto s = StateDir::open(dir);
-  if (!s) return std::unexpected(s.error().context("opening the altovirt state directory (--state-dir)"));
-  return s;
 }
 
 std::string hex4(uint16_t v) { return fmt::format("{:04x}", v); }

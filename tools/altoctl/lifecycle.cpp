@@ -19,6 +19,7 @@
 #include "altovirt/config/domain.h"
 #include "altovirt/host/state.h"
 #include "hostdevs.h"
+#include "supervisor.h"
 #include "qmp_client.h"
 #include "vm_args.h"
 #include "vm_store.h"
@@ -31,25 +32,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string state_dir_of(const Global& g) { return g.state_dir.empty() ? host::default_state_dir() : g.state_dir; }
-std::string config_dir_of(const Global& g) {
-  if (!g.config_dir.empty()) return g.config_dir;
-  const char* env = std::getenv("ALTOVIRT_CONFIG_DIR");
-  return env != nullptr && *env != 0 ? env : "/etc/altovirt/domains";
-}
-VmStore store_of(const Global& g) { return VmStore(state_dir_of(g), config_dir_of(g)); }
-
-Result<host::StateDir> open_state(const Global& g) {
-  auto s = host::StateDir::open(state_dir_of(g));
-  if (!s) return std::unexpected(s.error().context("opening the altovirt state directory (--state-dir)"));
-  return s;
-}
-
-std::string self_exe() {
-  auto p = read_link("/proc/self/exe");
-  return p ? *p : std::string();
-}
-
 // The domain a VM record was started with (its domain.xml), parsed.
 Result<config::DomainConfig> running_config(const VmStore& store, const std::string& name) {
   AV_TRY_ASSIGN(auto parsed, config::parse_domain_file(store.paths(name).xml));
@@ -61,7 +43,14 @@ Result<config::DomainConfig> running_config(const VmStore& store, const std::str
 Status cleanup_orphan(const Global& g, const VmStore& store, host::StateDir& state, VmStatus s, const std::string& why) {
   if (s.altovirt_pid > 0 && process_running(s.altovirt_pid)) {
     ::kill(s.altovirt_pid, SIGKILL);
-    for (int i = 0; i < 100 && process_running(s.altovirt_pid); ++i) std::this_thread::sleep_for(50ms);
+    // Only once altovirt is gone: unbinding a device from vfio-pci while a process still holds it
+    // blocks in the kernel until the device is released, and uninterruptibly after a signal
+    // (vfio_unregister_group_dev), which would hang this altoctl where no Ctrl-C reaches it.
+    for (int i = 0; i < 600 && process_running(s.altovirt_pid); ++i) std::this_thread::sleep_for(50ms);
+    if (process_running(s.altovirt_pid))
+      return fail("altovirt (pid {}) of domain '{}' did not end 30 s after SIGKILL; its devices stay on vfio-pci "
+                  "until it does (then run `altoctl list` again)",
+                  s.altovirt_pid, s.name);
   }
   Status result = ok();
   if (auto c = running_config(store, s.name)) {
@@ -110,227 +99,6 @@ Result<VmStatus> find_vm(const Global& g, const VmStore& store, const std::strin
   return *s;
 }
 
-// ---- the supervisor ------------------------------------------------------------------------------
-
-struct Supervisor {
-  Global g;
-  VmStore store;
-  config::DomainConfig config;
-  std::string xml;  // the domain as started
-  int report_fd = -1;
-  bool reported = false;
-
-  void tell(const std::string& line) {
-    if (report_fd < 0) return;
-    std::string t = line + "\n";
-    ssize_t n = ::write(report_fd, t.data(), t.size());
-    ::close(report_fd);
-    report_fd = -1;
-    reported = n == static_cast<ssize_t>(t.size());
-  }
-
-  int run();
-  Status prepare(VmStatus& s);
-  void finish(VmStatus& s, const std::string& why);
-};
-
-Status Supervisor::prepare(VmStatus& s) {
-  AV_TRY_ASSIGN(host::StateDir state, open_state(g));
-  AV_TRY_ASSIGN(auto existing, store.load(config.name));
-  if (existing && is_active(*existing))
-    return fail("domain '{}' is already running (id {})", config.name, existing->id);
-  VmPaths p = store.paths(config.name);
-  AV_TRY(make_dirs(p.dir));
-  host::SysfsRoot sys(g.sysfs_root);
-  AV_TRY(prepare_hostdevs(sys, state, config, ::getpid()));
-  auto undo = [&](Error e) -> Status {
-    (void)release_hostdevs(sys, state, config);
-    return std::unexpected(std::move(e));
-  };
-  auto id = store.next_id();
-  if (!id) return undo(id.error());
-  if (auto w = write_file_atomic(p.xml, xml); !w) return undo(w.error());
-  (void)::unlink(p.qmp.c_str());
-  s.id = *id;
-  s.name = config.name;
-  s.state = VmState::starting;
-  s.supervisor_pid = ::getpid();
-  s.message.clear();
-  if (auto w = store.save(s); !w) return undo(w.error());
-  return ok();
-}
-
-void Supervisor::finish(VmStatus& s, const std::string& why) {
-  auto state = open_state(g);
-  if (!state) {
-    fmt::print(stderr, "supervisor: cannot give the devices back: {}\n", state.error().message());
-  } else {
-    host::SysfsRoot sys(g.sysfs_root);
-    if (auto r = release_hostdevs(sys, *state, config); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
-    s.state = VmState::shutoff;
-    s.id = 0;
-    s.altovirt_pid = 0;
-    s.pty.clear();
-    s.message = why;
-    (void)::unlink(store.paths(config.name).qmp.c_str());
-    if (auto w = store.save(s); !w) fmt::print(stderr, "supervisor: {}\n", w.error().message());
-  }
-  fmt::print(stderr, "supervisor: domain '{}' shut off: {}\n", config.name, why);
-}
-
-int Supervisor::run() {
-  VmStatus s;
-  if (auto p = prepare(s); !p) {
-    tell("error " + p.error().message());
-    return 1;
-  }
-  VmPaths p = store.paths(config.name);
-  auto args = altovirt_args(config, p);
-  if (!args) {
-    finish(s, args.error().message());
-    tell("error " + args.error().message());
-    return 1;
-  }
-  std::string emulator = emulator_path(config, self_exe());
-  fmt::print(stderr, "supervisor: {} {}\n", emulator, fmt::join(*args, " "));
-
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    finish(s, "pipe failed");
-    tell("error cannot create a pipe");
-    return 1;
-  }
-  pid_t child = ::fork();
-  if (child == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(err_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(emulator.c_str()));
-    for (auto& a : *args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(emulator.c_str(), argv.data());
-    std::fprintf(stderr, "cannot run the emulator '%s': %s\n", emulator.c_str(), std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(err_pipe[1]);
-  if (child < 0) {
-    finish(s, "fork failed");
-    tell("error cannot fork");
-    return 1;
-  }
-  s.altovirt_pid = child;
-  (void)store.save(s);
-
-  // Reads altovirt's output (into this log) until it ends; meanwhile waits for QMP to say the VM
-  // runs, then reports to altoctl.
-  std::string output;
-  bool running = false;
-  auto start = std::chrono::steady_clock::now();
-  const std::string pty_marker = "serial console on ";
-  for (;;) {
-    pollfd pf{err_pipe[0], POLLIN, 0};
-    int r = ::poll(&pf, 1, running ? -1 : 200);
-    if (r > 0) {
-      char buf[4096];
-      ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
-      if (n <= 0) break;
-      std::fwrite(buf, 1, static_cast<size_t>(n), stderr);
-      std::fflush(stderr);
-      if (output.size() < 65536) output.append(buf, static_cast<size_t>(n));
-      auto at = output.find(pty_marker);
-      if (s.pty.empty() && at != std::string::npos) {
-        auto end = output.find('\n', at);
-        if (end != std::string::npos) s.pty = output.substr(at + pty_marker.size(), end - at - pty_marker.size());
-      }
-    }
-    if (!running && path_exists(p.qmp)) {
-      auto c = QmpClient::connect(p.qmp, 2s);
-      auto st = c ? c->execute("query-status") : Result<json>(std::unexpected(c.error()));
-      if (st && st->value("status", "") != "prelaunch") {
-        running = true;
-        s.state = VmState::running;
-        (void)store.save(s);
-        tell(fmt::format("ok {} {}", s.id, s.pty));
-        if (!reported) {  // altoctl is gone (interrupted): the start was not confirmed, undo it
-          fmt::print(stderr, "supervisor: altoctl went away during the start; stopping the VM\n");
-          ::kill(child, SIGTERM);
-        }
-      }
-    }
-    if (!running && std::chrono::steady_clock::now() - start > 300s) {
-      ::kill(child, SIGKILL);
-    }
-  }
-  ::close(err_pipe[0]);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string why = WIFEXITED(status)     ? fmt::format("altovirt exited with status {}", WEXITSTATUS(status))
-                    : WIFSIGNALED(status) ? fmt::format("altovirt was killed by signal {}", WTERMSIG(status))
-                                          : "altovirt ended";
-  finish(s, why);
-  if (!running) {
-    // altovirt failed before the VM ran: its own messages say why.
-    std::string msg = output;
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-    tell(fmt::format("error {} ({}); log: {}", msg.empty() ? std::string("altovirt did not start") : msg, why,
-                     p.supervisor_log));
-    return 1;
-  }
-  return 0;
-}
-
-// Forks the supervisor and waits for its report. Returns the status of `create`/`start`.
-int launch(const Global& g, const config::DomainConfig& c, const std::string& xml) {
-  VmStore store = store_of(g);
-  if (auto r = reconcile(g, store); !r) return report(r.error());
-  if (auto r = check_runnable(c); !r) return report(r.error());
-  VmPaths p = store.paths(c.name);
-  if (auto r = make_dirs(p.dir); !r) return report(r.error());
-  int rep[2];
-  if (::pipe2(rep, O_CLOEXEC) != 0) return report(Error("cannot create a pipe", errno));
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = ::fork();
-  if (pid < 0) return report(Error("cannot fork the supervisor", errno));
-  if (pid == 0) {
-    ::close(rep[0]);
-    ::setsid();
-    ::signal(SIGPIPE, SIG_IGN);
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGHUP, SIG_IGN);
-    int null = ::open("/dev/null", O_RDONLY);
-    int log = ::open(p.supervisor_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ::dup2(null, 0);
-    if (log >= 0) {
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-    }
-    Supervisor sup{g, store, c, xml, rep[1]};
-    std::_Exit(sup.run());
-  }
-  ::close(rep[1]);
-  std::string reply;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(rep[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
-  ::close(rep[0]);
-  if (reply.starts_with("ok ")) return kExitOk;
-  if (reply.starts_with("error ")) {
-    while (!reply.empty() && reply.back() == '\n') reply.pop_back();
-    fmt::print(stderr, "error: failed to start domain '{}': {}\n", c.name, reply.substr(6));
-    return kExitFailed;
-  }
-  fmt::print(stderr, "error: the supervisor of domain '{}' ended without a report; see {}\n", c.name, p.supervisor_log);
-  return kExitFailed;
-}
-
 Result<config::ParsedDomain> parse_file(const std::string& file) {
   AV_TRY_ASSIGN(auto parsed, config::parse_domain_file(file));
   for (auto& w : parsed.warnings) fmt::print(stderr, "warning: {}\n", w);
@@ -350,12 +118,18 @@ bool wait_shutoff(const VmStore& store, const std::string& name, std::chrono::mi
 
 }  // namespace
 
+// The checks before a start; then the supervisor takes over (supervisor.h).
+int start_domain(const Global& g, const config::DomainConfig& c, const std::string& started) {
+  VmStore store = store_of(g);
+  if (auto r = reconcile(g, store); !r) return report(r.error());
+  if (auto r = check_runnable(c); !r) return report(r.error());
+  return launch(g, store, c, config::to_xml(c), started);
+}
+
 int vm_create(const Global& g, const std::string& file) {
   auto parsed = parse_file(file);
   if (!parsed) return report(parsed.error());
-  int st = launch(g, parsed->config, config::to_xml(parsed->config));
-  if (st == kExitOk) fmt::print("Domain '{}' created from {}\n", parsed->config.name, file);
-  return st;
+  return start_domain(g, parsed->config, fmt::format("Domain '{}' created from {}", parsed->config.name, file));
 }
 
 int vm_define(const Global& g, const std::string& file) {
@@ -378,9 +152,7 @@ int vm_start(const Global& g, const std::string& name) {
                                     store.config_dir())));
   auto parsed = parse_file(store.defined_xml(name));
   if (!parsed) return report(parsed.error());
-  int st = launch(g, parsed->config, config::to_xml(parsed->config));
-  if (st == kExitOk) fmt::print("Domain '{}' started\n", name);
-  return st;
+  return start_domain(g, parsed->config, fmt::format("Domain '{}' started", name));
 }
 
 int vm_undefine(const Global& g, const std::string& name) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 namespace altoctl {
 
@@ -17,10 +18,17 @@ Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milli
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) return fail("QMP socket path '{}' is too long", path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  // Non-blocking, so that the timeout covers the connect too: a blocking connect() to a unix socket
+  // whose listen backlog is full (a VMM that no longer accepts, e.g. while it exits) waits forever.
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return fail_errno(errno, "socket for QMP");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return fail_errno(errno, "connecting to the VM's QMP socket {}", path);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN || std::chrono::steady_clock::now() >= deadline)
+      return fail_errno(errno, "connecting to the VM's QMP socket {}", path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // backlog full: the VMM accepts one by one
+  }
   QmpClient c(std::move(fd), path, timeout);
   AV_TRY_ASSIGN(json greeting, c.read_message());
   if (!greeting.contains("QMP")) return fail("{}: no QMP greeting (got {})", path, greeting.dump());
@@ -62,8 +70,22 @@ Result<json> QmpClient::execute(const std::string& command, json arguments) {
   json req = {{"execute", command}};
   if (!arguments.is_null()) req["arguments"] = std::move(arguments);
   std::string text = req.dump() + "\n";
-  if (::send(fd_.get(), text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (size_t sent = 0; sent < text.size();) {
+    ssize_t n = ::send(fd_.get(), text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (n < 0 && errno == EAGAIN && left.count() > 0) {
+      pollfd p{fd_.get(), POLLOUT, 0};
+      (void)::poll(&p, 1, static_cast<int>(left.count()));
+      continue;
+    }
     return fail_errno(errno, "{}: sending {}", path_, command);
+  }
   for (;;) {
     AV_TRY_ASSIGN(json m, read_message());
     if (m.contains("event")) continue;

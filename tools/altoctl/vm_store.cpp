@@ -8,6 +8,7 @@
 #include "altovirt/base/files.h"
 #include "altovirt/base/parse.h"
 #include "altovirt/host/state.h"
+#include "commands.h"
 
 namespace altoctl {
 
@@ -137,6 +138,19 @@ Result<unsigned> VmStore::next_id() const {
   AV_TRY(make_dirs(state_dir_));
   AV_TRY(write_file_atomic(file, fmt::format("{}\n", id + 1)));
   return id;
+}
+
+std::string state_dir_of(const Global& g) { return g.state_dir.empty() ? host::default_state_dir() : g.state_dir; }
+std::string config_dir_of(const Global& g) {
+  if (!g.config_dir.empty()) return g.config_dir;
+  const char* env = std::getenv("ALTOVIRT_CONFIG_DIR");
+  return env != nullptr && *env != 0 ? env : "/etc/altovirt/domains";
+}
+VmStore store_of(const Global& g) { return VmStore(state_dir_of(g), config_dir_of(g)); }
+Result<host::StateDir> open_state(const Global& g) {
+  auto s = host::StateDir::open(state_dir_of(g));
+  if (!s) return std::unexpected(s.error().context("opening the altovirt state directory (--state-dir)"));
+  return s;
 }
 
 bool process_running(pid_t pid) {

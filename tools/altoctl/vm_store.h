@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/host/state.h"
 
 namespace altoctl {
 
@@ -64,6 +65,15 @@ class VmStore {
  private:
   std::string state_dir_, config_dir_;
 };
+
+struct Global;
+// The state and config directories as --state-dir/--config-dir, the environment or the defaults
+// say, and the store over them.
+std::string state_dir_of(const Global& g);
+std::string config_dir_of(const Global& g);
+VmStore store_of(const Global& g);
+// The host-wide StateDir (its lock held while the object lives).
+altovirt::Result<altovirt::host::StateDir> open_state(const Global& g);
 
 // True when `pid` is a live process that is not a zombie.
 bool process_running(pid_t pid);

@@ -27,6 +27,7 @@ expect_eq "e1000e starts on its host driver" e1000e "$(current_driver $NIC_BDF)"
 pass "e1000e interface $(nic_ifc) exists"
 
 # --- StratoVirt's example: one error naming each unsupported element ---------------------------
+step "StratoVirt's example: one error naming each unsupported element"
 out=$("$ALTOCTL" create "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" 2>&1)
 expect_eq "StratoVirt XML: create fails" 1 "$?"
 for needle in "os/loader" "devices/disk[1]" "devices/interface[1]" "devices/memballoon[1]" "devices/rng[1]" \
@@ -37,6 +38,7 @@ expect_eq "StratoVirt XML: one error" 1 "$(echo "$out" | grep -c '^error:')"
 expect_eq "StratoVirt XML: e1000e untouched" e1000e "$(current_driver $NIC_BDF)"
 
 # --- managed='no' while the device is on its host driver ---------------------------------------
+step "managed='no' while the device is on its host driver"
 domain_xml unmanaged no powerbutton > /tmp/unmanaged.xml
 out=$("$ALTOCTL" create /tmp/unmanaged.xml 2>&1)
 expect_eq "managed='no' on a host-driver device: create fails" 1 "$?"
@@ -44,6 +46,7 @@ expect_contains "managed='no': says what to do" "is bound to driver e1000e, not 
 expect_eq "managed='no': e1000e untouched" e1000e "$(current_driver $NIC_BDF)"
 
 # --- the seed scenario ----------------------------------------------------------------------------
+step "the seed scenario"
 run_ok "DHCP server on the NIC's link partner" tb_dhcp_server
 domain_xml seed yes dhcp,ping,powerbutton > /tmp/seed.xml
 start=$(date +%s)
@@ -74,7 +77,7 @@ expect_contains "second domain: names the holder" "in use by domain 'seed'" "$ou
 expect_eq "second domain: the e1000e stays with seed" vfio-pci "$(current_driver $NIC_BDF)"
 expect_eq "second domain: seed still runs" running "$("$ALTOCTL" domstate seed | head -n1)"
 
-wait_for 900 grep -q -e GUEST-WAIT-POWERBUTTON -e GUEST-FAIL /tmp/seed-console.out || { cat /tmp/seed-console.out; fail "the guest did not finish its steps"; }
+wait_for 300 grep -q -e GUEST-WAIT-POWERBUTTON -e GUEST-FAIL /tmp/seed-console.out || { cat /tmp/seed-console.out; fail "the guest did not finish its steps"; }
 grep GUEST- /tmp/seed-console.out
 echo "seed: create to the guest's ping done: $(($(date +%s) - start)) s"
 expect_contains "console: the guest got a DHCP lease" "GUEST-LEASE" "$(cat /tmp/seed-console.out)"
@@ -96,6 +99,7 @@ expect_contains "list --all: seed shut off" " -    seed   shut off" "$out"
 expect_eq "list: nothing running" "" "$("$ALTOCTL" list | tail -n +3 | tr -d ' \n')"
 
 # --- persistent domain, kill -9 of altovirt ------------------------------------------------------
+step "persistent domain, kill -9 of altovirt"
 domain_xml persist yes powerbutton > /tmp/persist.xml
 run_ok "define persist" "$ALTOCTL" define /tmp/persist.xml
 expect_contains "list --all: a defined domain" "persist" "$("$ALTOCTL" list --all)"
@@ -112,6 +116,7 @@ expect_contains "domstate --reason: killed" "killed by signal 9" "$("$ALTOCTL" d
 run_ok "undefine persist" "$ALTOCTL" undefine persist
 
 # --- destroy ------------------------------------------------------------------------------------------
+step "destroy"
 domain_xml seed yes powerbutton > /tmp/seed.xml
 out=$("$ALTOCTL" create /tmp/seed.xml 2>&1)
 expect_eq "create seed again: exit status (output: $out)" 0 "$?"
@@ -122,22 +127,65 @@ expect_contains "destroy seed: virsh's message" "Domain 'seed' destroyed" "$out"
 expect_eq "after destroy: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
 expect_eq "after destroy: domstate" "shut off" "$("$ALTOCTL" domstate seed | head -n1)"
 
-# --- Ctrl-C during create -------------------------------------------------------------------------
+# --- signals during create ------------------------------------------------------------------------
+# A signal to altoctl (Ctrl-C, SIGTERM, SIGHUP) at any point of the start: until the VM runs, altoctl
+# ends by the signal only once the host is as before (device back on e1000e, no VM, record shut off
+# with the reason); once it runs, the VM keeps running and altoctl says so. The supervisor holds in
+# the named phase (ALTOCTL_TEST_PHASE_DELAY) so that the signal lands inside it.
 # A non-interactive shell starts background jobs with SIGINT ignored; python restores the default
-# so that the SIGINT acts as a Ctrl-C would. It is sent once the supervisor has prepared the host
-# (the e1000e is detached) and before the VM runs.
-rm -f /run/altovirt/vms/seed/status.json
-python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
-  "$ALTOCTL" create /tmp/seed.xml >/tmp/ctrlc.out 2>&1 &
-creator=$!
+# so that SIGINT acts as a Ctrl-C would.
+signum() { case "$1" in INT) echo 2 ;; TERM) echo 15 ;; HUP) echo 1 ;; esac; }
+start_create() {  # start_create PHASE-HOLD : altoctl create in the background; sets $creator
+  rm -f /run/altovirt/vms/seed/supervisor.log
+  ALTOCTL_TEST_PHASE_DELAY=$1 python3 -c \
+    'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "$ALTOCTL" create /tmp/seed.xml >/tmp/sig.out 2>&1 &
+  creator=$!
+}
+host_restored() {  # host_restored WHAT
+  expect_eq "$1: e1000e back on e1000e when altoctl has ended" e1000e "$(current_driver $NIC_BDF)"
+  expect_eq "$1: no domain runs" "" "$("$ALTOCTL" list | tail -n +3 | tr -d ' \n')"
+  pgrep -f 'altovirt.*-name seed' >/dev/null && fail "$1: an altovirt of seed still runs: $(pgrep -af altovirt)"
+  pass "$1: no altovirt left"
+}
+interrupt_create() {  # interrupt_create PHASE SIGNAL stopped|running
+  local phase=$1 sig=$2 expect=$3 what="SIG$2 in phase $1" rc
+  step "$what"
+  start_create "$phase:8"
+  wait_for 120 grep -q "phase $phase" /run/altovirt/vms/seed/supervisor.log \
+    || fail "$what: the supervisor never reached the phase: $(cat /tmp/sig.out /run/altovirt/vms/seed/supervisor.log)"
+  kill -"$sig" "$creator"
+  wait_pid 150 "$creator" "altoctl create after SIG$sig"; rc=$?
+  expect_eq "$what: altoctl ended by the signal (output: $(cat /tmp/sig.out))" $((128 + $(signum "$sig"))) "$rc"
+  if [ "$expect" = stopped ]; then
+    expect_contains "$what: says the domain was not started" "domain 'seed' was not started" "$(cat /tmp/sig.out)"
+    host_restored "$what"
+    # Before the detach nothing was recorded, so the record keeps the reason of the previous run.
+    [ "$phase" = prepare ] || expect_contains "$what: domstate --reason names the signal" \
+      "altoctl got SIG$sig during the start" "$("$ALTOCTL" domstate --reason seed)"
+  else
+    expect_contains "$what: says the domain keeps running" "it keeps running" "$(cat /tmp/sig.out)"
+    expect_eq "$what: the domain runs" running "$("$ALTOCTL" domstate seed | head -n1)"
+    expect_eq "$what: the e1000e stays with the VM" vfio-pci "$(current_driver $NIC_BDF)"
+    run_ok "$what: destroy" timeout 60 "$ALTOCTL" destroy seed
+    host_restored "$what, after destroy"
+  fi
+}
+interrupt_create prepare INT stopped    # before anything is detached
+interrupt_create detached TERM stopped  # the e1000e is on vfio-pci, altovirt not started
+interrupt_create booting HUP stopped    # altovirt starts, QMP does not say running yet
+interrupt_create running INT running    # the VM runs: it stays
+
+# No hold: SIGINT as soon as the supervisor records "starting", the timing of a hasty Ctrl-C. Either
+# outcome is right; what altoctl says must match the host.
+step "SIGINT as soon as the record says starting"
+start_create ""
 wait_for 60 grep -q '"state": "starting"' /run/altovirt/vms/seed/status.json || fail "the supervisor never reached 'starting'"
 kill -INT "$creator"
-wait "$creator"
-rc=$?
-expect_eq "Ctrl-C: altoctl ended by SIGINT (output: $(cat /tmp/ctrlc.out))" 130 "$rc"
-wait_for 120 sh -c "'$ALTOCTL' list | tail -n +3 | grep -q seed && exit 1; test \"\$(basename \$(readlink /sys/bus/pci/devices/$NIC_BDF/driver))\" = e1000e" \
-  || fail "after Ctrl-C during create: driver $(current_driver $NIC_BDF), list: $("$ALTOCTL" list)"
-pass "Ctrl-C during create: no VM runs and the e1000e is back on e1000e"
-expect_contains "Ctrl-C: the supervisor says why it stopped the VM" "altoctl went away during the start" \
-  "$(cat /run/altovirt/vms/seed/supervisor.log)"
+wait_pid 150 "$creator" "altoctl create after an early SIGINT"
+expect_eq "early SIGINT: altoctl ended by SIGINT (output: $(cat /tmp/sig.out))" 130 "$?"
+if grep -q "keeps running" /tmp/sig.out; then
+  run_ok "early SIGINT: the VM had started; destroy" timeout 60 "$ALTOCTL" destroy seed
+fi
+host_restored "early SIGINT"
 finish

@@ -38,7 +38,7 @@ open_client() {
 close_client() {
   exec {qout}>&- {qin}<&-
   [ -n "${QMP[1]:-}" ] && eval "exec ${QMP[1]}>&- ${QMP[0]}<&-"
-  wait "$qmp_pid" 2>/dev/null
+  wait_pid 30 "$qmp_pid" "socat (the QMP client)" 2>/dev/null || true
 }
 reply=""
 qmp() {  # qmp JSON-TEXT : sends it, sets $reply to the first return/error line
@@ -144,7 +144,7 @@ pass "POWERDOWN event"
 wait_event SHUTDOWN 300 || { cat "$out"; fail "no SHUTDOWN event after system_powerdown"; }
 expect_contains "SHUTDOWN by the guest" '"guest":true' "$(grep SHUTDOWN "$events")"
 close_client
-wait "$vm"
+wait_pid 120 "$vm" "altovirt after the guest's poweroff"
 rc=$?
 expect_eq "altovirt exit status after the guest's poweroff" 0 "$rc"
 expect_contains "the guest saw the power button" GUEST-POWERBUTTON "$(cat "$out")"
@@ -178,6 +178,6 @@ expect_eq "quit" '{"return":{}}' "$reply"
 wait_event SHUTDOWN 60 || fail "no SHUTDOWN event after quit"
 expect_contains "SHUTDOWN after quit" '"reason":"host-qmp-quit"' "$(grep SHUTDOWN "$events")"
 close_client
-wait "$vm"
+wait_pid 60 "$vm" "altovirt after quit"
 expect_eq "altovirt exit status after quit" 0 "$?"
 finish

@@ -57,7 +57,7 @@ expect_eq "VF held by another VM: exit status" 1 "$rc"
 expect_contains "VF held by another VM: message" "already in use by another process" "$out"
 guest nvme-read "guest.pattern=vf-pattern-3" /tmp/b.log -device vfio-pci,host="$vf2" > /tmp/vm-b.out 2>&1 &
 b=$!
-wait $a; rca=$?; wait $b; rcb=$?
+wait_pid 400 "$a" "VM A"; rca=$?; wait_pid 400 "$b" "VM B"; rcb=$?
 grep GUEST- /tmp/vm-a.out /tmp/vm-b.out
 expect_eq "VM A exit status" 0 "$rca"
 expect_eq "VM B exit status" 0 "$rcb"

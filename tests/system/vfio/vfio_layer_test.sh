@@ -36,7 +36,7 @@ holder=$!
 wait_for 15 grep -q config_id /tmp/holder.out || fail "the holder did not open the device: $(cat /tmp/holder.out)"
 out=$("$probe" $NIC_BDF 2>&1) && fail "a second process opened a held group: $out"
 expect_contains "busy group is refused" "already in use by another process" "$out"
-kill $holder; wait $holder 2>/dev/null
+kill $holder; wait_pid 30 "$holder" "the group holder" 2>/dev/null || true
 
 # A group that is not viable: the SATA controller 00:1f.2 on vfio-pci shares its group with the SMBus
 # controller on i801_smbus; the error names every device of the group and its driver.
