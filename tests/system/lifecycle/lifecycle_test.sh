@@ -182,8 +182,8 @@ step "SIGINT as soon as the record says starting"
 start_create ""
 wait_for 60 grep -q '"state": "starting"' /run/altovirt/vms/seed/status.json || fail "the supervisor never reached 'starting'"
 kill -INT "$creator"
-wait_pid 150 "$creator" "altoctl create after an early SIGINT"
-expect_eq "early SIGINT: altoctl ended by SIGINT (output: $(cat /tmp/sig.out))" 130 "$?"
+wait_pid 150 "$creator" "altoctl create after an early SIGINT"; rc=$?
+expect_eq "early SIGINT: altoctl ended by SIGINT (output: $(cat /tmp/sig.out))" 130 "$rc"
 if grep -q "keeps running" /tmp/sig.out; then
   run_ok "early SIGINT: the VM had started; destroy" timeout 60 "$ALTOCTL" destroy seed
 fi
