@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 namespace altovirt::vmm {
 
 class Machine;
+class DeviceRegistry;
 
 // The keys every virtio-pci -device kind accepts besides the PCI placement keys.
 inline const std::vector<std::string> kVirtioPciKeys = {"iothread"};
@@ -36,7 +38,11 @@ struct VirtioContext {
   std::vector<std::unique_ptr<virtio::EventLoop>> private_loops;
   std::unique_ptr<virtio::GuestRam> ram;
   std::vector<std::unique_ptr<virtio::TransportHost>> hosts;
+  std::set<std::string> drives_in_use;  // -drive ids taken by a device
 };
+
+// Adds the "virtio-blk-pci" -device kind (src/vmm/virtio_blk_kind.cpp).
+void register_virtio_blk(DeviceRegistry& registry);
 
 // Places `device` on `machine` behind a virtio-pci transport, as `spec` says.
 Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
