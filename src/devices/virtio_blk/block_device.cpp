@@ -126,7 +126,7 @@ void BlockDevice::process() {
                                                  : 0;
       if (!throttle_.admit(write, bytes)) {
         queue_->unpop();
-        arm_timer(throttle_.wait(write));
+        arm_timer(throttle_.wait(write, bytes));
         break;
       }
     }

@@ -12,16 +12,18 @@ void TokenBucket::refill(Clock::time_point now) {
   last_ = now;
 }
 
-bool TokenBucket::ready(Clock::time_point now) {
+static double need(uint64_t cost, uint64_t rate) { return static_cast<double>(std::min(cost, rate)); }
+
+bool TokenBucket::ready(uint64_t cost, Clock::time_point now) {
   if (!limited()) return true;
   refill(now);
-  return tokens_ > 0;
+  return tokens_ >= need(cost, rate_);
 }
 
-TokenBucket::Clock::duration TokenBucket::wait(Clock::time_point now) {
-  if (ready(now)) return Clock::duration::zero();
-  // Until the balance is positive again (plus a little, so that it is).
-  double secs = (-tokens_ + 1e-6 * static_cast<double>(rate_)) / static_cast<double>(rate_);
+TokenBucket::Clock::duration TokenBucket::wait(uint64_t cost, Clock::time_point now) {
+  if (ready(cost, now)) return Clock::duration::zero();
+  double secs = (need(cost, rate_) - tokens_) / static_cast<double>(rate_);
+  // Rounded up by a microsecond, so that the bucket really holds the cost when the timer fires.
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs)) + std::chrono::microseconds(1);
 }
 
@@ -33,7 +35,7 @@ bool Throttle::admit(bool write, uint64_t bytes, Clock::time_point now) {
   if (!limited_) return true;
   TokenBucket& ops = write ? iops_wr_ : iops_rd_;
   TokenBucket& bps = write ? bps_wr_ : bps_rd_;
-  if (!iops_.ready(now) || !ops.ready(now) || !bps_.ready(now) || !bps.ready(now)) return false;
+  if (!iops_.ready(1, now) || !ops.ready(1, now) || !bps_.ready(bytes, now) || !bps.ready(bytes, now)) return false;
   iops_.take(1);
   ops.take(1);
   bps_.take(bytes);
@@ -41,10 +43,10 @@ bool Throttle::admit(bool write, uint64_t bytes, Clock::time_point now) {
   return true;
 }
 
-Throttle::Clock::duration Throttle::wait(bool write, Clock::time_point now) {
+Throttle::Clock::duration Throttle::wait(bool write, uint64_t bytes, Clock::time_point now) {
   if (!limited_) return Clock::duration::zero();
-  return std::max({iops_.wait(now), (write ? iops_wr_ : iops_rd_).wait(now), bps_.wait(now),
-                   (write ? bps_wr_ : bps_rd_).wait(now)});
+  return std::max({iops_.wait(1, now), (write ? iops_wr_ : iops_rd_).wait(1, now), bps_.wait(bytes, now),
+                   (write ? bps_wr_ : bps_rd_).wait(bytes, now)});
 }
 
 }  // namespace altovirt::virtio_blk

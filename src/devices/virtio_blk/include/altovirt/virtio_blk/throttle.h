@@ -26,10 +26,11 @@ class TokenBucket {
   TokenBucket() = default;
   TokenBucket(uint64_t rate, Clock::time_point now) : rate_(rate), tokens_(static_cast<double>(rate)), last_(now) {}
   bool limited() const { return rate_ != 0; }
-  bool ready(Clock::time_point now);
+  // True when the bucket holds `cost` (at most a second's worth) now.
+  bool ready(uint64_t cost, Clock::time_point now);
   void take(uint64_t cost) { tokens_ -= static_cast<double>(cost); }
-  // Time until ready() (0 when ready now).
-  Clock::duration wait(Clock::time_point now);
+  // Time until ready(cost) (0 when ready now).
+  Clock::duration wait(uint64_t cost, Clock::time_point now);
 
  private:
   void refill(Clock::time_point now);
@@ -46,7 +47,7 @@ class Throttle {
   // True when a request (write or not, of `bytes` data bytes) may start now; takes its cost.
   bool admit(bool write, uint64_t bytes, Clock::time_point now = Clock::now());
   // How long until a request of that kind may start.
-  Clock::duration wait(bool write, Clock::time_point now = Clock::now());
+  Clock::duration wait(bool write, uint64_t bytes, Clock::time_point now = Clock::now());
 
  private:
   TokenBucket iops_, iops_rd_, iops_wr_, bps_, bps_rd_, bps_wr_;
