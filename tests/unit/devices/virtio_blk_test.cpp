@@ -115,7 +115,7 @@ TEST(Throttle, BytesAndReadWriteBucketsAreSeparate) {
 // The guest side of one virtio-blk device.
 class BlkTest : public ::testing::TestWithParam<bool> {
  protected:
-  void start(bool readonly = false, std::string serial = "disk-serial-1") {
+  void start(bool readonly = false, std::string serial = "disk-serial-1", Limits limits = {}) {
     image_path = make_image(dir.file("disk.img"), kImageSize, 0xee);
     auto img = Image::open(image_path, {.readonly = readonly});
     ASSERT_TRUE(img) << img.error().message();
@@ -123,6 +123,7 @@ class BlkTest : public ::testing::TestWithParam<bool> {
     o.serial = std::move(serial);
     o.io_uring = GetParam();
     o.queue_size = 64;
+    o.limits = limits;
     auto m = BlockDevice::create(std::make_unique<Image>(std::move(*img)), o);
     ASSERT_TRUE(m) << m.error().message();
     model = *m;
@@ -333,6 +334,23 @@ TEST_P(BlkTest, ManyRequestsInFlight) {
   run(21);
   auto bytes = file_bytes(image_path, 0, 21 * 512);
   for (int i = 0; i < 21; ++i) EXPECT_EQ(bytes[512u * i + 100], i);
+}
+
+TEST_P(BlkTest, IopsLimitSpreadsRequestsOverTime) {
+  start(false, "s", Limits{.iops = 20});
+  // 20 requests fit in the first second's bucket; 10 more need another half second.
+  for (int i = 0; i < 20; ++i) request(VIRTIO_BLK_T_FLUSH, 0, {});
+  auto t0 = std::chrono::steady_clock::now();
+  run(20);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
+  next_desc = 0;
+  for (int i = 0; i < 10; ++i) request(VIRTIO_BLK_T_FLUSH, 0, {});
+  t0 = std::chrono::steady_clock::now();
+  driver->kick(0);
+  ASSERT_TRUE(virtio::testing::eventually([&] { return ring.used_idx() == 30; }));
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GT(took, std::chrono::milliseconds(400)) << "10 requests at 20/s after the burst";
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, BlkTest, ::testing::Values(true, false),
