@@ -338,19 +338,18 @@ TEST_P(BlkTest, ManyRequestsInFlight) {
 
 TEST_P(BlkTest, IopsLimitSpreadsRequestsOverTime) {
   start(false, "s", Limits{.iops = 20});
-  // 20 requests fit in the first second's bucket; 10 more need another half second.
-  for (int i = 0; i < 20; ++i) request(VIRTIO_BLK_T_FLUSH, 0, {});
+  // 20 requests fit in the bucket (one second's worth); 10 more must wait for 10/20 s of refill,
+  // however fast the first 20 went. A lower bound only: a loaded machine may add to it.
   auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) request(VIRTIO_BLK_T_FLUSH, 0, {});
   run(20);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
   next_desc = 0;
   for (int i = 0; i < 10; ++i) request(VIRTIO_BLK_T_FLUSH, 0, {});
-  t0 = std::chrono::steady_clock::now();
   driver->kick(0);
   ASSERT_TRUE(virtio::testing::eventually([&] { return ring.used_idx() == 30; }));
   auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_GT(took, std::chrono::milliseconds(400)) << "10 requests at 20/s after the burst";
-  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  EXPECT_GE(took, std::chrono::milliseconds(490)) << "30 requests at 20/s with a burst of 20";
+  EXPECT_LT(took, std::chrono::seconds(4));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, BlkTest, ::testing::Values(true, false),
