@@ -106,6 +106,18 @@ expect_vm_error "qcow2 given as raw" "qcow2 image" -drive file=/tmp/vmm-q.img,fo
 expect_vm_error "unknown format" "format=qcow2 is not supported" -drive file=$disk,format=qcow2,if=none,id=d0 -device virtio-blk-pci,drive=d0
 expect_vm_error "unknown drive" "no -drive has id=d9" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d9
 
+# A second VM cannot open an image the first one holds (OFD lock): start one (it locks while it is
+# built, before its guest runs), then another on the same image.
+"$ALTOVIRT" -m 128M -kernel "$kernel" -initrd "$disk_initrd" -append "console=ttyS0 quiet panic=-1" -serial none \
+  -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0 </dev/null >/tmp/holder.out 2>&1 &
+holder=$!
+n=100
+while [ $n -gt 0 ] && ! grep -q OFDLCK /proc/locks; do sleep 0.1; n=$((n - 1)); done
+expect_vm_error "image locked by another VM" "locked by another process" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
+expect_vm_error "image locked by another VM, read-only" "locked by another process" -drive file=$disk,format=raw,if=none,id=d0,readonly=on -device virtio-blk-pci,drive=d0
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+
 # cache=writeback: the test host's /tmp is tmpfs, which has no O_DIRECT (cache=none says so and stops).
 boot disk -m 256M -kernel "$kernel" -initrd "$disk_initrd" -append "console=ttyS0 quiet panic=-1 altovirt.disk=1" \
   -serial stdio -D /tmp/disk.log -object iothread,id=io1 \
