@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   // keeps every large buffer in its own mapping, returned to the kernel when freed.
   ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   vmm::register_vfio_pci(vmm::DeviceRegistry::global());
+  vmm::register_virtio_blk(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

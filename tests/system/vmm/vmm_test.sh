@@ -82,6 +82,57 @@ expect_contains "-D log has the exit counters" "serial 0x3f8" "$(cat /tmp/powero
 [ ! -e /tmp/vmm-test.pid ] || fail "the pidfile was left behind"
 pass "pidfile removed at exit"
 
+# --- virtio-blk: a raw image as /dev/vda ---------------------------------------------------------
+disk_initrd=/tmp/vmm-disk-initrd.gz
+run_ok "test initramfs with virtio modules built" "$ALTOVIRT_SRC/testbed/mkinitrd" \
+  --init "$ALTOVIRT_SRC/tests/system/vmm/guest-init.sh" --out "$disk_initrd" --module virtio_pci --module virtio_blk
+disk=/tmp/vmm-disk.img
+rm -f "$disk"
+truncate -s 64M "$disk"
+printf 'HOSTPATTERN-0123' | dd of="$disk" conv=notrunc 2>/dev/null
+expect_vm_error() {  # WHAT NEEDLE ARGS...
+  local what=$1 needle=$2 out rc
+  shift 2
+  out=$(timeout 30 "$ALTOVIRT" -m 128M -kernel "$kernel" -serial none "$@" </dev/null 2>&1)
+  rc=$?
+  [ "$rc" != 0 ] || fail "$what: altovirt started"
+  expect_contains "$what: message" "$needle" "$out"
+}
+expect_vm_error "missing image" "no such image" -drive file=/nonexistent.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
+mkdir -p /tmp/vmm-dir.img
+expect_vm_error "directory as image" "is a directory" -drive file=/tmp/vmm-dir.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
+printf 'QFI\xfb\0\0\0\3' > /tmp/vmm-q.img; truncate -s 1M /tmp/vmm-q.img
+expect_vm_error "qcow2 given as raw" "qcow2 image" -drive file=/tmp/vmm-q.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
+expect_vm_error "unknown format" "format=qcow2 is not supported" -drive file=$disk,format=qcow2,if=none,id=d0 -device virtio-blk-pci,drive=d0
+expect_vm_error "unknown drive" "no -drive has id=d9" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d9
+
+# A second VM cannot open an image the first one holds (OFD lock): start one (it locks while it is
+# built, before its guest runs), then another on the same image.
+"$ALTOVIRT" -m 128M -kernel "$kernel" -initrd "$disk_initrd" -append "console=ttyS0 quiet panic=-1" -serial none \
+  -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0 </dev/null >/tmp/holder.out 2>&1 &
+holder=$!
+n=100
+while [ $n -gt 0 ] && ! grep -q OFDLCK /proc/locks; do sleep 0.1; n=$((n - 1)); done
+expect_vm_error "image locked by another VM" "locked by another process" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
+expect_vm_error "image locked by another VM, read-only" "locked by another process" -drive file=$disk,format=raw,if=none,id=d0,readonly=on -device virtio-blk-pci,drive=d0
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+
+# cache=writeback: the test host's /tmp is tmpfs, which has no O_DIRECT (cache=none says so and stops).
+boot disk -m 256M -kernel "$kernel" -initrd "$disk_initrd" -append "console=ttyS0 quiet panic=-1 altovirt.disk=1" \
+  -serial stdio -D /tmp/disk.log -object iothread,id=io1 \
+  -drive file=$disk,format=raw,if=none,id=d0,cache=writeback,aio=io_uring \
+  -device virtio-blk-pci,drive=d0,serial=altovirt-disk0,iothread=io1
+rc=$?
+[ "$rc" = 0 ] || { tail -n 60 /tmp/disk.out; cat /tmp/disk.log; }
+expect_eq "guest with a virtio-blk disk powers off" 0 "$rc"
+expect_eq "guest sees /dev/vda of 64 MiB (131072 sectors)" 131072 "$(marker_value disk ALTOVIRT-GUEST-VDA-SIZE)"
+expect_eq "guest reads the serial" altovirt-disk0 "$(marker_value disk ALTOVIRT-GUEST-VDA-SERIAL)"
+expect_eq "guest reads what the host wrote" HOSTPATTERN-0123 "$(marker_value disk ALTOVIRT-GUEST-VDA-HEAD)"
+expect_eq "guest write completes" ok "$(marker_value disk ALTOVIRT-GUEST-VDA-WRITE)"
+expect_eq "virtio-blk uses MSI-X" msix "$(marker_value disk ALTOVIRT-GUEST-VDA-IRQ)"
+expect_eq "the guest's write is in the image file" GUESTWROTE "$(dd if="$disk" bs=512 skip=8 count=1 2>/dev/null | head -c 10)"
+
 # --- reboot with -no-reboot --------------------------------------------------------------------
 boot reboot -m 128M -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1 altovirt.action=reboot" \
   -serial stdio -no-reboot -D /tmp/reboot.log

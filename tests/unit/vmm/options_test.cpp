@@ -107,3 +107,48 @@ TEST(Device, BadOptions) {
   EXPECT_NE(error_of({"-device", "fake-pci,host"}, r).find("not key=value"), std::string::npos);
   EXPECT_NE(error_of({"-device", "fake-pci,host=a,host=b"}, r).find("twice"), std::string::npos);
 }
+
+TEST(Drive, AllKeys) {
+  auto o = parse({"-drive", "file=/img,format=raw,if=none,id=d0,readonly=on,cache=none,aio=threads,iops=1000,iops_rd=10,"
+                            "iops_wr=20,bps=4096,bps_rd=1,bps_wr=2",
+                  "-drive", "file=/other,id=d1"});
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_EQ(o->drives.size(), 2u);
+  const DriveSpec& d = o->drives[0];
+  EXPECT_EQ(d.file, "/img");
+  EXPECT_EQ(d.id, "d0");
+  EXPECT_TRUE(d.readonly);
+  EXPECT_TRUE(d.direct);
+  EXPECT_FALSE(d.io_uring);
+  EXPECT_EQ(d.limits.iops, 1000u);
+  EXPECT_EQ(d.limits.iops_rd, 10u);
+  EXPECT_EQ(d.limits.iops_wr, 20u);
+  EXPECT_EQ(d.limits.bps, 4096u);
+  EXPECT_EQ(d.limits.bps_rd, 1u);
+  EXPECT_EQ(d.limits.bps_wr, 2u);
+  EXPECT_FALSE(o->drives[1].readonly);
+  EXPECT_FALSE(o->drives[1].direct);
+  EXPECT_TRUE(o->drives[1].io_uring) << "io_uring is the default engine";
+  EXPECT_FALSE(o->drives[1].limits.any());
+}
+
+TEST(Drive, ErrorsNameTheOption) {
+  EXPECT_NE(error_of({"-drive", "id=d0"}).find("-drive id=d0: file=PATH is required"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i"}).find("id=ID is required"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,format=qcow2"}).find("format=qcow2 is not supported"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,if=virtio"}).find("only if=none"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,cache=unsafe"}).find("cache=unsafe"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,aio=native"}).find("aio=native"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,iops=lots"}).find("iops"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,bogus=1"}).find("unknown key 'bogus'"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a", "-drive", "file=/j,id=a"}).find("id=a is already used"), std::string::npos);
+}
+
+TEST(Object, IoThreads) {
+  auto o = parse({"-object", "iothread,id=io1", "-object", "iothread,id=io2"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->iothreads, (std::vector<std::string>{"io1", "io2"}));
+  EXPECT_NE(error_of({"-object", "memory-backend-ram,id=m"}).find("-object memory-backend-ram,id=m: expected iothread,id=ID"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-object", "iothread,id=a", "-object", "iothread,id=a"}).find("declared twice"), std::string::npos);
+}

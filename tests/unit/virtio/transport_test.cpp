@@ -1,0 +1,228 @@
+// The virtio-pci transport played by a test "guest driver": identity and capabilities, feature
+// negotiation rules, queue set-up rules, MSI-X vector read-back, reset, and a request through a
+// tiny echo device model on the real EventLoop.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "altovirt/virtio/pci_transport.h"
+#include "fake_guest.h"
+
+namespace altovirt::virtio {
+namespace {
+
+using testing::Driver;
+using testing::FakeHost;
+using testing::FakeRam;
+using testing::Ring;
+
+constexpr uint64_t kBase = 0x100000;
+
+// Copies each request's readable bytes into its writable buffers.
+class EchoDevice : public VirtioDevice {
+ public:
+  uint16_t device_type() const override { return 0x2a; }
+  uint32_t pci_class() const override { return 0xff0000; }
+  unsigned num_queues() const override { return 2; }
+  uint16_t max_queue_size() const override { return 16; }
+  uint64_t device_features() const override { return 1ull << 3 | kFEventIdx | kFIndirectDesc | (1ull << 40); }
+  uint32_t config_size() const override { return 8; }
+  void read_config(uint32_t offset, std::span<uint8_t> data) override {
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(0x10 + offset + i);
+  }
+  Status activate(const Activation& a) override {
+    queues = a.queues;
+    ++activations;
+    return ok();
+  }
+  void queue_notified(unsigned q) override {
+    while (auto c = queues[q]->pop()) {
+      std::vector<uint8_t> buf(c->readable_bytes());
+      c->read(0, buf);
+      size_t n = c->write(0, buf);
+      queues[q]->push(c->head, static_cast<uint32_t>(n));
+    }
+    queues[q]->notify();
+  }
+  void reset() override {
+    queues.clear();
+    ++resets;
+  }
+  std::vector<Virtqueue*> queues;
+  std::atomic<int> activations{0}, resets{0};
+};
+
+class TransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto l = EventLoop::create("test");
+    ASSERT_TRUE(l);
+    loop = std::move(*l);
+    auto d = VirtioPciDevice::create("echo", model, host, ram, *loop);
+    ASSERT_TRUE(d) << d.error().message();
+    dev = *d;
+    driver.emplace(Driver{*dev});
+  }
+  void TearDown() override {
+    dev.reset();
+    loop.reset();
+  }
+  FakeRam ram{kBase, 0x100000};
+  FakeHost host;
+  std::shared_ptr<EchoDevice> model = std::make_shared<EchoDevice>();
+  std::unique_ptr<EventLoop> loop;
+  std::shared_ptr<VirtioPciDevice> dev;
+  std::optional<Driver> driver;
+};
+
+TEST_F(TransportTest, IdentityAndCapabilities) {
+  EXPECT_EQ(dev->config_read(PCI_VENDOR_ID, 2), 0x1af4u);
+  EXPECT_EQ(dev->config_read(PCI_DEVICE_ID, 2), 0x1040u + 0x2a);
+  EXPECT_EQ(dev->config_read(PCI_REVISION_ID, 1), 1u);
+  EXPECT_EQ(dev->bar(0).kind, pci::BarKind::mem64);
+  EXPECT_TRUE(dev->bar(0).prefetchable);
+  std::vector<unsigned> types;
+  unsigned notify_mult = 0;
+  for (unsigned at = dev->config_read(PCI_CAPABILITY_LIST, 1); at != 0; at = dev->config_read(at + 1, 1)) {
+    if (dev->config_read(at, 1) != PCI_CAP_ID_VNDR) continue;
+    unsigned type = dev->config_read(at + 3, 1);
+    types.push_back(type);
+    if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) notify_mult = dev->config_read(at + 16, 4);
+  }
+  EXPECT_EQ(types, (std::vector<unsigned>{VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_CAP_DEVICE_CFG,
+                                          VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_CAP_PCI_CFG}));
+  EXPECT_EQ(notify_mult, 4u);
+  EXPECT_TRUE(dev->config().find_capability(PCI_CAP_ID_MSIX).has_value());
+}
+
+TEST_F(TransportTest, OffersVersion1AndOnlyKnownTransportBits) {
+  uint64_t f = driver->device_features();
+  EXPECT_TRUE(f & kFVersion1);
+  EXPECT_TRUE(f & (1ull << 3));
+  EXPECT_TRUE(f & kFEventIdx);
+  EXPECT_FALSE(f & (1ull << 40)) << "a reserved bit the transport does not implement is not offered";
+}
+
+TEST_F(TransportTest, FeaturesOkNeedsVersion1) {
+  EXPECT_FALSE(driver->negotiate(1ull << 3)) << "a legacy driver is refused";
+  EXPECT_TRUE(driver->negotiate(kFVersion1 | (1ull << 3)));
+}
+
+TEST_F(TransportTest, FeaturesOkRefusesUnofferedBits) {
+  EXPECT_FALSE(driver->negotiate(kFVersion1 | (1ull << 7)));
+}
+
+TEST_F(TransportTest, FeaturesAreFrozenAfterFeaturesOk) {
+  ASSERT_TRUE(driver->negotiate(kFVersion1));
+  driver->driver_features(kFVersion1 | (1ull << 3));
+  EXPECT_EQ(dev->driver_features(), kFVersion1);
+}
+
+TEST_F(TransportTest, DriverCannotClearStatusBits) {
+  ASSERT_TRUE(driver->negotiate(kFVersion1));
+  driver->set_status(VirtioPciDevice::kAcknowledge);
+  EXPECT_TRUE(driver->status() & VirtioPciDevice::kFeaturesOk);
+}
+
+TEST_F(TransportTest, QueueSizeMustBeAPowerOfTwoWithinTheMaximum) {
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SELECT, 0);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 16);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE, 12);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 16);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE, 32);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 16);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE, 4);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 4);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SELECT, 5);  // no such queue
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 0);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_NUMQ), 2);
+}
+
+TEST_F(TransportTest, InvalidMsixVectorsReadBackNoVector) {
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_MSIX, 2);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_MSIX), 2);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_MSIX, 3);  // 3 vectors: 0..2
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_MSIX), 0xffff);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SELECT, 1);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX, 1);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX), 1);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX, 77);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX), 0xffff);
+}
+
+TEST_F(TransportTest, DeviceConfigComesFromTheModel) {
+  EXPECT_EQ(driver->read<uint8_t>(VirtioPciDevice::kDeviceOffset + 3), 0x13);
+  EXPECT_EQ(driver->read<uint32_t>(VirtioPciDevice::kDeviceOffset + 8), 0u) << "past config_size reads 0";
+}
+
+TEST_F(TransportTest, RequestRoundTripWithIntx) {
+  Ring ring(ram, kBase, 16);
+  ASSERT_TRUE(driver->negotiate(kFVersion1));
+  driver->setup_queue(0, ring.layout);
+  driver->driver_ok();
+  ASSERT_EQ(model->activations.load(), 1);
+  ram.put<uint32_t>(kBase + 0x8000, 0x11223344);
+  ring.desc(0, kBase + 0x8000, 4, testing::kNext, 1);
+  ring.desc(1, kBase + 0x9000, 4, testing::kWrite);
+  ring.publish(0);
+  driver->kick(0);
+  ASSERT_TRUE(testing::eventually([&] { return ring.used_idx() == 1; }));
+  EXPECT_EQ(ram.get<uint32_t>(kBase + 0x9000), 0x11223344u);
+  EXPECT_EQ(ring.used_len(0), 4u);
+  ASSERT_TRUE(testing::eventually([&] { return host.intx.load(); })) << "no MSI-X: INTx";
+  EXPECT_EQ(driver->read<uint8_t>(VirtioPciDevice::kIsrOffset), 1) << "queue interrupt";
+  EXPECT_FALSE(host.intx.load()) << "reading ISR lowers INTx";
+  EXPECT_EQ(driver->read<uint8_t>(VirtioPciDevice::kIsrOffset), 0) << "read-to-clear";
+}
+
+TEST_F(TransportTest, BadChainSetsNeedsResetAndRaisesConfigInterrupt) {
+  Ring ring(ram, kBase, 16);
+  ASSERT_TRUE(driver->negotiate(kFVersion1));
+  driver->setup_queue(0, ring.layout);
+  driver->driver_ok();
+  ring.desc(0, kBase + 0x8000, 4, testing::kNext, 0);  // loop
+  ring.publish(0);
+  driver->kick(0);
+  ASSERT_TRUE(testing::eventually([&] { return host.intx.load(); })) << "a configuration interrupt";
+  EXPECT_TRUE(driver->status() & VirtioPciDevice::kNeedsReset);
+  EXPECT_EQ(driver->read<uint8_t>(VirtioPciDevice::kIsrOffset) & 2, 2);
+  driver->set_status(0);
+  EXPECT_EQ(driver->status(), 0) << "reset clears NEEDS_RESET";
+}
+
+TEST_F(TransportTest, ResetStopsTheModelAndClearsQueues) {
+  Ring ring(ram, kBase, 16);
+  ASSERT_TRUE(driver->negotiate(kFVersion1));
+  driver->setup_queue(0, ring.layout);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX, 1);
+  driver->driver_ok();
+  driver->set_status(0);
+  EXPECT_EQ(model->resets.load(), 1);
+  EXPECT_EQ(driver->status(), 0);
+  driver->write<uint16_t>(VIRTIO_PCI_COMMON_Q_SELECT, 0);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_ENABLE), 0);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_SIZE), 16);
+  EXPECT_EQ(driver->read<uint32_t>(VIRTIO_PCI_COMMON_Q_DESCLO), 0u);
+  EXPECT_EQ(driver->read<uint16_t>(VIRTIO_PCI_COMMON_Q_MSIX), 0xffff);
+  EXPECT_EQ(dev->driver_features(), 0u);
+}
+
+TEST_F(TransportTest, QueueAddressesAreFixedOnceEnabled) {
+  Ring ring(ram, kBase, 16);
+  driver->setup_queue(0, ring.layout);
+  driver->write<uint32_t>(VIRTIO_PCI_COMMON_Q_DESCLO, 0x5000);
+  EXPECT_EQ(driver->read<uint32_t>(VIRTIO_PCI_COMMON_Q_DESCLO), static_cast<uint32_t>(kBase));
+}
+
+TEST_F(TransportTest, IoEventFdsFollowTheBar) {
+  dev->program_bar(0, 0x800000000);
+  dev->enable_decode(false, true);
+  ASSERT_EQ(host.ioeventfds.size(), 2u);
+  EXPECT_EQ(host.ioeventfds[1], 0x800000000 + VirtioPciDevice::kNotifyOffset + 4);
+  dev->program_bar(0, 0x900000000);
+  ASSERT_EQ(host.ioeventfds.size(), 4u);
+  EXPECT_EQ(host.ioeventfds[2], 0x900000000 + VirtioPciDevice::kNotifyOffset);
+}
+
+}  // namespace
+}  // namespace altovirt::virtio
