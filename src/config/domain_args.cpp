@@ -1,6 +1,8 @@
 // to_altovirt_args(): the altovirt command line for a DomainConfig, in QEMU's option syntax, which
 // altovirt follows so that users and tools that know QEMU need nothing new.
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <random>
 
 #include "altovirt/config/domain.h"
@@ -11,7 +13,39 @@ std::string HostPciAddress::to_string() const {
   return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", domain, bus, slot, function);
 }
 
-Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const RuntimePaths& paths) {
+DomainConfig with_pci_addresses(const DomainConfig& config) {
+  DomainConfig c = config;
+  if (c.machine != Machine::q35) return c;
+  std::set<uint32_t> used, ports;
+  uint32_t highest = 0;
+  for (const auto& ctl : c.controllers) {
+    highest = std::max(highest, ctl.index);
+    if (ctl.model == PciController::Model::pcie_root_port) ports.insert(ctl.index);
+  }
+  for (const auto& h : c.hostdevs)
+    if (h.guest_address && h.guest_address->bus != 0) used.insert(h.guest_address->bus);
+  for (auto& h : c.hostdevs) {
+    if (h.guest_address) continue;
+    auto free = std::find_if(ports.begin(), ports.end(), [&](uint32_t i) { return !used.contains(i); });
+    uint32_t index;
+    if (free != ports.end()) {
+      index = *free;
+    } else {
+      index = ++highest;  // the parser caps indexes at 255; the machine's bus numbers are checked by altovirt
+      PciController port;
+      port.model = PciController::Model::pcie_root_port;
+      port.index = index;
+      c.controllers.push_back(port);
+      ports.insert(index);
+    }
+    used.insert(index);
+    h.guest_address = GuestPciAddress{0, index, 0, 0, false};
+  }
+  return c;
+}
+
+Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths) {
+  const DomainConfig c = with_pci_addresses(config);
   if (paths.qmp_socket.empty()) return fail("to_altovirt_args: the QMP socket path is empty");
   // In QEMU's option lists a ',' separates options; a path with one would be cut (QEMU's ",," escape
   // is not worth supporting for paths altoctl chooses itself).
@@ -36,7 +70,8 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const R
   // Root ports get libvirt's ids, pci.<index>, so that bus='N' in a guest address names bus pci.N.
   for (const auto& ctl : c.controllers) {
     if (ctl.model != PciController::Model::pcie_root_port) continue;
-    std::string dev = fmt::format("pcie-root-port,id=pci.{},chassis={},bus={}", ctl.index, ctl.index, root_bus);
+    std::string dev = fmt::format("pcie-root-port,id=pci.{},chassis={},port={:#x},bus={}", ctl.index,
+                                  ctl.chassis.value_or(ctl.index), ctl.port.value_or(0), root_bus);
     if (ctl.address) {
       dev += fmt::format(",addr={:#04x}.{:x}", ctl.address->slot, ctl.address->function);
       if (ctl.address->multifunction) dev += ",multifunction=on";

@@ -229,12 +229,10 @@ void Parser::parse_controller(pugi::xml_node node, const std::string& loc) {
     if (cn == "model" && std::string_view(child.attribute("name").value()) == "pcie-root-port" && !root) {
       check_attrs(child, cloc, {"name"});
     } else if (cn == "target" && !root) {
-      // libvirt writes chassis (= index) and port; altovirt numbers its root ports the same way.
+      // libvirt writes chassis (= index by default) and port (its address, e.g. 0x10).
       check_attrs(child, cloc, {"chassis", "port"});
-      if (auto ch = child.attribute("chassis"); ch && parse_c_uint(ch.value()) != ctl.index)
-        problem(child, cloc, fmt::format("chassis='{}' must equal the controller index {}", ch.value(), ctl.index));
-      if (auto port = child.attribute("port"))
-        warn(child, cloc, fmt::format("port='{}' ignored: altovirt numbers root port links itself", port.value()));
+      if (auto v = number_attr(child, cloc, "chassis", 0xff, false)) ctl.chassis = static_cast<uint32_t>(*v);
+      if (auto v = number_attr(child, cloc, "port", 0xff, false)) ctl.port = static_cast<uint32_t>(*v);
     } else if (cn == "address" && !root) {
       if (auto a = guest_address(child, cloc)) {
         if (a->bus != 0) problem(child, cloc, "a pcie-root-port must sit on the root bus (bus='0x00')");

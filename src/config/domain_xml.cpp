@@ -83,6 +83,11 @@ std::string to_xml(const DomainConfig& c) {
     set_attr(n, "model", ctl.model == PciController::Model::pcie_root      ? "pcie-root"
                          : ctl.model == PciController::Model::pcie_root_port ? "pcie-root-port"
                                                                              : "pci-root");
+    if (ctl.chassis || ctl.port) {
+      auto t = n.append_child("target");
+      if (ctl.chassis) set_attr(t, "chassis", std::to_string(*ctl.chassis));
+      if (ctl.port) set_attr(t, "port", fmt::format("{:#x}", *ctl.port));
+    }
     if (ctl.address) guest_address(n, *ctl.address);
   }
   if (c.serial) {

@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "altovirt/base/log.h"
 #include "altovirt/boot/acpi.h"
@@ -148,8 +150,25 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   AV_TRY(pio_.add(0xcf8, 8, "pci-config 0xcf8", std::make_shared<PciConfigPorts>(pci_, *reset)));
   AV_TRY(mmio_.add(boot::kEcamBase, boot::kEcamSize, "pci-ecam", std::make_shared<EcamRegion>(pci_)));
 
-  // PCI devices from -device, then firmware-style BAR assignment.
-  for (auto& spec : o.devices) {
+  // PCI devices from -device, then firmware-style BAR assignment. Kinds that provide a bus (root
+  // ports) come first, so a device may name a root port given after it. A root-bus device without
+  // addr= gets the first slot no other -device asks for by number.
+  std::vector<DeviceSpec> specs = o.devices;
+  std::stable_partition(specs.begin(), specs.end(), [](const DeviceSpec& d) {
+    const DeviceKind* kind = DeviceRegistry::global().find(d.kind);
+    return kind != nullptr && kind->provides_bus;
+  });
+  std::set<unsigned> asked;
+  for (auto& d : specs)
+    if (d.bus.empty() && d.slot) asked.insert(*d.slot);
+  unsigned next_free = 1;
+  for (auto& d : specs) {
+    if (!d.bus.empty() || d.slot) continue;
+    while (next_free < 32 && asked.contains(next_free)) ++next_free;
+    if (next_free >= 32) return fail("-device {}: no free slot on pcie.0 (all 31 are in use)", d.text);
+    d.slot = next_free++;
+  }
+  for (auto& spec : specs) {
     const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
     if (kind == nullptr) return fail("-device {}: unknown device kind", spec.text);
     if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("-device " + spec.text));
@@ -209,8 +228,20 @@ Machine::~Machine() {
 
 Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {
   device->set_bar_listener(this);
-  AV_TRY_ASSIGN(pci::PciAddress a, pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction));
+  auto bridge = std::dynamic_pointer_cast<pci::PciBridge>(device);
+  pci::PciAddress a;
+  if (spec.bus.empty()) {
+    AV_TRY_ASSIGN(a, pci_.add(std::move(device), spec.slot, spec.function, spec.multifunction));
+  } else {
+    auto port = buses_.find(spec.bus);
+    if (port == buses_.end())
+      return fail("bus={} names no pcie-root-port; add -device pcie-root-port,id={},chassis=N or use bus=pcie.0", spec.bus,
+                  spec.bus);
+    if (spec.slot.value_or(0) != 0) return fail("addr=: behind root port {} the only slot is 0", spec.bus);
+    AV_TRY_ASSIGN(a, pci_.add_behind(*port->second, std::move(device), spec.function, spec.multifunction));
+  }
   if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
+  if (bridge && !spec.id.empty()) buses_[spec.id] = std::move(bridge);
   return a;
 }
 

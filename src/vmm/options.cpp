@@ -1,5 +1,8 @@
 #include "altovirt/vmm/options.h"
 
+#include <map>
+#include <tuple>
+
 #include "altovirt/base/parse.h"
 #include "altovirt/boot/layout.h"
 #include "altovirt/pci/pci_bus.h"
@@ -41,6 +44,52 @@ Result<QmpSpec> parse_qmp(const std::string& text) {
   }
   if (!server) return fail("-qmp {}: altovirt only listens: add ',server,nowait'", text);
   return q;
+}
+
+// Where every -device goes, checked before anything is created: bus= names a root port, behind it
+// addr= is slot 0, and no two devices share an address (the first one given keeps it).
+Status check_placement(const std::vector<DeviceSpec>& devices, const DeviceRegistry& registry) {
+  std::map<std::string, const DeviceSpec*> ids, buses;
+  std::map<std::string, std::vector<const DeviceSpec*>> by_kind;
+  for (auto& d : devices) {
+    if (!d.id.empty()) {
+      if (auto [it, fresh] = ids.emplace(d.id, &d); !fresh)
+        return fail("-device {}: id={} is already used by -device {}", d.text, d.id, it->second->text);
+    }
+    const DeviceKind* kind = registry.find(d.kind);
+    by_kind[d.kind].push_back(&d);
+    if (kind != nullptr && kind->provides_bus) {
+      if (!d.bus.empty()) return fail("-device {}: bus={}: a {} sits on pcie.0", d.text, d.bus, d.kind);
+      if (!d.id.empty()) buses[d.id] = &d;
+    }
+  }
+  std::map<std::tuple<std::string, unsigned, unsigned>, const DeviceSpec*> taken;
+  for (auto& d : devices) {
+    if (!d.bus.empty()) {
+      auto port = buses.find(d.bus);
+      if (port == buses.end())
+        return fail("-device {}: bus={} names no pcie-root-port; add -device pcie-root-port,id={},chassis=N or use bus=pcie.0",
+                    d.text, d.bus, d.bus);
+      if (d.slot.value_or(0) != 0)
+        return fail("-device {}: addr={:#x}.{} behind root port {}: a root port's bus has one slot, 0 (omit addr= or give addr=0)",
+                    d.text, *d.slot, d.function, d.bus);
+    } else if (!d.slot) {
+      continue;  // the machine picks a free slot
+    } else if (*d.slot == 0) {
+      return fail("-device {}: addr=0 of pcie.0 is the host bridge; pick another addr=", d.text);
+    }
+    auto key = std::make_tuple(d.bus, d.slot.value_or(0), d.function);
+    if (auto [it, fresh] = taken.emplace(key, &d); !fresh) {
+      if (!d.bus.empty())
+        return fail("-device {}: root port {} already has -device {} at function {}; give each device its own root port",
+                    d.text, d.bus, it->second->text, d.function);
+      return fail("-device {}: addr={:#x}.{} of pcie.0 is already taken by -device {}; pick another addr=", d.text,
+                  *d.slot, d.function, it->second->text);
+    }
+  }
+  for (auto& [name, specs] : by_kind)
+    if (const DeviceKind* kind = registry.find(name); kind != nullptr && kind->check_all) AV_TRY(kind->check_all(specs));
+  return ok();
 }
 
 }  // namespace
@@ -132,7 +181,8 @@ Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& r
     if (key == "id") {
       d.id = value;
     } else if (key == "bus") {
-      if (value != "pcie.0") return fail("-device {}: bus={}: the only bus is pcie.0", text, value);
+      if (value.empty()) return fail("-device {}: bus= is empty: give pcie.0 or the id of a pcie-root-port", text);
+      d.bus = value == "pcie.0" ? "" : value;
     } else if (key == "addr") {
       AV_TRY_ASSIGN(pci::PciAddress a, pci::parse_slot_function(value));
       d.slot = a.slot;
@@ -227,6 +277,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       o.logfile = v;
     }
   }
+  AV_TRY(check_placement(o.devices, registry));
   if (o.kernel.empty()) return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r))");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
   return o;

@@ -129,7 +129,7 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   if (!ctx.host) ctx.host = std::make_unique<MachineHost>(machine);
   AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(*ctx.host, *device, name, options));
   AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(pdev, spec));
-  AV_TRY(pdev->attach_intx(at.slot));
+  AV_TRY(pdev->attach_intx(machine.pci(), at));
   log::info("vfio", "{} ({}) is guest device {}", name, (*device)->address(), at.str());
   return ok();
 }

@@ -400,12 +400,12 @@ void VfioPciDevice::bar_write(unsigned bar, uint64_t offset, std::span<const uin
   if (auto s = device_->write(*regions_[bar], offset, data); !s) log_error(s.error());
 }
 
-Status VfioPciDevice::attach_intx(unsigned slot) {
+Status VfioPciDevice::attach_intx(const pci::PciBus& bus, const pci::PciAddress& at) {
   uint8_t pin = config_.get8(PCI_INTERRUPT_PIN);
   if (pin < 1 || pin > 4) return ok();  // no INTx (PCI 3.0 6.2.4: 0 = none, 1..4 = INTA..INTD)
   AV_TRY_ASSIGN(vfio::IrqInfo info, device_->irq_info(VFIO_PCI_INTX_IRQ_INDEX));
   if (info.count == 0) return ok();
-  intx_gsi_ = pci::intx_gsi(slot, pin - 1u);
+  AV_TRY_ASSIGN(intx_gsi_, bus.intx_gsi(at, pin - 1u));
   config_.set8(PCI_INTERRUPT_LINE, static_cast<uint8_t>(*intx_gsi_));
   return intx_on();
 }

@@ -40,9 +40,13 @@ class MachineTransportHost : public virtio::TransportHost {
     if (auto s = m_.vm().set_irq_line(static_cast<uint32_t>(gsi), asserted); !s)
       log::error("virtio", "INTx on GSI {}: {}", gsi, s.error().message());
   }
-  // The one place that knows how a slot's INTA# reaches the IOAPIC (devices behind bridges will
-  // need the bridge swizzle here).
-  void place(const pci::PciAddress& at) { gsi_ = static_cast<int>(pci::intx_gsi(at.slot, 0)); }
+  // The one place that knows how the function's INTA# reaches the IOAPIC: through the bridge
+  // swizzle of a root port when it sits behind one (PciBus::intx_gsi).
+  Status place(const pci::PciAddress& at) {
+    AV_TRY_ASSIGN(uint32_t gsi, m_.pci().intx_gsi(at, 0));
+    gsi_ = static_cast<int>(gsi);
+    return ok();
+  }
 
  private:
   Machine& m_;
@@ -76,7 +80,7 @@ Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
   auto host = std::make_unique<MachineTransportHost>(machine);
   AV_TRY_ASSIGN(auto transport, virtio::VirtioPciDevice::create(name, std::move(device), *host, *ctx.ram, *loop));
   AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(transport, spec));
-  host->place(at);
+  AV_TRY(host->place(at));
   ctx.hosts.push_back(std::move(host));
   return at;
 }

@@ -56,12 +56,13 @@ void VmControl::signal_stop(int sig) {
   if (current_ != nullptr) current_->stop(vmm::ExitKind::stopped, fmt::format("terminating on signal {}", sig));
 }
 
-Result<Json> VmControl::query_pci() {
-  std::lock_guard lock(mutex_);
-  if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+namespace {
+
+// QEMU's PciDeviceInfo list for the functions on bus `nr`; a bridge carries its "pci_bridge" with
+// its bus numbers, windows and the devices behind it (QEMU's PciBridgeInfo).
+Json bus_devices(pci::PciBus& bus, const vmm::Machine& machine, uint8_t nr, unsigned depth) {
   Json devices = Json::array();
-  pci::PciBus& bus = current_->pci();
-  for (auto& [a, dev] : bus.devices()) {
+  for (auto& [a, dev] : bus.devices(nr)) {
     // Through the bus, which serialises config cycles with the vCPUs.
     auto cfg = [&](unsigned off, unsigned size) { return bus.config_read(a, off, size); };
     Json regions = Json::array();
@@ -95,13 +96,39 @@ Result<Json> VmControl::query_pci() {
                 {"subsystem-vendor", cfg(PCI_SUBSYSTEM_VENDOR_ID, 2)},
                 {"subsystem", cfg(PCI_SUBSYSTEM_ID, 2)}}},
               {"revision", class_rev & 0xff},
-              {"qdev_id", current_->device_id(a)},
+              {"qdev_id", machine.device_id(a)},
               {"regions", std::move(regions)}};
     uint32_t irq = cfg(PCI_INTERRUPT_LINE, 2);
     if ((irq >> 8) != 0) d["irq_pin"] = irq >> 8;
+    if ((cfg(PCI_HEADER_TYPE, 1) & 0x7f) == PCI_HEADER_TYPE_BRIDGE) {
+      uint8_t secondary = static_cast<uint8_t>(cfg(PCI_SECONDARY_BUS, 1));
+      auto range = [](uint64_t base, uint64_t limit) { return Json{{"base", base}, {"limit", limit}}; };
+      uint64_t pref_base = (cfg(PCI_PREF_MEMORY_BASE, 2) & 0xfff0u) << 16 | uint64_t{cfg(PCI_PREF_BASE_UPPER32, 4)} << 32;
+      uint64_t pref_limit = ((cfg(PCI_PREF_MEMORY_LIMIT, 2) & 0xfff0u) << 16 | 0xfffff) |
+                            uint64_t{cfg(PCI_PREF_LIMIT_UPPER32, 4)} << 32;
+      Json info = {{"number", secondary},
+                   {"secondary", secondary},
+                   {"subordinate", cfg(PCI_SUBORDINATE_BUS, 1)},
+                   {"io_range", range((cfg(PCI_IO_BASE, 1) & 0xf0u) << 8, (cfg(PCI_IO_LIMIT, 1) & 0xf0u) << 8 | 0xfff)},
+                   {"memory_range", range((cfg(PCI_MEMORY_BASE, 2) & 0xfff0u) << 16,
+                                          (cfg(PCI_MEMORY_LIMIT, 2) & 0xfff0u) << 16 | 0xfffff)},
+                   {"prefetchable_range", range(pref_base, pref_limit)}};
+      // Depth-limited: the guest may program a bridge's secondary number to loop back to its own bus.
+      Json behind = secondary != 0 && secondary != nr && depth < 8 ? bus_devices(bus, machine, secondary, depth + 1)
+                                                                    : Json::array();
+      d["pci_bridge"] = {{"bus", std::move(info)}, {"devices", std::move(behind)}};
+    }
     devices.push_back(std::move(d));
   }
-  return Json::array({Json{{"bus", 0}, {"devices", std::move(devices)}}});
+  return devices;
+}
+
+}  // namespace
+
+Result<Json> VmControl::query_pci() {
+  std::lock_guard lock(mutex_);
+  if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+  return Json::array({Json{{"bus", 0}, {"devices", bus_devices(current_->pci(), *current_, 0, 0)}}});
 }
 
 Status VmControl::register_commands(qmp::Server& server) {

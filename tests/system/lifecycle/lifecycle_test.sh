@@ -69,6 +69,10 @@ pci=$( (echo '{"execute":"qmp_capabilities"}'; echo '{"execute":"query-pci"}'; s
 expect_contains "query-pci: the e1000e in the guest" '"id":{"device":4307,' "$pci"
 expect_contains "query-pci: the XML alias as qdev_id" '"qdev_id":"hostdev0"' "$pci"
 expect_contains "query-pci: its BAR 0" '"bar":0,' "$pci"
+# The hostdev has no guest address: as on libvirt's q35 it sits behind a root port added for it.
+expect_contains "query-pci: the root port altoctl added for the hostdev" '"qdev_id":"pci.1"' "$pci"
+expect_contains "query-pci: the port's bridge with bus 1 behind it" '"secondary":1,"subordinate":1}' "$pci"
+expect_contains "query-pci: the e1000e on bus 1" '"bus":1,"class_info"' "$pci"
 
 domain_xml second yes powerbutton > /tmp/second.xml
 out=$("$ALTOCTL" create /tmp/second.xml 2>&1)

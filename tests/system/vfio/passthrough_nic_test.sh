@@ -5,6 +5,7 @@
 # The same with the guest driver on INTx (pci=nomsi), and with the NIC's reset methods disabled, so
 # that altovirt must reset it with a hot (bus) reset. MSI with a real guest driver: the testbed's AHCI
 # controller (see there for why not the e1000e).
+# The NIC again behind a PCIe root port (MSI-X and INTx), with the guest checking where it sits.
 # Also: the refusals a user can hit, each with its message and exit status, leaving the device as it was.
 . "$(dirname "$0")/../lib.sh"
 ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
@@ -52,6 +53,39 @@ echo "$out" | grep -E 'GUEST-|altovirt:'
 expect_eq "INTx: exit status" 0 "$rc"
 expect_contains "INTx: DHCP lease" "GUEST-LEASE" "$out"
 expect_contains "INTx: 10 pings without loss" "GUEST-PING" "$out"
+
+# --- the NIC behind a PCIe root port ----------------------------------------------------------------
+# The guest finds the root port (1b36:000c) at 00:05.0 with the bus number and windows altovirt
+# programmed, the NIC on bus 1 behind it, and the pcieport driver on the port; the NIC works with
+# MSI-X and, with pci=nomsi, with INTx, whose pin is swizzled through the port to the root bus's
+# _PRT entry for slot 5 (the wrong GSI would leave the DHCP exchange without interrupts).
+rp="-device pcie-root-port,id=rp1,bus=pcie.0,addr=5,chassis=1,port=0x10"
+out=$(guest info,dhcp,ping /tmp/nic-rp.log -device vfio-pci,host=$NIC_BDF,id=nic0,bus=rp1 $rp 2>&1); rc=$?
+echo "$out" | grep -E 'GUEST-|altovirt:'
+expect_eq "behind a root port: exit status" 0 "$rc"
+expect_contains "behind a root port: the port is 1b36:000c at 00:05.0, driven by pcieport"   "GUEST-PCI 0000:00:05.0 0x1b36:0x000c class=0x060400 driver=pcieport parent=pci0000:00" "$out"
+expect_contains "behind a root port: the NIC is on bus 1, behind the port, on e1000e"   "GUEST-PCI 0000:01:00.0 0x8086:0x10d3 class=0x020000 driver=e1000e parent=0000:00:05.0" "$out"
+expect_contains "behind a root port: DHCP lease" "GUEST-LEASE" "$out"
+expect_contains "behind a root port: 10 pings without loss" "GUEST-PING" "$out"
+expect_contains "behind a root port: altovirt's placement" "nic0 (0000:01:00.0) is guest device 0000:01:00.0" "$(cat /tmp/nic-rp.log)"
+out=$(timeout 400 "$ALTOVIRT" -m 256M -smp 1 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -serial stdio -no-reboot \
+      -append "console=ttyS0 panic=-1 quiet pci=nomsi guest.steps=dhcp,ping,irqs" -device vfio-pci,host=$NIC_BDF,bus=rp1 $rp \
+      < /dev/null 2>&1); rc=$?
+echo "$out" | grep -E 'GUEST-|altovirt:'
+expect_eq "behind a root port, INTx: exit status" 0 "$rc"
+expect_contains "behind a root port, INTx: DHCP lease" "GUEST-LEASE" "$out"
+expect_contains "behind a root port, INTx: 10 pings without loss" "GUEST-PING" "$out"
+# INTA of device 0 behind the port at slot 5: unswizzled, then the _PRT's 16 + (5 + 0) mod 4 = GSI 17.
+expect_contains "behind a root port, INTx: the NIC interrupts on IOAPIC pin 17" "IO-APIC 17-fasteoi" \
+  "$(echo "$out" | grep '^GUEST-IRQ-LINE')"
+# Refusals, before anything starts (exit 2): a bus that is no root port, a second device behind a port.
+out=$(guest info /tmp/r5.log -device vfio-pci,host=$NIC_BDF,bus=rp9 $rp 2>&1); rc=$?
+expect_eq "bus= naming no root port: exit status" 2 "$rc"
+expect_contains "bus= naming no root port: message" "bus=rp9 names no pcie-root-port" "$out"
+out=$(guest info /tmp/r6.log -device vfio-pci,host=$NIC_BDF,bus=rp1 -device vfio-pci,host=$TB_SATA,bus=rp1 $rp 2>&1); rc=$?
+expect_eq "two devices behind one root port: exit status" 2 "$rc"
+expect_contains "two devices behind one root port: message" "root port rp1 already has -device vfio-pci,host=$NIC_BDF,bus=rp1" "$out"
+expect_eq "after the refusals the NIC is still on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
 
 # --- the hot reset, where it is the only reset ------------------------------------------------------
 # With every reset method of the NIC disabled, vfio-pci no longer offers a function reset

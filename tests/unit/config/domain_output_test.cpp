@@ -94,7 +94,7 @@ TEST(DomainArgs, FullCommandLine) {
   EXPECT_THAT(*args, ElementsAre("-name", "seed & co", "-machine", "q35", "-m", "1536M", "-smp", "3", "-kernel", "/k",
                                  "-initrd", "/i", "-append", "console=ttyS0 a=\"b c\"", "-serial", "file:/var/log/s.log",
                                  "-qmp", "unix:/run/altoctl/seed/qmp.sock,server,nowait", "-D", "/run/altoctl/seed/log",
-                                 "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,bus=pcie.0,addr=0x05.0,multifunction=on",
+                                 "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0,addr=0x05.0,multifunction=on",
                                  "-device", "vfio-pci,host=0000:01:00.0,id=nic0,bus=pci.3,addr=0x00.0,rombar=0",
                                  "-device", "vfio-pci,host=0000:02:00.1,bus=pcie.0,addr=0x1e.2"));
 }
@@ -135,6 +135,51 @@ TEST(DomainUuid, RandomUuidsAreVersion4AndParse) {
     EXPECT_EQ(r->config.uuid, u);
   }
   EXPECT_EQ(seen.size(), 50u);
+}
+
+TEST(DomainArgs, RootPortTargetGoesToTheCommandLine) {
+  DomainConfig c = parse(
+      "<domain type='kvm'><name>p</name><memory unit='MiB'>256</memory><os><type machine='q35'>hvm</type><kernel>/k</kernel></os>"
+      "<devices><controller type='pci' index='2' model='pcie-root-port'><target chassis='7' port='0x11'/></controller></devices></domain>");
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.2,chassis=7,port=0x11,bus=pcie.0"));
+  // and back through dumpxml
+  auto again = parse_domain_xml(to_xml(c));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->config, c);
+}
+
+// libvirt on q35: a hostdev without an address goes behind a free root port; one is added when none is.
+TEST(DomainArgs, HostdevsWithoutAnAddressGoBehindFreeRootPorts) {
+  DomainConfig c = parse(
+      "<domain type='kvm'><name>p</name><memory unit='MiB'>256</memory><os><type machine='q35'>hvm</type><kernel>/k</kernel></os>"
+      "<devices><controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' model='pcie-root-port'/>"
+      "<hostdev mode='subsystem' type='pci'><source><address bus='3' slot='0' function='0'/></source></hostdev>"
+      "<hostdev mode='subsystem' type='pci'><source><address bus='4' slot='0' function='0'/></source>"
+      "<address type='pci' bus='1' slot='0'/></hostdev>"
+      "<hostdev mode='subsystem' type='pci'><source><address bus='5' slot='0' function='0'/></source></hostdev>"
+      "</devices></domain>");
+  DomainConfig placed = with_pci_addresses(c);
+  ASSERT_EQ(placed.hostdevs.size(), 3u);
+  ASSERT_TRUE(placed.hostdevs[0].guest_address);
+  EXPECT_EQ(placed.hostdevs[0].guest_address->bus, 2u) << "port 1 is taken by the second hostdev";
+  EXPECT_EQ(placed.hostdevs[1].guest_address->bus, 1u);
+  ASSERT_TRUE(placed.hostdevs[2].guest_address);
+  EXPECT_EQ(placed.hostdevs[2].guest_address->bus, 3u) << "a root port is added";
+  ASSERT_EQ(placed.controllers.size(), 3u);
+  EXPECT_EQ(placed.controllers[2].index, 3u);
+  EXPECT_EQ(placed.controllers[2].model, PciController::Model::pcie_root_port);
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0"));
+  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:03:00.0,bus=pci.2,addr=0x00.0"));
+  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:05:00.0,bus=pci.3,addr=0x00.0"));
+  // On pc there are no root ports: the hostdev stays for altovirt to place on the root bus.
+  c.machine = Machine::pc;
+  c.controllers.clear();
+  c.hostdevs.resize(1);
+  EXPECT_FALSE(with_pci_addresses(c).hostdevs[0].guest_address);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "altovirt/vmm/options.h"
+#include "altovirt/vmm/root_port_kind.h"
 
 using namespace altovirt;
 using namespace altovirt::vmm;
@@ -19,6 +20,9 @@ std::string error_of(std::vector<std::string> extra, const DeviceRegistry& r = D
 DeviceRegistry with_fake_kind() {
   DeviceRegistry r;
   r.add("fake-pci", DeviceKind{"a test kind", {"host"}, nullptr});
+  DeviceKind port{"a bus", {"chassis"}, nullptr};
+  port.provides_bus = true;
+  r.add("pcie-root-port", port);
   return r;
 }
 }  // namespace
@@ -101,7 +105,9 @@ TEST(Device, PlacementAndKindOptions) {
 TEST(Device, BadOptions) {
   auto r = with_fake_kind();
   EXPECT_NE(error_of({"-device", "fake-pci,speed=9"}, r).find("has no option 'speed' (accepted: id, bus, addr, multifunction, host)"), std::string::npos);
-  EXPECT_NE(error_of({"-device", "fake-pci,bus=pci.1"}, r).find("the only bus is pcie.0"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,bus=pci.1"}, r).find("bus=pci.1 names no pcie-root-port"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,bus="}, r).find("bus= is empty"), std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,addr=0"}, r).find("host bridge"), std::string::npos);
   EXPECT_NE(error_of({"-device", "fake-pci,addr=40"}, r).find("addr=40"), std::string::npos);
   EXPECT_NE(error_of({"-device", "fake-pci,multifunction=maybe"}, r).find("on or off"), std::string::npos);
   EXPECT_NE(error_of({"-device", "fake-pci,host"}, r).find("not key=value"), std::string::npos);
@@ -151,4 +157,47 @@ TEST(Object, IoThreads) {
   EXPECT_NE(error_of({"-object", "memory-backend-ram,id=m"}).find("-object memory-backend-ram,id=m: expected iothread,id=ID"),
             std::string::npos);
   EXPECT_NE(error_of({"-object", "iothread,id=a", "-object", "iothread,id=a"}).find("declared twice"), std::string::npos);
+}
+
+TEST(Device, BehindARootPortInAnyOrder) {
+  auto o = parse({"-device", "fake-pci,host=a,bus=rp1,addr=0", "-device", "pcie-root-port,id=rp1,chassis=1",
+                  "-device", "fake-pci,host=b,bus=rp2", "-device", "pcie-root-port,id=rp2,chassis=2,addr=4"},
+                 with_fake_kind());
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->devices[0].bus, "rp1");
+  EXPECT_EQ(o->devices[2].bus, "rp2");
+  EXPECT_EQ(o->devices[1].bus, "");
+  EXPECT_FALSE(o->devices[2].slot);
+}
+
+TEST(Device, PlacementErrorsNameTheOption) {
+  auto r = with_fake_kind();
+  const std::string rp = "pcie-root-port,id=rp1,chassis=1";
+  EXPECT_NE(error_of({"-device", rp, "-device", "fake-pci,host=a,bus=rp1,addr=2"}, r)
+                .find("-device fake-pci,host=a,bus=rp1,addr=2: addr=0x2.0 behind root port rp1: a root port's bus has one slot, 0"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-device", rp, "-device", "fake-pci,host=a,bus=rp1", "-device", "fake-pci,host=b,bus=rp1"}, r)
+                .find("-device fake-pci,host=b,bus=rp1: root port rp1 already has -device fake-pci,host=a,bus=rp1"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-pci,host=a,addr=3", "-device", "fake-pci,host=b,addr=3.0"}, r)
+                .find("-device fake-pci,host=b,addr=3.0: addr=0x3.0 of pcie.0 is already taken by -device fake-pci,host=a,addr=3"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-device", "pcie-root-port,id=rp1,bus=rp0"}, r).find("a pcie-root-port sits on pcie.0"), std::string::npos);
+  EXPECT_NE(error_of({"-device", rp, "-device", "pcie-root-port,id=rp1,chassis=2"}, r).find("id=rp1 is already used"),
+            std::string::npos);
+  // Functions of one multi-function device behind a port are fine.
+  EXPECT_EQ(error_of({"-device", rp, "-device", "fake-pci,host=a,bus=rp1,addr=0.0,multifunction=on",
+                      "-device", "fake-pci,host=b,bus=rp1,addr=0.1"}, r), "");
+}
+
+TEST(Device, RootPortsNeedTheirOwnChassisAndSlot) {
+  DeviceRegistry r;
+  register_pcie_root_port(r);
+  EXPECT_EQ(error_of({"-device", "pcie-root-port,id=a,chassis=1,port=0x10", "-device", "pcie-root-port,id=b,chassis=2,port=0x11"}, r), "");
+  EXPECT_NE(error_of({"-device", "pcie-root-port,id=a,chassis=1", "-device", "pcie-root-port,id=b,chassis=1"}, r)
+                .find("-device pcie-root-port,id=b,chassis=1: chassis=1 slot=1 is already used by -device pcie-root-port,id=a,chassis=1"),
+            std::string::npos);
+  EXPECT_EQ(error_of({"-device", "pcie-root-port,id=a,chassis=1,slot=1", "-device", "pcie-root-port,id=b,chassis=1,slot=2"}, r), "");
+  EXPECT_NE(error_of({"-device", "pcie-root-port,id=a,chassis=300"}, r).find("chassis=300 must be a number 0..255"),
+            std::string::npos);
 }

@@ -369,7 +369,7 @@ TEST_F(VfioPciTest, RombarOffHidesTheRom) {
 }
 
 TEST_F(VfioPciTest, IntxUntilMsixIsEnabledAndAgainAfter) {
-  ASSERT_TRUE(dev->attach_intx(3));
+  ASSERT_TRUE(dev->attach_intx(pci::PciBus(), pci::PciAddress{0, 3, 0}));
   EXPECT_EQ(host.intx_gsi, pci::intx_gsi(3, 0));
   EXPECT_EQ(dev->config_read(PCI_INTERRUPT_LINE, 1), *host.intx_gsi);
   EXPECT_TRUE(host.intx_connected);
@@ -410,7 +410,7 @@ TEST_F(VfioPciTest, MsiControlShowsTheDevicesLayout) {
 }
 
 TEST_F(VfioPciTest, MsiEnableProducesARouteAndArmsVfio) {
-  ASSERT_TRUE(dev->attach_intx(3));
+  ASSERT_TRUE(dev->attach_intx(pci::PciBus(), pci::PciAddress{0, 3, 0}));
   msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee01000);
   msi_write(PCI_MSI_ADDRESS_HI, 4, 0);
   msi_write(PCI_MSI_DATA_64, 2, 0x4052);
@@ -466,7 +466,7 @@ TEST_F(VfioPciTest, MsiPerVectorMaskBitMasksTheRoute) {
 }
 
 TEST_F(VfioPciTest, MsiDisableTearsTheRouteDownAndBringsIntxBack) {
-  ASSERT_TRUE(dev->attach_intx(3));
+  ASSERT_TRUE(dev->attach_intx(pci::PciBus(), pci::PciAddress{0, 3, 0}));
   msi_write(PCI_MSI_ADDRESS_LO, 4, 0xfee00000);
   msi_write(PCI_MSI_DATA_64, 2, 0x4041);
   msi_write(PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);

@@ -37,8 +37,8 @@ inline constexpr uint64_t kMmio32Size = 512 * MiB;
 inline constexpr uint64_t kEcamBase = 0xe0000000;
 // 16 buses, not 256: Linux x86 probes every bus the MCFG declares, 32 slots each, at boot
 // (pcibios_fixup_peer_bridges with pcibios_last_bus = the MCFG end bus), and every probe is a
-// trapped config access; with nested virtualisation 256 buses cost minutes. Only bus 0 is
-// populated today; 16 leaves room for root ports later.
+// trapped config access; with nested virtualisation 256 buses cost minutes. Bus 0 and one bus
+// behind each root port (numbered 1, 2, ... by the PciBus): at most 15 root ports.
 inline constexpr uint64_t kEcamSize = 16 * MiB;
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;

@@ -61,6 +61,9 @@ struct PciController {
   Model model = Model::pcie_root;
   uint32_t index = 0;
   std::optional<GuestPciAddress> address;  // only for root ports: their slot on the root bus
+  // Root ports' <target chassis='' port=''/>: the guest's hot-plug slot number (chassis) and link
+  // port number; absent: chassis = index, port 0, as altovirt's -device pcie-root-port defaults.
+  std::optional<uint32_t> chassis, port;
   bool operator==(const PciController&) const = default;
 };
 
@@ -132,10 +135,16 @@ struct RuntimePaths {
   std::string log_file;    // optional: -D PATH (QEMU's log file option)
 };
 
+// libvirt's guest address assignment on q35 (what `virsh define` writes into the XML): a <hostdev>
+// without a guest address goes behind the lowest-index pcie-root-port that has nothing behind it,
+// and when none is free a pcie-root-port is added (index one above the highest) for it. On pc,
+// and for devices with an address, nothing changes. to_altovirt_args() applies it.
+DomainConfig with_pci_addresses(const DomainConfig& config);
+
 // The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
 //   -name N -machine q35|pc -m <MiB>M -smp N -kernel K [-initrd I] [-append C] [-no-acpi]
 //   [-serial pty|file:PATH] -qmp unix:PATH,server,nowait [-D LOG] [-no-reboot]
-//   [-device pcie-root-port,id=pci.N,chassis=N,bus=pcie.0[,addr=S.F][,multifunction=on]]...
+//   [-device pcie-root-port,id=pci.N,chassis=C,port=P,bus=pcie.0[,addr=S.F][,multifunction=on]]...
 //   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,multifunction=on][,rombar=0]...
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).

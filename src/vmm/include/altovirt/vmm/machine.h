@@ -73,7 +73,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::optional<uint64_t> old_addr,
                            std::optional<uint64_t> new_addr) override;
 
-  // Places a PCI device as `spec` says (addr=, multifunction=) and routes its BARs.
+  // Places a PCI device as `spec` says (bus=, addr=, multifunction=) and routes its BARs: on pcie.0,
+  // or behind the root port whose id spec.bus names. A bridge (root port) added with an id= becomes
+  // a bus later devices may name.
   Result<pci::PciAddress> add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec);
   // Maps host memory (a passed-through BAR) into the guest as a KVM memory slot.
   Result<kvm::MemorySlot> map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what);
@@ -132,7 +134,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // Before pci_ as well: the virtio transports stop their models on their I/O threads when they are
   // destroyed, so the threads must outlive them.
   std::unique_ptr<VirtioContext> virtio_;
-  pci::PciBus pci_;
+  pci::PciBus pci_{boot::kEcamSize / boot::MiB - 1};  // one bus per MiB of ECAM
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::Serial16550> serial_;
   std::shared_ptr<devices::AcpiPm> acpi_pm_;
@@ -153,8 +155,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   bool pause_requested_ = false;
   unsigned parked_ = 0;
   std::vector<std::pair<unsigned, pthread_t>> vcpu_threads_;
-  std::map<std::string, std::string> device_ids_;
-  VmOptions options_;  // by address, written while building only
+  std::map<std::string, std::string> device_ids_;  // by address, written while building only
+  std::map<std::string, std::shared_ptr<pci::PciBridge>> buses_;  // root ports by id, building only
+  VmOptions options_;  // as given, kept for the device kinds
 };
 
 }  // namespace altovirt::vmm

@@ -7,8 +7,11 @@
 // forms; nothing is opened or started. (No Debian library parses QEMU's syntax, so this is a small
 // hand-written parser; the numbers go through base's parse_uint/parse_size.)
 //
-// -device KIND,opts: KIND must be in the DeviceRegistry. Every PCI kind accepts id=, bus=pcie.0,
-// addr=SLOT[.FN] and multifunction=on|off; a kind declares its own keys on top.
+// -device KIND,opts: KIND must be in the DeviceRegistry. Every PCI kind accepts id=, bus=,
+// addr=SLOT[.FN] and multifunction=on|off; a kind declares its own keys on top. bus= is pcie.0 (the
+// default) or the id= of a kind that provides a bus (a pcie-root-port); behind a root port addr= is
+// 0 (or absent), as its bus has device 0 only. parse_options() checks the placement of all devices
+// together: bus= must name a root port, no two devices may share an address.
 //
 // Threading: pure functions; the registry is filled before parsing, then read-only.
 #pragma once
@@ -30,6 +33,7 @@ struct DeviceSpec {
   std::string kind;
   std::map<std::string, std::string> props;  // kind-specific keys
   std::string id;
+  std::string bus;  // "" for pcie.0, else the id of the root port the device sits behind
   std::optional<unsigned> slot;
   unsigned function = 0;
   bool multifunction = false;
@@ -80,6 +84,11 @@ struct DeviceKind {
   std::vector<std::string> keys;       // kind-specific keys it accepts
   // Adds the device to the machine (called after the machine's core is built, before boot).
   std::function<Status(Machine&, const DeviceSpec&)> create;
+  // The kind's id= names a bus that other devices may give as bus= (a root port). The machine
+  // creates these first, so that the command line's order does not matter.
+  bool provides_bus = false;
+  // Optional: checks every -device of this kind together (unique chassis/slot numbers, ...).
+  std::function<Status(const std::vector<const DeviceSpec*>&)> check_all = nullptr;
 };
 
 class DeviceRegistry {

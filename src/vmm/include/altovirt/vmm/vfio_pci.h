@@ -33,6 +33,7 @@
 #include "altovirt/kvm/gsi.h"
 #include "altovirt/pci/msi.h"
 #include "altovirt/pci/msix.h"
+#include "altovirt/pci/pci_bus.h"
 #include "altovirt/pci/pci_device.h"
 #include "altovirt/vfio/bar_layout.h"
 #include "altovirt/vfio/device.h"
@@ -63,11 +64,12 @@ class VfioPciDevice : public pci::PciDevice {
   void bar_write(unsigned bar, uint64_t offset, std::span<const uint8_t> data) override;
 
   const vfio::Device& device() const { return *device_; }
-  // Connects the device's INTx (when it has a pin) to the IOAPIC input the DSDT's _PRT gives its
-  // slot, through an irqfd with a resample fd that VFIO uses to unmask the line once the guest has
-  // acknowledged it (the level-triggered protocol of Documentation/virt/kvm/api.rst, KVM_IRQFD).
-  // Called once the device has its place on the bus.
-  Status attach_intx(unsigned slot);
+  // Connects the device's INTx (when it has a pin) to the IOAPIC input its pin reaches from address
+  // `at` of `bus` (swizzled through a root port, then the DSDT's _PRT: PciBus::intx_gsi), through an
+  // irqfd with a resample fd that VFIO uses to unmask the line once the guest has acknowledged it
+  // (the level-triggered protocol of Documentation/virt/kvm/api.rst, KVM_IRQFD). Called once the
+  // device has its place on the bus.
+  Status attach_intx(const pci::PciBus& bus, const pci::PciAddress& at);
   // How many bytes of each BAR are mapped straight into the guest (for reports and tests).
   uint64_t direct_bytes(unsigned bar) const;
   // "trapped BAR accesses: MSI-X table R/W, PBA R, other R/W; direct: BARn X KiB ..."
