@@ -189,7 +189,10 @@ Status PciBus::assign_resources(const PciWindows& w) {
   std::vector<PciBridge*> bridges;
   {
     std::lock_guard lock(mutex_);
-    root.assign(devices_.begin(), devices_.end());
+    // A loop, not assign(): g++ 12 sees a null dereference in assign's inlined clean-up
+    // (-Wnull-dereference, a false positive) and CI builds with -Werror.
+    root.reserve(devices_.size());
+    for (auto& [key, d] : devices_) root.emplace_back(key, d);
     for (auto& [key, b] : bridges_) bridges.push_back(b);
   }
   // 1. Size each bridge's windows from what sits behind it.
