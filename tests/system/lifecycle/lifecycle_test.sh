@@ -142,17 +142,17 @@ guest_ip=$(grep GUEST-LEASE /tmp/daily-console.out | tail -n1 | awk '{print $3}'
 pass "daily's first boot: lease $guest_ip"
 
 step "daily verbs: suspend and resume"
-run_ok "the guest answers pings" ping -c 2 -W 2 "$guest_ip"
+run_ok "the guest answers pings" busybox ping -c 2 -W 2 "$guest_ip"
 out=$("$ALTOCTL" suspend daily 2>&1)
 expect_eq "suspend: virsh's message" "Domain 'daily' suspended" "$out"
 expect_eq "domstate: paused" paused "$("$ALTOCTL" domstate daily | head -n1)"
 expect_contains "list: paused" " $id    daily   paused" "$("$ALTOCTL" list)"
-ping -c 3 -W 1 "$guest_ip" >/dev/null 2>&1 && fail "a paused guest answered pings"
+busybox ping -c 3 -W 1 "$guest_ip" >/dev/null 2>&1 && fail "a paused guest answered pings"
 pass "a paused guest does not answer pings"
 out=$("$ALTOCTL" resume daily 2>&1)
 expect_eq "resume: virsh's message" "Domain 'daily' resumed" "$out"
 expect_eq "domstate after resume: running" running "$("$ALTOCTL" domstate daily | head -n1)"
-wait_for 20 ping -c 1 -W 1 "$guest_ip" || fail "the resumed guest does not answer pings"
+wait_for 20 busybox ping -c 1 -W 1 "$guest_ip" || fail "the resumed guest does not answer pings"
 pass "the resumed guest answers pings"
 
 step "daily verbs: reboot (ACPI)"
