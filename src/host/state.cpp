@@ -109,6 +109,14 @@ std::optional<DeviceClaim> StateDir::claim_of(const PciAddress& a) const {
   return it->second.claim;
 }
 
+std::vector<std::pair<PciAddress, DeviceClaim>> StateDir::stale_claims() const {
+  std::vector<std::pair<PciAddress, DeviceClaim>> out;
+  for (const auto& [addr, e] : devices_)
+    if (e.claim && !pid_alive(e.claim->pid))
+      if (auto a = parse_pci_address(addr)) out.emplace_back(*a, *e.claim);
+  return out;
+}
+
 Status StateDir::claim(const PciAddress& a, const std::string& vm, pid_t pid) {
   if (auto c = claim_of(a); c && !(c->vm == vm && c->pid == pid))
     return fail("PCI device {} is in use by VM '{}' (pid {}); stop that VM first", a.str(), c->vm, c->pid);

@@ -17,11 +17,8 @@
 
 #include "altovirt/base/files.h"
 #include "altovirt/config/domain.h"
-#include "altovirt/host/state.h"
-#include "hostdevs.h"
-#include "supervisor.h"
 #include "qmp_client.h"
-#include "vm_args.h"
+#include "vm_access.h"
 #include "vm_store.h"
 
 namespace altoctl {
@@ -32,73 +29,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// The domain a VM record was started with (its domain.xml), parsed.
-Result<config::DomainConfig> running_config(const VmStore& store, const std::string& name) {
-  AV_TRY_ASSIGN(auto parsed, config::parse_domain_file(store.paths(name).xml));
-  return parsed.config;
-}
-
-// Cleans up after a VM whose supervisor is gone (killed): stops its altovirt if it still runs,
-// gives the devices back and records it shut off. Called with the StateDir held.
-Status cleanup_orphan(const Global& g, const VmStore& store, host::StateDir& state, VmStatus s, const std::string& why) {
-  if (s.altovirt_pid > 0 && process_running(s.altovirt_pid)) {
-    ::kill(s.altovirt_pid, SIGKILL);
-    // Only once altovirt is gone: unbinding a device from vfio-pci while a process still holds it
-    // blocks in the kernel until the device is released, and uninterruptibly after a signal
-    // (vfio_unregister_group_dev), which would hang this altoctl where no Ctrl-C reaches it.
-    for (int i = 0; i < 600 && process_running(s.altovirt_pid); ++i) std::this_thread::sleep_for(50ms);
-    if (process_running(s.altovirt_pid))
-      return fail("altovirt (pid {}) of domain '{}' did not end 30 s after SIGKILL; its devices stay on vfio-pci "
-                  "until it does (then run `altoctl list` again)",
-                  s.altovirt_pid, s.name);
-  }
-  Status result = ok();
-  if (auto c = running_config(store, s.name)) {
-    host::SysfsRoot sys(g.sysfs_root);
-    result = release_hostdevs(sys, state, *c);
-  }
-  s.state = VmState::shutoff;
-  s.id = 0;
-  s.message = why;
-  (void)::unlink(store.paths(s.name).qmp.c_str());
-  AV_TRY(store.save(s));
-  return result;
-}
-
-// Every record that says "running" but whose supervisor died is cleaned up.
-Status reconcile(const Global& g, const VmStore& store) {
-  AV_TRY_ASSIGN(auto vms, store.all());
-  bool any = false;
-  for (auto& v : vms)
-    if (v.state != VmState::shutoff && !is_active(v)) any = true;
-  if (!any) return ok();
-  AV_TRY_ASSIGN(host::StateDir state, open_state(g));
-  AV_TRY_ASSIGN(vms, store.all());  // again, under the lock
-  for (auto& v : vms)
-    if (v.state != VmState::shutoff && !is_active(v)) {
-      fmt::print(stderr, "altoctl: the supervisor of domain '{}' is gone; cleaning up after it\n", v.name);
-      AV_TRY(cleanup_orphan(g, store, state, v, "its supervisor was killed"));
-    }
-  return ok();
-}
-
-// The live state of an active VM: QMP tells paused from running.
-VmState live_state(const VmStore& store, const VmStatus& s) {
-  if (s.state != VmState::running) return s.state;
-  auto c = QmpClient::connect(store.paths(s.name).qmp, 3s);
-  if (!c) return s.state;
-  auto r = c->execute("query-status");
-  if (r && r->value("status", "") == "paused") return VmState::paused;
-  return s.state;
-}
-
-Result<VmStatus> find_vm(const Global& g, const VmStore& store, const std::string& name) {
-  AV_TRY(reconcile(g, store));
-  AV_TRY_ASSIGN(auto s, store.find(name));
-  if (!s) return fail("failed to get domain '{}': no domain with that name or id (see `altoctl list --all`)", name);
-  return *s;
-}
-
 Result<config::ParsedDomain> parse_file(const std::string& file) {
   AV_TRY_ASSIGN(auto parsed, config::parse_domain_file(file));
   for (auto& w : parsed.warnings) fmt::print(stderr, "warning: {}\n", w);
@@ -106,29 +36,13 @@ Result<config::ParsedDomain> parse_file(const std::string& file) {
   return parsed;
 }
 
-bool wait_shutoff(const VmStore& store, const std::string& name, std::chrono::milliseconds timeout) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  do {
-    auto s = store.load(name);
-    if (s && *s && ((*s)->state == VmState::shutoff || !is_active(**s))) return true;
-    std::this_thread::sleep_for(100ms);
-  } while (std::chrono::steady_clock::now() < end);
-  return false;
-}
-
 }  // namespace
-
-// The checks before a start; then the supervisor takes over (supervisor.h).
-int start_domain(const Global& g, const config::DomainConfig& c, const std::string& started) {
-  VmStore store = store_of(g);
-  if (auto r = reconcile(g, store); !r) return report(r.error());
-  if (auto r = check_runnable(c); !r) return report(r.error());
-  return launch(g, store, c, config::to_xml(c), started);
-}
 
 int vm_create(const Global& g, const std::string& file) {
   auto parsed = parse_file(file);
   if (!parsed) return report(parsed.error());
+  // libvirt gives every domain a UUID, transient ones too (dominfo, domuuid show it).
+  if (!parsed->config.uuid) parsed->config.uuid = config::random_uuid();
   return start_domain(g, parsed->config, fmt::format("Domain '{}' created from {}", parsed->config.name, file));
 }
 
@@ -159,13 +73,14 @@ int vm_undefine(const Global& g, const std::string& name) {
   VmStore store = store_of(g);
   if (auto r = check_vm_name(name); !r) return report(r.error());
   if (!store.defined(name)) return report(Error(fmt::format("failed to get domain '{}': not defined", name)));
+  (void)store.set_autostart(name, false);  // as virsh undefine: the mark goes with the definition
   if (::unlink(store.defined_xml(name).c_str()) != 0)
     return report(Error(fmt::format("removing {}: {}", store.defined_xml(name), std::strerror(errno))));
   fmt::print("Domain '{}' has been undefined\n", name);
   return kExitOk;
 }
 
-int vm_list(const Global& g, bool all) {
+int vm_list(const Global& g, bool all, bool name_only) {
   VmStore store = store_of(g);
   if (auto r = reconcile(g, store); !r) return report(r.error());
   auto vms = store.all();
@@ -175,6 +90,12 @@ int vm_list(const Global& g, bool all) {
     if (v.state != VmState::shutoff && !is_active(v)) v.state = VmState::shutoff;
     if (v.state == VmState::running) v.state = live_state(store, v);
     if (all || v.state != VmState::shutoff) shown.push_back(v);
+  }
+  if (name_only) {
+    // virsh list --name: one name a line, then an empty line; what shell completion reads.
+    for (auto& v : shown) fmt::print("{}\n", v.name);
+    fmt::print("\n");
+    return kExitOk;
   }
   fmt::print("{}\n", format_list(shown));
   return kExitOk;

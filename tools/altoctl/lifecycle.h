@@ -3,7 +3,9 @@
 //
 // How a VM runs: `create`/`start` check the domain, then hand it to a supervisor process that owns
 // the VM (supervisor.h: the handshake with altoctl and what a signal during the start does). When
-// the supervisor itself was killed, the next altoctl call notices (reconcile) and does its cleanup.
+// the supervisor itself was killed, the next altoctl call notices (reconcile, vm_access.h) and does
+// its cleanup. The verbs around these (power, information, edit, autostart, recover) are in
+// domain_verbs.h.
 //
 // Threading: single-threaded tool (the supervisor is a separate process).
 #pragma once
@@ -18,7 +20,7 @@ int vm_create(const Global& g, const std::string& file);
 int vm_define(const Global& g, const std::string& file);
 int vm_start(const Global& g, const std::string& name);
 int vm_undefine(const Global& g, const std::string& name);
-int vm_list(const Global& g, bool all);
+int vm_list(const Global& g, bool all, bool name_only = false);
 int vm_console(const Global& g, const std::string& name);
 int vm_shutdown(const Global& g, const std::string& name, unsigned timeout_s);
 int vm_destroy(const Global& g, const std::string& name);

@@ -1,8 +1,12 @@
 // altoctl: prepares a host for VFIO passthrough with virsh's verbs. See commands.h.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 #include "commands.h"
+#include "domain_verbs.h"
 #include "lifecycle.h"
+#include "verb_suggest.h"
 
 int main(int argc, char** argv) {
   using namespace altoctl;
@@ -79,16 +83,27 @@ int main(int argc, char** argv) {
   auto* undefine = app.add_subcommand("undefine", "remove a domain's definition");
   undefine->add_option("domain", domain, "domain name")->required();
   undefine->callback([&] { status = vm_undefine(g, domain); });
+  bool name_only = false;
   auto* vlist = app.add_subcommand("list", "list running domains (--all: also shut off and defined ones)");
   vlist->add_flag("--all", all, "also domains that are not running");
-  vlist->callback([&] { status = vm_list(g, all); });
+  vlist->add_flag("--name", name_only, "only the names, one a line");
+  vlist->callback([&] { status = vm_list(g, all, name_only); });
   auto* console = app.add_subcommand("console", "attach to a domain's serial console (Ctrl+] detaches)");
   console->add_option("domain", domain, "domain name or id")->required();
   console->callback([&] { status = vm_console(g, domain); });
   auto* shutdown = app.add_subcommand("shutdown", "ask the guest to power off (ACPI power button) and wait");
-  shutdown->add_option("domain", domain, "domain name or id")->required();
+  shutdown->add_option("domain", domain, "domain name or id");
   shutdown->add_option("--timeout", timeout, "seconds to wait for the guest to power off (0: do not wait)");
-  shutdown->callback([&] { status = vm_shutdown(g, domain, timeout); });
+  shutdown->add_flag("--all", all, "every running domain; those still running after --timeout are destroyed "
+                                   "(what the host shutdown unit runs)");
+  shutdown->callback([&] {
+    if (all != domain.empty()) {
+      std::fputs("error: shutdown: name one domain, or --all\n", stderr);
+      status = kExitUsage;
+    } else {
+      status = all ? vm_shutdown_all(g, timeout) : vm_shutdown(g, domain, timeout);
+    }
+  });
   auto* destroy = app.add_subcommand("destroy", "stop a domain at once (no guest shutdown)");
   destroy->add_option("domain", domain, "domain name or id")->required();
   destroy->callback([&] { status = vm_destroy(g, domain); });
@@ -99,6 +114,46 @@ int main(int argc, char** argv) {
   domstate->add_option("domain", domain, "domain name or id")->required();
   domstate->add_flag("--reason", reason, "also why it is in that state");
   domstate->callback([&] { status = vm_domstate(g, domain, reason); });
+
+  // The rest of virsh's daily verbs (domain_verbs.h): one domain argument each.
+  auto domain_verb = [&](const char* verb, const char* help, int (*fn)(const Global&, const std::string&)) {
+    auto* sub = app.add_subcommand(verb, help);
+    sub->add_option("domain", domain, "domain name or id")->required();
+    sub->callback([&, fn] { status = fn(g, domain); });
+    return sub;
+  };
+  std::string mode;
+  auto* reboot = domain_verb("reboot", "ask the guest to reboot (ACPI power button; its power-off restarts it)", nullptr);
+  reboot->add_option("--mode", mode, "how: acpi (the default; the only mode altovirt has)");
+  reboot->callback([&] { status = vm_reboot(g, domain, mode); });
+  domain_verb("reset", "reset the domain at once, as the reset button does (no guest shutdown)", vm_reset);
+  domain_verb("suspend", "pause the domain's vCPUs (QMP stop); state 'paused'", vm_suspend);
+  domain_verb("resume", "run a suspended domain again (QMP cont)", vm_resume);
+  domain_verb("dominfo", "id, name, UUID, state, CPUs, memory, persistence and autostart of a domain", vm_dominfo);
+  domain_verb("domid", "the id of a running domain ('-' when it is not running)", vm_domid);
+  domain_verb("domname", "the name of a domain given by id", vm_domname);
+  domain_verb("domuuid", "the UUID of a domain", vm_domuuid);
+  domain_verb("domhostdev", "the host PCI devices of a domain, with the host driver each is on now", vm_domhostdev);
+  domain_verb("edit", "edit a defined domain's XML in $EDITOR; kept only if valid", vm_edit);
+  bool disable = false;
+  auto* autostart = domain_verb("autostart", "start a defined domain at host boot (--disable: no longer)", nullptr);
+  autostart->add_flag("--disable", disable, "remove the mark");
+  autostart->callback([&] { status = vm_autostart(g, domain, disable); });
+  bool start_marked = false;
+  auto* recover_cmd = app.add_subcommand("recover", "after a crash or host reboot: clean up records of dead domains, "
+                                                    "give their devices back (--autostart: then start marked domains)");
+  recover_cmd->add_flag("--autostart", start_marked, "start every domain marked with `autostart` (the boot unit)");
+  recover_cmd->callback([&] { status = recover(g, start_marked); });
+  app.add_subcommand("version", "altoctl's and altovirt's versions")->callback([&] { status = version(g); });
+
+  // An unknown verb names itself and the closest ones (CLI11 alone would say "A subcommand is required").
+  std::vector<std::string> verbs;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) verbs.push_back(sub->get_name());
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (auto word = unknown_verb(args, verbs, {"--state-dir", "--config-dir", "--sysfs-root"})) {
+    std::fprintf(stderr, "error: %s\n", unknown_verb_message(*word, verbs).c_str());
+    return kExitUsage;
+  }
 
   try {
     app.parse(argc, argv);

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "altovirt/base/files.h"
@@ -47,6 +50,24 @@ VmPaths VmStore::paths(const std::string& name) const {
 }
 
 bool VmStore::defined(const std::string& name) const { return path_exists(defined_xml(name)); }
+
+bool VmStore::autostart(const std::string& name) const {
+  // path_exists follows the link: a mark whose definition is gone does not count.
+  return defined(name) && path_exists(autostart_link(name));
+}
+
+Status VmStore::set_autostart(const std::string& name, bool on) const {
+  std::string link = autostart_link(name);
+  if (!on) {
+    if (::unlink(link.c_str()) != 0 && errno != ENOENT) return fail_errno(errno, "removing {}", link);
+    return ok();
+  }
+  if (!defined(name)) return fail("cannot set autostart for domain '{}': it is not defined (transient); `altoctl define` it first", name);
+  AV_TRY(make_dirs(config_dir_ + "/autostart"));
+  (void)::unlink(link.c_str());
+  if (::symlink(("../" + name + ".xml").c_str(), link.c_str()) != 0) return fail_errno(errno, "creating {}", link);
+  return ok();
+}
 
 Result<std::optional<VmStatus>> VmStore::load(const std::string& name) const {
   VmPaths p = paths(name);

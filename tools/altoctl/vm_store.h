@@ -9,6 +9,8 @@
 //   <state>/vms/NAME/altovirt.log  altovirt's -D log; supervisor.log: the supervisor's own
 //   <state>/next-id                the next domain id (virsh numbers running domains 1, 2, ...)
 //   <config>/NAME.xml              defined (persistent) domains
+//   <config>/autostart/NAME.xml    a symlink to ../NAME.xml: start NAME at host boot (as libvirt's
+//                                  /etc/libvirt/qemu/autostart/); `altoctl recover --autostart` does
 //
 // Threading: plain functions; callers that change records hold the StateDir lock.
 #pragma once
@@ -61,6 +63,11 @@ class VmStore {
   // Hands out the next id (kept in <state>/next-id).
   altovirt::Result<unsigned> next_id() const;
   bool defined(const std::string& name) const;
+  std::string autostart_link(const std::string& name) const { return config_dir_ + "/autostart/" + name + ".xml"; }
+  // True when a defined domain is marked to start at host boot.
+  bool autostart(const std::string& name) const;
+  // Marks or unmarks a defined domain (`altoctl autostart [--disable]`).
+  altovirt::Status set_autostart(const std::string& name, bool on) const;
 
  private:
   std::string state_dir_, config_dir_;

@@ -1,5 +1,6 @@
 // altovirt: one process per VM. Parses the QEMU-style command line (errors: exit 2, nothing
-// started), builds the machine, runs it, and on a guest reset builds it again (unless -no-reboot).
+// started), builds the machine, runs it, and on a guest reset builds it again (unless -no-reboot),
+// as on the guest's power-off that answers a QMP x-system-reboot.
 // Exit status: 0 when the guest powered off, rebooted with -no-reboot, or altovirt got SIGINT/SIGTERM;
 // 1 when the VM failed; 2 for bad usage.
 #include <signal.h>
@@ -135,10 +136,10 @@ int main(int argc, char** argv) {
     control.attach(**machine);
     vmm::MachineExit e = (*machine)->run();
     control.detach();
-    bool must_end = control.machine_ended(e, !o.no_reboot);
+    bool rebuild = control.machine_ended(e, !o.no_reboot);
     if (!o.logfile.empty()) log::info("vmm", "exit counters:\n{}", (*machine)->exit_stats());
     log::info("vmm", "{}", e.message);
-    if (e.kind == vmm::ExitKind::reset && !o.no_reboot && !must_end) continue;
+    if (rebuild) continue;
     if (e.kind == vmm::ExitKind::error) {
       std::fprintf(stderr, "\r\naltovirt: %s\n", e.message.c_str());
       status = 1;

@@ -30,8 +30,16 @@ void VmControl::detach() {
 
 bool VmControl::machine_ended(const vmm::MachineExit& e, bool will_reboot) {
   std::lock_guard lock(mutex_);
+  // A reboot asked through x-system-reboot: the guest answered the power button by powering off,
+  // and the machine is built again instead (libvirt's "fake reboot" of a QEMU domain, which sends
+  // system_powerdown and then system_reset + cont when the guest shuts down).
+  bool fake_reboot = e.kind == vmm::ExitKind::poweroff && reboot_requested_ && !quit_ && !signalled_;
+  reboot_requested_ = false;  // satisfied (or overtaken) by whatever ended this machine
   switch (e.kind) {
-    case vmm::ExitKind::poweroff: emit("SHUTDOWN", shutdown_data(true, "guest-shutdown")); break;
+    case vmm::ExitKind::poweroff:
+      emit("SHUTDOWN", shutdown_data(true, "guest-shutdown"));
+      if (fake_reboot) emit("RESET", shutdown_data(false, "host-qmp-system-reset"));
+      break;
     case vmm::ExitKind::reset:
       if (host_reset_) emit("RESET", shutdown_data(false, "host-qmp-system-reset"));
       else emit("RESET", shutdown_data(true, "guest-reset"));
@@ -45,9 +53,9 @@ bool VmControl::machine_ended(const vmm::MachineExit& e, bool will_reboot) {
       break;
     case vmm::ExitKind::error: emit("SHUTDOWN", shutdown_data(false, "host-error")); break;
   }
-  bool end = quit_ || signalled_ || !will_reboot || e.kind != vmm::ExitKind::reset;
-  if (end) ended_ = true;
-  return quit_ || signalled_;
+  bool rebuild = !quit_ && !signalled_ && ((e.kind == vmm::ExitKind::reset && will_reboot) || fake_reboot);
+  if (!rebuild) ended_ = true;
+  return rebuild;
 }
 
 void VmControl::signal_stop(int sig) {
@@ -163,6 +171,19 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     std::lock_guard lock(mutex_);
                                     if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
                                     emit("POWERDOWN");
+                                    reboot_requested_ = false;  // a shutdown asked later wins over a reboot
+                                    current_->acpi_pm().press_power_button();
+                                    return Json::object();
+                                  }}));
+  // altovirt's own (QEMU has no such command; libvirt does the same with -no-shutdown, system_powerdown,
+  // then system_reset and cont): a guest-cooperative reboot. The guest sees the ACPI power button;
+  // when it then powers off, the machine is built again and boots, in the same process (same QMP
+  // socket, same devices). A guest that ignores the button keeps running; system_powerdown cancels it.
+  AV_TRY(server.register_command({"x-system-reboot", {}, [this](const Json&) -> Result<Json> {
+                                    std::lock_guard lock(mutex_);
+                                    if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+                                    emit("POWERDOWN");
+                                    reboot_requested_ = true;
                                     current_->acpi_pm().press_power_button();
                                     return Json::object();
                                   }}));

@@ -4,7 +4,8 @@
 // two of them). It also keeps what outlives a Machine: the paused state (a reset while paused
 // stays paused, as in QEMU) and why the run is ending (quit, a signal).
 //
-// Commands: stop, cont, system_powerdown, system_reset, quit, query-status, query-pci; and the
+// Commands: stop, cont, system_powerdown, system_reset, quit, query-status, query-pci, and
+// altovirt's x-system-reboot (power button, then the guest's power-off rebuilds the machine); the
 // events STOP, RESUME, POWERDOWN, RESET, SHUTDOWN (QEMU's qapi/run-state.json shapes).
 //
 // Threading: handlers run on the QMP thread; attach()/detach()/machine_ended() on the main thread.
@@ -32,8 +33,9 @@ class VmControl {
   void attach(vmm::Machine& m);
   // The main thread is done with the current Machine (before destroying it).
   void detach();
-  // The Machine ended with `e`; emits SHUTDOWN/RESET for it. Returns true when the process must
-  // end even if it was a reset (quit was asked).
+  // The Machine ended with `e`; emits SHUTDOWN/RESET for it. Returns true when the main thread
+  // must build the next Machine (a guest reset with `will_reboot`, or the power-off that answers
+  // x-system-reboot), false when the process ends.
   bool machine_ended(const vmm::MachineExit& e, bool will_reboot);
   // A termination signal: stops the current Machine.
   void signal_stop(int sig);
@@ -50,6 +52,7 @@ class VmControl {
   bool quit_ = false;                // guarded by mutex_
   bool host_reset_ = false;          // guarded by mutex_: the next reset came from system_reset
   bool signalled_ = false;           // guarded by mutex_
+  bool reboot_requested_ = false;    // guarded by mutex_: x-system-reboot pressed the power button
   bool ended_ = false;               // guarded by mutex_: no more machines (status "shutdown")
 };
 

@@ -7,6 +7,11 @@
 #    `list` shows it running, a second domain with the same device is refused without changing
 #    anything, `shutdown` (ACPI power button) ends it, the e1000e is back on e1000e with its
 #    interface, `list --all` shows it shut off;
+#  - the daily verbs on one persistent domain: autostart and the boot unit's command start it,
+#    dominfo/domid/domname/domuuid/domhostdev, suspend (the guest stops answering pings) and resume,
+#    reboot (ACPI: the guest powers off and boots again, same id, a new lease) and reset, the
+#    shutdown unit's command (the NIC back on e1000e), `recover` after kill -9 of altovirt and its
+#    supervisor (the NIC back);
 #  - define/start of a persistent domain, then kill -9 of altovirt: the device comes back, the
 #    domain is shut off; undefine;
 #  - Ctrl-C of altoctl during create leaves no device detached and no VM running.
@@ -101,6 +106,110 @@ out=$("$ALTOCTL" list --all)
 echo "$out"
 expect_contains "list --all: seed shut off" " -    seed   shut off" "$out"
 expect_eq "list: nothing running" "" "$("$ALTOCTL" list | tail -n +3 | tr -d ' \n')"
+
+# --- the daily verbs, one domain through a host's life ---------------------------------------------
+# One persistent domain (the guest gets a lease, then waits for the power button) serves every check,
+# so that the guest boots three times only: at the boot unit's start, after reboot, after reset.
+step "daily verbs: autostart and the boot unit's command"
+unit_cmd() {  # unit_cmd UNIT KEY: the command a systemd unit of this tree runs, with this build's altoctl
+  sed -n "s|^$2=@ALTOCTL@|$ALTOCTL|p" "$ALTOVIRT_SRC/tools/altoctl/systemd/$1.in"
+}
+console_count() { grep -c "$1" /tmp/daily-console.out 2>/dev/null || echo 0; }
+booted() { [ "$(console_count GUEST-WAIT-POWERBUTTON)" -ge "$1" ]; }  # booted N: the Nth boot got its lease
+domain_xml daily yes dhcp,powerbutton > /tmp/daily.xml
+run_ok "define daily" "$ALTOCTL" define /tmp/daily.xml
+out=$("$ALTOCTL" autostart daily 2>&1)
+expect_eq "autostart daily: virsh's message" "Domain 'daily' marked as autostarted" "$out"
+expect_contains "dominfo: autostart enabled" "Autostart:      enable" "$("$ALTOCTL" dominfo daily)"
+boot_cmd=$(unit_cmd altovirt-autostart.service ExecStart)
+expect_eq "the boot unit runs recover --autostart" "$ALTOCTL recover --autostart" "$boot_cmd"
+out=$($boot_cmd 2>&1)
+expect_eq "boot unit's command: exit status (output: $out)" 0 "$?"
+expect_contains "boot unit's command: started daily" "Domain 'daily' started (autostart)" "$out"
+expect_eq "daily runs with the e1000e on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
+rm -f /tmp/daily-console.done
+( "$ALTOCTL" console daily </dev/null >/tmp/daily-console.out 2>&1; echo $? >/tmp/daily-console.done ) &
+id=$("$ALTOCTL" domid daily | head -n1)
+[ "$id" -gt 0 ] 2>/dev/null || fail "domid daily: '$id' is not an id"
+pass "domid daily: $id"
+expect_eq "domname by id" daily "$("$ALTOCTL" domname "$id" | head -n1)"
+info=$("$ALTOCTL" dominfo daily)
+echo "$info"
+for field in "Id:             $id" "Name:           daily" "State:          running" "CPU(s):         1" \
+             "Max memory:     262144 KiB" "Used memory:    262144 KiB" "Persistent:     yes" "Autostart:      enable" \
+             "UUID:           $("$ALTOCTL" domuuid daily | head -n1)"; do
+  expect_contains "dominfo: $field" "$field" "$info"
+done
+expect_contains "domhostdev: the e1000e on vfio-pci" "$NIC_BDF   yes       hostdev0   vfio-pci" "$("$ALTOCTL" domhostdev daily)"
+wait_for 300 booted 1 || fail "daily did not get its lease: $(tail -n 20 /tmp/daily-console.out)"
+guest_ip=$(grep GUEST-LEASE /tmp/daily-console.out | tail -n1 | awk '{print $3}' | cut -d/ -f1)
+pass "daily's first boot: lease $guest_ip"
+
+step "daily verbs: suspend and resume"
+run_ok "the guest answers pings" busybox ping -c 2 -W 2 "$guest_ip"
+out=$("$ALTOCTL" suspend daily 2>&1)
+expect_eq "suspend: virsh's message" "Domain 'daily' suspended" "$out"
+expect_eq "domstate: paused" paused "$("$ALTOCTL" domstate daily | head -n1)"
+expect_contains "list: paused" " $id    daily   paused" "$("$ALTOCTL" list)"
+busybox ping -c 3 -W 1 "$guest_ip" >/dev/null 2>&1 && fail "a paused guest answered pings"
+pass "a paused guest does not answer pings"
+out=$("$ALTOCTL" resume daily 2>&1)
+expect_eq "resume: virsh's message" "Domain 'daily' resumed" "$out"
+expect_eq "domstate after resume: running" running "$("$ALTOCTL" domstate daily | head -n1)"
+wait_for 20 busybox ping -c 1 -W 1 "$guest_ip" || fail "the resumed guest does not answer pings"
+pass "the resumed guest answers pings"
+
+step "daily verbs: reboot (ACPI)"
+out=$("$ALTOCTL" reboot daily 2>&1)
+expect_eq "reboot: virsh's message" "Domain 'daily' is being rebooted" "$out"
+wait_for 300 booted 2 || fail "daily did not come back from the reboot: $(tail -n 20 /tmp/daily-console.out)"
+expect_eq "the guest saw the power button, booted again" 2 "$(console_count GUEST-INIT)"
+expect_eq "after reboot: a second lease" 2 "$(console_count GUEST-LEASE)"
+expect_eq "after reboot: same id" "$id" "$("$ALTOCTL" domid daily | head -n1)"
+expect_contains "after reboot: list" " $id    daily   running" "$("$ALTOCTL" list)"
+expect_eq "after reboot: the e1000e stays on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
+test -s /tmp/daily-console.done && fail "altoctl console ended with the reboot"
+pass "altoctl console stays attached across the reboot"
+
+step "daily verbs: reset"
+out=$("$ALTOCTL" reset daily 2>&1)
+expect_eq "reset: virsh's message" "Domain 'daily' was reset" "$out"
+wait_for 300 booted 3 || fail "daily did not come back from the reset: $(tail -n 20 /tmp/daily-console.out)"
+expect_eq "reset: booted again without the power button" 1 "$(console_count GUEST-POWERBUTTON)"
+expect_eq "after reset: same id" "$id" "$("$ALTOCTL" domid daily | head -n1)"
+expect_eq "after reset: running" running "$("$ALTOCTL" domstate daily | head -n1)"
+
+step "daily verbs: the shutdown unit's command"
+stop_cmd=$(unit_cmd altovirt-guests.service ExecStop)
+expect_contains "the shutdown unit runs shutdown --all" "$ALTOCTL shutdown --all --timeout" "$stop_cmd"
+out=$(timeout 400 $stop_cmd 2>&1)
+expect_eq "shutdown unit's command: exit status (output: $out)" 0 "$?"
+expect_contains "shutdown unit's command: asked daily" "Domain 'daily' is being shutdown" "$out"
+expect_contains "shutdown unit's command: daily shut off" "Domain 'daily' is shut off" "$out"
+expect_eq "after the shutdown unit: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
+expect_eq "after the shutdown unit: nothing runs" "" "$("$ALTOCTL" list | tail -n +3 | tr -d ' \n')"
+wait_for 30 test -s /tmp/daily-console.done || fail "altoctl console did not end with the VM"
+pass "altoctl console ended with the VM"
+
+step "daily verbs: recover after kill -9 of altovirt and its supervisor"
+run_ok "autostart --disable daily" "$ALTOCTL" autostart --disable daily
+out=$("$ALTOCTL" start daily 2>&1)
+expect_eq "start daily: exit status (output: $out)" 0 "$?"
+expect_eq "daily runs with the e1000e on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
+sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' /run/altovirt/vms/daily/status.json)
+alt=$(cat /run/altovirt/vms/daily/altovirt.pid)
+kill -9 "$sup" "$alt"
+wait_for 30 sh -c "! kill -0 $alt 2>/dev/null || grep -q ') Z' /proc/$alt/stat" || fail "altovirt (pid $alt) did not die"
+expect_eq "both dead: the e1000e is still on vfio-pci (nobody gave it back)" vfio-pci "$(current_driver $NIC_BDF)"
+out=$(timeout 120 "$ALTOCTL" recover 2>&1)
+expect_eq "recover: exit status (output: $out)" 0 "$?"
+expect_contains "recover: says what it cleaned" "domain 'daily': its supervisor (pid $sup) is gone" "$out"
+expect_eq "after recover: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
+wait_for 20 sh -c "ls /sys/bus/pci/devices/$NIC_BDF/net | grep -q ." || fail "no network interface on the e1000e after recover"
+pass "after recover: e1000e interface $(nic_ifc) exists"
+expect_contains "after recover: domstate --reason" "shut off (its supervisor was killed)" "$("$ALTOCTL" domstate --reason daily)"
+expect_eq "recover again: nothing to do" "recover: nothing to clean up" "$("$ALTOCTL" recover 2>&1)"
+run_ok "undefine daily" "$ALTOCTL" undefine daily
 
 # --- persistent domain, kill -9 of altovirt ------------------------------------------------------
 step "persistent domain, kill -9 of altovirt"

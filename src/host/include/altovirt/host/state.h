@@ -22,6 +22,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "altovirt/base/error.h"
 #include "altovirt/base/fd.h"
@@ -63,6 +65,9 @@ class StateDir {
   Status claim(const PciAddress& a, const std::string& vm, pid_t pid);
   // Releases `vm`'s claim on `a` (no error when there is none).
   Status release(const PciAddress& a, const std::string& vm);
+  // Claims whose process is gone (a VM that died without releasing its devices), for `altoctl
+  // recover`. Their addresses are canonical.
+  std::vector<std::pair<PciAddress, DeviceClaim>> stale_claims() const;
   // Refuses with an error naming the VM when `a` is claimed by a live VM. `what` is the verb ("detach").
   Status check_not_in_use(const PciAddress& a, std::string_view what) const;
 

@@ -1,0 +1,145 @@
+// The altoctl binary's verbs that need no running VM: a mistyped verb, dominfo/domuuid/autostart of
+// a defined domain, and edit with a scripted $EDITOR (valid edit taken, invalid one refused with the
+// definition unchanged).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "altovirt/base/files.h"
+
+namespace altoctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliRun {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+class VerbsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/altoctl-verbs-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root = tmpl;
+    ASSERT_TRUE(altovirt::write_file_atomic(
+        root + "/seed.xml",
+        "<domain type='kvm'><name>seed</name><uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>"
+        "<memory unit='MiB'>256</memory><vcpu>2</vcpu><os><type arch='x86_64' machine='q35'>hvm</type>"
+        "<kernel>/k</kernel></os><devices><serial type='pty'><target port='0'/></serial></devices></domain>\n"));
+  }
+  void TearDown() override { std::filesystem::remove_all(root); }
+
+  CliRun altoctl(const std::string& args, const std::string& env = "") {
+    std::string cmd = env + " " + ALTOVIRT_TEST_ALTOCTL + std::string(" --state-dir ") + root + "/state --config-dir " +
+                      root + "/conf " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    EXPECT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = ::pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  }
+  std::string defined() {
+    auto t = altovirt::read_file(root + "/conf/seed.xml");
+    return t ? *t : std::string();
+  }
+  std::string root;
+};
+
+TEST_F(VerbsCli, AMistypedVerbIsNamedWithTheClosestOnes) {
+  CliRun r = altoctl("lst --all");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.output, "error: unknown command 'lst'; did you mean 'list'?\n");
+  r = altoctl("rebot seed");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("did you mean 'reboot'?"));
+  r = altoctl("frobnicate");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.output, HasSubstr("unknown command 'frobnicate'; see `altoctl --help`"));
+}
+
+TEST_F(VerbsCli, EveryDailyVerbIsKnown) {
+  for (const char* verb : {"reboot", "reset", "suspend", "resume", "dominfo", "domid", "domname", "domuuid",
+                           "domhostdev", "edit", "autostart", "recover", "version"}) {
+    CliRun r = altoctl(std::string(verb) + " --help");
+    EXPECT_EQ(r.status, 0) << verb << ": " << r.output;
+  }
+  CliRun r = altoctl("version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("altoctl 0."));
+  EXPECT_THAT(r.output, HasSubstr("Running hypervisor: altovirt"));
+}
+
+TEST_F(VerbsCli, DominfoAutostartAndDomuuidOfADefinedDomain) {
+  ASSERT_EQ(altoctl("define " + root + "/seed.xml").status, 0);
+  CliRun r = altoctl("dominfo seed");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Id:             -\n"));
+  EXPECT_THAT(r.output, HasSubstr("State:          shut off\n"));
+  EXPECT_THAT(r.output, HasSubstr("CPU(s):         2\n"));
+  EXPECT_THAT(r.output, HasSubstr("Max memory:     262144 KiB\n"));
+  EXPECT_THAT(r.output, HasSubstr("Persistent:     yes\n"));
+  EXPECT_THAT(r.output, HasSubstr("Autostart:      disable\n"));
+  r = altoctl("autostart seed");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output, "Domain 'seed' marked as autostarted\n");
+  EXPECT_THAT(altoctl("dominfo seed").output, HasSubstr("Autostart:      enable\n"));
+  EXPECT_EQ(altoctl("autostart --disable seed").output, "Domain 'seed' unmarked as autostarted\n");
+  EXPECT_THAT(altoctl("dominfo seed").output, HasSubstr("Autostart:      disable\n"));
+  EXPECT_EQ(altoctl("domuuid seed").output, "c7a5fdbd-cdaf-9455-926a-d65c16db1809\n\n");
+  EXPECT_EQ(altoctl("domid seed").output, "-\n\n");
+  // Not running: the power verbs fail and say so.
+  r = altoctl("suspend seed");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("domain 'seed' is not running"));
+  EXPECT_EQ(altoctl("reboot --mode agent seed").status, 2);
+  // Undefine takes the autostart mark with it.
+  ASSERT_EQ(altoctl("autostart seed").status, 0);
+  ASSERT_EQ(altoctl("undefine seed").status, 0);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(root + "/conf/autostart/seed.xml")));
+  r = altoctl("autostart nosuch");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("failed to get domain 'nosuch'"));
+}
+
+TEST_F(VerbsCli, EditTakesAValidEditAndKeepsTheOldDefinitionOnAnError) {
+  ASSERT_EQ(altoctl("define " + root + "/seed.xml").status, 0);
+  std::string before = defined();
+  // An editor that changes nothing.
+  CliRun r = altoctl("edit seed", "EDITOR=true");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Domain 'seed' XML configuration not changed."));
+  // A valid edit: 256 MiB -> 512 MiB.
+  r = altoctl("edit seed", "EDITOR=\"sed -i s/262144/524288/\"");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Domain 'seed' XML configuration edited."));
+  EXPECT_THAT(altoctl("dominfo seed").output, HasSubstr("Max memory:     524288 KiB\n"));
+  // An invalid edit: an element altovirt does not have. The definition stays, the edit is kept.
+  before = defined();
+  r = altoctl("edit seed", "VISUAL=\"sed -i 's|</devices>|<disk type=\\\"file\\\"/></devices>|'\"");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("devices/disk[1]"));
+  EXPECT_THAT(r.output, HasSubstr("the definition of 'seed' is unchanged; your edit is kept in /tmp/altoctl-edit-"));
+  EXPECT_EQ(defined(), before);
+  if (auto at = r.output.find("kept in "); at != std::string::npos)
+    std::filesystem::remove(r.output.substr(at + 8, r.output.find(' ', at + 8) - at - 8));
+  // The editor failing keeps it too.
+  r = altoctl("edit seed", "EDITOR=false");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(defined(), before);
+  if (auto at = r.output.find("edit kept in "); at != std::string::npos)
+    std::filesystem::remove(r.output.substr(at + 13, r.output.find(')', at) - at - 13));
+  EXPECT_THAT(altoctl("edit nosuch", "EDITOR=true").output, HasSubstr("domain 'nosuch' is not defined"));
+}
+
+}  // namespace
+}  // namespace altoctl
