@@ -98,6 +98,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const kvm::Kvm& kvm, const VmOp
 }
 
 Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
+  options_ = o;
   // Phase times for the start-up line below: boot time is a product goal (docs/benchmarks.md).
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now(), mark = t0;
@@ -248,6 +249,11 @@ void Machine::park_if_paused() {
   pause_cv_.notify_all();
   pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping_.load(); });
   --parked_;
+}
+
+VirtioContext& Machine::virtio() {
+  if (!virtio_) virtio_ = std::make_unique<VirtioContext>();
+  return *virtio_;
 }
 
 VfioContext& Machine::vfio() {

@@ -62,6 +62,61 @@ std::string DeviceRegistry::names() const {
   return s;
 }
 
+Result<DriveSpec> parse_drive(const std::string& text) {
+  DriveSpec d;
+  d.text = text;
+  std::string where = "-drive " + text;
+  for (auto& part : split(text, ',')) {
+    auto eq = part.find('=');
+    if (eq == std::string::npos || eq == 0) return fail("{}: '{}' is not key=value", where, part);
+    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    auto limit = [&](uint64_t& field) -> Status {
+      AV_TRY_ASSIGN(field, parse_uint(value, where + ": " + key));
+      return ok();
+    };
+    if (key == "file") {
+      if (value.empty()) return fail("{}: file= must name an image file or block device", where);
+      d.file = value;
+    } else if (key == "id") {
+      d.id = value;
+    } else if (key == "format") {
+      // qcow2 and the rest are a later step; naming them must not silently treat them as raw.
+      if (value != "raw") return fail("{}: format={} is not supported (only format=raw)", where, value);
+      d.format = value;
+    } else if (key == "if") {
+      if (value != "none") return fail("{}: if={}: only if=none (attach it with -device virtio-blk-pci,drive=ID)", where, value);
+    } else if (key == "readonly") {
+      AV_TRY_ASSIGN(d.readonly, parse_on_off(where, key, value));
+    } else if (key == "cache") {
+      if (value == "none") d.direct = true;
+      else if (value == "writeback") d.direct = false;
+      else return fail("{}: cache={}: expected none (O_DIRECT) or writeback", where, value);
+    } else if (key == "aio") {
+      if (value == "io_uring") d.io_uring = true;
+      else if (value == "threads") d.io_uring = false;
+      else return fail("{}: aio={}: expected io_uring or threads", where, value);
+    } else if (key == "iops" || key == "throttling.iops-total") {
+      AV_TRY(limit(d.limits.iops));
+    } else if (key == "iops_rd" || key == "throttling.iops-read") {
+      AV_TRY(limit(d.limits.iops_rd));
+    } else if (key == "iops_wr" || key == "throttling.iops-write") {
+      AV_TRY(limit(d.limits.iops_wr));
+    } else if (key == "bps" || key == "throttling.bps-total") {
+      AV_TRY(limit(d.limits.bps));
+    } else if (key == "bps_rd" || key == "throttling.bps-read") {
+      AV_TRY(limit(d.limits.bps_rd));
+    } else if (key == "bps_wr" || key == "throttling.bps-write") {
+      AV_TRY(limit(d.limits.bps_wr));
+    } else {
+      return fail("{}: unknown key '{}' (accepted: file, format, if, id, readonly, cache, aio, iops, iops_rd, iops_wr, "
+                  "bps, bps_rd, bps_wr)", where, key);
+    }
+  }
+  if (d.file.empty()) return fail("{}: file=PATH is required", where);
+  if (d.id.empty()) return fail("{}: id=ID is required (the device names it with drive=ID)", where);
+  return d;
+}
+
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry) {
   auto parts = split(text, ',');
   DeviceSpec d;
@@ -108,7 +163,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       continue;
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
-                                             "-serial", "-device", "-qmp", "-pidfile", "-D"};
+                                             "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -150,6 +205,19 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     } else if (opt == "-device") {
       AV_TRY_ASSIGN(DeviceSpec d, parse_device(v, registry));
       o.devices.push_back(std::move(d));
+    } else if (opt == "-drive") {
+      AV_TRY_ASSIGN(DriveSpec d, parse_drive(v));
+      for (auto& other : o.drives)
+        if (other.id == d.id) return fail("-drive {}: id={} is already used by -drive {}", v, d.id, other.text);
+      o.drives.push_back(std::move(d));
+    } else if (opt == "-object") {
+      auto parts = split(v, ',');
+      if (parts[0] != "iothread" || parts.size() != 2 || !parts[1].starts_with("id=") || parts[1].size() <= 3)
+        return fail("-object {}: expected iothread,id=ID (the only object type)", v);
+      std::string id = parts[1].substr(3);
+      if (std::find(o.iothreads.begin(), o.iothreads.end(), id) != o.iothreads.end())
+        return fail("-object {}: iothread {} is declared twice", v, id);
+      o.iothreads.push_back(id);
     } else if (opt == "-qmp") {
       AV_TRY_ASSIGN(QmpSpec q, parse_qmp(v));
       o.qmp = q;
@@ -168,6 +236,8 @@ std::string usage() {
   return "usage: altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]\n"
          "                [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...\n"
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
+         "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback]\n"
+         "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
          "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "altovirt/vmm/vfio_context.h"
+#include "altovirt/vmm/virtio_context.h"
 
 #include <pthread.h>
 
@@ -89,6 +90,10 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   devices::AcpiPm& acpi_pm() { return *acpi_pm_; }
   // The VFIO state of this machine (created with the first passed-through device).
   VfioContext& vfio();
+  // The virtio state of this machine (I/O threads, transports' host side).
+  VirtioContext& virtio();
+  // The options the machine was built from (device kinds look up -drive and -object here).
+  const VmOptions& options() const { return options_; }
   // The exit counters of both buses as text, one region per line.
   std::string exit_stats() const;
 
@@ -124,6 +129,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // off, bus mastering off, reset) while its DMA mappings still exist; only then does the container
   // go, taking the mappings with it.
   std::unique_ptr<VfioContext> vfio_;
+  // Before pci_ as well: the virtio transports stop their models on their I/O threads when they are
+  // destroyed, so the threads must outlive them.
+  std::unique_ptr<VirtioContext> virtio_;
   pci::PciBus pci_;
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::Serial16550> serial_;
@@ -145,7 +153,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   bool pause_requested_ = false;
   unsigned parked_ = 0;
   std::vector<std::pair<unsigned, pthread_t>> vcpu_threads_;
-  std::map<std::string, std::string> device_ids_;  // by address, written while building only
+  std::map<std::string, std::string> device_ids_;
+  VmOptions options_;  // by address, written while building only
 };
 
 }  // namespace altovirt::vmm

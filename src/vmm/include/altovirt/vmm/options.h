@@ -2,6 +2,7 @@
 //   altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]
 //            [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...
 //            [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]
+//            [-drive file=PATH,format=raw,if=none,id=ID,...]... [-object iothread,id=ID]...
 // Parsing is pure: it checks every value and returns an error naming the option and the accepted
 // forms; nothing is opened or started. (No Debian library parses QEMU's syntax, so this is a small
 // hand-written parser; the numbers go through base's parse_uint/parse_size.)
@@ -35,6 +36,24 @@ struct DeviceSpec {
   std::string text;  // as typed, for messages
 };
 
+// -drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,aio=io_uring|threads]
+//        [,iops=N][,iops_rd=N][,iops_wr=N][,bps=N][,bps_rd=N][,bps_wr=N]   (QEMU's -drive keys)
+// A drive is a backend only (if=none); a device (-device virtio-blk-pci,drive=ID) uses it.
+struct DriveLimits {
+  uint64_t iops = 0, iops_rd = 0, iops_wr = 0;  // requests per second, 0 = unlimited
+  uint64_t bps = 0, bps_rd = 0, bps_wr = 0;     // bytes per second, 0 = unlimited
+  bool any() const { return iops || iops_rd || iops_wr || bps || bps_rd || bps_wr; }
+};
+
+struct DriveSpec {
+  std::string id, file, format = "raw";
+  bool readonly = false;
+  bool direct = false;          // cache=none: O_DIRECT (bypass the host page cache)
+  bool io_uring = true;         // aio=io_uring (default) or aio=threads
+  DriveLimits limits;
+  std::string text;             // as typed, for messages
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -48,6 +67,8 @@ struct VmOptions {
   std::string kernel, initrd, append;
   std::string serial = "stdio";
   std::vector<DeviceSpec> devices;
+  std::vector<DriveSpec> drives;
+  std::vector<std::string> iothreads;  // -object iothread,id=ID
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   std::string pidfile, logfile;
@@ -77,6 +98,8 @@ inline constexpr unsigned kMaxCpus = 255;  // xAPIC ids are 8 bits, and the MADT
 
 // Parses argv[1..]. Errors name the option; the CLI prints them and exits 2.
 Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry);
+// Parses one -drive value.
+Result<DriveSpec> parse_drive(const std::string& text);
 // Parses one -device value.
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry);
 std::string usage();

@@ -1,0 +1,45 @@
+// VirtioContext: the virtio state of one Machine: the I/O threads (`-object iothread,id=ID`, plus one
+// private EventLoop per device that names none), guest RAM as the device models see it, and the
+// machine side of each transport (ioeventfds, MSI-X routes, INTx).
+//
+// add_virtio_pci() is how a virtio device kind (virtio-blk-pci, virtio-serial-pci, ...) puts its
+// model on the machine: it builds the VirtioPciDevice transport around the model, picks the
+// EventLoop (iothread= or a new one), places the function with Machine::add_pci_device (addr=,
+// bus=, multifunction=) and wires its INTx line. A kind declares kVirtioPciKeys among its keys.
+//
+// Threading: used while the machine is being built (main thread), before vCPUs run. The loops
+// outlive the devices (Machine destroys its PCI bus first).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "altovirt/base/error.h"
+#include "altovirt/pci/pci_bus.h"
+#include "altovirt/virtio/device.h"
+#include "altovirt/virtio/event_loop.h"
+#include "altovirt/virtio/guest_ram.h"
+#include "altovirt/virtio/pci_transport.h"
+#include "altovirt/vmm/options.h"
+
+namespace altovirt::vmm {
+
+class Machine;
+
+// The keys every virtio-pci -device kind accepts besides the PCI placement keys.
+inline const std::vector<std::string> kVirtioPciKeys = {"iothread"};
+
+struct VirtioContext {
+  std::map<std::string, std::unique_ptr<virtio::EventLoop>> iothreads;  // -object iothread,id=
+  std::vector<std::unique_ptr<virtio::EventLoop>> private_loops;
+  std::unique_ptr<virtio::GuestRam> ram;
+  std::vector<std::unique_ptr<virtio::TransportHost>> hosts;
+};
+
+// Places `device` on `machine` behind a virtio-pci transport, as `spec` says.
+Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
+                                       std::shared_ptr<virtio::VirtioDevice> device);
+
+}  // namespace altovirt::vmm
