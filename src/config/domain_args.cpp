@@ -83,17 +83,26 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& c, const R
   // A virtio console needs a virtio-serial controller; libvirt adds one when the XML has none.
   std::vector<VirtioSerialController> serials = c.virtio_serials;
   if (c.virtio_console && serials.empty()) serials.push_back({});
-  std::string console_bus;
+  // altovirt puts a virtconsole on the first virtio-serial-pci, which is controller 0 (the parser
+  // checks that the domain has one), so no bus= is written.
+  bool have_console_bus = false;
   for (const auto& vs : serials) {
     std::string id = vs.alias.empty() ? fmt::format("virtio-serial{}", vs.index) : vs.alias;
-    if (vs.index == 0) console_bus = id;
+    if (vs.index == 0 && !have_console_bus) {
+      have_console_bus = true;
+      a.insert(a.end(), {"-device", fmt::format("virtio-serial-pci,id={}", id) + placement(vs.address)});
+    }
+  }
+  for (const auto& vs : serials) {
+    if (vs.index == 0) continue;
+    std::string id = vs.alias.empty() ? fmt::format("virtio-serial{}", vs.index) : vs.alias;
     a.insert(a.end(), {"-device", fmt::format("virtio-serial-pci,id={}", id) + placement(vs.address)});
   }
   if (c.virtio_console) {
-    if (console_bus.empty()) return fail("the virtio console is port 0 of virtio-serial controller index 0, which the domain lacks");
+    if (!have_console_bus) return fail("the virtio console is port 0 of virtio-serial controller index 0, which the domain lacks");
     std::string id = c.virtio_console->alias.empty() ? "console0" : c.virtio_console->alias;
     a.insert(a.end(), {"-chardev", fmt::format("pty,id=char{}", id), "-device",
-                       fmt::format("virtconsole,chardev=char{},id={},bus={}.0", id, id, console_bus)});
+                       fmt::format("virtconsole,chardev=char{},id={}", id, id)});
   }
   return a;
 }

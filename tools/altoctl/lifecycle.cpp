@@ -228,7 +228,9 @@ int Supervisor::run() {
   std::string output;
   bool running = false;
   auto start = std::chrono::steady_clock::now();
-  const std::string pty_marker = "serial console on ";
+  // `altoctl console` attaches to the domain's console: the virtio console (hvc0) when the XML has
+  // one, as virsh attaches to the first <console>, else the serial port. altovirt announces each pty.
+  const std::string pty_marker = config.virtio_console ? "virtio console on " : "serial console on ";
   for (;;) {
     pollfd pf{err_pipe[0], POLLIN, 0};
     int r = ::poll(&pf, 1, running ? -1 : 200);
@@ -472,7 +474,7 @@ int vm_console(const Global& g, const std::string& name) {
   if (!s) return report(s.error());
   if (!is_active(*s)) return report(Error(fmt::format("domain '{}' is not running", s->name)));
   if (s->pty.empty())
-    return report(Error(fmt::format("domain '{}' has no console pty (its XML needs <serial type='pty'>)", s->name)));
+    return report(Error(fmt::format("domain '{}' has no console pty (its XML needs <serial type='pty'> or <console type='pty'><target type='virtio'/></console>)", s->name)));
   int pty = ::open(s->pty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (pty < 0) return report(Error(fmt::format("opening the console {}: {}", s->pty, std::strerror(errno))));
   UniqueFd pty_fd(pty);

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   auto* vlist = app.add_subcommand("list", "list running domains (--all: also shut off and defined ones)");
   vlist->add_flag("--all", all, "also domains that are not running");
   vlist->callback([&] { status = vm_list(g, all); });
-  auto* console = app.add_subcommand("console", "attach to a domain's serial console (Ctrl+] detaches)");
+  auto* console = app.add_subcommand("console", "attach to a domain's console: its virtio console, else its serial port (Ctrl+] detaches)");
   console->add_option("domain", domain, "domain name or id")->required();
   console->callback([&] { status = vm_console(g, domain); });
   auto* shutdown = app.add_subcommand("shutdown", "ask the guest to power off (ACPI power button) and wait");

@@ -188,7 +188,7 @@ TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
                                  "-device", "virtio-blk-pci,drive=drive-data,id=data",
                                  "-device", "virtio-serial-pci,id=vserial,bus=pci.2,addr=0x00.0",
                                  "-chardev", "pty,id=charconsole0",
-                                 "-device", "virtconsole,chardev=charconsole0,id=console0,bus=vserial.0"));
+                                 "-device", "virtconsole,chardev=charconsole0,id=console0"));
 }
 
 TEST(DomainArgs, AVirtioConsoleWithoutControllerGetsOne) {
@@ -201,7 +201,7 @@ TEST(DomainArgs, AVirtioConsoleWithoutControllerGetsOne) {
   ASSERT_TRUE(args) << args.error().message();
   std::vector<std::string> tail(args->end() - 6, args->end());
   EXPECT_THAT(tail, ElementsAre("-device", "virtio-serial-pci,id=virtio-serial0", "-chardev", "pty,id=charconsole0",
-                                "-device", "virtconsole,chardev=charconsole0,id=console0,bus=virtio-serial0.0"));
+                                "-device", "virtconsole,chardev=charconsole0,id=console0"));
 }
 
 TEST(DomainUuid, RandomUuidsAreVersion4AndParse) {
