@@ -78,16 +78,66 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     }
     a.insert(a.end(), {"-device", dev});
   }
+  // ",bus=..,addr=.." of a device with a guest address: root ports are bus pci.N.
+  auto placement = [&](const std::optional<GuestPciAddress>& g) {
+    if (!g) return std::string();
+    std::string p = g->bus == 0 ? ",bus=" + root_bus : fmt::format(",bus=pci.{}", g->bus);
+    p += fmt::format(",addr={:#04x}.{:x}", g->slot, g->function);
+    if (g->multifunction) p += ",multifunction=on";
+    return p;
+  };
   for (const auto& h : c.hostdevs) {
     std::string dev = fmt::format("vfio-pci,host={}", h.source.to_string());
     if (!h.alias.empty()) dev += ",id=" + h.alias;
-    if (h.guest_address) {
-      dev += h.guest_address->bus == 0 ? ",bus=" + root_bus : fmt::format(",bus=pci.{}", h.guest_address->bus);
-      dev += fmt::format(",addr={:#04x}.{:x}", h.guest_address->slot, h.guest_address->function);
-      if (h.guest_address->multifunction) dev += ",multifunction=on";
-    }
+    dev += placement(h.guest_address);
     if (h.rom_bar == false) dev += ",rombar=0";
     a.insert(a.end(), {"-device", dev});
+  }
+
+  // I/O threads are iothread1..iothreadN, as libvirt names them for QEMU.
+  for (uint32_t t = 1; t <= c.iothreads; ++t) a.insert(a.end(), {"-object", fmt::format("iothread,id=iothread{}", t)});
+  for (size_t i = 0; i < c.disks.size(); ++i) {
+    const Disk& d = c.disks[i];
+    if (d.source.find(',') != std::string::npos) return fail("disk image path '{}' contains a comma", d.source);
+    std::string id = d.alias.empty() ? fmt::format("virtio-disk{}", i) : d.alias;
+    std::string drive = fmt::format("file={},format=raw,if=none,id=drive-{}", d.source, id);
+    if (d.readonly) drive += ",readonly=on";
+    if (d.cache) drive += d.cache == Disk::Cache::none ? ",cache=none" : ",cache=writeback";
+    if (d.io) drive += d.io == Disk::Io::io_uring ? ",aio=io_uring" : ",aio=threads";
+    // QEMU's throttling option names for libvirt's <iotune> (libvirt's qemuBuildDriveStr does the same).
+    const IoTune& t = d.iotune;
+    for (auto [name, v] : {std::pair{"iops", t.total_iops_sec}, {"iops_rd", t.read_iops_sec}, {"iops_wr", t.write_iops_sec},
+                           {"bps", t.total_bytes_sec}, {"bps_rd", t.read_bytes_sec}, {"bps_wr", t.write_bytes_sec}})
+      if (v) drive += fmt::format(",{}={}", name, v);
+    std::string dev = fmt::format("virtio-blk-pci,drive=drive-{},id={}", id, id) + placement(d.address);
+    if (d.iothread) dev += fmt::format(",iothread=iothread{}", *d.iothread);
+    if (!d.serial.empty()) dev += ",serial=" + d.serial;
+    a.insert(a.end(), {"-drive", drive, "-device", dev});
+  }
+
+  // A virtio console needs a virtio-serial controller; libvirt adds one when the XML has none.
+  std::vector<VirtioSerialController> serials = c.virtio_serials;
+  if (c.virtio_console && serials.empty()) serials.push_back({});
+  // altovirt puts a virtconsole on the first virtio-serial-pci, which is controller 0 (the parser
+  // checks that the domain has one), so no bus= is written.
+  bool have_console_bus = false;
+  for (const auto& vs : serials) {
+    std::string id = vs.alias.empty() ? fmt::format("virtio-serial{}", vs.index) : vs.alias;
+    if (vs.index == 0 && !have_console_bus) {
+      have_console_bus = true;
+      a.insert(a.end(), {"-device", fmt::format("virtio-serial-pci,id={}", id) + placement(vs.address)});
+    }
+  }
+  for (const auto& vs : serials) {
+    if (vs.index == 0) continue;
+    std::string id = vs.alias.empty() ? fmt::format("virtio-serial{}", vs.index) : vs.alias;
+    a.insert(a.end(), {"-device", fmt::format("virtio-serial-pci,id={}", id) + placement(vs.address)});
+  }
+  if (c.virtio_console) {
+    if (!have_console_bus) return fail("the virtio console is port 0 of virtio-serial controller index 0, which the domain lacks");
+    std::string id = c.virtio_console->alias.empty() ? "console0" : c.virtio_console->alias;
+    a.insert(a.end(), {"-chardev", fmt::format("pty,id=char{}", id), "-device",
+                       fmt::format("virtconsole,chardev=char{},id={}", id, id)});
   }
   return a;
 }

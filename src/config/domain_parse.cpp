@@ -103,12 +103,13 @@ void Parser::parse(pugi::xml_node domain) {
         else if (std::string_view(s.attribute("enabled").value()) == "yes")
           problem(s, sloc, "altovirt does not implement ACPI sleep states; use enabled='no'");
       }
-    } else if (n == "seclabel" || n == "metadata" || n == "iothreads" || n == "resource" || n == "cputune") {
+    } else if (n == "iothreads") {
+      parse_iothreads(node, loc);
+    } else if (n == "seclabel" || n == "metadata" || n == "resource" || n == "cputune") {
       skip("", node, false, n == "seclabel"  ? "altovirt applies no security labels"
                             : n == "metadata" ? "application metadata is not kept"
                             : n == "cputune"  ? "altovirt does not pin or tune host threads"
-                            : n == "resource" ? "altovirt does not place VMs in resource partitions"
-                                              : "altovirt has no I/O threads");
+                                              : "altovirt does not place VMs in resource partitions");
     } else {
       unsupported("", node, false);
     }
@@ -268,7 +269,48 @@ void Parser::validate(pugi::xml_node domain) {
   for (const auto& ctl : c.controllers)
     if (ctl.address) claim(domain.child("devices"), fmt::format("pcie-root-port index {}", ctl.index), *ctl.address);
 
+  // A device's guest address: on the root bus, or slot 0 of an existing root port (PCIe 1.0 section
+  // 7.3.1: a downstream port's link has one device, number 0).
+  auto place = [&](pugi::xml_node node, const std::string& loc, const GuestPciAddress& a) {
+    if (a.bus != 0 && !root_ports.contains(a.bus)) {
+      problem(node, loc, fmt::format("guest bus {:#04x} does not exist: add <controller type='pci' model='pcie-root-port' index='{}'/>", a.bus, a.bus));
+      return;
+    }
+    if (a.bus != 0 && a.slot != 0) {
+      problem(node, loc, fmt::format("a pcie-root-port has one slot, 0x00; slot {:#04x} does not exist on bus {:#04x}", a.slot, a.bus));
+      return;
+    }
+    claim(node, loc, a);
+  };
+
   std::set<std::string> aliases;
+  auto unique_alias = [&](pugi::xml_node node, const std::string& loc, const std::string& alias) {
+    if (!alias.empty() && !aliases.insert(alias).second) problem(node, loc, fmt::format("alias '{}' is used twice", alias));
+  };
+  std::set<std::string> targets;
+  for (size_t i = 0; i < c.disks.size(); ++i) {
+    const Disk& d = c.disks[i];
+    pugi::xml_node node = disk_nodes_[i];
+    std::string loc = location("devices", node, true) + describe(node);
+    if (!targets.insert(d.target).second) problem(node, loc, fmt::format("target dev '{}' is used by another disk", d.target));
+    unique_alias(node, loc, d.alias);
+    if (d.iothread && *d.iothread > c.iothreads)
+      problem(node, loc, fmt::format("iothread='{}' does not exist: the domain has {} (set <iothreads>{}</iothreads>)", *d.iothread,
+                                     c.iothreads, *d.iothread));
+    if (d.address) place(node, loc, *d.address);
+  }
+  for (size_t i = 0; i < c.virtio_serials.size(); ++i) {
+    pugi::xml_node node = virtio_serial_nodes_[i];
+    std::string loc = location("devices", node, true) + describe(node);
+    unique_alias(node, loc, c.virtio_serials[i].alias);
+    if (c.virtio_serials[i].address) place(node, loc, *c.virtio_serials[i].address);
+  }
+  if (c.virtio_console && !c.virtio_serials.empty() &&
+      std::none_of(c.virtio_serials.begin(), c.virtio_serials.end(), [](const auto& vs) { return vs.index == 0; }))
+    problem(domain.child("devices"), "devices/console",
+            "the virtio console is port 0 of virtio-serial controller index 0; add <controller type='virtio-serial' index='0'/>");
+  if (c.virtio_console) unique_alias(domain.child("devices"), "devices/console", c.virtio_console->alias);
+
   std::map<HostPciAddress, size_t, decltype([](const HostPciAddress& a, const HostPciAddress& b) {
              return std::tie(a.domain, a.bus, a.slot, a.function) < std::tie(b.domain, b.bus, b.slot, b.function);
            })> sources;
@@ -278,19 +320,8 @@ void Parser::validate(pugi::xml_node domain) {
     std::string loc = location("devices", node, true);
     if (auto [it, fresh] = sources.emplace(dev.source, i); !fresh)
       problem(node, loc, fmt::format("host device {} is already assigned by another <hostdev>", dev.source.to_string()));
-    if (!dev.alias.empty() && !aliases.insert(dev.alias).second)
-      problem(node, loc, fmt::format("alias '{}' is used twice", dev.alias));
-    if (!dev.guest_address) continue;
-    const GuestPciAddress& a = *dev.guest_address;
-    if (a.bus != 0 && !root_ports.contains(a.bus)) {
-      problem(node, loc, fmt::format("guest bus {:#04x} does not exist: add <controller type='pci' model='pcie-root-port' index='{}'/>", a.bus, a.bus));
-      continue;
-    }
-    if (a.bus != 0 && a.slot != 0) {
-      problem(node, loc, fmt::format("a pcie-root-port has one slot, 0x00; slot {:#04x} does not exist on bus {:#04x}", a.slot, a.bus));
-      continue;
-    }
-    claim(node, loc, a);
+    unique_alias(node, loc, dev.alias);
+    if (dev.guest_address) place(node, loc, *dev.guest_address);
   }
 }
 

@@ -75,6 +75,8 @@ void Parser::parse_devices(pugi::xml_node devices) {
       parse_controller(node, loc);
     } else if (n == "hostdev") {
       parse_hostdev(node, loc);
+    } else if (n == "disk") {
+      parse_disk(node, loc);
     } else if (n == "memballoon" && std::string_view(node.attribute("model").value()) == "none") {
       check_attrs(node, loc, {"model"});
       check_no_children(node, loc);  // altovirt has no balloon, which is what model='none' asks
@@ -157,7 +159,11 @@ void Parser::parse_console(pugi::xml_node node, const std::string& loc) {
   pugi::xml_node target = node.child("target");
   std::string_view ttype = target.attribute("type").value();
   // libvirt: on x86 a console without a target type, or with type='serial', is the first serial
-  // port; a 'virtio' (hvc) or other console is a device of its own.
+  // port; a 'virtio' (hvc) console is a port of a virtio-serial controller.
+  if (ttype == "virtio") {
+    parse_virtio_console(node, loc);
+    return;
+  }
   if (!ttype.empty() && ttype != "serial") {
     problem(node, loc + describe(node), unsupported_reason("devices", "console"));
     return;
@@ -198,6 +204,10 @@ void Parser::parse_controller(pugi::xml_node node, const std::string& loc) {
   if (type == "usb" && model == "none") {
     check_attrs(node, loc, {"type", "model", "index"});
     check_no_children(node, loc);  // no USB controller, which is what model='none' asks
+    return;
+  }
+  if (type == "virtio-serial") {
+    parse_virtio_serial(node, loc);
     return;
   }
   if (type != "pci" || (model != "pcie-root" && model != "pcie-root-port" && model != "pci-root")) {

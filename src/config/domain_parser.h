@@ -101,12 +101,26 @@ class Parser {
 
   void parse_hostdev(pugi::xml_node node, const std::string& loc);
 
+  // domain_parse_virtio.cpp: virtio-blk disks, the virtio-serial controller and console, I/O threads.
+  void parse_disk(pugi::xml_node node, const std::string& loc);
+
+  void parse_virtio_serial(pugi::xml_node node, const std::string& loc);
+
+  void parse_virtio_console(pugi::xml_node node, const std::string& loc);
+
+  void parse_iothreads(pugi::xml_node node, std::string_view loc);
+
+  // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
+  std::string alias_of(pugi::xml_node child, std::string_view cloc);
+
   // Rules that involve several elements.
   void validate(pugi::xml_node domain);
 
  private:
   std::vector<size_t> line_starts_;
   std::vector<pugi::xml_node> hostdev_nodes_;
+  std::vector<pugi::xml_node> disk_nodes_;
+  std::vector<pugi::xml_node> virtio_serial_nodes_;
 };
 
 }  // namespace altovirt::config::detail

@@ -36,6 +36,35 @@ void char_device(pugi::xml_node parent, const char* name, const Serial& s, const
   set_attr(target, "port", "0");
 }
 
+void disk(pugi::xml_node parent, const Disk& d) {
+  auto n = parent.append_child("disk");
+  bool file = d.type == Disk::Type::file;
+  set_attr(n, "type", file ? "file" : "block");
+  set_attr(n, "device", "disk");
+  auto driver = n.append_child("driver");
+  set_attr(driver, "name", "qemu");
+  set_attr(driver, "type", "raw");
+  if (d.cache) set_attr(driver, "cache", d.cache == Disk::Cache::none ? "none" : "writeback");
+  if (d.io) set_attr(driver, "io", d.io == Disk::Io::io_uring ? "io_uring" : "threads");
+  if (d.iothread) set_attr(driver, "iothread", std::to_string(*d.iothread));
+  set_attr(n.append_child("source"), file ? "file" : "dev", d.source);
+  auto target = n.append_child("target");
+  set_attr(target, "dev", d.target);
+  set_attr(target, "bus", "virtio");
+  if (d.readonly) n.append_child("readonly");
+  if (!d.serial.empty()) set_text(n, "serial", d.serial);
+  const IoTune& t = d.iotune;
+  if (t != IoTune{}) {
+    auto io = n.append_child("iotune");
+    for (auto [name, v] : {std::pair{"total_bytes_sec", t.total_bytes_sec}, {"read_bytes_sec", t.read_bytes_sec},
+                           {"write_bytes_sec", t.write_bytes_sec}, {"total_iops_sec", t.total_iops_sec},
+                           {"read_iops_sec", t.read_iops_sec}, {"write_iops_sec", t.write_iops_sec}})
+      if (v) set_text(io, name, std::to_string(v));
+  }
+  if (!d.alias.empty()) set_attr(n.append_child("alias"), "name", d.alias);
+  if (d.address) guest_address(n, *d.address);
+}
+
 }  // namespace
 
 std::string to_xml(const DomainConfig& c) {
@@ -57,6 +86,8 @@ std::string to_xml(const DomainConfig& c) {
   auto vcpu = domain.append_child("vcpu");
   set_attr(vcpu, "placement", "static");
   vcpu.text().set(std::to_string(c.vcpus).c_str());
+
+  if (c.iothreads) set_text(domain, "iothreads", std::to_string(c.iothreads));
 
   auto os = domain.append_child("os");
   auto type = os.append_child("type");
@@ -90,9 +121,25 @@ std::string to_xml(const DomainConfig& c) {
     }
     if (ctl.address) guest_address(n, *ctl.address);
   }
+  for (const auto& vs : c.virtio_serials) {
+    auto n = devices.append_child("controller");
+    set_attr(n, "type", "virtio-serial");
+    set_attr(n, "index", std::to_string(vs.index));
+    if (!vs.alias.empty()) set_attr(n.append_child("alias"), "name", vs.alias);
+    if (vs.address) guest_address(n, *vs.address);
+  }
+  for (const auto& d : c.disks) disk(devices, d);
   if (c.serial) {
     char_device(devices, "serial", *c.serial, nullptr);
     if (c.console) char_device(devices, "console", *c.serial, "serial");
+  }
+  if (c.virtio_console) {
+    auto n = devices.append_child("console");
+    set_attr(n, "type", "pty");
+    auto target = n.append_child("target");
+    set_attr(target, "type", "virtio");
+    set_attr(target, "port", "0");
+    if (!c.virtio_console->alias.empty()) set_attr(n.append_child("alias"), "name", c.virtio_console->alias);
   }
   for (const auto& dev : c.hostdevs) {
     auto n = devices.append_child("hostdev");

@@ -166,6 +166,28 @@ Result<DriveSpec> parse_drive(const std::string& text) {
   return d;
 }
 
+Result<ChardevSpec> parse_chardev(const std::string& text) {
+  auto parts = split(text, ',');
+  ChardevSpec c;
+  c.text = text;
+  std::string path;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (key == "id" && !value.empty()) c.id = value;
+    else if (key == "path" && !value.empty()) path = value;
+    else return fail("-chardev {}: unknown or empty key '{}' (accepted: id, path)", text, parts[i]);
+  }
+  if (c.id.empty()) return fail("-chardev {}: id=ID is required (a device names it with chardev=ID)", text);
+  const std::string& type = parts[0];
+  if (type == "pty" || type == "stdio" || type == "null") c.backend = type == "null" ? "none" : type;
+  else if (type == "file") c.backend = "file:" + path;
+  else return fail("-chardev {}: backend '{}' is not supported (use pty, stdio, file,path=PATH or null)", text, type);
+  if ((type == "file") == path.empty())
+    return fail("-chardev {}: {}", text, type == "file" ? "file needs path=PATH" : "path= is only for file");
+  return c;
+}
+
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry) {
   auto parts = split(text, ',');
   DeviceSpec d;
@@ -213,7 +235,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       continue;
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
-                                             "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object"};
+                                             "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -260,6 +282,11 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.drives)
         if (other.id == d.id) return fail("-drive {}: id={} is already used by -drive {}", v, d.id, other.text);
       o.drives.push_back(std::move(d));
+    } else if (opt == "-chardev") {
+      AV_TRY_ASSIGN(ChardevSpec c, parse_chardev(v));
+      for (auto& other : o.chardevs)
+        if (other.id == c.id) return fail("-chardev {}: id={} is already used by -chardev {}", v, c.id, other.text);
+      o.chardevs.push_back(std::move(c));
     } else if (opt == "-object") {
       auto parts = split(v, ',');
       if (parts[0] != "iothread" || parts.size() != 2 || !parts[1].starts_with("id=") || parts[1].size() <= 3)
@@ -289,6 +316,7 @@ std::string usage() {
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
+         "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
          "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"

@@ -165,7 +165,7 @@ int vm_console(const Global& g, const std::string& name) {
   if (!s) return report(s.error());
   if (!is_active(*s)) return report(Error(fmt::format("domain '{}' is not running", s->name)));
   if (s->pty.empty())
-    return report(Error(fmt::format("domain '{}' has no console pty (its XML needs <serial type='pty'>)", s->name)));
+    return report(Error(fmt::format("domain '{}' has no console pty (its XML needs <serial type='pty'> or <console type='pty'><target type='virtio'/></console>)", s->name)));
   int pty = ::open(s->pty.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (pty < 0) return report(Error(fmt::format("opening the console {}: {}", s->pty, std::strerror(errno))));
   UniqueFd pty_fd(pty);

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   vlist->add_flag("--all", all, "also domains that are not running");
   vlist->add_flag("--name", name_only, "only the names, one a line");
   vlist->callback([&] { status = vm_list(g, all, name_only); });
-  auto* console = app.add_subcommand("console", "attach to a domain's serial console (Ctrl+] detaches)");
+  auto* console = app.add_subcommand("console", "attach to a domain's console: its virtio console, else its serial port (Ctrl+] detaches)");
   console->add_option("domain", domain, "domain name or id")->required();
   console->callback([&] { status = vm_console(g, domain); });
   auto* shutdown = app.add_subcommand("shutdown", "ask the guest to power off (ACPI power button) and wait");

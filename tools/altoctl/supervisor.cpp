@@ -240,7 +240,9 @@ int Supervisor::run() {
   bool running = false;
   auto start = Clock::now();
   std::optional<Clock::time_point> term_sent;
-  const std::string pty_marker = "serial console on ";
+  // `altoctl console` attaches to the domain's console: the virtio console (hvc0) when the XML has
+  // one, as virsh attaches to the first <console>, else the serial port. altovirt announces each pty.
+  const std::string pty_marker = config.virtio_console ? "virtio console on " : "serial console on ";
   for (;;) {
     bool watch_cancel = !running && !term_sent && cancel_fd >= 0;
     pollfd pf[2] = {{err_pipe[0], POLLIN, 0}, {cancel_fd, POLLIN, 0}};

@@ -19,6 +19,7 @@
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/options.h"
 #include "altovirt/vmm/root_port_kind.h"
+#include "altovirt/vmm/virtio_console_kind.h"
 #include "altovirt/qmp/server.h"
 #include "vm_control.h"
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   vmm::register_vfio_pci(vmm::DeviceRegistry::global());
   vmm::register_virtio_blk(vmm::DeviceRegistry::global());
   vmm::register_pcie_root_port(vmm::DeviceRegistry::global());
+  vmm::register_virtio_console(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

@@ -110,9 +110,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"serial_file_comma", os, "<serial type='file'><source path='/a,b'/></serial>", "file path '/a,b' contains a comma"},
         ErrorCase{"serial_port", os, "<serial type='pty'><target port='1'/></serial>", "devices/serial[1]/target: port='1' is not supported"},
         ErrorCase{"serial_log", os, "<serial type='pty'><log file='/x'/></serial>", "devices/serial[1]/log: not supported by altovirt"},
-        ErrorCase{"console_virtio", os, "<console type='pty'><target type='virtio' port='0'/></console>", "devices/console[1] (type='pty', target type 'virtio'): only a console on the serial port"},
         ErrorCase{"console_mismatch", os, "<serial type='file'><source path='/x'/></serial><console type='pty'/>", "devices/console[1] (type='pty'): the console is the serial port and must have the same type"},
-        ErrorCase{"controller_type", os, "<controller type='virtio-serial' index='0'/>", "devices/controller[1] (type='virtio-serial'): altovirt has only PCI controllers"},
         ErrorCase{"controller_model", os, "<controller type='pci' index='1' model='pcie-to-pci-bridge'/>", "devices/controller[1] (type='pci', model='pcie-to-pci-bridge')"},
         ErrorCase{"root_index", os, "<controller type='pci' index='1' model='pcie-root'/>", "devices/controller[1] (type='pci', model='pcie-root'): the root bus must have index='0'"},
         ErrorCase{"port_index", os, "<controller type='pci' index='0' model='pcie-root-port'/>", "a pcie-root-port needs an index from 1 to 255"},
@@ -151,7 +149,36 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"memballoon", os, "<memballoon model='virtio'/>", "devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>"},
         ErrorCase{"video", os, "<video><model type='vga'/></video>", "devices/video[1] (model 'vga'): altovirt has no display adapter"},
         ErrorCase{"input_usb", os, "<input type='tablet' bus='usb'/>", "devices/input[1] (type='tablet'): not supported by altovirt"},
-        ErrorCase{"disk", os, "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/></disk>", "line 6: devices/disk[1] (type='file', device='disk', target vda): altovirt has no emulated disks"},
+        ErrorCase{"console_tcp", os, "<console type='tcp'><target type='virtio' port='0'/></console>", "devices/console[1] (type='tcp', target type 'virtio'): a virtio console must be type='pty'"},
+        ErrorCase{"console_port", os, "<console type='pty'><target type='virtio' port='1'/></console>", "devices/console[1]/target: port='1' is not supported (the virtio console is port 0)"},
+        ErrorCase{"console_two", os, "<console type='pty'><target type='virtio'/></console><console type='pty'><target type='virtio'/></console>", "devices/console[2] (type='pty', target type 'virtio'): only one virtio console"},
+        ErrorCase{"console_sclp", os, "<console type='pty'><target type='sclp'/></console>", "devices/console[1] (type='pty', target type 'sclp'): only a console on the serial port"},
+        ErrorCase{"console_no_ctl0", os, "<controller type='virtio-serial' index='1'/><console type='pty'><target type='virtio'/></console>", "devices/console: the virtio console is port 0 of virtio-serial controller index 0"},
+        ErrorCase{"vserial_dup", os, "<controller type='virtio-serial' index='0'/><controller type='virtio-serial' index='0'/>", "devices/controller[2] (type='virtio-serial'): index 0 is used by another virtio-serial controller"},
+        ErrorCase{"vserial_bus", os, "<controller type='virtio-serial' index='0'><address type='pci' bus='3' slot='0'/></controller>", "guest bus 0x03 does not exist"},
+        ErrorCase{"controller_scsi", os, "<controller type='scsi' index='0'/>", "devices/controller[1] (type='scsi'): altovirt has only PCI controllers (pcie-root, pcie-root-port, pci-root) and virtio-serial"},
+        ErrorCase{"disk_cdrom", os, "<disk type='file' device='cdrom'><source file='/a.iso'/><target dev='hdc' bus='sata'/></disk>", "line 6: devices/disk[1] (type='file', device='cdrom', target hdc): only <disk type='file'|'block' device='disk'>"},
+        ErrorCase{"disk_network", os, "<disk type='network' device='disk'/>", "devices/disk[1] (type='network', device='disk'): only <disk type='file'|'block'"},
+        ErrorCase{"disk_qcow2", os, "<disk type='file'><driver name='qemu' type='qcow2'/><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1]/driver: type='qcow2' is not supported: altovirt reads raw images only (convert with `qemu-img convert -O raw IMAGE IMAGE.raw`)"},
+        ErrorCase{"disk_cache", os, "<disk type='file'><driver cache='unsafe'/><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1]/driver: cache='unsafe' is not supported (use none or writeback)"},
+        ErrorCase{"disk_io", os, "<disk type='file'><driver io='posix'/><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1]/driver: io='posix' is not supported"},
+        ErrorCase{"disk_iothread0", os, "<disk type='file'><driver iothread='0'/><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "iothread='0' does not exist: I/O threads are numbered from 1"},
+        ErrorCase{"disk_iothread_missing", os, "<disk type='file'><driver iothread='2'/><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1] (type='file', target vda): iothread='2' does not exist: the domain has 0 (set <iothreads>2</iothreads>)"},
+        ErrorCase{"iothreads_text", "<iothreads>many</iothreads>" + os, "", "iothreads: 'many' is not a number of I/O threads from 0 to 64"},
+        ErrorCase{"disk_nosource", os, "<disk type='block'><target dev='vda' bus='virtio'/></disk>", "devices/disk[1] (type='block', target vda): <source dev=.../> is missing"},
+        ErrorCase{"disk_source_attr", os, "<disk type='block'><source file='/a'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1]/source: attribute file='/a' is not supported"},
+        ErrorCase{"disk_comma", os, "<disk type='file'><source file='/a,b'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[1]/source: path '/a,b' contains a comma"},
+        ErrorCase{"disk_notarget", os, "<disk type='file'><source file='/a'/></disk>", "devices/disk[1] (type='file'): <target dev='vda' bus='virtio'/> is missing"},
+        ErrorCase{"disk_bus", os, "<disk type='file'><source file='/a'/><target dev='sda' bus='scsi'/></disk>", "devices/disk[1]/target: bus='scsi' is not supported: altovirt's disks are virtio-blk"},
+        ErrorCase{"disk_target_dup", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/></disk><disk type='file'><source file='/b'/><target dev='vda' bus='virtio'/></disk>", "devices/disk[2] (type='file', target vda): target dev 'vda' is used by another disk"},
+        ErrorCase{"disk_serial", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><serial>a b</serial></disk>", "devices/disk[1]/serial: serial 'a b' must be at most 20 printable characters"},
+        ErrorCase{"disk_serial_long", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><serial>123456789012345678901</serial></disk>", "must be at most 20 printable characters"},
+        ErrorCase{"disk_iotune_both", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><iotune><total_iops_sec>5</total_iops_sec><read_iops_sec>1</read_iops_sec></iotune></disk>", "devices/disk[1]/iotune: a total_* limit cannot be combined"},
+        ErrorCase{"disk_iotune_text", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><iotune><total_bytes_sec>1M</total_bytes_sec></iotune></disk>", "devices/disk[1]/iotune/total_bytes_sec: '1M' is not a decimal number"},
+        ErrorCase{"disk_iotune_unknown", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><iotune><size_iops_sec>5</size_iops_sec></iotune></disk>", "devices/disk[1]/iotune/size_iops_sec: not supported by altovirt"},
+        ErrorCase{"disk_boot", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>", "devices/disk[1]/boot: not supported by altovirt"},
+        ErrorCase{"disk_addr_dup", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><address type='pci' slot='4'/></disk>" + hostdev(host_src + "<address type='pci' bus='0' slot='4'/>"), "the guest address is already used by devices/disk[1]"},
+        ErrorCase{"disk_alias_dup", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='virtio'/><alias name='x'/></disk>" + hostdev(host_src + "<alias name='x'/>"), "devices/hostdev[1]: alias 'x' is used twice"},
         ErrorCase{"unknown_top", "<memoryBacking><hugepages/></memoryBacking>" + os, "", "line 4: memoryBacking: altovirt backs guest memory"},
         ErrorCase{"qemu_commandline", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>" + os, "", "line 4: qemu:commandline: not supported by altovirt"}),
     [](const ::testing::TestParamInfo<ErrorCase>& param_info) { return std::string(param_info.param.label); });
@@ -173,13 +200,13 @@ TEST(DomainErrors, DomainTypeAndMissingNameAndMemory) {
 
 TEST(DomainErrors, AllProblemsAreListedInLineOrder) {
   std::string msg = error_of("<os><type arch='i686'>hvm</type><kernel>/k</kernel></os>\n<cpu/>",
-                             "<disk type='file'/>\n<interface type='network'/>\n<sound model='ich9'/>");
+                             "<disk type='volume'/>\n<interface type='network'/>\n<sound model='ich9'/>");
   // One line per problem, in document order.
   EXPECT_EQ(msg,
             "vm1.xml: altovirt cannot run this domain as written; change or remove:\n"
             "  line 4: os/type: arch='i686' is not supported (altovirt runs x86_64 guests)\n"
             "  line 5: cpu: altovirt gives the guest the host CPU model; remove <cpu>\n"
-            "  line 7: devices/disk[1] (type='file'): altovirt has no emulated disks; pass an NVMe drive or controller through with <hostdev>\n"
+            "  line 7: devices/disk[1] (type='volume'): only <disk type='file'|'block' device='disk'> (a virtio-blk disk over a raw image) is supported\n"
             "  line 8: devices/interface[1] (type='network'): altovirt has no emulated NICs; pass a NIC or an SR-IOV VF through with <hostdev>\n"
             "  line 9: devices/sound[1] (model='ich9'): not supported by altovirt");
 }
@@ -195,10 +222,7 @@ TEST(DomainStratoVirt, EveryUnsupportedElementIsNamedInOneError) {
       "  line 5: memoryBacking: altovirt backs guest memory with ordinary anonymous memory\n"
       "  line 17: os/loader (type='pflash'): altovirt boots the kernel in <os><kernel> directly, without firmware\n"
       "  line 18: os/nvram: altovirt boots the kernel in <os><kernel> directly, without firmware\n"
-      "  line 35: devices/disk[1] (type='file', device='disk', target hda): altovirt has no emulated disks; pass an NVMe drive or controller through with <hostdev>\n"
       "  line 45: devices/interface[1] (type='ethernet', target tap0, model 'virtio'): altovirt has no emulated NICs; pass a NIC or an SR-IOV VF through with <hostdev>\n"
-      "  line 53: devices/controller[9] (type='virtio-serial'): altovirt has only PCI controllers (pcie-root, pcie-root-port, pci-root)\n"
-      "  line 57: devices/console[1] (type='pty', target type 'virtio'): only a console on the serial port (<target type='serial'/>) is supported\n"
       "  line 62: devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>\n"
       "  line 67: devices/rng[1] (model='virtio'): not supported by altovirt\n"
       "  line 76: devices/video[1] (model 'virtio'): altovirt has no display adapter; use <video><model type='none'/></video> or remove it\n"
@@ -207,7 +231,8 @@ TEST(DomainStratoVirt, EveryUnsupportedElementIsNamedInOneError) {
 }
 
 TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
-  // The supported rest of the example: q35, pcie-root-ports, kernel boot and the vfio hostdev.
+  // The supported rest of the example: q35, pcie-root-ports, kernel boot, the virtio-blk disk on an
+  // I/O thread, the virtio console and the vfio hostdev.
   auto text = read_file(ALTOVIRT_TEST_DATA "/stratovirt_x86.xml");
   ASSERT_TRUE(text);
   // Cut every element the previous test lists, by their lines (1-based, inclusive ranges).
@@ -219,7 +244,7 @@ TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
     }
     lines.push_back(line);
   }
-  const std::pair<size_t, size_t> cut[] = {{5, 9}, {17, 18}, {34, 71}, {76, 78}, {80, 83}};
+  const std::pair<size_t, size_t> cut[] = {{5, 9}, {17, 18}, {44, 51}, {61, 71}, {76, 78}, {80, 83}};
   std::string kept;
   for (size_t i = 1; i <= lines.size(); ++i) {
     bool drop = false;
@@ -234,9 +259,23 @@ TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
   EXPECT_EQ(r->config.controllers.size(), 8u);
   ASSERT_EQ(r->config.hostdevs.size(), 1u);
   EXPECT_EQ(r->config.hostdevs[0].source.to_string(), "0000:03:00.0");
-  ASSERT_EQ(r->warnings.size(), 2u);
-  EXPECT_THAT(r->warnings[0], HasSubstr("iothreads: skipped"));
-  EXPECT_THAT(r->warnings[1], HasSubstr("devices/graphics[1] (type='vnc'): skipped"));
+  EXPECT_EQ(r->config.iothreads, 1u);
+  ASSERT_EQ(r->config.disks.size(), 1u);
+  const Disk& d = r->config.disks[0];
+  EXPECT_EQ(d.source, "/path/to/rootfs");
+  EXPECT_EQ(d.target, "hda");
+  EXPECT_EQ(d.iothread, 1u);
+  EXPECT_EQ(d.iotune.total_iops_sec, 1000u);
+  ASSERT_TRUE(d.address);
+  EXPECT_EQ(d.address->bus, 1u);
+  ASSERT_EQ(r->config.virtio_serials.size(), 1u);
+  EXPECT_EQ(r->config.virtio_serials[0].alias, "virt-serial0");
+  ASSERT_TRUE(r->config.virtio_serials[0].address);
+  EXPECT_EQ(r->config.virtio_serials[0].address->bus, 3u);
+  ASSERT_TRUE(r->config.virtio_console);
+  EXPECT_EQ(r->config.virtio_console->alias, "console0");
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_THAT(r->warnings[0], HasSubstr("devices/graphics[1] (type='vnc'): skipped"));
 }
 
 }  // namespace

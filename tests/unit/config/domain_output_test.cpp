@@ -121,6 +121,89 @@ TEST(DomainArgs, RejectsUnusablePaths) {
   EXPECT_THAT(comma.error().message(), HasSubstr("QMP socket path '/run/a,b/qmp' contains a comma"));
 }
 
+// The standard VM's devices: disks (file and block, every <driver> option and <iotune> limit), I/O
+// threads, a virtio-serial controller behind a root port and the virtio console.
+constexpr const char* kStandard = R"(<domain type='kvm'>
+  <name>std</name>
+  <memory unit='MiB'>1024</memory>
+  <iothreads>2</iothreads>
+  <os><type machine='q35'>hvm</type><kernel>/k</kernel><cmdline>console=hvc0 root=/dev/vda</cmdline></os>
+  <devices>
+    <controller type='pci' index='1' model='pcie-root-port'/>
+    <controller type='pci' index='2' model='pcie-root-port'/>
+    <controller type='virtio-serial' index='0' ports='16'>
+      <alias name='vserial'/><address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </controller>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none' io='io_uring' iothread='2'/>
+      <source file='/images/root.img'/>
+      <target dev='vda' bus='virtio'/>
+      <serial>ROOT-1</serial>
+      <iotune><total_iops_sec>1000</total_iops_sec><read_bytes_sec>2000000</read_bytes_sec><write_bytes_sec>1000000</write_bytes_sec></iotune>
+      <address type='pci' bus='0x01' slot='0x00'/>
+    </disk>
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='raw' cache='writeback' io='threads'/>
+      <source dev='/dev/sdb'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+      <alias name='data'/>
+    </disk>
+    <console type='pty'><target type='virtio' port='0'/><alias name='console0'/></console>
+  </devices>
+</domain>)";
+
+TEST(DomainToXml, RoundTripsDisksAndTheVirtioConsole) {
+  DomainConfig c = parse(kStandard);
+  ASSERT_EQ(c.disks.size(), 2u);
+  EXPECT_EQ(c.disks[0].cache, Disk::Cache::none);
+  EXPECT_EQ(c.disks[0].io, Disk::Io::io_uring);
+  EXPECT_EQ(c.disks[0].iotune.read_bytes_sec, 2000000u);
+  EXPECT_EQ(c.disks[1].type, Disk::Type::block);
+  EXPECT_TRUE(c.disks[1].readonly);
+  EXPECT_FALSE(c.disks[0].readonly);
+  std::string xml = to_xml(c);
+  auto again = parse_domain_xml(xml, "dumpxml");
+  ASSERT_TRUE(again) << again.error().message() << "\n" << xml;
+  EXPECT_TRUE(again->warnings.empty());
+  EXPECT_EQ(again->config, c) << xml;
+  EXPECT_THAT(xml, HasSubstr("<iothreads>2</iothreads>"));
+  EXPECT_THAT(xml, HasSubstr("<target type=\"virtio\" port=\"0\" />"));
+}
+
+TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
+  DomainConfig c = parse(kStandard);
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ElementsAre("-name", "std", "-machine", "q35", "-m", "1024M", "-smp", "1", "-kernel", "/k",
+                                 "-append", "console=hvc0 root=/dev/vda", "-no-acpi", "-qmp", "unix:/q,server,nowait",
+                                 "-device", "pcie-root-port,id=pci.1,chassis=1,bus=pcie.0",
+                                 "-device", "pcie-root-port,id=pci.2,chassis=2,bus=pcie.0",
+                                 "-object", "iothread,id=iothread1", "-object", "iothread,id=iothread2",
+                                 "-drive", "file=/images/root.img,format=raw,if=none,id=drive-virtio-disk0,cache=none,aio=io_uring,"
+                                           "iops=1000,bps_rd=2000000,bps_wr=1000000",
+                                 "-device", "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bus=pci.1,addr=0x00.0,"
+                                            "iothread=iothread2,serial=ROOT-1",
+                                 "-drive", "file=/dev/sdb,format=raw,if=none,id=drive-data,readonly=on,cache=writeback,aio=threads",
+                                 "-device", "virtio-blk-pci,drive=drive-data,id=data",
+                                 "-device", "virtio-serial-pci,id=vserial,bus=pci.2,addr=0x00.0",
+                                 "-chardev", "pty,id=charconsole0",
+                                 "-device", "virtconsole,chardev=charconsole0,id=console0"));
+}
+
+TEST(DomainArgs, AVirtioConsoleWithoutControllerGetsOne) {
+  // libvirt adds the virtio-serial controller a virtio console needs; so does altovirt.
+  DomainConfig c = parse("<domain type='kvm'><name>m</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel></os>"
+                         "<devices><console type='pty'><target type='virtio'/></console></devices></domain>");
+  ASSERT_TRUE(c.virtio_console);
+  EXPECT_FALSE(c.console);  // the serial port's console flag is a different console
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  std::vector<std::string> tail(args->end() - 6, args->end());
+  EXPECT_THAT(tail, ElementsAre("-device", "virtio-serial-pci,id=virtio-serial0", "-chardev", "pty,id=charconsole0",
+                                "-device", "virtconsole,chardev=charconsole0,id=console0"));
+}
+
 TEST(DomainUuid, RandomUuidsAreVersion4AndParse) {
   std::set<std::string> seen;
   for (int i = 0; i < 50; ++i) {

@@ -316,19 +316,17 @@ TEST(DomainParse, SkippedElementsAreWarnedAbout) {
   <clock offset='utc'><timer name='rtc' tickpolicy='catchup'/><timer name='hpet' present='no'/></clock>
   <pm><suspend-to-mem enabled='no'/></pm>
   <seclabel type='dynamic' model='selinux'/>
-  <metadata><app:x xmlns:app='urn:x'/></metadata>
-  <iothreads>1</iothreads>)", kOs),
+  <metadata><app:x xmlns:app='urn:x'/></metadata>)", kOs),
       R"(<graphics type='vnc' port='-1'/><input type='mouse' bus='ps2'/><video><model type='none'/></video>
   <controller type='usb' index='0' model='none'/>)"));
   ASSERT_TRUE(r) << r.error().message();
   std::string all;
   for (const auto& w : r->warnings) all += w + "\n";
-  EXPECT_EQ(r->warnings.size(), 7u) << all;
+  EXPECT_EQ(r->warnings.size(), 6u) << all;
   EXPECT_THAT(all, HasSubstr("clock/timer[1] (name='rtc'): skipped"));
   EXPECT_THAT(all, HasSubstr("clock/timer[2] (name='hpet'): skipped"));
   EXPECT_THAT(all, HasSubstr("seclabel (type='dynamic', model='selinux'): skipped"));
   EXPECT_THAT(all, HasSubstr("metadata: skipped"));
-  EXPECT_THAT(all, HasSubstr("iothreads: skipped"));
   EXPECT_THAT(all, HasSubstr("devices/graphics[1] (type='vnc'): skipped: altovirt has no display"));
   EXPECT_THAT(all, HasSubstr("devices/input[1] (type='mouse'): skipped"));
 }

@@ -1,6 +1,6 @@
 // A VM described by a libvirt domain XML document (https://libvirt.org/formatdomain.html), limited to
-// what altovirt implements: direct kernel boot, memory, vCPUs, one serial port, PCIe root ports and
-// VFIO PCI host devices. parse_domain_xml() turns XML into a DomainConfig; to_xml() writes it back
+// what altovirt implements: direct kernel boot, memory, vCPUs, one serial port, PCIe root ports,
+// virtio-blk disks with I/O threads, a virtio console and VFIO PCI host devices. parse_domain_xml() turns XML into a DomainConfig; to_xml() writes it back
 // (for `altoctl dumpxml`); to_altovirt_args() gives the altovirt command line that runs it.
 //
 // What the parser does with each element it meets:
@@ -75,6 +75,51 @@ struct Serial {
   bool operator==(const Serial&) const = default;
 };
 
+// <iotune> of a disk: limits of a token bucket; 0 means no limit (libvirt's meaning as well).
+struct IoTune {
+  uint64_t total_iops_sec = 0;
+  uint64_t read_iops_sec = 0;
+  uint64_t write_iops_sec = 0;
+  uint64_t total_bytes_sec = 0;
+  uint64_t read_bytes_sec = 0;
+  uint64_t write_bytes_sec = 0;
+  bool operator==(const IoTune&) const = default;
+};
+
+// <disk type='file'|'block' device='disk'> on bus='virtio': a virtio-blk-pci device over a raw image.
+struct Disk {
+  enum class Type { file, block };
+  enum class Cache { none, writeback };  // libvirt's cache= modes altovirt implements
+  enum class Io { io_uring, threads };   // libvirt's io=; 'native' (Linux AIO) is read as io_uring
+  Type type = Type::file;
+  std::string source;  // <source file=...> or <source dev=...>
+  std::string target;  // <target dev='vda'>: libvirt's name, which orders the disks; the guest names them itself
+  bool readonly = false;
+  std::string serial;  // <serial>: the virtio-blk GET_ID string (at most 20 bytes)
+  std::optional<Cache> cache;
+  std::optional<Io> io;
+  std::optional<uint32_t> iothread;  // <driver iothread='N'>: 1..<iothreads>
+  IoTune iotune;
+  std::optional<GuestPciAddress> address;
+  std::string alias;  // <alias name=.../>; empty when not given
+  bool operator==(const Disk&) const = default;
+};
+
+// <controller type='virtio-serial' index='N'>: a virtio-serial-pci device whose ports carry consoles.
+struct VirtioSerialController {
+  uint32_t index = 0;
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const VirtioSerialController&) const = default;
+};
+
+// <console type='pty'><target type='virtio' port='0'/></console>: port 0 of the first virtio-serial
+// controller is a console (the guest's hvc0), reached through a pty (`altoctl console`).
+struct VirtioConsole {
+  std::string alias;
+  bool operator==(const VirtioConsole&) const = default;
+};
+
 // <hostdev mode='subsystem' type='pci'> with <driver name='vfio'/>.
 struct Hostdev {
   bool managed = false;  // libvirt's default when the attribute is absent
@@ -108,6 +153,10 @@ struct DomainConfig {
   bool console = false;  // a <console type=... ><target type='serial'/> mirrors the serial port
   std::vector<PciController> controllers;
   std::vector<Hostdev> hostdevs;
+  std::vector<Disk> disks;
+  std::vector<VirtioSerialController> virtio_serials;
+  std::optional<VirtioConsole> virtio_console;
+  uint32_t iothreads = 0;  // <iothreads>N</iothreads>: altovirt's iothread1..iothreadN
   OnReboot on_reboot = OnReboot::restart;
 
   bool operator==(const DomainConfig&) const = default;
@@ -146,6 +195,11 @@ DomainConfig with_pci_addresses(const DomainConfig& config);
 //   [-serial pty|file:PATH] -qmp unix:PATH,server,nowait [-D LOG] [-no-reboot]
 //   [-device pcie-root-port,id=pci.N,chassis=C,port=P,bus=pcie.0[,addr=S.F][,multifunction=on]]...
 //   -device vfio-pci,host=DDDD:BB:DD.F[,id=ALIAS][,bus=pcie.0|pci.N][,addr=S.F][,multifunction=on][,rombar=0]...
+//   [-object iothread,id=iothreadN]...
+//   [-drive file=PATH,format=raw,if=none,id=drive-ALIAS[,readonly=on][,cache=..][,aio=..][,iops=..,..]
+//    -device virtio-blk-pci,drive=drive-ALIAS,id=ALIAS[,bus=..][,addr=..][,iothread=iothreadN][,serial=..]]...
+//   [-device virtio-serial-pci,id=ALIAS[,bus=..][,addr=..]]...
+//   [-chardev pty,id=charconsole0 -device virtconsole,chardev=charconsole0,id=console0,bus=SERIAL.0]
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);

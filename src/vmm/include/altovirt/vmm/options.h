@@ -58,6 +58,13 @@ struct DriveSpec {
   std::string text;             // as typed, for messages
 };
 
+// -chardev pty|stdio|file|null,id=ID[,path=PATH]: a character backend a device names with
+// chardev=ID (virtconsole). `backend` is CharBackend::open's form: pty, stdio, file:PATH, none.
+struct ChardevSpec {
+  std::string id, backend;
+  std::string text;  // as typed, for messages
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -73,6 +80,7 @@ struct VmOptions {
   std::vector<DeviceSpec> devices;
   std::vector<DriveSpec> drives;
   std::vector<std::string> iothreads;  // -object iothread,id=ID
+  std::vector<ChardevSpec> chardevs;
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   std::string pidfile, logfile;
@@ -109,6 +117,8 @@ inline constexpr unsigned kMaxCpus = 255;  // xAPIC ids are 8 bits, and the MADT
 Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry);
 // Parses one -drive value.
 Result<DriveSpec> parse_drive(const std::string& text);
+// Parses one -chardev value.
+Result<ChardevSpec> parse_chardev(const std::string& text);
 // Parses one -device value.
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry);
 std::string usage();
