@@ -177,8 +177,8 @@ TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "std", "-machine", "q35", "-m", "1024M", "-smp", "1", "-kernel", "/k",
                                  "-append", "console=hvc0 root=/dev/vda", "-no-acpi", "-qmp", "unix:/q,server,nowait",
-                                 "-device", "pcie-root-port,id=pci.1,chassis=1,bus=pcie.0",
-                                 "-device", "pcie-root-port,id=pci.2,chassis=2,bus=pcie.0",
+                                 "-device", "pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0",
+                                 "-device", "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0",
                                  "-object", "iothread,id=iothread1", "-object", "iothread,id=iothread2",
                                  "-drive", "file=/images/root.img,format=raw,if=none,id=drive-virtio-disk0,cache=none,aio=io_uring,"
                                            "iops=1000,bps_rd=2000000,bps_wr=1000000",

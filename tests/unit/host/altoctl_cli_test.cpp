@@ -85,7 +85,7 @@ TEST_F(AltoctlCli, UsageErrorsExitTwo) {
   expect_refused("nodedev-detach", "device is required", 2);
   expect_refused("sriov-set 02:00.0 many", "count", 2);
   expect_refused("sriov-set 02:00.0 2 --autoprobe=maybe", "--autoprobe", 2);
-  expect_refused("no-such-command", "A subcommand is required", 2);
+  expect_refused("no-such-command", "unknown command 'no-such-command'", 2);
 }
 
 TEST_F(AltoctlCli, EveryCommandHasHelp) {
