@@ -46,13 +46,10 @@ std::string format_dominfo(const DomInfo& i) {
   return out + "\n";
 }
 
-std::string format_hostdevs(const config::DomainConfig& c, const std::function<std::string(const std::string&)>& driver_of) {
-  std::vector<std::vector<std::string>> rows = {{"Type", "Source", "Managed", "Alias", "Host driver"}};
-  for (const auto& h : c.hostdevs) {
-    std::string d = driver_of(h.source.to_string());
-    rows.push_back({"pci", h.source.to_string(), h.managed ? "yes" : "no", h.alias.empty() ? "-" : h.alias,
-                    d.empty() ? "-" : d});
-  }
+namespace {
+// virsh's table layout: a leading space, columns padded to their widest cell plus three spaces, and
+// a rule of dashes under the header as wide as the widest line.
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w(rows.front().size(), 0);
   for (auto& r : rows)
     for (size_t k = 0; k < r.size(); ++k) w[k] = std::max(w[k], r[k].size());
@@ -67,6 +64,23 @@ std::string format_hostdevs(const config::DomainConfig& c, const std::function<s
     if (n == 0) out += std::string(width, '-') + "\n";
   }
   return out;
+}
+}  // namespace
+
+std::string format_hostdevs(const config::DomainConfig& c, const std::function<std::string(const std::string&)>& driver_of) {
+  std::vector<std::vector<std::string>> rows = {{"Type", "Source", "Managed", "Alias", "Host driver"}};
+  for (const auto& h : c.hostdevs) {
+    std::string d = driver_of(h.source.to_string());
+    rows.push_back({"pci", h.source.to_string(), h.managed ? "yes" : "no", h.alias.empty() ? "-" : h.alias,
+                    d.empty() ? "-" : d});
+  }
+  return format_table(rows);
+}
+
+std::string format_blklist(const config::DomainConfig& c) {
+  std::vector<std::vector<std::string>> rows = {{"Target", "Source"}};
+  for (const auto& d : c.disks) rows.push_back({d.target.empty() ? "-" : d.target, d.source});
+  return format_table(rows);
 }
 
 std::optional<double> process_cpu_seconds(pid_t pid) {

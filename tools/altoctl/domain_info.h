@@ -1,4 +1,4 @@
-// What `dominfo` and `domhostdev` print, as pure functions of a domain's record and XML (the verbs
+// What `dominfo`, `domblklist` and `domhostdev` print, as pure functions of a domain's record and XML (the verbs
 // gather the live parts: state from QMP, CPU time from /proc, drivers from sysfs).
 //
 // Threading: plain values and stateless functions.
@@ -39,6 +39,9 @@ std::string format_dominfo(const DomInfo& info);
 // domiflist/domblklist tables. `driver_of` names the driver a host address is bound to ("" none).
 std::string format_hostdevs(const altovirt::config::DomainConfig& c,
                             const std::function<std::string(const std::string&)>& driver_of);
+
+// virsh's domblklist: " Target   Source", a rule, one row per <disk> (target dev, image path).
+std::string format_blklist(const altovirt::config::DomainConfig& c);
 
 // The CPU time of process `pid` in seconds (utime + stime of /proc/PID/stat), if it can be read.
 std::optional<double> process_cpu_seconds(pid_t pid);

@@ -1,4 +1,4 @@
-// dominfo, domid, domname, domuuid, domhostdev, version: what a domain is, read from its record,
+// dominfo, domid, domname, domuuid, domblklist, domhostdev, version: what a domain is, read from its record,
 // its XML (the running one while it runs, else the definition), QMP and sysfs.
 #include "domain_verbs.h"
 
@@ -85,6 +85,14 @@ int vm_domhostdev(const Global& g, const std::string& name) {
                auto a = host::parse_pci_address(addr);
                return a ? host::current_driver(sys, *a) : std::string();
              }));
+  return kExitOk;
+}
+
+int vm_domblklist(const Global& g, const std::string& name) {
+  VmStore store = store_of(g);
+  auto f = lookup(g, store, name);
+  if (!f) return report(f.error());
+  fmt::print("{}\n", format_blklist(f->config));
   return kExitOk;
 }
 

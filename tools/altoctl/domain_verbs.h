@@ -1,6 +1,6 @@
 // The rest of virsh's daily verbs, around lifecycle.h's start/stop:
 //   power.cpp        reboot [--mode acpi], reset, suspend, resume
-//   domain_verbs.cpp dominfo, domid, domname, domuuid, domhostdev, version
+//   domain_verbs.cpp dominfo, domid, domname, domuuid, domblklist, domhostdev, version
 //   edit.cpp         edit (domain_edit.h)
 //   host_boot.cpp    autostart [--disable], recover [--autostart], shutdown --all: what the systemd
 //                    units run at host boot and shutdown (recover.h)
@@ -25,6 +25,7 @@ int vm_domid(const Global& g, const std::string& name);
 int vm_domname(const Global& g, const std::string& name);
 int vm_domuuid(const Global& g, const std::string& name);
 int vm_domhostdev(const Global& g, const std::string& name);
+int vm_domblklist(const Global& g, const std::string& name);
 int version(const Global& g);
 
 int vm_edit(const Global& g, const std::string& name);

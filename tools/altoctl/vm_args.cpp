@@ -10,16 +10,6 @@ using namespace altovirt;
 
 Status check_runnable(const config::DomainConfig& c) {
   std::vector<std::string> problems;
-  for (const auto& ctl : c.controllers)
-    if (ctl.model == config::PciController::Model::pcie_root_port)
-      problems.push_back(fmt::format("<controller type='pci' model='pcie-root-port' index='{}'>: altovirt has only the "
-                                     "root bus pcie.0 yet; remove the controller",
-                                     ctl.index));
-  for (const auto& h : c.hostdevs)
-    if (h.guest_address && h.guest_address->bus != 0)
-      problems.push_back(fmt::format("<hostdev> {}: guest <address bus='{:#04x}'>: altovirt places devices on bus 0 "
-                                     "only; use bus='0x00' or drop the <address>",
-                                     h.source.to_string(), h.guest_address->bus));
   if (c.machine != config::Machine::q35)
     problems.push_back("<os><type machine='pc'>: altovirt emulates q35 only; use machine='q35'");
   if (problems.empty()) return ok();

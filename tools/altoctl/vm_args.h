@@ -12,8 +12,8 @@
 
 namespace altoctl {
 
-// Refuses, naming each element, what the domain XML layer accepts but altovirt cannot run yet:
-// pcie-root-port controllers and guest addresses on a bus other than the root bus.
+// Refuses, naming each element, what the domain XML layer accepts but altovirt cannot run yet
+// (a machine type other than q35).
 altovirt::Status check_runnable(const altovirt::config::DomainConfig& config);
 
 // The arguments (without argv[0]): the serial port as the XML says (none when it has no serial:

@@ -78,6 +78,24 @@ TEST(DomHostdevTest, OneRowPerHostdevWithItsDriver) {
             " pci    0000:02:00.3   no        -          -\n");
 }
 
+TEST(DomBlklistTest, OneRowPerDiskTargetAndSource) {
+  altovirt::config::DomainConfig c = seed();
+  EXPECT_EQ(format_blklist(c), " Target   Source\n" + std::string(16, '-') + "\n") << "no disks: the header only";
+  altovirt::config::Disk root;
+  root.target = "vda";
+  root.source = "/var/lib/altovirt/images/debian.img";
+  altovirt::config::Disk data;
+  data.type = altovirt::config::Disk::Type::block;
+  data.target = "vdb";
+  data.source = "/dev/sdb";
+  c.disks = {root, data};
+  EXPECT_EQ(format_blklist(c),
+            " Target   Source\n"
+            "---------------------------------------------\n"
+            " vda      /var/lib/altovirt/images/debian.img\n"
+            " vdb      /dev/sdb\n");
+}
+
 TEST(DomInfoTest, CpuTimeOfThisProcessIsReadFromProc) {
   volatile unsigned long x = 0;
   for (unsigned long n = 0; n < 50'000'000; ++n) x = x + n;  // burn a little CPU time
