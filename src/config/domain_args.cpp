@@ -22,8 +22,13 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
     highest = std::max(highest, ctl.index);
     if (ctl.model == PciController::Model::pcie_root_port) ports.insert(ctl.index);
   }
-  for (const auto& h : c.hostdevs)
-    if (h.guest_address && h.guest_address->bus != 0) used.insert(h.guest_address->bus);
+  // Every device with a guest address behind a root port occupies that port (a root port has one slot).
+  auto occupy = [&](const std::optional<GuestPciAddress>& a) {
+    if (a && a->bus != 0) used.insert(a->bus);
+  };
+  for (const auto& h : c.hostdevs) occupy(h.guest_address);
+  for (const auto& d : c.disks) occupy(d.address);
+  for (const auto& v : c.virtio_serials) occupy(v.address);
   for (auto& h : c.hostdevs) {
     if (h.guest_address) continue;
     auto free = std::find_if(ports.begin(), ports.end(), [&](uint32_t i) { return !used.contains(i); });

@@ -265,5 +265,22 @@ TEST(DomainArgs, HostdevsWithoutAnAddressGoBehindFreeRootPorts) {
   EXPECT_FALSE(with_pci_addresses(c).hostdevs[0].guest_address);
 }
 
+// StratoVirt's layout: the disk and the virtio-serial controller name ports 1 and 2; the hostdev
+// without an address must not land on either of them.
+TEST(DomainArgs, DevicesWithAddressesOccupyTheirRootPorts) {
+  DomainConfig c = parse(
+      "<domain type='kvm'><name>p</name><memory unit='MiB'>256</memory><os><type machine='q35'>hvm</type><kernel>/k</kernel></os>"
+      "<devices><controller type='pci' index='1' model='pcie-root-port'/><controller type='pci' index='2' model='pcie-root-port'/>"
+      "<controller type='pci' index='3' model='pcie-root-port'/>"
+      "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/i.img'/><target dev='vda' bus='virtio'/>"
+      "<address type='pci' bus='0x01' slot='0x00'/></disk>"
+      "<controller type='virtio-serial' index='0'><address type='pci' bus='0x02' slot='0x00'/></controller>"
+      "<hostdev mode='subsystem' type='pci'><source><address bus='3' slot='0' function='0'/></source></hostdev>"
+      "</devices></domain>");
+  DomainConfig placed = with_pci_addresses(c);
+  ASSERT_TRUE(placed.hostdevs[0].guest_address);
+  EXPECT_EQ(placed.hostdevs[0].guest_address->bus, 3u) << "ports 1 and 2 hold the disk and the virtio-serial";
+}
+
 }  // namespace
 }  // namespace altovirt::config
