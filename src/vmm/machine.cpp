@@ -164,6 +164,7 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   unsigned next_free = 1;
   for (auto& d : specs) {
     if (!d.bus.empty() || d.slot) continue;
+    if (const DeviceKind* kind = DeviceRegistry::global().find(d.kind); kind != nullptr && !kind->pci_function) continue;
     while (next_free < 32 && asked.contains(next_free)) ++next_free;
     if (next_free >= 32) return fail("-device {}: no free slot on pcie.0 (all 31 are in use)", d.text);
     d.slot = next_free++;

@@ -80,8 +80,10 @@ Status create_virtconsole(Machine& machine, const DeviceSpec& spec) {
 void register_virtio_console(DeviceRegistry& registry) {
   registry.add(kSerial, DeviceKind{"virtio-serial-pci[,iothread=ID]: a virtio console device (its port 0 is a virtconsole)",
                                    kVirtioPciKeys, create_virtio_serial});
-  registry.add(kConsole, DeviceKind{"virtconsole,chardev=ID: the console port of the virtio-serial-pci (the guest's hvc0)",
-                                    {"chardev"}, create_virtconsole});
+  DeviceKind console{"virtconsole,chardev=ID: the console port of the virtio-serial-pci (the guest's hvc0)",
+                     {"chardev"}, create_virtconsole};
+  console.pci_function = false;
+  registry.add(kConsole, std::move(console));
 }
 
 }  // namespace altovirt::vmm

@@ -97,6 +97,9 @@ struct DeviceKind {
   bool provides_bus = false;
   // Optional: checks every -device of this kind together (unique chassis/slot numbers, ...).
   std::function<Status(const std::vector<const DeviceSpec*>&)> check_all = nullptr;
+  // False for kinds that are not a PCI function of their own (a virtconsole is a port of its
+  // virtio-serial-pci): the machine gives them no slot.
+  bool pci_function = true;
 };
 
 class DeviceRegistry {
