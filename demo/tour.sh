@@ -30,3 +30,30 @@ show "$altoctl" shutdown seed
 show "$altoctl" list --all
 sleep 1
 echo "e1000e back on: $(tb_driver $TB_NIC), network interface: $(ls /sys/bus/pci/devices/$TB_NIC/net)"
+
+step "The standard VM: StratoVirt's example domain with paths and the hostdev edited"
+. "$ALTOVIRT_SRC/testbed/guest-console.sh"
+disk=$(tb_disk)
+tb_standard_vm_xml debian "$disk" "$TB_NIC" > /tmp/debian.xml
+echo "(seven pcie-root-ports, Debian 12 on virtio-blk from $disk, the virtio console, the e1000e as <hostdev>)"
+grep -E "controller|<disk|source|target|hostdev" /tmp/debian.xml | head -n 20
+show "$altoctl" create /tmp/debian.xml
+show "$altoctl" domblklist debian
+step "altoctl console debian: systemd boots, root logs in on hvc0 (this takes a few minutes under TCG)"
+gc_open "$altoctl" console debian
+gc_login 900 || { tail -c 2000 "$GC_OUT"; echo "no login prompt"; exit 1; }
+echo "logged in"
+nic=""
+for _ in $(seq 90); do
+  nic=$(gc_run 30 'for i in /sys/class/net/*; do [ "$(basename "$(readlink $i/device/driver)" 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done; true' | sed -n 's/^NIC=//p' | head -n1 || true)
+  [ -n "$nic" ] && break
+  sleep 1
+done
+for c in "ip -br a" "dhclient $nic" "ip -br a show $nic"; do
+  echo "root@debian:~# $c"
+  gc_run 180 "$c" | sed '1d;$d' || true
+done
+gc_close
+step "Shut it down: systemd powers off, the NIC goes back to e1000e"
+show "$altoctl" shutdown debian
+echo "e1000e back on: $(tb_driver $TB_NIC)"

@@ -4,7 +4,11 @@
 # altovirt run by run (A B A B). Reports median [min-max] of: VMM start to guest init (and the guest's
 # uptime there), start to DHCP lease, memory overhead (RSS minus guest RAM, from /proc/PID/smaps) at
 # 256 MiB and 1 GiB, DMA-map time at 256 MiB / 1 GiB / 2 GiB, NVMe sequential and 4 KiB random reads
-# (guest and native), ping RTT, and altovirt's exit counters of the I/O run.
+# (guest and native), ping RTT, and altovirt's exit counters of the I/O run; and the standard VM:
+# the Debian 12 image (testbed/debian-image) on a virtio-blk root disk (cache=none, aio=io_uring on
+# both) with a virtio console: boot to the login prompt, memory overhead at login, and fio in the
+# guest (4 KiB random reads at iodepth 32, 1 MiB sequential reads). The standard VM needs the image
+# (built first when missing; `--smoke` skips it).
 #
 #   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
 #
@@ -38,7 +42,12 @@ if [ "${TESTBED:-}" != 1 ]; then
   mkdir -p "$out"
   raw=$(mktemp /tmp/altovirt-bench.XXXXXX)
   trap 'rm -f "$raw"' EXIT
-  "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" \
+  disk=()
+  if [ "$smoke" = 0 ]; then
+    "$src/testbed/debian-image" "$build/testbed/debian" >&2 || { echo "bench.sh: building the Debian image failed" >&2; exit 1; }
+    disk=(--disk "$build/testbed/debian/disk.img")
+  fi
+  "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${disk[@]}" \
     --env BENCH_ARGS="$*" --script "$0" | tee "$raw"
   section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$raw" | sed '1d;$d' | tr -d '\r'; }
   [ -n "$(section TABLE)" ] || { echo "bench.sh: the run inside the testbed produced no table" >&2; exit 1; }
@@ -247,6 +256,58 @@ for r in $(seq "$runs"); do
 done
 tb_unbind_vfio "$vf"; tb_unbind_vfio "$TB_NIC"
 
+# --- the standard VM: Debian on virtio-blk, alternating QEMU and altovirt ------------------------
+. "$src/testbed/guest-console.sh"
+DEB=$build/testbed/debian
+# debian_vm NAME VMM: boots the Debian image from the test host's --disk (the same block device for
+# both VMMs, cache=none and aio=io_uring), with a virtio console on stdio; records the time from the
+# VMM's start to the login prompt, the memory overhead then, and fio's figures in the guest.
+debian_vm() {
+  local name=$1 vmm=$2 cmd start now out child
+  local append="console=hvc0 root=/dev/vda rw quiet"
+  local drive="file=$deb_disk,format=raw,if=none,id=d0,cache=none,aio=io_uring"
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m 512M -smp 1 -no-reboot -D "$work/$name.log")
+  else
+    cmd=(qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 512M -smp 1 -nodefaults -display none -no-reboot)
+  fi
+  cmd+=(-kernel "$DEB/vmlinuz" -initrd "$DEB/initrd.img" -append "$append" -drive "$drive"
+        -device virtio-blk-pci,drive=d0 -device virtio-serial-pci -chardev stdio,id=c0 -device virtconsole,chardev=c0)
+  start=${EPOCHREALTIME/./}
+  GC_DIR=$work/$name.console gc_open timeout 1800 "${cmd[@]}"
+  gc_wait 900 "login: " || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): no login prompt on hvc0"; }
+  now=${EPOCHREALTIME/./}
+  record login_s "$vmm" "$(awk -v d=$((now - start)) 'BEGIN { printf "%.1f", d / 1000000 }')"
+  child=$(pgrep -P "$(gc_pid)" | head -n1)
+  [ -n "$child" ] && record memstd_mib "$vmm" "$(smaps_overhead "$child" 512 | awk '$1 != "none" { printf "%.1f", $1 / 1024 }')"
+  gc_mark; gc_type root
+  gc_wait 120 "root@debian:~# " || die "$vmm ($name): root login"
+  # fio's terse output (version 3): field 7 is the read bandwidth in KiB/s, field 8 the read IOPS.
+  out=$(gc_run 300 "fio --name=rand --filename=/dev/vda --readonly --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=32 --runtime=$fio_s --time_based --output-format=terse | cut -d';' -f8 | sed 's/^/IOPS=/'") ||
+    die "$vmm ($name): fio random read: $out"
+  record blk_rand "$vmm" "$(echo "$out" | sed -n 's/^IOPS=\([0-9]*\).*/\1/p' | tail -n1)"
+  out=$(gc_run 300 "fio --name=seq --filename=/dev/vda --readonly --rw=read --bs=1M --direct=1 --ioengine=libaio --iodepth=8 --runtime=$fio_s --time_based --output-format=terse | cut -d';' -f7 | sed 's/^/BW=/'") ||
+    die "$vmm ($name): fio sequential read: $out"
+  record blk_seq "$vmm" "$(echo "$out" | sed -n 's/^BW=\([0-9]*\).*/\1/p' | tail -n1 | awk '{ printf "%.1f", $1 * 1024 / 1000000 }')"
+  gc_type poweroff
+  local end=$((SECONDS + 300))
+  while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
+  kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$vmm ($name): did not power off within 300 s"; }
+  gc_close
+}
+deb_disk=""
+if [ "$smoke" = 0 ]; then
+  deb_disk=$(tb_disk) || die "the Debian image is not attached (bench.sh attaches it with testbed --disk)"
+  [ -s "$DEB/vmlinuz" ] && [ -s "$DEB/initrd.img" ] || die "no Debian kernel/initrd in $DEB (testbed/debian-image)"
+  fio_s=10
+  for r in $(seq "$runs"); do
+    for vmm in qemu altovirt; do
+      say "run $r/$runs: $vmm, the standard VM (Debian on virtio-blk): boot to login, memory, fio"
+      debian_vm "$vmm-std-$r" "$vmm"
+    done
+  done
+fi
+
 # --- report ----------------------------------------------------------------------------------------
 stat() {  # stat METRIC VMM: sets txt ("median [min–max]" or n/a) and med (the median, or empty)
   local v
@@ -304,6 +365,10 @@ native_row "native test host 4 KiB random read (IOPS)" nvme_rand
 pct_row "sequential read, % of native" nvme_seq
 pct_row "random read, % of native" nvme_rand
 row "ping RTT avg over passed e1000e (ms)" ping_ms "ping RTT"
+row "standard VM: VMM start to login prompt (s)" login_s "start to login"
+row "standard VM: memory overhead at login, 512 MiB (MiB)" memstd_mib "mem std VM"
+row "standard VM: virtio-blk 4 KiB random read, iodepth 32 (IOPS)" blk_rand "blk rand"
+row "standard VM: virtio-blk 1 MiB sequential read (MB/s)" blk_seq "blk seq"
 row "exits, whole I/O run (all regions)" exits_total
 row "VF trapped BAR accesses outside MSI-X" vf_other_traps
 echo "BENCH-TABLE-END"
@@ -312,6 +377,7 @@ echo "- DMA map: altovirt's own log line (VFIO_IOMMU_MAP_DMA of all guest RAM). 
 echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
 echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
+echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Not measured with --smoke."
 echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
 echo "BENCH-NOTES-END"
 echo "BENCH-RUNS-BEGIN"

@@ -16,6 +16,19 @@ tb_netdev() { ls "/sys/bus/pci/devices/$1/"*/net 2>/dev/null | head -n1 || ls "/
 # The block device ("sda") of the disk on the AHCI controller, once the ahci driver has it.
 tb_sata_disk() { basename "$(ls -d /sys/bus/pci/devices/$TB_SATA/ata*/host*/target*/*/block/* 2>/dev/null | head -n1)"; }
 tb_kernel() { ls /boot/vmlinuz-* | sort -V | tail -n1; }
+# The /dev path of the disk `testbed --disk FILE` attached (virtio-blk, serial testbed-disk).
+tb_disk() {
+  modprobe virtio_blk 2>/dev/null || true
+  local b _
+  for _ in $(seq 100); do
+    for b in /sys/block/vd*; do
+      [ "$(cat "$b/serial" 2>/dev/null)" = testbed-disk ] && { echo "/dev/${b##*/}"; return 0; }
+    done
+    sleep 0.1
+  done
+  echo "tb_disk: no disk with serial testbed-disk (start the testbed with --disk FILE)" >&2
+  return 1
+}
 
 # Plain sysfs detach/reattach (altoctl does this with checks and state; these are for the tests that
 # must not depend on altoctl).
@@ -113,6 +126,54 @@ tb_domain_xml() {
       <driver name='vfio'/>
       <source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
       <alias name='hostdev0'/>
+    </hostdev>
+  </devices>
+</domain>
+XML
+}
+
+# tb_standard_vm_xml NAME DISK BDF [EXTRA_DEVICES]: the standard VM of StratoVirt's x86 example domain
+# with only paths and the hostdev edited: seven pcie-root-ports, the Debian image (testbed/debian-image,
+# its kernel and initrd from $ALTOVIRT_BUILD/testbed/debian) on the block device DISK as the virtio-blk
+# root disk behind root port 1 on an I/O thread, the virtio console (hvc0) behind root port 3, and the
+# PCI device BDF as a managed <hostdev> (placed behind a free root port by altoctl). 1 vCPU, 512 MiB.
+tb_standard_vm_xml() {
+  local name=$1 disk=$2 bdf=$3 extra=${4:-} d b s f i ports=""
+  IFS=':.' read -r d b s f <<<"$bdf"
+  for i in 1 2 3 4 5 6 7; do ports+="
+    <controller type='pci' index='$i' model='pcie-root-port'/>"; done
+  cat <<XML
+<domain type='kvm'>
+  <name>$name</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <iothreads>1</iothreads>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>$ALTOVIRT_BUILD/testbed/debian/vmlinuz</kernel>
+    <initrd>$ALTOVIRT_BUILD/testbed/debian/initrd.img</initrd>
+    <cmdline>console=hvc0 root=/dev/vda reboot=k panic=1 rw</cmdline>
+  </os>
+  <features><acpi/></features>
+  <devices>
+    <controller type='pci' index='0' model='pcie-root'/>$ports
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='raw' iothread='1' cache='none' io='io_uring'/>
+      <source dev='$disk'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </disk>$extra
+    <controller type='virtio-serial' index='0'>
+      <alias name='virt-serial0'/>
+      <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>
+    </controller>
+    <console type='pty'>
+      <target type='virtio' port='0'/>
+      <alias name='console0'/>
+    </console>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <driver name='vfio'/>
+      <source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
     </hostdev>
   </devices>
 </domain>

@@ -109,6 +109,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     if (d.readonly) drive += ",readonly=on";
     if (d.cache) drive += d.cache == Disk::Cache::none ? ",cache=none" : ",cache=writeback";
     if (d.io) drive += d.io == Disk::Io::io_uring ? ",aio=io_uring" : ",aio=threads";
+    if (d.discard) drive += *d.discard ? ",discard=unmap" : ",discard=ignore";
     // QEMU's throttling option names for libvirt's <iotune> (libvirt's qemuBuildDriveStr does the same).
     const IoTune& t = d.iotune;
     for (auto [name, v] : {std::pair{"iops", t.total_iops_sec}, {"iops_rd", t.read_iops_sec}, {"iops_wr", t.write_iops_sec},

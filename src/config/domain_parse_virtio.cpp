@@ -64,7 +64,7 @@ void Parser::parse_disk(pugi::xml_node node, const std::string& loc) {
     std::string_view cn = child.name();
     std::string cloc = location(loc, child, false);
     if (cn == "driver") {
-      check_attrs(child, cloc, {"name", "type", "cache", "io", "iothread"});
+      check_attrs(child, cloc, {"name", "type", "cache", "io", "iothread", "discard"});
       check_no_children(child, cloc);
       if (auto n = child.attribute("name"); n && std::string_view(n.value()) != "qemu") {
         problem(child, cloc, fmt::format("name='{}' is not supported (use 'qemu', libvirt's name for the built-in block driver)", n.value()));
@@ -93,6 +93,15 @@ void Parser::parse_disk(pugi::xml_node node, const std::string& loc) {
           warn(child, cloc, "io='native' (Linux AIO) runs on io_uring, altovirt's asynchronous I/O");
         } else {
           problem(child, cloc, fmt::format("io='{}' is not supported (use io_uring, threads or native)", v));
+          ok = false;
+        }
+      }
+      if (auto dc = child.attribute("discard")) {
+        std::string_view v = dc.value();
+        if (v == "unmap") d.discard = true;
+        else if (v == "ignore") d.discard = false;
+        else {
+          problem(child, cloc, fmt::format("discard='{}' is not supported (use unmap or ignore)", v));
           ok = false;
         }
       }

@@ -47,6 +47,7 @@ void disk(pugi::xml_node parent, const Disk& d) {
   if (d.cache) set_attr(driver, "cache", d.cache == Disk::Cache::none ? "none" : "writeback");
   if (d.io) set_attr(driver, "io", d.io == Disk::Io::io_uring ? "io_uring" : "threads");
   if (d.iothread) set_attr(driver, "iothread", std::to_string(*d.iothread));
+  if (d.discard) set_attr(driver, "discard", *d.discard ? "unmap" : "ignore");
   set_attr(n.append_child("source"), file ? "file" : "dev", d.source);
   auto target = n.append_child("target");
   set_attr(target, "dev", d.target);

@@ -98,8 +98,7 @@ void EventLoop::loop() {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == wake_.get()) {
-        uint64_t v;
-        (void)!::read(wake_.get(), &v, sizeof v);
+        drain_counter(wake_.get());
         std::vector<std::function<void()>> posted;
         bool stop;
         {

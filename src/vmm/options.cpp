@@ -140,6 +140,11 @@ Result<DriveSpec> parse_drive(const std::string& text) {
       if (value == "none") d.direct = true;
       else if (value == "writeback") d.direct = false;
       else return fail("{}: cache={}: expected none (O_DIRECT) or writeback", where, value);
+    } else if (key == "discard") {
+      // QEMU's names: unmap|on pass the guest's discards to the image, ignore|off do not offer them.
+      if (value == "unmap" || value == "on") d.discard = true;
+      else if (value == "ignore" || value == "off") d.discard = false;
+      else return fail("{}: discard={}: expected unmap or ignore", where, value);
     } else if (key == "aio") {
       if (value == "io_uring") d.io_uring = true;
       else if (value == "threads") d.io_uring = false;
@@ -157,7 +162,7 @@ Result<DriveSpec> parse_drive(const std::string& text) {
     } else if (key == "bps_wr" || key == "throttling.bps-write") {
       AV_TRY(limit(d.limits.bps_wr));
     } else {
-      return fail("{}: unknown key '{}' (accepted: file, format, if, id, readonly, cache, aio, iops, iops_rd, iops_wr, "
+      return fail("{}: unknown key '{}' (accepted: file, format, if, id, readonly, cache, aio, discard, iops, iops_rd, iops_wr, "
                   "bps, bps_rd, bps_wr)", where, key);
     }
   }
@@ -314,7 +319,7 @@ std::string usage() {
   return "usage: altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]\n"
          "                [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...\n"
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
-         "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback]\n"
+         "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"

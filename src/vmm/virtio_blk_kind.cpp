@@ -29,6 +29,7 @@ Status create_virtio_blk(Machine& machine, const DeviceSpec& spec) {
     options.serial = s->second;
   }
   options.io_uring = drive->io_uring;
+  options.discard = drive->discard;
   const DriveLimits& l = drive->limits;
   options.limits = {l.iops, l.iops_rd, l.iops_wr, l.bps, l.bps_rd, l.bps_wr};
   AV_TRY_ASSIGN(auto model, virtio_blk::BlockDevice::create(std::make_unique<virtio_blk::Image>(std::move(*image)), options));

@@ -42,7 +42,10 @@ uint64_t BlockDevice::device_features() const {
   uint64_t f = bit(VIRTIO_BLK_F_SEG_MAX) | bit(VIRTIO_BLK_F_BLK_SIZE) | bit(VIRTIO_BLK_F_FLUSH) |
                virtio::kFIndirectDesc | virtio::kFEventIdx;
   if (image_->readonly()) f |= bit(VIRTIO_BLK_F_RO);
-  else f |= bit(VIRTIO_BLK_F_DISCARD) | bit(VIRTIO_BLK_F_WRITE_ZEROES);
+  else {
+    f |= bit(VIRTIO_BLK_F_WRITE_ZEROES);
+    if (options_.discard) f |= bit(VIRTIO_BLK_F_DISCARD);
+  }
   return f;
 }
 
@@ -75,8 +78,7 @@ Status BlockDevice::activate(const virtio::Activation& a) {
     process();
   }));
   AV_TRY(loop_->add_fd(timer_.get(), [this] {
-    uint64_t n;
-    (void)!::read(timer_.get(), &n, sizeof n);
+    drain_counter(timer_.get());
     timer_armed_ = false;
     process();
   }));
@@ -209,6 +211,8 @@ void BlockDevice::handle(const virtio::Chain& chain) {
     case VIRTIO_BLK_T_WRITE_ZEROES: {
       bool discard = type == VIRTIO_BLK_T_DISCARD;
       if (image_->readonly()) return complete(chain.head, status, VIRTIO_BLK_S_IOERR, 0);
+      // DISCARD was not offered (discard=ignore): the request type is one the device does not support.
+      if (discard && !options_.discard) return complete(chain.head, status, VIRTIO_BLK_S_UNSUPP, 0);
       if (out_len != sizeof(DiscardSegment)) {  // max_discard_seg / max_write_zeroes_seg are 1
         guest_error("{} with {} bytes of segments (one 16-byte segment allowed)", discard ? "discard" : "write-zeroes", out_len);
         return complete(chain.head, status, VIRTIO_BLK_S_IOERR, 0);

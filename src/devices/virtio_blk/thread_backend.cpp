@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "altovirt/base/fd.h"
 #include "altovirt/base/log.h"
 #include "altovirt/virtio_blk/backend.h"
 
@@ -39,8 +40,7 @@ class ThreadBackend : public Backend {
   }
   int completion_fd() const override { return efd_.get(); }
   void reap(const std::function<void(const IoCompletion&)>& done) override {
-    uint64_t v;
-    (void)!::read(efd_.get(), &v, sizeof v);
+    drain_counter(efd_.get());
     std::deque<IoCompletion> ready;
     {
       std::lock_guard lock(mutex_);

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 
+#include "altovirt/base/fd.h"
 #include "altovirt/virtio_blk/backend.h"
 #include "bounce.h"
 
@@ -74,8 +75,7 @@ class UringBackend : public Backend {
   int completion_fd() const override { return efd_.get(); }
 
   void reap(const std::function<void(const IoCompletion&)>& done) override {
-    uint64_t v;
-    (void)!::read(efd_.get(), &v, sizeof v);
+    drain_counter(efd_.get());
     std::deque<IoCompletion> ready;
     ready.swap(ready_);
     io_uring_cqe* cqe;

@@ -9,9 +9,11 @@
 #  - data integrity, in a second boot with a read-only second disk: fio writes and verifies 256 MiB
 #    (crc32c); writing the read-only disk fails with an I/O error and leaves its image unchanged; a
 #    file written and fsync'ed survives kill -9 of altovirt right after the fsync returns (the image
-#    checked here with e2fsck after journal recovery, and the file's checksum).
-# The test host sees the build tree read-only, so the image is copied to its tmpfs (/tmp); tmpfs has
-# no O_DIRECT, so the disk is cache='writeback' where StratoVirt's example has no cache mode at all.
+#    checked here with e2fsck after journal recovery, and the file's checksum); on a third disk, a
+#    blkdiscard in the guest shrinks the image file's allocation, and <iotune total_iops_sec='1000'>
+#    holds fio to 1000 IOPS within 10%.
+# The image reaches the test host as a block device (testbed --disk: copy on write, so the cached
+# image never changes), and is the guest's root disk as <disk type='block'> with cache='none'.
 . "$(dirname "$0")/../lib.sh"
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
@@ -23,128 +25,56 @@ for f in disk.img vmlinuz initrd.img; do
   [ -s "$IMG_DIR/$f" ] || fail "$IMG_DIR/$f is missing: the ctest fixture system.debian_image builds it (testbed/debian-image)"
 done
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
-DISK=/tmp/debian.img RODISK=/tmp/ro.img
+RODISK=/tmp/ro.img TUNEDISK=/tmp/tune.img
 
-t0=$(date +%s)
-cp --sparse=always "$IMG_DIR/disk.img" "$DISK" || fail "copying the image to the test host's /tmp"
-pass "image copied to $DISK in $(($(date +%s) - t0)) s ($(du -h "$DISK" | cut -f1) allocated)"
+DISK=$(tb_disk) || fail "the Debian image is not attached: run this test with testbed --disk $IMG_DIR/disk.img"
 truncate -s 64M "$RODISK" && mke2fs -q -t ext4 -F "$RODISK" || fail "making the read-only disk's image"
 ro_sum=$(sha256sum <"$RODISK")
+truncate -s 256M "$TUNEDISK" || fail "making the throttled disk's image"
 
-# debian_xml NAME EXTRA_DISKS: StratoVirt's x86 example with the paths and the hostdev edited.
-debian_xml() {
-  local d b s f
-  IFS=':.' read -r d b s f <<<"$NIC_BDF"
-  cat <<XML
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <iothreads>1</iothreads>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>$IMG_DIR/vmlinuz</kernel>
-    <initrd>$IMG_DIR/initrd.img</initrd>
-    <cmdline>console=hvc0 root=/dev/vda reboot=k panic=1 rw</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <controller type='pci' index='0' model='pcie-root'/>
-    <controller type='pci' index='1' model='pcie-root-port'/>
-    <controller type='pci' index='2' model='pcie-root-port'/>
-    <controller type='pci' index='3' model='pcie-root-port'/>
-    <controller type='pci' index='4' model='pcie-root-port'/>
-    <controller type='pci' index='5' model='pcie-root-port'/>
-    <controller type='pci' index='6' model='pcie-root-port'/>
-    <controller type='pci' index='7' model='pcie-root-port'/>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' iothread='1' cache='writeback' io='io_uring'/>
-      <source file='$DISK'/>
-      <target dev='vda' bus='virtio'/>
-      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
-    </disk>
-    $2
-    <controller type='virtio-serial' index='0'>
-      <alias name='virt-serial0'/>
-      <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>
-    </controller>
-    <console type='pty'>
-      <target type='virtio' port='0'/>
-      <alias name='console0'/>
-    </console>
-    <hostdev mode='subsystem' type='pci' managed='yes'>
-      <driver name='vfio'/>
-      <source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
-    </hostdev>
-  </devices>
-</domain>
-XML
-}
-
-# The console session: altoctl console reads a FIFO (what we type) and writes a log (what we see).
-CON_OUT=/tmp/console.out CON_IN=/tmp/console.in
-con_open() {
-  rm -f "$CON_OUT" "$CON_IN" /tmp/console.done
-  mkfifo "$CON_IN"
-  ( "$ALTOCTL" console "$1" <"$CON_IN" >"$CON_OUT" 2>&1; echo $? >/tmp/console.done ) &
-  exec 7>"$CON_IN"
-}
-con_close() { exec 7>&-; }
-con_type() { printf '%s\r' "$1" >&7; }
-# con_wait SECONDS TEXT: until the console shows TEXT (after the last con_mark).
-con_mark() { mark=$(stat -c %s "$CON_OUT" 2>/dev/null || echo 0); }
-con_seen() { tail -c +"$((mark + 1))" "$CON_OUT" | tr -d '\r' | grep -q -- "$1"; }
-con_wait() { wait_for "$1" con_seen "$2"; }
-# con_run SECONDS CMD: types CMD, waits for its status line; prints its output; returns its status.
-con_run() {
-  con_mark
-  con_type "$2; echo RC-\$((1000+\$?))-END"
-  con_wait "$1" 'RC-1[0-9]*-END' || { tail -c 3000 "$CON_OUT"; return 99; }
-  local out
-  out=$(tail -c +"$((mark + 1))" "$CON_OUT" | tr -d '\r')
-  echo "$out"
-  local rc
-  rc=$(echo "$out" | sed -n 's/.*RC-1\([0-9]*\)-END.*/\1/p' | tail -n1)
-  return $((10#$rc))
-}
+# The console session (testbed/guest-console.sh): altoctl console reads a FIFO (what we type) and
+# writes a file (what we see).
+. "$ALTOVIRT_SRC/testbed/guest-console.sh"
 
 run_ok "DHCP server on the NIC's link partner" tb_dhcp_server
 
 # --- the seed: boot, login, ip a, dhclient, shutdown --------------------------------------------
-debian_xml debian "" >/tmp/debian.xml
+step "seed: create, boot to login"
+tb_standard_vm_xml debian "$DISK" "$NIC_BDF" >/tmp/debian.xml
 start=$(date +%s.%N)
 out=$("$ALTOCTL" create /tmp/debian.xml 2>&1)
 expect_eq "create debian: exit status (output: $out)" 0 "$?"
 expect_eq "the e1000e is on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
-con_open debian
-mark=0
-con_wait 900 "login: " || { tail -c 4000 "$CON_OUT"; fail "no login prompt on hvc0 within 900 s"; }
+gc_open "$ALTOCTL" console debian
+gc_wait 900 "login: " || { tail -c 4000 "$GC_OUT"; fail "no login prompt on hvc0 within 900 s"; }
 login_s=$(echo "$(date +%s.%N) - $start" | bc)
 pass "login prompt on the virtio console (hvc0) $(printf '%.1f' "$login_s") s after create"
-con_mark
-con_type root
-con_wait 120 "root@debian:~# " || { tail -c 2000 "$CON_OUT"; fail "root login did not give a shell"; }
+gc_mark
+gc_type root
+gc_wait 120 "root@debian:~# " || { tail -c 2000 "$GC_OUT"; fail "root login did not give a shell"; }
 pass "root logged in over altoctl console"
-out=$(con_run 300 'systemctl is-system-running --wait')
+out=$(gc_run 300 'systemctl is-system-running --wait')
 expect_contains "systemd reached multi-user (is-system-running)" "running" "$out"
-out=$(con_run 60 'readlink /sys/class/block/vda/device/driver; cat /proc/cmdline; ip a')
+out=$(gc_run 60 'readlink /sys/class/block/vda/device/driver; cat /proc/cmdline; ip a')
 expect_contains "root disk vda is virtio-blk" "virtio_blk" "$out"
 expect_contains "ip a lists interfaces" "link/ether" "$out"
 # udev loads e1000e from the root file system after multi-user may already be reached, and the
 # driver's probe (NVM checks, reset) takes seconds in the nested test host: wait for it.
-nic=$(con_run 120 'for n in $(seq 90); do for i in /sys/class/net/*; do [ "$(basename $(readlink $i/device/driver 2>/dev/null) 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done | grep -q . && break; sleep 1; done; for i in /sys/class/net/*; do [ "$(basename $(readlink $i/device/driver 2>/dev/null) 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done' |
+nic=$(gc_run 120 'for n in $(seq 90); do for i in /sys/class/net/*; do [ "$(basename $(readlink $i/device/driver 2>/dev/null) 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done | grep -q . && break; sleep 1; done; for i in /sys/class/net/*; do [ "$(basename $(readlink $i/device/driver 2>/dev/null) 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done' |
       sed -n 's/^NIC=//p' | head -n1)
-[ -n "$nic" ] || { con_run 60 'grep -H . /sys/bus/pci/devices/*/uevent | grep -e DRIVER -e PCI_ID; dmesg | grep -i -e e1000e -e pcieport | tail -20'; fail "the guest has no interface on the e1000e"; }
+[ -n "$nic" ] || { gc_run 60 'grep -H . /sys/bus/pci/devices/*/uevent | grep -e DRIVER -e PCI_ID; dmesg | grep -i -e e1000e -e pcieport | tail -20'; fail "the guest has no interface on the e1000e"; }
 pass "the passed-through e1000e is guest interface $nic"
-out=$(con_run 180 "dhclient -v $nic")
+step "seed: dhclient"
+out=$(gc_run 180 "dhclient -v $nic")
 expect_eq "dhclient $nic: exit status (output: $out)" 0 "$?"
-out=$(con_run 60 "ip a show $nic")
+out=$(gc_run 60 "ip a show $nic")
 expect_contains "ip a shows the lease from the test host's pool" "inet $TB_NET_PREFIX.1" "$out"
-con_close
+gc_close
+step "seed: shutdown"
 out=$("$ALTOCTL" shutdown --timeout 600 debian 2>&1)
 expect_eq "shutdown debian: exit status (output: $out)" 0 "$?"
 expect_contains "shutdown debian: shut off" "Domain 'debian' is shut off" "$out"
-expect_contains "the guest powered off through systemd" "reboot: Power down" "$(tr -d '\r' <"$CON_OUT")"
+expect_contains "the guest powered off through systemd" "reboot: Power down" "$(tr -d '\r' <"$GC_OUT")"
 expect_eq "after shutdown: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
 wait_for 20 sh -c "ls /sys/bus/pci/devices/$NIC_BDF/net | grep -q ." || fail "no network interface on the e1000e after shutdown"
 pass "after shutdown: the e1000e has its interface again"
@@ -152,33 +82,60 @@ e2fsck -fn "$DISK" >/tmp/e2fsck.out 2>&1 || { cat /tmp/e2fsck.out; fail "e2fsck 
 pass "the root file system is clean after the shutdown"
 
 # --- data integrity -------------------------------------------------------------------------------
-debian_xml data "<disk type='file' device='disk'>
+step "data: create, boot to login"
+tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
+    <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='$RODISK'/>
       <target dev='vdb' bus='virtio'/>
       <readonly/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' discard='unmap'/>
+      <source file='$TUNEDISK'/>
+      <target dev='vdc' bus='virtio'/>
+      <iotune><total_iops_sec>1000</total_iops_sec></iotune>
     </disk>" >/tmp/data.xml
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
 expect_eq "create data: exit status (output: $out)" 0 "$?"
-con_open data
-mark=0
-con_wait 900 "login: " || { tail -c 4000 "$CON_OUT"; fail "no login prompt (second boot)"; }
-con_mark
-con_type root
-con_wait 120 "root@debian:~# " || fail "root login (second boot)"
-out=$(con_run 900 'fio --name=verify --filename=/root/fio.dat --size=256M --bs=64k --rw=write --direct=1 --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse >/dev/null')
+gc_open "$ALTOCTL" console data
+gc_wait 900 "login: " || { tail -c 4000 "$GC_OUT"; fail "no login prompt (second boot)"; }
+gc_mark
+gc_type root
+gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
+step "data: fio verify"
+out=$(gc_run 900 'fio --name=verify --filename=/root/fio.dat --size=256M --bs=64k --rw=write --direct=1 --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse >/dev/null')
 expect_eq "fio writes and verifies 256 MiB with crc32c (output: $(echo "$out" | tail -n 5))" 0 "$?"
-out=$(con_run 60 'cat /sys/block/vdb/ro; dd if=/dev/zero of=/dev/vdb bs=4k count=1 oflag=direct')
+out=$(gc_run 60 'cat /sys/block/vdb/ro; dd if=/dev/zero of=/dev/vdb bs=4k count=1 oflag=direct')
 rc=$?
 expect_contains "vdb is read-only in the guest" $'\n1' "$out"
 [ "$rc" != 0 ] || fail "writing the read-only disk succeeded: $out"
 pass "writing the read-only disk fails (status $rc)"
 expect_eq "the read-only disk's image is unchanged" "$ro_sum" "$(sha256sum <"$RODISK")"
-out=$(con_run 120 'head -c 16M /dev/urandom >/root/synced && sync /root/synced && echo SUM=$(sha256sum </root/synced | cut -c1-64)')
+step "data: discard and iotune"
+# Discard: what the guest discards is punched out of the image file (virtio 1.2 5.2.6.2, DISCARD).
+out=$(gc_run 120 'dd if=/dev/urandom of=/dev/vdc bs=1M count=64 oflag=direct 2>&1 | tail -n1')
+expect_eq "write 64 MiB to vdc (output: $out)" 0 "$?"
+before=$(du -k "$TUNEDISK" | cut -f1)
+[ "$before" -ge 60000 ] || fail "vdc's image holds only $before KiB after 64 MiB written"
+out=$(gc_run 120 'blkdiscard /dev/vdc')
+expect_eq "blkdiscard /dev/vdc (output: $out)" 0 "$?"
+after=$(du -k "$TUNEDISK" | cut -f1)
+[ "$after" -le 4096 ] || fail "after blkdiscard vdc's image still holds $after KiB (before: $before KiB)"
+pass "discard shrinks the image file from $before KiB to $after KiB allocated"
+# iotune: total_iops_sec=1000 holds fio to 1000 IOPS +-10%; the ramp skips the bucket's initial
+# one-second burst.
+out=$(gc_run 120 'fio --name=iotune --filename=/dev/vdc --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --ramp_time=2 --runtime=10 --time_based --output-format=terse | cut -d";" -f8 | sed "s/^/IOPS=/"')
+iops=$(echo "$out" | sed -n 's/^IOPS=\([0-9]*\).*/\1/p' | tail -n1)
+[ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS: $out"
+[ "$iops" -ge 900 ] && [ "$iops" -le 1100 ] || fail "iotune total_iops_sec=1000: fio measured $iops IOPS (outside 900-1100)"
+pass "iotune total_iops_sec=1000: fio measures $iops IOPS"
+out=$(gc_run 120 'head -c 16M /dev/urandom >/root/synced && sync /root/synced && echo SUM=$(sha256sum </root/synced | cut -c1-64)')
 expect_eq "write and fsync /root/synced (output: $out)" 0 "$?"
 sum=$(echo "$out" | sed -n 's/^SUM=\([0-9a-f]\{64\}\).*/\1/p' | tail -n1)
+step "data: kill -9 after fsync"
 kill -9 "$(cat /run/altovirt/vms/data/altovirt.pid)"
-con_close
+gc_close
 wait_for 60 sh -c "'$ALTOCTL' list --all | grep -q ' data .*shut off'" || fail "after kill -9: $("$ALTOCTL" list --all)"
 pass "kill -9 of altovirt right after the fsync returned"
 expect_eq "after kill -9: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
@@ -190,5 +147,5 @@ e2fsck -fn "$DISK" >/tmp/e2fsck.out 2>&1 || { cat /tmp/e2fsck.out; fail "e2fsck 
 pass "e2fsck -fn: the file system is consistent after kill -9"
 debugfs -R "dump /root/synced /tmp/synced" "$DISK" >/dev/null 2>&1 || fail "debugfs cannot read /root/synced"
 expect_eq "the fsync'ed file has its checksum after kill -9" "$sum" "$(sha256sum </tmp/synced | cut -c1-64)"
-rm -f "$DISK" "$RODISK" /tmp/synced
+rm -f "$RODISK" "$TUNEDISK" /tmp/synced
 finish

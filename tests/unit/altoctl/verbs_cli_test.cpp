@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "altovirt/base/files.h"
+#include "run_command.h"
 
 namespace altoctl {
 namespace {
@@ -17,10 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using altovirt::testing::CliRun;
 
 class VerbsCli : public ::testing::Test {
  protected:
@@ -39,14 +37,7 @@ class VerbsCli : public ::testing::Test {
   CliRun altoctl(const std::string& args, const std::string& env = "") {
     std::string cmd = env + " " + ALTOVIRT_TEST_ALTOCTL + std::string(" --state-dir ") + root + "/state --config-dir " +
                       root + "/conf " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    EXPECT_NE(p, nullptr);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    return altovirt::testing::run_command(cmd);
   }
   std::string defined() {
     auto t = altovirt::read_file(root + "/conf/seed.xml");

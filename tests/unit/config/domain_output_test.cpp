@@ -143,7 +143,7 @@ constexpr const char* kStandard = R"(<domain type='kvm'>
       <address type='pci' bus='0x01' slot='0x00'/>
     </disk>
     <disk type='block' device='disk'>
-      <driver name='qemu' type='raw' cache='writeback' io='threads'/>
+      <driver name='qemu' type='raw' cache='writeback' io='threads' discard='ignore'/>
       <source dev='/dev/sdb'/>
       <target dev='vdb' bus='virtio'/>
       <readonly/>
@@ -162,6 +162,8 @@ TEST(DomainToXml, RoundTripsDisksAndTheVirtioConsole) {
   EXPECT_EQ(c.disks[1].type, Disk::Type::block);
   EXPECT_TRUE(c.disks[1].readonly);
   EXPECT_FALSE(c.disks[0].readonly);
+  EXPECT_EQ(c.disks[1].discard, false);
+  EXPECT_FALSE(c.disks[0].discard) << "libvirt's default: no discard attribute";
   std::string xml = to_xml(c);
   auto again = parse_domain_xml(xml, "dumpxml");
   ASSERT_TRUE(again) << again.error().message() << "\n" << xml;
@@ -184,7 +186,7 @@ TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
                                            "iops=1000,bps_rd=2000000,bps_wr=1000000",
                                  "-device", "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bus=pci.1,addr=0x00.0,"
                                             "iothread=iothread2,serial=ROOT-1",
-                                 "-drive", "file=/dev/sdb,format=raw,if=none,id=drive-data,readonly=on,cache=writeback,aio=threads",
+                                 "-drive", "file=/dev/sdb,format=raw,if=none,id=drive-data,readonly=on,cache=writeback,aio=threads,discard=ignore",
                                  "-device", "virtio-blk-pci,drive=drive-data,id=data",
                                  "-device", "virtio-serial-pci,id=vserial,bus=pci.2,addr=0x00.0",
                                  "-chardev", "pty,id=charconsole0",

@@ -117,7 +117,8 @@ TEST(Throttle, BytesAndReadWriteBucketsAreSeparate) {
 // The guest side of one virtio-blk device.
 class BlkTest : public ::testing::TestWithParam<bool> {
  protected:
-  void start(bool readonly = false, std::string serial = "disk-serial-1", Limits limits = {}, bool direct = false) {
+  void start(bool readonly = false, std::string serial = "disk-serial-1", Limits limits = {}, bool direct = false,
+             bool discard = true) {
     // cache=none needs O_DIRECT, which /tmp may not have (tmpfs): such an image lives in the test's
     // working directory (the build tree, on a disk file system). No skip: without O_DIRECT it fails.
     if (direct) direct_dir.emplace(std::filesystem::current_path().string());
@@ -129,6 +130,7 @@ class BlkTest : public ::testing::TestWithParam<bool> {
     o.io_uring = GetParam();
     o.queue_size = 64;
     o.limits = limits;
+    o.discard = discard;
     auto m = BlockDevice::create(std::make_unique<Image>(std::move(*img)), o);
     ASSERT_TRUE(m) << m.error().message();
     model = *m;
@@ -277,6 +279,20 @@ TEST_P(BlkTest, DiscardAndWriteZeroes) {
   struct stat st{};
   ASSERT_EQ(::stat(image_path.c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), kImageSize) << "discard keeps the size";
+}
+
+TEST_P(BlkTest, DiscardIgnoreNeitherOffersNorPunches) {
+  start(false, "disk-serial-1", {}, false, /*discard=*/false);
+  uint64_t offered = driver->device_features();
+  EXPECT_FALSE(offered & (1ull << VIRTIO_BLK_F_DISCARD)) << "discard=ignore offers no DISCARD";
+  EXPECT_TRUE(offered & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
+  ram.put<uint64_t>(kBuf, 8);
+  ram.put<uint32_t>(kBuf + 8, 8);
+  ram.put<uint32_t>(kBuf + 12, 0);
+  uint64_t discard = request(VIRTIO_BLK_T_DISCARD, 0, {{kBuf, 16, false}});
+  run(1);
+  EXPECT_EQ(ram.get<uint8_t>(discard), VIRTIO_BLK_S_UNSUPP) << "a discard the device never offered";
+  EXPECT_EQ(file_bytes(image_path, 8 * 512, 1)[0], 0xee) << "the image is untouched";
 }
 
 TEST_P(BlkTest, ReadOnlyDriveRefusesWrites) {

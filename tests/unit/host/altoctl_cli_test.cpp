@@ -9,30 +9,21 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture.h"
+#include "run_command.h"
 
 namespace altovirt::host::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using altovirt::testing::CliRun;
 
 class AltoctlCli : public HostFixture {
  protected:
   CliRun altoctl(const std::string& args) {
     std::string cmd = std::string(ALTOCTL_PATH) + " --sysfs-root " + k.root() + " --state-dir " + state_dir + " " +
                       args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    EXPECT_NE(p, nullptr);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    return altovirt::testing::run_command(cmd);
   }
   void expect_refused(const std::string& args, const std::string& needle, int status = 1) {
     std::string before = k.snapshot();

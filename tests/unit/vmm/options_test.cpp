@@ -115,8 +115,8 @@ TEST(Device, BadOptions) {
 }
 
 TEST(Drive, AllKeys) {
-  auto o = parse({"-drive", "file=/img,format=raw,if=none,id=d0,readonly=on,cache=none,aio=threads,iops=1000,iops_rd=10,"
-                            "iops_wr=20,bps=4096,bps_rd=1,bps_wr=2",
+  auto o = parse({"-drive", "file=/img,format=raw,if=none,id=d0,readonly=on,cache=none,aio=threads,discard=ignore,iops=1000,"
+                            "iops_rd=10,iops_wr=20,bps=4096,bps_rd=1,bps_wr=2",
                   "-drive", "file=/other,id=d1"});
   ASSERT_TRUE(o) << o.error().message();
   ASSERT_EQ(o->drives.size(), 2u);
@@ -126,6 +126,7 @@ TEST(Drive, AllKeys) {
   EXPECT_TRUE(d.readonly);
   EXPECT_TRUE(d.direct);
   EXPECT_FALSE(d.io_uring);
+  EXPECT_FALSE(d.discard);
   EXPECT_EQ(d.limits.iops, 1000u);
   EXPECT_EQ(d.limits.iops_rd, 10u);
   EXPECT_EQ(d.limits.iops_wr, 20u);
@@ -135,6 +136,7 @@ TEST(Drive, AllKeys) {
   EXPECT_FALSE(o->drives[1].readonly);
   EXPECT_FALSE(o->drives[1].direct);
   EXPECT_TRUE(o->drives[1].io_uring) << "io_uring is the default engine";
+  EXPECT_TRUE(o->drives[1].discard) << "discards reach the image unless discard=ignore";
   EXPECT_FALSE(o->drives[1].limits.any());
 }
 
@@ -145,6 +147,7 @@ TEST(Drive, ErrorsNameTheOption) {
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,if=virtio"}).find("only if=none"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,cache=unsafe"}).find("cache=unsafe"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,aio=native"}).find("aio=native"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,discard=maybe"}).find("discard=maybe: expected unmap or ignore"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,iops=lots"}).find("iops"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,bogus=1"}).find("unknown key 'bogus'"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a", "-drive", "file=/j,id=a"}).find("id=a is already used"), std::string::npos);

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <utility>
 
 namespace altovirt {
@@ -39,5 +40,12 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Reads (and so resets) the 8-byte counter of an eventfd(2) or the expiry count of a timerfd; returns
+// it, 0 when there was nothing to read (the fds here are non-blocking; a wake-up is only a hint).
+inline uint64_t drain_counter(int fd) {
+  uint64_t v = 0;
+  return ::read(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v) ? v : 0;
+}
 
 }  // namespace altovirt

@@ -99,6 +99,7 @@ struct Disk {
   std::optional<Cache> cache;
   std::optional<Io> io;
   std::optional<uint32_t> iothread;  // <driver iothread='N'>: 1..<iothreads>
+  std::optional<bool> discard;       // <driver discard='unmap'> (true) or 'ignore' (false)
   IoTune iotune;
   std::optional<GuestPciAddress> address;
   std::string alias;  // <alias name=.../>; empty when not given

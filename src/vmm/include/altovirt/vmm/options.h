@@ -54,6 +54,7 @@ struct DriveSpec {
   bool readonly = false;
   bool direct = false;          // cache=none: O_DIRECT (bypass the host page cache)
   bool io_uring = true;         // aio=io_uring (default) or aio=threads
+  bool discard = true;          // discard=unmap (default): the guest's discards punch holes in the image
   DriveLimits limits;
   std::string text;             // as typed, for messages
 };

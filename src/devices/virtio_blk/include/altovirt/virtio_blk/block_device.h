@@ -1,7 +1,7 @@
 // BlockDevice: the virtio-blk device model (virtio 1.2 section 5.2) on a raw Image.
 //
-// Offers VERSION_1 (by the transport), FLUSH, SEG_MAX, BLK_SIZE, RO (readonly drives), DISCARD,
-// WRITE_ZEROES, INDIRECT_DESC and EVENT_IDX; GET_ID answers the serial. One request queue.
+// Offers VERSION_1 (by the transport), FLUSH, SEG_MAX, BLK_SIZE, RO (readonly drives), DISCARD
+// (unless the drive says discard=ignore), WRITE_ZEROES, INDIRECT_DESC and EVENT_IDX; GET_ID answers the serial. One request queue.
 // Each request is checked before any I/O (5.2.6): a 16-byte driver-readable header, a writable
 // status byte at the very end, data lengths in whole sectors, sector + length inside the capacity
 // (no overflow); an unknown type is answered VIRTIO_BLK_S_UNSUPP, a write to a read-only drive
@@ -34,6 +34,7 @@ struct BlockOptions {
   std::string serial;      // GET_ID (at most 20 bytes are reported)
   Limits limits;
   bool io_uring = true;    // else worker threads
+  bool discard = true;     // offer DISCARD (punching holes in the image); off: the guest never discards
   uint16_t queue_size = 256;
 };
 

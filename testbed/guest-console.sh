@@ -1,0 +1,61 @@
+# guest-console.sh: drive a guest's console from a script (sourced by the Debian guest's system test,
+# the demo and the benchmark): type lines, wait for what the guest prints, run a command and get its
+# output and exit status. Every wait is bounded by the SECONDS it is given.
+#
+#   gc_open CMD...          start CMD (e.g. `altoctl console NAME`, or a VMM with its console on
+#                           stdio) with its stdin on a FIFO we write and its output in $GC_OUT
+#                           ($GC_DIR/out; GC_DIR defaults to /tmp/guest-console)
+#   gc_pid                  the pid of that command
+#   gc_close                close its stdin (CMD sees end of input)
+#   gc_type TEXT            type TEXT and Enter
+#   gc_mark                 later waits only look at output after this point
+#   gc_wait SECONDS TEXT    until the output (after the mark) contains TEXT; status 1 on timeout
+#   gc_run SECONDS CMD      type CMD, wait for its end, print its output, return its exit status
+#                           (99 when it did not end within SECONDS)
+#   gc_login SECONDS        wait for "login: ", log in as root, wait for the shell prompt
+GC_DIR=${GC_DIR:-/tmp/guest-console}
+GC_OUT=$GC_DIR/out
+_gc_mark=0
+_gc_pid=
+
+gc_open() {
+  GC_OUT=$GC_DIR/out
+  rm -rf "$GC_DIR"
+  mkdir -p "$GC_DIR"
+  mkfifo "$GC_DIR/in"
+  : >"$GC_OUT"
+  "$@" <"$GC_DIR/in" >"$GC_OUT" 2>&1 &
+  _gc_pid=$!
+  exec 7>"$GC_DIR/in"
+  _gc_mark=0
+}
+gc_pid() { echo "$_gc_pid"; }
+gc_close() { exec 7>&-; }
+gc_type() { printf '%s\r' "$1" >&7; }
+gc_mark() { _gc_mark=$(stat -c %s "$GC_OUT" 2>/dev/null || echo 0); }
+gc_since() { tail -c +"$((_gc_mark + 1))" "$GC_OUT" | tr -d '\r'; }
+gc_seen() { gc_since | grep -q -- "$1"; }
+gc_wait() {
+  local end=$((SECONDS + $1))
+  until gc_seen "$2"; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+gc_run() {
+  gc_mark
+  # The end marker is computed by the guest's shell, so the echo of the typed line never matches it.
+  gc_type "$2; echo RC-\$((1000+\$?))-END"
+  gc_wait "$1" 'RC-1[0-9]*-END' || { gc_since | tail -c 3000; return 99; }
+  local out rc
+  out=$(gc_since)
+  echo "$out"
+  rc=$(echo "$out" | sed -n 's/.*RC-1\([0-9]*\)-END.*/\1/p' | tail -n1)
+  return $((10#$rc))
+}
+gc_login() {
+  gc_wait "$1" "login: " || return 1
+  gc_mark
+  gc_type root
+  gc_wait 120 "root@[a-z0-9-]*:~# "
+}
