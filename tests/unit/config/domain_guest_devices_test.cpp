@@ -13,7 +13,7 @@ using ::testing::ElementsAre;
 constexpr const char* kGuestDevices = R"(<domain type='kvm'>
   <name>g</name>
   <memory unit='MiB'>256</memory>
-  <os><type>hvm</type><kernel>/k</kernel></os>
+  <os><type machine='q35'>hvm</type><kernel>/k</kernel></os>
   <devices>
     <controller type='pci' index='1' model='pcie-root-port'/>
     <memballoon model='virtio' autodeflate='on'>
