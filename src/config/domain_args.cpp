@@ -29,6 +29,9 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
   for (const auto& h : c.hostdevs) occupy(h.guest_address);
   for (const auto& d : c.disks) occupy(d.address);
   for (const auto& v : c.virtio_serials) occupy(v.address);
+  for (const auto& r : c.rngs) occupy(r.address);
+  if (c.memballoon) occupy(c.memballoon->address);
+  if (c.vsock) occupy(c.vsock->address);
   for (auto& h : c.hostdevs) {
     if (h.guest_address) continue;
     auto free = std::find_if(ports.begin(), ports.end(), [&](uint32_t i) { return !used.contains(i); });
@@ -48,6 +51,40 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
   }
   return c;
 }
+
+namespace {
+
+// <rng>, <memballoon model='virtio'>, <vsock> as QEMU's options (libvirt's qemuBuildRNGCommandLine,
+// qemuBuildMemballoonCommandLine, qemuBuildVsockCommandLine); ids as libvirt names them.
+template <typename Placement>
+Status guest_device_args(const DomainConfig& c, const Placement& placement, std::vector<std::string>& a) {
+  for (size_t i = 0; i < c.rngs.size(); ++i) {
+    const Rng& r = c.rngs[i];
+    if (r.backend.find(',') != std::string::npos) return fail("rng backend path '{}' contains a comma", r.backend);
+    std::string id = r.alias.empty() ? fmt::format("rng{}", i) : r.alias;
+    std::string dev = fmt::format("virtio-rng-pci,rng=obj{},id={}", id, id);
+    // libvirt: a rate without a period means 1000 ms.
+    if (r.rate_bytes) dev += fmt::format(",max-bytes={},period={}", r.rate_bytes, r.rate_period_ms ? r.rate_period_ms : 1000);
+    a.insert(a.end(), {"-object", fmt::format("rng-random,id=obj{},filename={}", id, r.backend), "-device",
+                       dev + placement(r.address)});
+  }
+  if (c.memballoon) {
+    const MemBalloon& b = *c.memballoon;
+    std::string dev = fmt::format("virtio-balloon-pci,id={}", b.alias.empty() ? "balloon0" : b.alias);
+    if (b.autodeflate) dev += ",deflate-on-oom=on";
+    if (b.stats_period) dev += fmt::format(",guest-stats-polling-interval={}", *b.stats_period);
+    a.insert(a.end(), {"-device", dev + placement(b.address)});
+  }
+  if (c.vsock) {
+    const Vsock& v = *c.vsock;
+    std::string dev = fmt::format("vhost-vsock-pci,id={},guest-cid={}", v.alias.empty() ? "vsock0" : v.alias,
+                                  v.auto_cid ? std::string("auto") : std::to_string(v.cid));
+    a.insert(a.end(), {"-device", dev + placement(v.address)});
+  }
+  return ok();
+}
+
+}  // namespace
 
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths) {
   const DomainConfig c = with_pci_addresses(config);
@@ -145,6 +182,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     a.insert(a.end(), {"-chardev", fmt::format("pty,id=char{}", id), "-device",
                        fmt::format("virtconsole,chardev=char{},id={}", id, id)});
   }
+  AV_TRY(guest_device_args(c, placement, a));
   return a;
 }
 

@@ -305,6 +305,11 @@ void Parser::validate(pugi::xml_node domain) {
     unique_alias(node, loc, c.virtio_serials[i].alias);
     if (c.virtio_serials[i].address) place(node, loc, *c.virtio_serials[i].address);
   }
+  for (const auto& p : placed_) {
+    std::string loc = location("devices", p.node, true) + describe(p.node);
+    unique_alias(p.node, loc, p.alias);
+    if (p.address) place(p.node, loc, *p.address);
+  }
   if (c.virtio_console && !c.virtio_serials.empty() &&
       std::none_of(c.virtio_serials.begin(), c.virtio_serials.end(), [](const auto& vs) { return vs.index == 0; }))
     problem(domain.child("devices"), "devices/console",

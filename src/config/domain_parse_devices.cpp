@@ -80,6 +80,12 @@ void Parser::parse_devices(pugi::xml_node devices) {
     } else if (n == "memballoon" && std::string_view(node.attribute("model").value()) == "none") {
       check_attrs(node, loc, {"model"});
       check_no_children(node, loc);  // altovirt has no balloon, which is what model='none' asks
+    } else if (n == "memballoon") {
+      parse_memballoon(node, loc);
+    } else if (n == "rng") {
+      parse_rng(node, loc);
+    } else if (n == "vsock") {
+      parse_vsock(node, loc);
     } else if (n == "video" && node.child("model") &&
                std::string_view(node.child("model").attribute("type").value()) == "none") {
       check_attrs(node, loc, {});  // no display adapter, which is what model type='none' asks

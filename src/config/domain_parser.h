@@ -110,6 +110,11 @@ class Parser {
 
   void parse_iothreads(pugi::xml_node node, std::string_view loc);
 
+  // domain_parse_guest.cpp: <rng>, <memballoon model='virtio'>, <vsock>.
+  void parse_rng(pugi::xml_node node, const std::string& loc);
+  void parse_memballoon(pugi::xml_node node, const std::string& loc);
+  void parse_vsock(pugi::xml_node node, const std::string& loc);
+
   // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
   std::string alias_of(pugi::xml_node child, std::string_view cloc);
 
@@ -121,6 +126,13 @@ class Parser {
   std::vector<pugi::xml_node> hostdev_nodes_;
   std::vector<pugi::xml_node> disk_nodes_;
   std::vector<pugi::xml_node> virtio_serial_nodes_;
+  // Other devices with an optional guest address and alias, checked together in validate().
+  struct Placed {
+    pugi::xml_node node;
+    std::optional<GuestPciAddress> address;
+    std::string alias;
+  };
+  std::vector<Placed> placed_;
 };
 
 }  // namespace altovirt::config::detail

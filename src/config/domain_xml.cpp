@@ -36,6 +36,42 @@ void char_device(pugi::xml_node parent, const char* name, const Serial& s, const
   set_attr(target, "port", "0");
 }
 
+// <memballoon>, <rng>, <vsock> in libvirt's order (after the host devices).
+void guest_devices(pugi::xml_node devices, const DomainConfig& c) {
+  auto tail = [](pugi::xml_node n, const std::string& alias, const std::optional<GuestPciAddress>& address) {
+    if (!alias.empty()) set_attr(n.append_child("alias"), "name", alias);
+    if (address) guest_address(n, *address);
+  };
+  if (c.memballoon) {
+    auto n = devices.append_child("memballoon");
+    set_attr(n, "model", "virtio");
+    if (c.memballoon->autodeflate) set_attr(n, "autodeflate", "on");
+    if (c.memballoon->stats_period) set_attr(n.append_child("stats"), "period", std::to_string(*c.memballoon->stats_period));
+    tail(n, c.memballoon->alias, c.memballoon->address);
+  }
+  for (const auto& r : c.rngs) {
+    auto n = devices.append_child("rng");
+    set_attr(n, "model", "virtio");
+    if (r.rate_bytes) {
+      auto rate = n.append_child("rate");
+      if (r.rate_period_ms) set_attr(rate, "period", std::to_string(r.rate_period_ms));
+      set_attr(rate, "bytes", std::to_string(r.rate_bytes));
+    }
+    auto b = n.append_child("backend");
+    set_attr(b, "model", "random");
+    b.text().set(r.backend.c_str());
+    tail(n, r.alias, r.address);
+  }
+  if (c.vsock) {
+    auto n = devices.append_child("vsock");
+    set_attr(n, "model", "virtio");
+    auto cid = n.append_child("cid");
+    set_attr(cid, "auto", c.vsock->auto_cid ? "yes" : "no");
+    if (!c.vsock->auto_cid) set_attr(cid, "address", std::to_string(c.vsock->cid));
+    tail(n, c.vsock->alias, c.vsock->address);
+  }
+}
+
 void disk(pugi::xml_node parent, const Disk& d) {
   auto n = parent.append_child("disk");
   bool file = d.type == Disk::Type::file;
@@ -157,6 +193,8 @@ std::string to_xml(const DomainConfig& c) {
     if (dev.rom_bar) set_attr(n.append_child("rom"), "bar", *dev.rom_bar ? "on" : "off");
     if (dev.guest_address) guest_address(n, *dev.guest_address);
   }
+
+  guest_devices(devices, c);
 
   std::ostringstream out;
   doc.save(out, "  ", pugi::format_indent | pugi::format_no_declaration);

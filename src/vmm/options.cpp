@@ -193,6 +193,21 @@ Result<ChardevSpec> parse_chardev(const std::string& text) {
   return c;
 }
 
+Result<RngSpec> parse_rng_object(const std::string& text) {
+  auto parts = split(text, ',');
+  RngSpec r;
+  r.text = text;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (key == "id" && !value.empty()) r.id = value;
+    else if (key == "filename" && !value.empty()) r.filename = value;
+    else return fail("-object {}: unknown or empty key '{}' (accepted: id, filename)", text, parts[i]);
+  }
+  if (r.id.empty()) return fail("-object {}: id=ID is required (a virtio-rng-pci names it with rng=ID)", text);
+  return r;
+}
+
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry) {
   auto parts = split(text, ',');
   DeviceSpec d;
@@ -292,10 +307,15 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.chardevs)
         if (other.id == c.id) return fail("-chardev {}: id={} is already used by -chardev {}", v, c.id, other.text);
       o.chardevs.push_back(std::move(c));
+    } else if (opt == "-object" && v.starts_with("rng-random,")) {
+      AV_TRY_ASSIGN(RngSpec r, parse_rng_object(v));
+      for (auto& other : o.rngs)
+        if (other.id == r.id) return fail("-object {}: id={} is already used by -object {}", v, r.id, other.text);
+      o.rngs.push_back(std::move(r));
     } else if (opt == "-object") {
       auto parts = split(v, ',');
       if (parts[0] != "iothread" || parts.size() != 2 || !parts[1].starts_with("id=") || parts[1].size() <= 3)
-        return fail("-object {}: expected iothread,id=ID (the only object type)", v);
+        return fail("-object {}: expected iothread,id=ID or rng-random,id=ID[,filename=PATH]", v);
       std::string id = parts[1].substr(3);
       if (std::find(o.iothreads.begin(), o.iothreads.end(), id) != o.iothreads.end())
         return fail("-object {}: iothread {} is declared twice", v, id);
@@ -321,6 +341,7 @@ std::string usage() {
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
+         "                [-object rng-random,id=ID[,filename=PATH]]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"

@@ -2,6 +2,7 @@
 //   power.cpp        reboot [--mode acpi], reset, suspend, resume
 //   domain_verbs.cpp dominfo, domid, domname, domuuid, domblklist, domhostdev, version
 //   edit.cpp         edit (domain_edit.h)
+//   memory_verbs.cpp setmem DOMAIN SIZE, dommemstat: the balloon (memory_stats.h)
 //   host_boot.cpp    autostart [--disable], recover [--autostart], shutdown --all: what the systemd
 //                    units run at host boot and shutdown (recover.h)
 // Each returns the exit status (0 ok, 1 failed, 2 usage) and prints what virsh prints.
@@ -29,6 +30,9 @@ int vm_domblklist(const Global& g, const std::string& name);
 int version(const Global& g);
 
 int vm_edit(const Global& g, const std::string& name);
+
+int vm_setmem(const Global& g, const std::string& name, const std::string& size);
+int vm_dommemstat(const Global& g, const std::string& name);
 
 int vm_autostart(const Global& g, const std::string& name, bool disable);
 int recover(const Global& g, bool autostart);

@@ -136,6 +136,11 @@ int main(int argc, char** argv) {
   domain_verb("domblklist", "the disks of a domain: target and source, as virsh lists them", vm_domblklist);
   domain_verb("domhostdev", "the host PCI devices of a domain, with the host driver each is on now", vm_domhostdev);
   domain_verb("edit", "edit a defined domain's XML in $EDITOR; kept only if valid", vm_edit);
+  std::string mem_size;
+  auto* setmem = domain_verb("setmem", "set a running domain's memory through its balloon (SIZE: KiB, or 512M, 1G, ...)", nullptr);
+  setmem->add_option("size", mem_size, "the guest's new memory size (virsh units: KiB by default)")->required();
+  setmem->callback([&] { status = vm_setmem(g, domain, mem_size); });
+  domain_verb("dommemstat", "the balloon's memory statistics of a running domain, as virsh prints them", vm_dommemstat);
   bool disable = false;
   auto* autostart = domain_verb("autostart", "start a defined domain at host boot (--disable: no longer)", nullptr);
   autostart->add_flag("--disable", disable, "remove the mark");

@@ -16,6 +16,7 @@
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/kvm/kvm.h"
+#include "altovirt/vmm/guest_device_kinds.h"
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/options.h"
 #include "altovirt/vmm/root_port_kind.h"
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
   vmm::register_virtio_blk(vmm::DeviceRegistry::global());
   vmm::register_pcie_root_port(vmm::DeviceRegistry::global());
   vmm::register_virtio_console(vmm::DeviceRegistry::global());
+  vmm::register_virtio_rng(vmm::DeviceRegistry::global());
+  vmm::register_virtio_balloon(vmm::DeviceRegistry::global());
+  vmm::register_vhost_vsock(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

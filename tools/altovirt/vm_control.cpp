@@ -139,6 +139,12 @@ Result<Json> VmControl::query_pci() {
   return Json::array({Json{{"bus", 0}, {"devices", bus_devices(current_->pci(), *current_, 0, 0)}}});
 }
 
+Result<Json> VmControl::with_machine(const std::function<Result<Json>(vmm::Machine&)>& fn) {
+  std::lock_guard lock(mutex_);
+  if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
+  return fn(*current_);
+}
+
 Status VmControl::register_commands(qmp::Server& server) {
   AV_TRY(server.register_command({"query-status", {}, [this](const Json&) -> Result<Json> {
                                     std::lock_guard lock(mutex_);
@@ -201,6 +207,7 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     return Json::object();
                                   }}));
   AV_TRY(server.register_command({"query-pci", {}, [this](const Json&) { return query_pci(); }}));
+  AV_TRY(register_balloon_commands(server, *this));
   return ok();
 }
 

@@ -14,6 +14,7 @@
 // waits at most a few seconds for a vCPU busy in a device handler).
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -21,6 +22,11 @@
 #include "altovirt/vmm/machine.h"
 
 namespace altovirt::tool {
+
+// The balloon's commands (tools/altovirt/balloon_commands.cpp): balloon, query-balloon, and qom-get
+// of the balloon's guest-stats / guest-stats-polling-interval, in QEMU's shapes.
+class VmControl;
+Status register_balloon_commands(qmp::Server& server, VmControl& control);
 
 class VmControl {
  public:
@@ -41,6 +47,9 @@ class VmControl {
   void signal_stop(int sig);
 
   void emit(const std::string& name, qmp::Json data = nullptr);
+  // Runs `fn` on the current Machine under the mutex (for command files such as
+  // balloon_commands.cpp); fails when no machine is built.
+  Result<qmp::Json> with_machine(const std::function<Result<qmp::Json>(vmm::Machine&)>& fn);
 
  private:
   Result<qmp::Json> query_pci();

@@ -146,7 +146,16 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"hostdev_rom", os, hostdev(host_src + "<rom bar='maybe'/>"), "devices/hostdev[1]/rom: bar='maybe' must be on or off"},
         ErrorCase{"hostdev_rom_file", os, hostdev(host_src + "<rom file='/x.rom'/>"), "devices/hostdev[1]/rom: attribute file='/x.rom' is not supported"},
         ErrorCase{"hostdev_boot", os, hostdev(host_src + "<boot order='1'/>"), "devices/hostdev[1]/boot: not supported by altovirt"},
-        ErrorCase{"memballoon", os, "<memballoon model='virtio'/>", "devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>"},
+        ErrorCase{"memballoon", os, "<memballoon model='xen'/>", "devices/memballoon[1] (model='xen'): model must be 'virtio' or 'none'"},
+        ErrorCase{"memballoon_reporting", os, "<memballoon model='virtio' freePageReporting='on'/>", "devices/memballoon[1] (model='virtio'): attribute freePageReporting='on' is not supported"},
+        ErrorCase{"memballoon_two", os, "<memballoon model='virtio'/><memballoon model='virtio'/>", "<memballoon> appears more than once"},
+        ErrorCase{"rng_egd", os, "<rng model='virtio'><backend model='egd' type='udp'/></rng>", "devices/rng[1]/backend: model='egd' is not supported"},
+        ErrorCase{"rng_no_backend", os, "<rng model='virtio'><rate bytes='10'/></rng>", "<backend model='random'>/dev/urandom</backend> is missing"},
+        ErrorCase{"rng_rate_zero", os, "<rng model='virtio'><rate bytes='0'/><backend model='random'/></rng>", "bytes='0' would give the guest nothing"},
+        ErrorCase{"rng_addr_dup", os, "<rng model='virtio'><backend model='random'/><address type='pci' bus='0' slot='4'/></rng>" + hostdev(host_src + "<address type='pci' bus='0' slot='4'/>"), "the guest address is already used by devices/rng[1]"},
+        ErrorCase{"vsock_cid2", os, "<vsock model='virtio'><cid auto='no' address='2'/></vsock>", "devices/vsock[1]/cid: address='2': CIDs 0, 1 and 2 are reserved"},
+        ErrorCase{"vsock_cid_missing", os, "<vsock model='virtio'/>", "<cid auto='yes'/> or <cid address='N'/> is missing"},
+        ErrorCase{"vsock_cid_auto", os, "<vsock model='virtio'><cid auto='maybe'/></vsock>", "auto='maybe' must be yes or no"},
         ErrorCase{"video", os, "<video><model type='vga'/></video>", "devices/video[1] (model 'vga'): altovirt has no display adapter"},
         ErrorCase{"input_usb", os, "<input type='tablet' bus='usb'/>", "devices/input[1] (type='tablet'): not supported by altovirt"},
         ErrorCase{"console_tcp", os, "<console type='tcp'><target type='virtio' port='0'/></console>", "devices/console[1] (type='tcp', target type 'virtio'): a virtio console must be type='pty'"},
@@ -223,10 +232,7 @@ TEST(DomainStratoVirt, EveryUnsupportedElementIsNamedInOneError) {
       "  line 17: os/loader (type='pflash'): altovirt boots the kernel in <os><kernel> directly, without firmware\n"
       "  line 18: os/nvram: altovirt boots the kernel in <os><kernel> directly, without firmware\n"
       "  line 45: devices/interface[1] (type='ethernet', target tap0, model 'virtio'): altovirt has no emulated NICs; pass a NIC or an SR-IOV VF through with <hostdev>\n"
-      "  line 62: devices/memballoon[1] (model='virtio'): altovirt has no balloon device; use <memballoon model='none'/>\n"
-      "  line 67: devices/rng[1] (model='virtio'): not supported by altovirt\n"
-      "  line 76: devices/video[1] (model 'virtio'): altovirt has no display adapter; use <video><model type='none'/></video> or remove it\n"
-      "  line 80: devices/vsock[1] (model='virtio'): not supported by altovirt";
+      "  line 76: devices/video[1] (model 'virtio'): altovirt has no display adapter; use <video><model type='none'/></video> or remove it";
   EXPECT_EQ(msg, expected);
 }
 
@@ -244,7 +250,7 @@ TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
     }
     lines.push_back(line);
   }
-  const std::pair<size_t, size_t> cut[] = {{5, 9}, {17, 18}, {44, 51}, {61, 71}, {76, 78}, {80, 83}};
+  const std::pair<size_t, size_t> cut[] = {{5, 9}, {17, 18}, {44, 51}, {76, 78}};
   std::string kept;
   for (size_t i = 1; i <= lines.size(); ++i) {
     bool drop = false;
@@ -274,6 +280,18 @@ TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {
   EXPECT_EQ(r->config.virtio_serials[0].address->bus, 3u);
   ASSERT_TRUE(r->config.virtio_console);
   EXPECT_EQ(r->config.virtio_console->alias, "console0");
+  ASSERT_TRUE(r->config.memballoon);
+  EXPECT_EQ(r->config.memballoon->alias, "balloon0");
+  EXPECT_EQ(r->config.memballoon->address->bus, 4u);
+  ASSERT_EQ(r->config.rngs.size(), 1u);
+  EXPECT_EQ(r->config.rngs[0].backend, "/path/to/random_file");
+  EXPECT_EQ(r->config.rngs[0].rate_bytes, 1234u);
+  EXPECT_EQ(r->config.rngs[0].rate_period_ms, 1000u);
+  EXPECT_EQ(r->config.rngs[0].address->bus, 5u);
+  ASSERT_TRUE(r->config.vsock);
+  EXPECT_FALSE(r->config.vsock->auto_cid);
+  EXPECT_EQ(r->config.vsock->cid, 3u);
+  EXPECT_EQ(r->config.vsock->address->bus, 6u);
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_THAT(r->warnings[0], HasSubstr("devices/graphics[1] (type='vnc'): skipped"));
 }

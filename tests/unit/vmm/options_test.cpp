@@ -162,6 +162,19 @@ TEST(Object, IoThreads) {
   EXPECT_NE(error_of({"-object", "iothread,id=a", "-object", "iothread,id=a"}).find("declared twice"), std::string::npos);
 }
 
+TEST(Object, RngRandom) {
+  auto o = parse({"-object", "rng-random,id=r0,filename=/dev/hwrng", "-object", "rng-random,id=r1"});
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_EQ(o->rngs.size(), 2u);
+  EXPECT_EQ(o->rngs[0].id, "r0");
+  EXPECT_EQ(o->rngs[0].filename, "/dev/hwrng");
+  EXPECT_EQ(o->rngs[1].filename, "/dev/urandom");  // QEMU's default
+  EXPECT_NE(error_of({"-object", "rng-random,filename=/dev/urandom"}).find("id=ID is required"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "rng-random,id=r,size=3"}).find("unknown or empty key 'size=3'"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "rng-random,id=r", "-object", "rng-random,id=r"}).find("id=r is already used"),
+            std::string::npos);
+}
+
 TEST(Device, BehindARootPortInAnyOrder) {
   auto o = parse({"-device", "fake-pci,host=a,bus=rp1,addr=0", "-device", "pcie-root-port,id=rp1,chassis=1",
                   "-device", "fake-pci,host=b,bus=rp2", "-device", "pcie-root-port,id=rp2,chassis=2,addr=4"},

@@ -1,6 +1,7 @@
 // A VM described by a libvirt domain XML document (https://libvirt.org/formatdomain.html), limited to
 // what altovirt implements: direct kernel boot, memory, vCPUs, one serial port, PCIe root ports,
-// virtio-blk disks with I/O threads, a virtio console and VFIO PCI host devices. parse_domain_xml() turns XML into a DomainConfig; to_xml() writes it back
+// virtio-blk disks with I/O threads, a virtio console, virtio-rng, a virtio balloon, a vhost vsock and
+// VFIO PCI host devices. parse_domain_xml() turns XML into a DomainConfig; to_xml() writes it back
 // (for `altoctl dumpxml`); to_altovirt_args() gives the altovirt command line that runs it.
 //
 // What the parser does with each element it meets:
@@ -121,6 +122,36 @@ struct VirtioConsole {
   bool operator==(const VirtioConsole&) const = default;
 };
 
+// <rng model='virtio'><rate period='MS' bytes='N'/><backend model='random'>PATH</backend></rng>:
+// a virtio-rng-pci on an rng-random object reading PATH (default /dev/urandom).
+struct Rng {
+  std::string backend = "/dev/urandom";
+  uint64_t rate_bytes = 0;        // <rate bytes>: per period; 0 = no limit
+  uint64_t rate_period_ms = 0;    // <rate period>; 0 = absent (libvirt's default, 1000 ms)
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const Rng&) const = default;
+};
+
+// <memballoon model='virtio' [autodeflate='on']><stats period='S'/></memballoon>: virtio-balloon-pci.
+struct MemBalloon {
+  bool autodeflate = false;                // deflate-on-oom=on
+  std::optional<uint32_t> stats_period;    // seconds; guest-stats-polling-interval
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const MemBalloon&) const = default;
+};
+
+// <vsock model='virtio'><cid auto='no' address='N'/></vsock>: vhost-vsock-pci,guest-cid=N
+// (auto='yes': altovirt takes the first free CID from 3 up).
+struct Vsock {
+  bool auto_cid = false;
+  uint64_t cid = 0;  // when !auto_cid; 3 or above
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const Vsock&) const = default;
+};
+
 // <hostdev mode='subsystem' type='pci'> with <driver name='vfio'/>.
 struct Hostdev {
   bool managed = false;  // libvirt's default when the attribute is absent
@@ -157,6 +188,9 @@ struct DomainConfig {
   std::vector<Disk> disks;
   std::vector<VirtioSerialController> virtio_serials;
   std::optional<VirtioConsole> virtio_console;
+  std::vector<Rng> rngs;
+  std::optional<MemBalloon> memballoon;  // absent, or <memballoon model='none'/>: no balloon
+  std::optional<Vsock> vsock;
   uint32_t iothreads = 0;  // <iothreads>N</iothreads>: altovirt's iothread1..iothreadN
   OnReboot on_reboot = OnReboot::restart;
 
@@ -201,6 +235,9 @@ DomainConfig with_pci_addresses(const DomainConfig& config);
 //    -device virtio-blk-pci,drive=drive-ALIAS,id=ALIAS[,bus=..][,addr=..][,iothread=iothreadN][,serial=..]]...
 //   [-device virtio-serial-pci,id=ALIAS[,bus=..][,addr=..]]...
 //   [-chardev pty,id=charconsole0 -device virtconsole,chardev=charconsole0,id=console0,bus=SERIAL.0]
+//   [-object rng-random,id=objRNG,filename=PATH -device virtio-rng-pci,rng=objRNG,id=RNG[,max-bytes=B,period=MS]]...
+//   [-device virtio-balloon-pci,id=balloon0[,deflate-on-oom=on][,guest-stats-polling-interval=S]]
+//   [-device vhost-vsock-pci,id=vsock0,guest-cid=N|auto]
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);

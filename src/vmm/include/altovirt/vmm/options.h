@@ -66,6 +66,13 @@ struct ChardevSpec {
   std::string text;  // as typed, for messages
 };
 
+// -object rng-random,id=ID[,filename=PATH]: an entropy source a virtio-rng-pci names with rng=ID
+// (QEMU's object; filename defaults to /dev/urandom, as in QEMU).
+struct RngSpec {
+  std::string id, filename = "/dev/urandom";
+  std::string text;  // as typed, for messages
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -82,6 +89,7 @@ struct VmOptions {
   std::vector<DriveSpec> drives;
   std::vector<std::string> iothreads;  // -object iothread,id=ID
   std::vector<ChardevSpec> chardevs;
+  std::vector<RngSpec> rngs;  // -object rng-random
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   std::string pidfile, logfile;
@@ -123,6 +131,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
 Result<DriveSpec> parse_drive(const std::string& text);
 // Parses one -chardev value.
 Result<ChardevSpec> parse_chardev(const std::string& text);
+// Parses one -object rng-random value.
+Result<RngSpec> parse_rng_object(const std::string& text);
 // Parses one -device value.
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry);
 std::string usage();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/devices/virtio_balloon.h"
 #include "altovirt/pci/pci_bus.h"
 #include "altovirt/virtio/device.h"
 #include "altovirt/virtio/event_loop.h"
@@ -39,6 +40,7 @@ struct VirtioContext {
   std::unique_ptr<virtio::GuestRam> ram;
   std::vector<std::unique_ptr<virtio::TransportHost>> hosts;
   std::set<std::string> drives_in_use;  // -drive ids taken by a device
+  std::shared_ptr<devices::VirtioBalloon> balloon;  // the VM's balloon, for QMP balloon/query-balloon
 };
 
 // Adds the "virtio-blk-pci" -device kind (src/vmm/virtio_blk_kind.cpp).
