@@ -94,14 +94,55 @@ Status VirtioPciDevice::init() {
     queues_.push_back(std::move(queue));
   }
   // Kicks are handled on the loop, and only while the model is active (set on the loop thread).
-  for (unsigned q = 0; q < nq; ++q) {
-    Queue* queue = queues_[q].get();
-    AV_TRY(loop_.add_fd(queue->kick->fd(), [this, q, queue] {
-      queue->kick->drain();
-      if (loop_active_ && queue->vq->ready()) device_->queue_notified(q);
-    }));
-  }
+  for (unsigned q = 0; q < nq; ++q) AV_TRY(loop_.add_fd(queues_[q]->kick->fd(), [this, q] { on_kick(q); }));
   return ok();
+}
+
+void VirtioPciDevice::on_kick(unsigned q) {
+  Queue& queue = *queues_[q];
+  queue.kick->drain();
+  if (loop_active_ && !queue.detached && queue.vq->ready()) device_->queue_notified(q);
+}
+
+Result<QueueEventFds> VirtioPciDevice::detach_queue(unsigned q) {
+  if (q >= queues_.size() || !queues_[q]->vq->ready()) return fail("{}: queue {} is not enabled", name(), q);
+  Queue& queue = *queues_[q];
+  QueueEventFds fds;
+  fds.kick = queue.kick->fd();
+  // The interrupt: straight into KVM when the driver gave the queue an MSI-X vector (MsiRoutes
+  // keeps a masked vector's events counted and delivers them on unmask, the PBA behaviour).
+  // Otherwise (INTx, or no vector) an eventfd of ours whose events go through raise(), which sets
+  // the ISR bit and the line. The vector is read once: Linux assigns it before DRIVER_OK.
+  uint16_t vector = queue.msix_vector.load();
+  if (msix_->enabled() && vector != kNoVector && vector < msix_->vectors()) {
+    if (auto fd = host_.vector_eventfd(*msix_sink_, vector)) fds.call = *fd;
+  }
+  if (fds.call < 0) {
+    if (!queue.relay) {
+      AV_TRY_ASSIGN(kvm::EventFd relay, kvm::EventFd::create());
+      queue.relay.emplace(std::move(relay));
+    }
+    AV_TRY(loop_.add_fd(queue.relay->fd(), [this, q] {
+      queues_[q]->relay->drain();
+      raise(q);
+    }));
+    fds.call = queue.relay->fd();
+  }
+  // From now on the backend reads the kick eventfd: the loop must not (it would eat the counts).
+  loop_.remove_fd(fds.kick);
+  queue.detached = true;
+  return fds;
+}
+
+void VirtioPciDevice::reattach_queues() {
+  for (unsigned q = 0; q < queues_.size(); ++q) {
+    Queue& queue = *queues_[q];
+    if (!queue.detached) continue;
+    queue.detached = false;
+    if (queue.relay) loop_.remove_fd(queue.relay->fd());
+    if (auto s = loop_.add_fd(queue.kick->fd(), [this, q] { on_kick(q); }); !s)
+      log::error("virtio", "{}: queue {} kicks lost: {}", name(), q, s.error().message());
+  }
 }
 
 VirtioPciDevice::~VirtioPciDevice() {
@@ -110,7 +151,10 @@ VirtioPciDevice::~VirtioPciDevice() {
     if (loop_active_) device_->reset();
     loop_active_ = false;
   });
-  for (auto& q : queues_) loop_.remove_fd(q->kick->fd());
+  for (auto& q : queues_) {
+    loop_.remove_fd(q->kick->fd());
+    if (q->relay) loop_.remove_fd(q->relay->fd());
+  }
 }
 
 uint8_t VirtioPciDevice::status() const { return status_.load(); }
@@ -374,18 +418,21 @@ void VirtioPciDevice::activate_locked() {
     }
     vqs[i] = q.vq.get();
   }
-  Activation act{ram_, driver_features_, std::move(vqs), loop_, [this] {
+  Activation act{ram_, driver_features_, std::move(vqs), loop_,
+                 [this] {
                    config_generation_.fetch_add(1);
                    raise(std::nullopt);
-                 }};
+                 },
+                 [this](unsigned q) { return detach_queue(q); }};
   Status result = ok();
   loop_.run_sync([&] {
     result = device_->activate(act);
     loop_active_ = static_cast<bool>(result);
+    if (!loop_active_) reattach_queues();
     // Requests the driver queued before DRIVER_OK may have been kicked already (kicks were ignored).
     if (loop_active_)
       for (size_t i = 0; i < queues_.size(); ++i)
-        if (act.queues[i] != nullptr) device_->queue_notified(static_cast<unsigned>(i));
+        if (act.queues[i] != nullptr && !queues_[i]->detached) device_->queue_notified(static_cast<unsigned>(i));
   });
   if (!result) device_error(result.error().message());
 }
@@ -396,6 +443,7 @@ void VirtioPciDevice::reset_locked() {
   loop_.run_sync([this] {
     if (loop_active_) device_->reset();
     loop_active_ = false;
+    reattach_queues();
   });
   for (auto& q : queues_) {
     q->vq->disable();

@@ -48,6 +48,16 @@ inline constexpr uint16_t kDeviceConsole = 3;
 inline constexpr uint64_t kFIndirectDesc = 1ull << 28;
 inline constexpr uint64_t kFEventIdx = 1ull << 29;
 inline constexpr uint64_t kFVersion1 = 1ull << 32;
+inline constexpr uint64_t kFAnyLayout = 1ull << 27;
+
+// A queue's notifications as eventfds, for a backend that runs the queue outside the model's
+// EventLoop (vhost in the kernel): the kernel reads `kick` (the driver's notify, a KVM ioeventfd)
+// and signals `call` to interrupt the driver for the queue (an MSI-X vector's KVM irqfd, or an
+// eventfd the transport relays to INTx). Owned by the transport; valid until reset().
+struct QueueEventFds {
+  int kick = -1;
+  int call = -1;
+};
 
 // What a model gets at DRIVER_OK.
 struct Activation {
@@ -56,6 +66,10 @@ struct Activation {
   std::vector<Virtqueue*> queues;  // by queue index; nullptr when the driver did not enable it
   EventLoop& loop;                 // the loop the model runs on
   std::function<void()> config_changed;  // raises the configuration change interrupt
+  // Hands queue q's notifications over (only from activate()): from then until reset() the
+  // transport no longer reads q's kick nor calls queue_notified(q), and the model must not use the
+  // Virtqueue's pop/push/notify for q; the backend does.
+  std::function<Result<QueueEventFds>(unsigned q)> detach_queue;
 };
 
 class VirtioDevice {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "altovirt/base/error.h"
 #include "altovirt/kvm/guest_memory.h"
@@ -23,6 +24,9 @@ class GuestRam {
   // The host bytes of [gpa, gpa + len), or an error when the range wraps or is not inside one RAM
   // region. len 0 is allowed when gpa itself is inside RAM.
   virtual Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len) const = 0;
+  // The RAM regions (guest-physical range and host address), for a kernel backend that walks the
+  // rings itself (vhost's memory table). Empty when the RAM cannot be shared that way.
+  virtual std::vector<kvm::RamRegion> regions() const { return {}; }
 
   Status read(uint64_t gpa, std::span<uint8_t> out) const;
   Status write(uint64_t gpa, std::span<const uint8_t> in) const;
@@ -33,6 +37,7 @@ class KvmGuestRam : public GuestRam {
  public:
   explicit KvmGuestRam(const kvm::GuestMemory& memory) : memory_(memory) {}
   Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len) const override;
+  std::vector<kvm::RamRegion> regions() const override { return memory_.regions(); }
 
  private:
   const kvm::GuestMemory& memory_;

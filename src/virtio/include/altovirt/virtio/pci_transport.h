@@ -13,6 +13,10 @@
 // kick never leaves the kernel; the eventfd wakes the device's EventLoop, which calls
 // VirtioDevice::queue_notified. The ioeventfds follow the BAR when the guest moves it. A notify
 // that does reach bar_write (no ioeventfd yet, or through the PCI_CFG window) signals the same eventfd.
+// A model whose queues run in the kernel (vhost) takes a queue over with Activation::detach_queue:
+// the loop stops reading its kick eventfd, which goes to the backend, with a call eventfd that is
+// the queue's MSI-X irqfd (TransportHost::vector_eventfd) or, under INTx, one the loop relays to
+// raise(). reset() gives the queues back to the loop.
 // Interrupts: MSI-X vectors (the capability model in pci/msix.h, delivered by the host's sink,
 // i.e. KVM irqfds); when MSI-X is off, INTx (level) with the ISR bits, lowered when ISR is read.
 //
@@ -61,6 +65,10 @@ class TransportHost {
   virtual std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner) = 0;
   // This function's INTx (INTA#) line, level-triggered.
   virtual void set_intx(bool asserted) = 0;
+  // The eventfd that delivers MSI-X `vector` of `sink` (one make_msix_sink made) without passing
+  // through altovirt (a KVM irqfd), for a queue handed to a kernel backend; an error when there is
+  // none (the transport then relays an eventfd of its own through raise()).
+  virtual Result<int> vector_eventfd(pci::MsiSink& /*sink*/, unsigned /*vector*/) { return fail("no irqfd"); }
 };
 
 class VirtioPciDevice : public pci::PciDevice {
@@ -100,6 +108,8 @@ class VirtioPciDevice : public pci::PciDevice {
     std::optional<kvm::EventFd> kick;
     std::unique_ptr<Registration> ioeventfd;
     QueueLayout layout;
+    bool detached = false;                 // loop thread: handed to a backend (detach_queue)
+    std::optional<kvm::EventFd> relay;     // the call eventfd relayed to raise() when no irqfd serves
     std::atomic<uint16_t> msix_vector{kNoVector};  // read by the loop thread when it interrupts
     bool enabled = false;
   };
@@ -112,6 +122,9 @@ class VirtioPciDevice : public pci::PciDevice {
   void reset_locked();
   void activate_locked();
   void register_ioeventfds_locked(std::optional<uint64_t> bar_addr);
+  Result<QueueEventFds> detach_queue(unsigned q);  // loop thread, from the model's activate()
+  void reattach_queues();                           // loop thread, after the model's reset()
+  void on_kick(unsigned q);
   void raise(std::optional<unsigned> queue);  // queue interrupt, or config change when nullopt
   void device_error(const std::string& why);
   void bar_access(uint64_t offset, std::span<uint8_t> data, bool write);

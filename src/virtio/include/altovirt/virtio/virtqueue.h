@@ -52,6 +52,8 @@ class Virtqueue {
   // Device side.
   unsigned index() const { return index_; }
   uint16_t size() const { return layout_.size; }
+  // Where the rings are (guest-physical), for a backend that runs the queue itself (vhost).
+  const QueueLayout& layout() const { return layout_; }
   bool broken() const { return broken_; }
   // The next available chain, or nullopt when none is available or the queue is broken.
   std::optional<Chain> pop();
