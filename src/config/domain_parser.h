@@ -109,6 +109,8 @@ class Parser {
   void parse_virtio_console(pugi::xml_node node, const std::string& loc);
 
   void parse_iothreads(pugi::xml_node node, std::string_view loc);
+  // domain_parse_net.cpp: <interface type='ethernet'|'bridge'> (virtio-net on a tap).
+  void parse_interface(pugi::xml_node node, const std::string& loc);
 
   // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
   std::string alias_of(pugi::xml_node child, std::string_view cloc);
@@ -120,6 +122,7 @@ class Parser {
   std::vector<size_t> line_starts_;
   std::vector<pugi::xml_node> hostdev_nodes_;
   std::vector<pugi::xml_node> disk_nodes_;
+  std::vector<pugi::xml_node> interface_nodes_;
   std::vector<pugi::xml_node> virtio_serial_nodes_;
 };
 

@@ -34,6 +34,10 @@ class MachineTransportHost : public virtio::TransportHost {
   std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner) override {
     return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner));
   }
+  Result<int> vector_eventfd(pci::MsiSink& sink, unsigned vector) override {
+    // make_msix_sink made it, so it is an MsiRoutes: each vector's eventfd is its KVM irqfd.
+    return static_cast<MsiRoutes&>(sink).eventfd(vector);
+  }
   void set_intx(bool asserted) override {
     int gsi = gsi_.load();
     if (gsi < 0) return;

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   vmm::register_virtio_blk(vmm::DeviceRegistry::global());
   vmm::register_pcie_root_port(vmm::DeviceRegistry::global());
   vmm::register_virtio_console(vmm::DeviceRegistry::global());
+  vmm::register_virtio_net(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

@@ -48,7 +48,6 @@ inline constexpr uint16_t kDeviceConsole = 3;
 inline constexpr uint64_t kFIndirectDesc = 1ull << 28;
 inline constexpr uint64_t kFEventIdx = 1ull << 29;
 inline constexpr uint64_t kFVersion1 = 1ull << 32;
-inline constexpr uint64_t kFAnyLayout = 1ull << 27;
 
 // A queue's notifications as eventfds, for a backend that runs the queue outside the model's
 // EventLoop (vhost in the kernel): the kernel reads `kick` (the driver's notify, a KVM ioeventfd)
