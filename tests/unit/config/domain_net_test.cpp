@@ -59,8 +59,11 @@ TEST(DomainNet, CommandLineHasTheTapAndTheNic) {
   ASSERT_TRUE(r) << r.error().message();
   std::string a = args_of(r->config);
   EXPECT_THAT(a, HasSubstr("-netdev tap,id=hostnet0,ifname=tap0,script=no,downscript=no,vhost=on,queues=2 "));
-  // Without an address the NIC goes behind the free root port, as libvirt places devices on q35.
-  EXPECT_THAT(a, HasSubstr("-device virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:00:00:01,bus=pci.1,addr=0x00.0 "));
+  // Without an address the NIC gets a slot on the root bus, as a disk does.
+  EXPECT_THAT(a, HasSubstr("-device virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:00:00:01 "));
+  // With one, it sits behind its root port.
+  r->config.interfaces[0].address = GuestPciAddress{0, 1, 0, 0, false};
+  EXPECT_THAT(args_of(r->config), HasSubstr("-device virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:00:00:01,bus=pci.1,addr=0x00.0 "));
 }
 
 TEST(DomainNet, ANicWithAnAddressOccupiesItsRootPort) {
