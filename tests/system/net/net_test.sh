@@ -72,22 +72,25 @@ run_guest() {  # run_guest NAME VHOST MAC
   timeout 400 "$ALTOVIRT" $(guest_args /tmp/$name.log) \
     -append "console=ttyS0 panic=-1 quiet guest.steps=mac,dhcp,ping,pinged" \
     -netdev tap,id=n0,ifname=avtap0,script=no,downscript=no,vhost=$vhost \
-    -device virtio-net-pci,netdev=n0,mac=$mac </dev/null >/tmp/$name.out 2>&1 &
+    -device virtio-net-pci,netdev=n0,mac=$mac -pidfile /tmp/$name.pid </dev/null >/tmp/$name.out 2>&1 &
   pid=$!
   wait_for 300 grep -q -e GUEST-LEASE -e GUEST-FAIL /tmp/$name.out ||
     { cat /tmp/$name.out; fail "$name: no DHCP lease within 300 s"; }
   grep -q GUEST-FAIL /tmp/$name.out && { cat /tmp/$name.out; cat /tmp/$name.log; fail "$name: the guest failed"; }
   ip=$(awk '/GUEST-LEASE/ { split($3, a, "/"); print a[1]; exit }' /tmp/$name.out)
   pass "$name: guest lease $ip over virtio-net"
+  # vhost-net's worker is a kernel thread named vhost-<owner pid>, the owner being altovirt (not
+  # the timeout wrapping it).
+  local vm
+  vm=$(cat /tmp/$name.pid)
   if [ "$vhost" = on ]; then
-    # vhost-net's worker is a kernel thread named vhost-<owner pid>.
-    ps -e -o comm= | grep -qx "vhost-$pid" || fail "$name: no vhost-$pid kernel thread: $(ps -e -o comm= | grep vhost)"
-    pass "$name: the kernel's vhost-net worker serves altovirt (vhost-$pid)"
+    ps -e -o comm= | grep -qx "vhost-$vm" || fail "$name: no vhost-$vm kernel thread: $(ps -e -o comm= | grep vhost)"
+    pass "$name: the kernel's vhost-net worker serves altovirt (vhost-$vm)"
   else
-    ps -e -o comm= | grep -qx "vhost-$pid" && fail "$name: a vhost worker exists with vhost=off"
+    ps -e -o comm= | grep -qx "vhost-$vm" && fail "$name: a vhost worker exists with vhost=off"
     pass "$name: no vhost worker with vhost=off"
   fi
-  out=$(ping -c 3 -i 0.3 -W 5 "$ip" 2>&1) || { echo "$out"; fail "$name: the test host cannot ping the guest at $ip"; }
+  out=$(busybox ping -c 3 -W 5 "$ip" 2>&1) || { echo "$out"; fail "$name: the test host cannot ping the guest at $ip"; }
   pass "$name: the test host pings the guest ($(echo "$out" | tail -n1))"
   wait_pid 120 "$pid" "altovirt ($name)"
   rc=$?
