@@ -109,7 +109,7 @@ class VirtioConsoleTest : public ::testing::Test {
   }
   // DRIVER_OK as the transport does it: on the device's loop thread.
   void activate() {
-    virtio::Activation a{ram, VirtioConsole::kFEmergWrite | virtio::kFVersion1, {&rx.vq, &tx.vq}, *loop, [] {}};
+    virtio::Activation a{ram, VirtioConsole::kFEmergWrite | virtio::kFVersion1, {&rx.vq, &tx.vq}, *loop, [] {}, nullptr};
     loop->run_sync([&] { ASSERT_TRUE(console->activate(a)); });
   }
   void kick(unsigned q) { loop->run_sync([&] { console->queue_notified(q); }); }
@@ -247,7 +247,7 @@ TEST(VirtioConsoleNoBackend, DropsOutputAndCompletes) {
   auto loop = virtio::EventLoop::create("console-none");
   ASSERT_TRUE(loop);
   VirtioConsole console(nullptr);
-  virtio::Activation a{ram, 0, {&rx.vq, &tx.vq}, **loop, [] {}};
+  virtio::Activation a{ram, 0, {&rx.vq, &tx.vq}, **loop, [] {}, nullptr};
   (*loop)->run_sync([&] {
     ASSERT_TRUE(console.activate(a));
     tx.add(3, false, "abc");
