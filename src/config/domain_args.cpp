@@ -28,6 +28,7 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
   };
   for (const auto& h : c.hostdevs) occupy(h.guest_address);
   for (const auto& d : c.disks) occupy(d.address);
+  for (const auto& n : c.interfaces) occupy(n.address);
   for (const auto& v : c.virtio_serials) occupy(v.address);
   for (const auto& r : c.rngs) occupy(r.address);
   if (c.memballoon) occupy(c.memballoon->address);
@@ -156,6 +157,20 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     if (d.iothread) dev += fmt::format(",iothread=iothread{}", *d.iothread);
     if (!d.serial.empty()) dev += ",serial=" + d.serial;
     a.insert(a.end(), {"-drive", drive, "-device", dev});
+  }
+
+  // Each NIC: its tap as -netdev hostnetN (libvirt's id for QEMU) and the virtio-net-pci on it.
+  for (size_t i = 0; i < c.interfaces.size(); ++i) {
+    const Interface& n = c.interfaces[i];
+    if (n.target.empty()) return fail("interface {} has no tap name (<target dev='...'/>); altoctl names it before start", i);
+    std::string netdev = fmt::format("tap,id=hostnet{},ifname={},script=no,downscript=no", i, n.target);
+    if (n.vhost) netdev += *n.vhost ? ",vhost=on" : ",vhost=off";
+    if (n.queues > 1) netdev += fmt::format(",queues={}", n.queues);
+    std::string id = n.alias.empty() ? fmt::format("net{}", i) : n.alias;
+    std::string dev = fmt::format("virtio-net-pci,netdev=hostnet{},id={}", i, id);
+    if (!n.mac.empty()) dev += ",mac=" + n.mac;
+    dev += placement(n.address);
+    a.insert(a.end(), {"-netdev", netdev, "-device", dev});
   }
 
   // A virtio console needs a virtio-serial controller; libvirt adds one when the XML has none.

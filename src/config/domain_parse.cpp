@@ -299,6 +299,16 @@ void Parser::validate(pugi::xml_node domain) {
                                      c.iothreads, *d.iothread));
     if (d.address) place(node, loc, *d.address);
   }
+  std::set<std::string> taps;
+  for (size_t i = 0; i < c.interfaces.size(); ++i) {
+    const Interface& n = c.interfaces[i];
+    pugi::xml_node node = interface_nodes_[i];
+    std::string loc = location("devices", node, true) + describe(node);
+    if (!n.target.empty() && !taps.insert(n.target).second)
+      problem(node, loc, fmt::format("target dev '{}' is used by another interface", n.target));
+    unique_alias(node, loc, n.alias);
+    if (n.address) place(node, loc, *n.address);
+  }
   for (size_t i = 0; i < c.virtio_serials.size(); ++i) {
     pugi::xml_node node = virtio_serial_nodes_[i];
     std::string loc = location("devices", node, true) + describe(node);

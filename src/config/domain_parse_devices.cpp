@@ -77,6 +77,8 @@ void Parser::parse_devices(pugi::xml_node devices) {
       parse_hostdev(node, loc);
     } else if (n == "disk") {
       parse_disk(node, loc);
+    } else if (n == "interface") {
+      parse_interface(node, loc);
     } else if (n == "memballoon" && std::string_view(node.attribute("model").value()) == "none") {
       check_attrs(node, loc, {"model"});
       check_no_children(node, loc);  // altovirt has no balloon, which is what model='none' asks

@@ -109,6 +109,8 @@ class Parser {
   void parse_virtio_console(pugi::xml_node node, const std::string& loc);
 
   void parse_iothreads(pugi::xml_node node, std::string_view loc);
+  // domain_parse_net.cpp: <interface type='ethernet'|'bridge'> (virtio-net on a tap).
+  void parse_interface(pugi::xml_node node, const std::string& loc);
 
   // domain_parse_guest.cpp: <rng>, <memballoon model='virtio'>, <vsock>.
   void parse_rng(pugi::xml_node node, const std::string& loc);
@@ -125,6 +127,7 @@ class Parser {
   std::vector<size_t> line_starts_;
   std::vector<pugi::xml_node> hostdev_nodes_;
   std::vector<pugi::xml_node> disk_nodes_;
+  std::vector<pugi::xml_node> interface_nodes_;
   std::vector<pugi::xml_node> virtio_serial_nodes_;
   // Other devices with an optional guest address and alias, checked together in validate().
   struct Placed {

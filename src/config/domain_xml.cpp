@@ -102,6 +102,23 @@ void disk(pugi::xml_node parent, const Disk& d) {
   if (d.address) guest_address(n, *d.address);
 }
 
+void interface(pugi::xml_node parent, const Interface& i) {
+  auto n = parent.append_child("interface");
+  bool bridge = i.type == Interface::Type::bridge;
+  set_attr(n, "type", bridge ? "bridge" : "ethernet");
+  if (!i.mac.empty()) set_attr(n.append_child("mac"), "address", i.mac);
+  if (!i.bridge.empty()) set_attr(n.append_child("source"), "bridge", i.bridge);
+  if (!i.target.empty()) set_attr(n.append_child("target"), "dev", i.target);
+  set_attr(n.append_child("model"), "type", "virtio");
+  if (i.vhost || i.queues > 1) {
+    auto driver = n.append_child("driver");
+    if (i.vhost) set_attr(driver, "name", *i.vhost ? "vhost" : "qemu");
+    if (i.queues > 1) set_attr(driver, "queues", std::to_string(i.queues));
+  }
+  if (!i.alias.empty()) set_attr(n.append_child("alias"), "name", i.alias);
+  if (i.address) guest_address(n, *i.address);
+}
+
 }  // namespace
 
 std::string to_xml(const DomainConfig& c) {
@@ -166,6 +183,7 @@ std::string to_xml(const DomainConfig& c) {
     if (vs.address) guest_address(n, *vs.address);
   }
   for (const auto& d : c.disks) disk(devices, d);
+  for (const auto& i : c.interfaces) interface(devices, i);
   if (c.serial) {
     char_device(devices, "serial", *c.serial, nullptr);
     if (c.console) char_device(devices, "console", *c.serial, "serial");

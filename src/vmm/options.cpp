@@ -208,6 +208,42 @@ Result<RngSpec> parse_rng_object(const std::string& text) {
   return r;
 }
 
+Result<NetdevSpec> parse_netdev(const std::string& text) {
+  auto parts = split(text, ',');
+  NetdevSpec n;
+  n.text = text;
+  std::string where = "-netdev " + text;
+  if (parts[0] != "tap") return fail("{}: netdev type '{}' is not supported (the only type is tap)", where, parts[0]);
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (key == "id" && !value.empty()) {
+      n.id = value;
+    } else if (key == "ifname") {
+      // IFNAMSIZ is 16 with the terminating NUL.
+      if (value.empty() || value.size() > 15 || value.find('/') != std::string::npos)
+        return fail("{}: ifname={}: a tap name is 1..15 characters without '/'", where, value);
+      n.ifname = value;
+    } else if (key == "script" || key == "downscript") {
+      if (value != "no")
+        return fail("{}: {}={}: altovirt runs no scripts; set the tap up beforehand (or let altoctl do it) and give {}=no",
+                    where, key, value, key);
+    } else if (key == "vhost") {
+      AV_TRY_ASSIGN(bool on, parse_on_off(where, key, value));
+      n.vhost = on;
+    } else if (key == "queues") {
+      auto q = parse_uint(value, "queues");
+      if (!q || *q == 0 || *q > 16) return fail("{}: queues={}: expected 1..16 queue pairs", where, value);
+      n.queues = static_cast<unsigned>(*q);
+    } else {
+      return fail("{}: unknown or empty key '{}' (accepted: id, ifname, script, downscript, vhost, queues)", where, parts[i]);
+    }
+  }
+  if (n.id.empty()) return fail("{}: id=ID is required (the device names it with netdev=ID)", where);
+  if (n.ifname.empty()) return fail("{}: ifname=NAME is required (the tap, created when it does not exist)", where);
+  return n;
+}
+
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry) {
   auto parts = split(text, ',');
   DeviceSpec d;
@@ -255,7 +291,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       continue;
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
-                                             "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev"};
+                                             "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev",
+                                             "-netdev"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -312,6 +349,11 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.rngs)
         if (other.id == r.id) return fail("-object {}: id={} is already used by -object {}", v, r.id, other.text);
       o.rngs.push_back(std::move(r));
+    } else if (opt == "-netdev") {
+      AV_TRY_ASSIGN(NetdevSpec n, parse_netdev(v));
+      for (auto& other : o.netdevs)
+        if (other.id == n.id) return fail("-netdev {}: id={} is already used by -netdev {}", v, n.id, other.text);
+      o.netdevs.push_back(std::move(n));
     } else if (opt == "-object") {
       auto parts = split(v, ',');
       if (parts[0] != "iothread" || parts.size() != 2 || !parts[1].starts_with("id=") || parts[1].size() <= 3)
@@ -343,6 +385,7 @@ std::string usage() {
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
+         "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
          "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"

@@ -18,6 +18,7 @@
 #include "altovirt/base/files.h"
 #include "altovirt/base/parse.h"
 #include "hostdevs.h"
+#include "interfaces.h"
 #include "qmp_client.h"
 #include "vm_args.h"
 
@@ -82,6 +83,7 @@ struct Supervisor {
   int cancel_fd = -1;  // from altoctl: a signal number, or end of file when altoctl is gone
   bool reported = false;
   std::string cancel_reason;  // set once a cancel was seen
+  std::vector<CreatedTap> taps;  // the NICs' taps this supervisor created, deleted in finish()
 
   void tell(const std::string& line) {
     if (report_fd < 0) return;
@@ -138,9 +140,14 @@ Status Supervisor::prepare(VmStatus& s) {
   host::SysfsRoot sys(g.sysfs_root);
   AV_TRY(prepare_hostdevs(sys, state, config, ::getpid()));
   auto undo = [&](Error e) -> Status {
+    release_interfaces(taps);
     (void)release_hostdevs(sys, state, config);
     return std::unexpected(std::move(e));
   };
+  // The NICs' taps (created when missing, named when unnamed): config then carries their names.
+  auto named = prepare_interfaces(config, taps);
+  if (!named) return undo(named.error());
+  config = std::move(*named);
   auto id = store.next_id();
   if (!id) return undo(id.error());
   if (auto w = write_file_atomic(p.xml, xml); !w) return undo(w.error());
@@ -161,6 +168,7 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
   } else {
     host::SysfsRoot sys(g.sysfs_root);
     if (auto r = release_hostdevs(sys, *state, config); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
+    release_interfaces(taps);
     s.state = VmState::shutoff;
     s.id = 0;
     s.altovirt_pid = 0;
@@ -409,7 +417,7 @@ int Launcher::run(const std::string& xml, const std::string& started) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    Supervisor sup{g_, store_, c_, xml, rep[1], cancel[0], false, {}};
+    Supervisor sup{g_, store_, c_, xml, rep[1], cancel[0], false, {}, {}};
     std::_Exit(sup.run());
   }
   ::close(rep[1]);

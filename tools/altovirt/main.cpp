@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   vmm::register_virtio_rng(vmm::DeviceRegistry::global());
   vmm::register_virtio_balloon(vmm::DeviceRegistry::global());
   vmm::register_vhost_vsock(vmm::DeviceRegistry::global());
+  vmm::register_virtio_net(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {

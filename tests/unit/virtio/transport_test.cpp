@@ -3,7 +3,10 @@
 // tiny echo device model on the real EventLoop.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <thread>
 
 #include "altovirt/virtio/pci_transport.h"
 #include "fake_guest.h"
@@ -222,6 +225,83 @@ TEST_F(TransportTest, IoEventFdsFollowTheBar) {
   dev->program_bar(0, 0x900000000);
   ASSERT_EQ(host.ioeventfds.size(), 4u);
   EXPECT_EQ(host.ioeventfds[2], 0x900000000 + VirtioPciDevice::kNotifyOffset);
+}
+
+}  // namespace
+}  // namespace altovirt::virtio
+
+namespace altovirt::virtio {
+namespace {
+
+// A model whose queue 0 runs elsewhere (as vhost runs it in the kernel): it takes the queue's
+// eventfds at activation and counts the notifications the transport still gives it.
+class DetachingDevice : public VirtioDevice {
+ public:
+  uint16_t device_type() const override { return 0x2b; }
+  uint32_t pci_class() const override { return 0xff0000; }
+  unsigned num_queues() const override { return 2; }
+  uint16_t max_queue_size() const override { return 16; }
+  uint64_t device_features() const override { return 0; }
+  uint32_t config_size() const override { return 0; }
+  void read_config(uint32_t, std::span<uint8_t>) override {}
+  Status activate(const Activation& a) override {
+    if (!detach) return ok();
+    AV_TRY_ASSIGN(fds, a.detach_queue(0));
+    detach_disabled_ok = static_cast<bool>(a.detach_queue(1));
+    return ok();
+  }
+  void queue_notified(unsigned q) override { ++notified[q]; }
+  void reset() override { ++resets; }
+  bool detach = true;
+  QueueEventFds fds;
+  bool detach_disabled_ok = true;
+  std::atomic<int> notified[2] = {0, 0};
+  std::atomic<int> resets{0};
+};
+
+TEST(TransportDetach, ADetachedQueuesKicksAndInterruptsGoThroughItsEventFds) {
+  FakeRam ram{kBase, 0x100000};
+  FakeHost host;
+  auto model = std::make_shared<DetachingDevice>();
+  auto loop = EventLoop::create("detach");
+  ASSERT_TRUE(loop);
+  auto dev = VirtioPciDevice::create("detach", model, host, ram, **loop);
+  ASSERT_TRUE(dev) << dev.error().message();
+  Driver driver{**dev};
+  Ring ring(ram, kBase, 16);
+  ASSERT_TRUE(driver.negotiate(kFVersion1));
+  driver.setup_queue(0, ring.layout);
+  driver.driver_ok();
+  ASSERT_GE(model->fds.kick, 0);
+  ASSERT_GE(model->fds.call, 0);
+  EXPECT_FALSE(model->detach_disabled_ok) << "queue 1 is not enabled: nothing to detach";
+  int notified_at_activation = model->notified[0].load();
+
+  // The driver's notify now signals the backend's kick eventfd, and the model is not called.
+  driver.kick(0);
+  uint64_t count = 0;
+  ASSERT_TRUE(testing::eventually([&] { return ::read(model->fds.kick, &count, 8) == 8; }));
+  EXPECT_EQ(count, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(model->notified[0].load(), notified_at_activation);
+
+  // Without MSI-X the backend's call eventfd becomes the queue interrupt: INTx with ISR bit 0.
+  uint64_t one = 1;
+  ASSERT_EQ(::write(model->fds.call, &one, 8), 8);
+  ASSERT_TRUE(testing::eventually([&] { return host.intx.load(); }));
+  EXPECT_EQ(driver.read<uint8_t>(VirtioPciDevice::kIsrOffset), 1);
+
+  // After a reset the queue is the transport's again: kicks reach the model.
+  driver.set_status(0);
+  EXPECT_EQ(model->resets.load(), 1);
+  model->detach = false;
+  ASSERT_TRUE(driver.negotiate(kFVersion1));
+  driver.setup_queue(0, ring.layout);
+  driver.driver_ok();
+  int before = model->notified[0].load();
+  driver.kick(0);
+  EXPECT_TRUE(testing::eventually([&] { return model->notified[0].load() > before; }));
+  dev->reset();
 }
 
 }  // namespace

@@ -217,3 +217,29 @@ TEST(Device, RootPortsNeedTheirOwnChassisAndSlot) {
   EXPECT_NE(error_of({"-device", "pcie-root-port,id=a,chassis=300"}, r).find("chassis=300 must be a number 0..255"),
             std::string::npos);
 }
+
+TEST(Netdev, TapKeys) {
+  auto o = parse({"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off,queues=4", "-netdev", "tap,id=n1,ifname=tap1"});
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_EQ(o->netdevs.size(), 2u);
+  EXPECT_EQ(o->netdevs[0].id, "n0");
+  EXPECT_EQ(o->netdevs[0].ifname, "tap0");
+  EXPECT_EQ(o->netdevs[0].vhost, false);
+  EXPECT_EQ(o->netdevs[0].queues, 4u);
+  EXPECT_FALSE(o->netdevs[1].vhost.has_value());  // unset: vhost-net when /dev/vhost-net is there
+  EXPECT_EQ(o->netdevs[1].queues, 1u);
+}
+
+TEST(Netdev, ErrorsNameTheOption) {
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=a-name-of-16-chr"}).find("-netdev tap,id=n0,ifname=a-name-of-16-chr: ifname=a-name-of-16-chr: a tap name is 1..15 characters"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "user,id=n0"}).find("netdev type 'user' is not supported"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,ifname=t"}).find("id=ID is required"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0"}).find("ifname=NAME is required"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t,script=/etc/qemu-ifup"}).find("altovirt runs no scripts"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t,vhost=maybe"}).find("vhost"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t,queues=0"}).find("queues=0: expected 1..16"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t,fd=3"}).find("unknown or empty key 'fd=3'"), std::string::npos);
+  EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t", "-netdev", "tap,id=n0,ifname=u"}).find("id=n0 is already used"),
+            std::string::npos);
+}

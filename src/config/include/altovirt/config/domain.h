@@ -162,6 +162,24 @@ struct Hostdev {
   bool operator==(const Hostdev&) const = default;
 };
 
+// <interface type='ethernet'|'bridge'> with <model type='virtio'/>: a virtio-net-pci NIC on a tap.
+// ethernet: the tap <target dev='NAME'/> (altoctl creates it when it does not exist and removes it
+// when the domain ends; an existing one is used and stays); bridge: a tap altoctl creates and
+// enslaves to <source bridge='BR'/> (named by <target dev>, else the first free vnetN). An
+// ethernet tap with a <source bridge> (as StratoVirt's example writes it) is enslaved too.
+struct Interface {
+  enum class Type { ethernet, bridge };
+  Type type = Type::ethernet;
+  std::string target;               // <target dev>; empty: altoctl picks vnetN
+  std::string bridge;               // <source bridge>: required for type bridge, optional for ethernet
+  std::string mac;                  // <mac address>, lower case; empty: altovirt's default
+  std::optional<bool> vhost;        // <driver name='vhost'> true, 'qemu' false; absent: vhost when available
+  uint32_t queues = 1;              // <driver queues='N'>
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const Interface&) const = default;
+};
+
 // libvirt's defaults: destroy on poweroff, restart on reboot, destroy on crash. altovirt implements
 // on_reboot='destroy' (the VM ends when the guest reboots) besides the defaults.
 enum class OnReboot { restart, destroy };
@@ -191,6 +209,7 @@ struct DomainConfig {
   std::vector<Rng> rngs;
   std::optional<MemBalloon> memballoon;  // absent, or <memballoon model='none'/>: no balloon
   std::optional<Vsock> vsock;
+  std::vector<Interface> interfaces;
   uint32_t iothreads = 0;  // <iothreads>N</iothreads>: altovirt's iothread1..iothreadN
   OnReboot on_reboot = OnReboot::restart;
 
@@ -238,6 +257,8 @@ DomainConfig with_pci_addresses(const DomainConfig& config);
 //   [-object rng-random,id=objRNG,filename=PATH -device virtio-rng-pci,rng=objRNG,id=RNG[,max-bytes=B,period=MS]]...
 //   [-device virtio-balloon-pci,id=balloon0[,deflate-on-oom=on][,guest-stats-polling-interval=S]]
 //   [-device vhost-vsock-pci,id=vsock0,guest-cid=N|auto]
+//   [-netdev tap,id=hostnetN,ifname=TAP,script=no,downscript=no[,vhost=on|off][,queues=N]
+//    -device virtio-net-pci,netdev=hostnetN,id=ALIAS[,mac=MAC][,bus=..][,addr=..]]...
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
 // Fails when a runtime path cannot be written into an option list (it contains a comma).
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths);

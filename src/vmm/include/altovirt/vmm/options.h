@@ -3,6 +3,7 @@
 //            [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...
 //            [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]
 //            [-drive file=PATH,format=raw,if=none,id=ID,...]... [-object iothread,id=ID]...
+//            [-netdev tap,id=ID,ifname=NAME,...]...
 // Parsing is pure: it checks every value and returns an error naming the option and the accepted
 // forms; nothing is opened or started. (No Debian library parses QEMU's syntax, so this is a small
 // hand-written parser; the numbers go through base's parse_uint/parse_size.)
@@ -73,6 +74,16 @@ struct RngSpec {
   std::string text;  // as typed, for messages
 };
 
+// -netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]: a tap a
+// network device names with netdev=ID (virtio-net-pci). altovirt runs no scripts (script=no is
+// the only value). vhost unset: vhost-net when /dev/vhost-net is there, as QEMU with libvirt.
+struct NetdevSpec {
+  std::string id, ifname;
+  std::optional<bool> vhost;
+  unsigned queues = 1;
+  std::string text;  // as typed, for messages
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -90,6 +101,7 @@ struct VmOptions {
   std::vector<std::string> iothreads;  // -object iothread,id=ID
   std::vector<ChardevSpec> chardevs;
   std::vector<RngSpec> rngs;  // -object rng-random
+  std::vector<NetdevSpec> netdevs;
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   std::string pidfile, logfile;
@@ -133,6 +145,8 @@ Result<DriveSpec> parse_drive(const std::string& text);
 Result<ChardevSpec> parse_chardev(const std::string& text);
 // Parses one -object rng-random value.
 Result<RngSpec> parse_rng_object(const std::string& text);
+// Parses one -netdev value.
+Result<NetdevSpec> parse_netdev(const std::string& text);
 // Parses one -device value.
 Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& registry);
 std::string usage();

@@ -41,10 +41,13 @@ struct VirtioContext {
   std::vector<std::unique_ptr<virtio::TransportHost>> hosts;
   std::set<std::string> drives_in_use;  // -drive ids taken by a device
   std::shared_ptr<devices::VirtioBalloon> balloon;  // the VM's balloon, for QMP balloon/query-balloon
+  std::set<std::string> netdevs_in_use;  // -netdev ids taken by a device
 };
 
 // Adds the "virtio-blk-pci" -device kind (src/vmm/virtio_blk_kind.cpp).
 void register_virtio_blk(DeviceRegistry& registry);
+// Adds the "virtio-net-pci" -device kind (src/vmm/virtio_net_kind.cpp).
+void register_virtio_net(DeviceRegistry& registry);
 
 // Places `device` on `machine` behind a virtio-pci transport, as `spec` says.
 Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,

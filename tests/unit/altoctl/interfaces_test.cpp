@@ -1,0 +1,74 @@
+// altoctl's NIC preparation: everything is checked before anything is created, so a domain whose
+// bridge does not exist starts nothing and leaves no tap behind; when the test may create taps
+// (root with /dev/net/tun), a created tap is set up and removed again by release_interfaces.
+#include <net/if.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "altovirt/base/files.h"
+#include "altovirt/host/net_tap.h"
+#include "interfaces.h"
+
+namespace altoctl {
+namespace {
+
+using altovirt::config::DomainConfig;
+using altovirt::config::Interface;
+using ::testing::HasSubstr;
+
+Interface nic(Interface::Type type, std::string target, std::string bridge = "") {
+  Interface n;
+  n.type = type;
+  n.target = std::move(target);
+  n.bridge = std::move(bridge);
+  return n;
+}
+
+TEST(Interfaces, AMissingBridgeIsAnErrorBeforeAnyTapIsCreated) {
+  std::string tap = "avu" + std::to_string(::getpid() % 100000);
+  DomainConfig c;
+  c.interfaces = {nic(Interface::Type::ethernet, tap), nic(Interface::Type::bridge, "", "nosuchbr-av")};
+  std::vector<CreatedTap> created;
+  auto r = prepare_interfaces(c, created);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("<interface> 2: <source bridge='nosuchbr-av'/>: no such bridge"));
+  EXPECT_TRUE(created.empty());
+  EXPECT_EQ(::if_nametoindex(tap.c_str()), 0u) << "the first NIC's tap must not have been created";
+}
+
+TEST(Interfaces, AnInterfaceThatIsNotATapIsRefused) {
+  DomainConfig c;
+  c.interfaces = {nic(Interface::Type::ethernet, "lo")};
+  std::vector<CreatedTap> created;
+  auto r = prepare_interfaces(c, created);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("<target dev='lo'/>: the interface exists and is not a tap"));
+}
+
+TEST(Interfaces, ACreatedTapIsUpAndGoesAway) {
+  std::string tap = "avv" + std::to_string(::getpid() % 100000);
+  DomainConfig c;
+  c.interfaces = {nic(Interface::Type::ethernet, tap), nic(Interface::Type::ethernet, "")};
+  std::vector<CreatedTap> created;
+  auto r = prepare_interfaces(c, created);
+  if (!r && (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0))
+    GTEST_SKIP() << "cannot create taps here: " << r.error().message();
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(created.size(), 2u);
+  EXPECT_EQ(r->interfaces[0].target, tap);
+  EXPECT_THAT(r->interfaces[1].target, ::testing::StartsWith("vnet"));  // libvirt's names for unnamed taps
+  EXPECT_TRUE(altovirt::host::is_tap(tap));
+  auto flags = altovirt::read_file("/sys/class/net/" + tap + "/flags");
+  ASSERT_TRUE(flags);
+  EXPECT_EQ(std::stoul(*flags, nullptr, 16) & IFF_UP, unsigned{IFF_UP});
+  EXPECT_NE(::if_nametoindex(r->interfaces[1].target.c_str()), 0u);
+  release_interfaces(created);
+  EXPECT_TRUE(created.empty());
+  EXPECT_EQ(::if_nametoindex(tap.c_str()), 0u);
+  EXPECT_EQ(::if_nametoindex(r->interfaces[1].target.c_str()), 0u);
+}
+
+}  // namespace
+}  // namespace altoctl
