@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   PciBus bus(15);
   auto rp1 = port("rp1", 0x10, 1), rp2 = port("rp2", 0x11, 2);
   if (!bus.add(rp1, 2, 0, false) || !bus.add(rp2, 3, 0, false)) std::abort();
-  if (!bus.add_behind(*rp1, std::make_shared<Endpoint>("behind", true), 0)) std::abort();
+  if (!bus.add_behind(*rp1, std::make_shared<Endpoint>("behind", true), 0, false)) std::abort();
   if (!bus.add(std::make_shared<Endpoint>("root", false), 4, 0, false)) std::abort();
   if (!bus.assign_resources(PciWindows{0xc0000000, 512 << 20, 0x800000000, 32ull << 30, 0xc000, 0x4000})) std::abort();
 

@@ -16,6 +16,7 @@ scripts/install-deps --fuzz
 # libstdc++ 12's <expected> needs a compiler with C++20 concepts complete (__cpp_concepts >= 202002),
 # which Debian 12's clang 14 is not; clang 19 (bookworm-updates) is.
 cc=clang-19 cxx=clang++-19
+export ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)  # stack traces with names
 cmake -S . -B "$build" -DALTOVIRT_FUZZ=ON -DCMAKE_C_COMPILER=$cc -DCMAKE_CXX_COMPILER=$cxx \
       -DCMAKE_BUILD_TYPE=Debug >/dev/null
 targets=()
