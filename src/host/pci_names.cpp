@@ -1,6 +1,7 @@
 #include "altovirt/host/pci_names.h"
 
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -25,10 +26,23 @@ void pci_message(char* msg, ...) {
   log::debug("pci-names", "libpci: {}", buf);
 }
 
+// libpci declares its error handler noreturn and does not expect it back (it calls it for fatal
+// conditions such as its allocator failing, and carries on as if it had exited): returning from it
+// would be undefined. Without pci_init() it is reached only on out-of-memory.
+__attribute__((noreturn)) void pci_fatal(char* msg, ...) {  // GNU form: part of the function type
+  va_list ap;
+  va_start(ap, msg);
+  char buf[512];
+  vsnprintf(buf, sizeof buf, msg, ap);
+  va_end(ap);
+  log::error("pci-names", "libpci: fatal: {}", buf);
+  std::abort();
+}
+
 }  // namespace
 
 PciNames::PciNames(const std::string& ids_file) : access_(pci_alloc()) {
-  access_->error = pci_message;
+  access_->error = pci_fatal;
   access_->warning = pci_message;
   access_->debug = pci_message;
   if (!ids_file.empty()) {

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs of fuzz/corpus/TARGET/seed-* (valid requests each harness can
+start mutating from). Crashers found by fuzzing are added next to them as crash-* by hand.
+Run from anywhere: python3 fuzz/seeds.py"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE = 0x100000
+
+
+def put(name, target, data):
+    d = os.path.join(HERE, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+        f.write(data)
+
+
+def desc(addr, length, flags, nxt=0):
+    return struct.pack('<QIHH', addr, length, flags, nxt)
+
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+
+def ram(size, pieces):
+    b = bytearray(size)
+    for off, data in pieces:
+        b[off:off + len(data)] = data
+    return bytes(b)
+
+
+# virtqueue: [flags][size exp][desc/2][avail/2][used/2][ops x8][RAM image]
+def virtqueue():
+    size = 8
+    table = desc(BASE + 0x1000, 16, NEXT, 1) + desc(BASE + 0x2000, 512, WRITE | NEXT, 2) + desc(BASE + 0x3000, 1, WRITE)
+    table += desc(BASE + 0x4000, 48, INDIRECT)
+    avail = struct.pack('<HH', 0, 2) + struct.pack('<HH', 0, 3)
+    indirect = desc(BASE + 0x1000, 16, NEXT, 1) + desc(BASE + 0x2000, 64, NEXT, 2) + desc(BASE + 0x3000, 1, WRITE)
+    image = ram(0x4000 + 48, [(0, table), (0x80, avail), (0x4000, indirect)])
+    for flags, name in ((0, 'plain'), (1, 'indirect'), (3, 'indirect-event-idx')):
+        head = struct.pack('<BBHHH', flags, 3, 0, 0x40, 0x80) + bytes([0, 1, 0x40, 3, 0, 0, 0, 0])
+        put(name, 'virtqueue', head + image)
+
+
+# virtio_blk: [features] then requests [type pick][sector u16][segments][per segment: len u16, writable
+# (discard/write-zeroes: + sector u16, count u16, flags u8)][status byte flag]
+def virtio_blk():
+    req = lambda t, sector, segs: bytes([t]) + struct.pack('<H', sector) + bytes([len(segs)]) + b''.join(segs) + b'\0'
+    seg = lambda n, w: struct.pack('<H', n) + bytes([w])
+    dseg = lambda n, s, c, f: struct.pack('<H', n) + bytes([0]) + struct.pack('<HHB', s, c, f)
+    put('read-write', 'virtio_blk', bytes([4]) + req(0, 2, [seg(1024, 1)]) + req(1, 4, [seg(512, 0), seg(512, 0)]) +
+        req(2, 0, []))
+    put('get-id-flush', 'virtio_blk', bytes([0]) + req(3, 0, [seg(20, 1)]) + req(2, 0, []))
+    put('discard-zeroes', 'virtio_blk', bytes([1]) + req(4, 0, [dseg(16, 8, 4, 0)]) + req(5, 0, [dseg(16, 8, 4, 1)]))
+
+
+# virtio_console: [features][host input /20] then ops: 0 rx chain, 1 tx chain, 2 kick, 3 config write, 4 read
+def virtio_console():
+    chain = lambda q, descs: bytes([q, len(descs) - 1]) + b''.join(struct.pack('<H', n) + bytes([w]) for n, w in descs)
+    put('tx-rx', 'virtio_console', bytes([0, 2]) + chain(1, [(12, 0), (30, 0)]) + bytes([2 | 8]) +
+        chain(0, [(64, 1)]) + bytes([2]) + bytes([3, ord('!'), 8]) + bytes([4, 0]))
+
+
+# virtio_pci: [seed len/4][seed] then ops [kind][offset u16][size][value u64]
+def virtio_pci():
+    def op(kind, off, size, val):
+        return struct.pack('<BHBQ', kind, off, size - 1, val)
+    # A driver's bring-up: reset, ACK|DRIVER, features, FEATURES_OK, queue 0 set up, DRIVER_OK, kick.
+    ops = [op(3, 0x14, 1, 0), op(3, 0x14, 1, 3), op(3, 0x08, 4, 1), op(3, 0x0c, 4, 1), op(3, 0x14, 1, 11),
+           op(3, 0x16, 2, 0), op(3, 0x18, 2, 8), op(3, 0x20, 4, BASE), op(3, 0x28, 4, BASE + 0x80),
+           op(3, 0x30, 4, BASE + 0x100), op(3, 0x1c, 2, 1), op(3, 0x14, 1, 15), op(5, 0x3000, 2, 0),
+           op(0, 0x04, 2, 0), op(1, 0x04, 2, 6), op(1, 0x10, 4, 0xffffffff), op(0, 0x10, 4, 0), op(2, 0x1000, 1, 0)]
+    put('bring-up', 'virtio_pci', bytes([0]) + b''.join(ops))
+
+
+# pci_bus: ops [kind][bus][devfn][reg u16][size idx][value u32]; kinds 0 ecam read, 1 ecam write, 2 cf8, 3 cfc read, 4 cfc write
+def pci_bus():
+    def op(kind, bus, dev, reg, size_idx, val):
+        return struct.pack('<BBBHBI', kind, bus, dev << 3, reg, size_idx, val)
+    ops = [op(0, 0, 2, 0, 2, 0), op(1, 0, 2, 0x18, 2, 0x00050500), op(0, 5, 0, 0, 2, 0), op(1, 0, 2, 4, 1, 7),
+           op(1, 0, 2, 0x58, 1, 0xffff), op(0, 0, 2, 0x5a, 1, 0), op(2, 1, 3, 0, 0, 0), op(3, 0, 0, 4, 2, 0),
+           op(1, 1, 0, 0x10, 2, 0xffffffff), op(0, 1, 0, 0x10, 2, 0)]
+    put('bridges', 'pci_bus', b''.join(ops))
+
+
+# vfio_pci: [variant] then ops [kind][offset u16][size][value u64]
+def vfio_pci():
+    def op(kind, off, size, val):
+        return struct.pack('<BHBQ', kind, off, size - 1, val)
+    ops = [op(1, 0x10, 3, 0xffffffff), op(0, 0x10, 3, 0), op(1, 0x10, 3, 0xc0000000), op(1, 0x04, 2, 6),
+           op(2, 0x12, 2, 0x8000), op(3, 0x0, 4, 0xfee00000), op(3, 0x8, 4, 0x41), op(3, 0xc, 4, 0),
+           op(4, 0x3000, 8, 0), op(2, 0x32, 2, 0x81), op(2, 0x34, 4, 0xfee00000), op(1, 0x30, 3, 0xffffffff)]
+    put('msix-msi', 'vfio_pci', bytes([0x19]) + b''.join(ops))
+
+
+def qmp():
+    put('session', 'qmp', b'\0{"execute":"qmp_capabilities"}{"execute":"echo","arguments":{"s":"x","i":1,"o":{"a":[1,2]}},"id":7}'
+        b'{"execute":"query-commands"}{"execute":"need"}{"execute":"fail","id":[1]}{"execute":"event","arguments":{}}'
+        b'[1,2] "str" 12 {"execute":1} {"bad json')
+    put('negotiated', 'qmp', b'\x01{"execute":"query-version","id":"v"}{"execute":"echo","arguments":{"x":{"deep":[[[]]]}}}')
+    put('deep', 'qmp', b'\x01{"execute":"echo","arguments":{"x":' + b'[' * 1100 + b']' * 1100 + b'}}')
+
+
+def domain_xml():
+    src = os.path.join(HERE, '..', 'tests', 'data')
+    for name in sorted(os.listdir(src)) if os.path.isdir(src) else []:
+        if name.endswith('.xml'):
+            with open(os.path.join(src, name), 'rb') as f:
+                put(name[:-4], 'domain_xml', f.read())
+
+
+def options():
+    args = ['-name', 'vm', '-m', '512M', '-smp', '2', '-kernel', '/boot/vmlinuz', '-initrd', '/i.img', '-append', 'console=ttyS0',
+            '-serial', 'pty', '-qmp', 'unix:/tmp/q.sock,server,nowait', '-no-reboot',
+            '-device', 'pcie-root-port,id=rp1,chassis=1,port=0x10,addr=2',
+            '-device', 'vfio-pci,host=0000:01:00.0,id=nic0,bus=rp1',
+            '-drive', 'file=/d.img,format=raw,if=none,id=d0,cache=none,aio=threads,iops=100',
+            '-device', 'virtio-blk-pci,drive=d0,serial=s1',
+            '-object', 'iothread,id=io1', '-device', 'virtio-serial-pci,id=vs0',
+            '-chardev', 'pty,id=c0', '-device', 'virtconsole,chardev=c0,id=console0,bus=vs0.0']
+    put('full', 'options', '\0'.join(args).encode())
+
+
+for f in (virtqueue, virtio_blk, virtio_console, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options):
+    f()
