@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (features & 1) negotiated &= ~(1ull << VIRTIO_BLK_F_FLUSH);  // write-through
   virtio::Virtqueue q(ram, 0);
   if (!q.configure(ring.layout, features & 2, features & 4)) return 0;
-  virtio::Activation act{ram, negotiated, {&q}, *f.loop, [] {}};
+  virtio::Activation act{ram, negotiated, {&q}, *f.loop, [] {}, nullptr};
   f.loop->run_sync([&] {
     if (!f.model->activate(act)) std::abort();
     f.model->queue_notified(0);

@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   virtio::Virtqueue rxq(ram, 0), txq(ram, 1);
   if (!rxq.configure(rx.layout, features & 1, features & 2) || !txq.configure(tx.layout, features & 1, features & 2))
     return 0;
-  virtio::Activation act{ram, f.model->device_features(), {&rxq, (features & 4) ? nullptr : &txq}, *f.loop, [] {}};
+  virtio::Activation act{ram, f.model->device_features(), {&rxq, (features & 4) ? nullptr : &txq}, *f.loop, [] {}, nullptr};
   f.loop->run_sync([&] {
     if (!f.model->activate(act)) std::abort();
   });
