@@ -33,7 +33,9 @@ gc_pid() { echo "$_gc_pid"; }
 gc_close() { exec 7>&-; }
 gc_type() { printf '%s\r' "$1" >&7; }
 gc_mark() { _gc_mark=$(stat -c %s "$GC_OUT" 2>/dev/null || echo 0); }
-gc_since() { tail -c +"$((_gc_mark + 1))" "$GC_OUT" | tr -d '\r'; }
+# What the console showed since the mark, without carriage returns and terminal control sequences
+# (bash's bracketed-paste switch ESC[?2004l would otherwise start the first line of every output).
+gc_since() { tail -c +"$((_gc_mark + 1))" "$GC_OUT" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
 gc_seen() { gc_since | grep -q -- "$1"; }
 gc_wait() {
   local end=$((SECONDS + $1))

@@ -35,6 +35,8 @@ truncate -s 256M "$TUNEDISK" || fail "making the throttled disk's image"
 # The console session (testbed/guest-console.sh): altoctl console reads a FIFO (what we type) and
 # writes a file (what we see).
 . "$ALTOVIRT_SRC/testbed/guest-console.sh"
+# The guest's console without systemd's progress spinner, for a failure's message.
+console_tail() { tr '\r' '\n' <"$GC_OUT" | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' | grep -av -e 'Job .* running' -e '^ *$' | tail -n 120; }
 
 run_ok "DHCP server on the NIC's link partner" tb_dhcp_server
 
@@ -46,7 +48,7 @@ out=$("$ALTOCTL" create /tmp/debian.xml 2>&1)
 expect_eq "create debian: exit status (output: $out)" 0 "$?"
 expect_eq "the e1000e is on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
 gc_open "$ALTOCTL" console debian
-gc_wait 900 "login: " || { tail -c 4000 "$GC_OUT"; fail "no login prompt on hvc0 within 900 s"; }
+gc_wait 900 "login: " || { console_tail; fail "no login prompt on hvc0 within 900 s"; }
 login_s=$(echo "$(date +%s.%N) - $start" | bc)
 pass "login prompt on the virtio console (hvc0) $(printf '%.1f' "$login_s") s after create"
 gc_mark
@@ -99,7 +101,7 @@ tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
 expect_eq "create data: exit status (output: $out)" 0 "$?"
 gc_open "$ALTOCTL" console data
-gc_wait 900 "login: " || { tail -c 4000 "$GC_OUT"; fail "no login prompt (second boot)"; }
+gc_wait 900 "login: " || { console_tail; fail "no login prompt (second boot)"; }
 gc_mark
 gc_type root
 gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
