@@ -100,6 +100,17 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
   std::vector<std::string> a = {"-name", c.name, "-machine", c.machine == Machine::q35 ? "q35" : "pc",
                                 "-m", fmt::format("{}M", c.memory_mib()), "-smp", std::to_string(c.vcpus),
                                 "-kernel", c.kernel};
+  // <memoryBacking>: QEMU's form, as libvirt writes it. altoctl uses the standard mounts: systemd's
+  // /dev/hugepages (the default hugepage size, 2 MiB on x86) and /dev/hugepages1G for 1 GiB pages.
+  if (c.memory_backing && c.memory_backing->hugepages) {
+    const MemoryBacking& m = *c.memory_backing;
+    std::string dir = m.page_kib == 1024 * 1024 ? "/dev/hugepages1G" : "/dev/hugepages";
+    a.insert(a.end(), {"-object", fmt::format("memory-backend-file,id=pc.ram,size={}M,mem-path={}{}", c.memory_mib(),
+                                              dir, m.prealloc ? ",prealloc=on" : "")});
+    a[3] += ",memory-backend=pc.ram";
+  } else if (c.memory_backing && c.memory_backing->prealloc) {
+    a.push_back("-mem-prealloc");
+  }
   if (!c.initrd.empty()) a.insert(a.end(), {"-initrd", c.initrd});
   if (!c.cmdline.empty()) a.insert(a.end(), {"-append", c.cmdline});
   if (!c.acpi) a.push_back("-no-acpi");

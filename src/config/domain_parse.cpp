@@ -70,6 +70,9 @@ void Parser::parse(pugi::xml_node domain) {
       } else {
         c.current_memory_kib = *kib;
       }
+    } else if (n == "memoryBacking") {
+      if (!first_of_its_name(node, loc)) continue;
+      parse_memory_backing(node, loc);
     } else if (n == "vcpu") {
       if (!first_of_its_name(node, loc)) continue;
       parse_vcpu(node, loc);
@@ -242,6 +245,10 @@ void Parser::validate(pugi::xml_node domain) {
   }
   if (c.memory_kib % 1024)
     warn(domain.child("memory"), "memory", fmt::format("{} KiB is rounded up to {} MiB", c.memory_kib, c.memory_mib()));
+  if (c.memory_backing && c.memory_backing->page_kib && c.memory_kib % c.memory_backing->page_kib)
+    problem(domain.child("memory"), "memory",
+            fmt::format("{} KiB is not a multiple of the {} KiB hugepages in <memoryBacking>: hugetlbfs maps whole pages",
+                        c.memory_kib, c.memory_backing->page_kib));
 
   std::set<uint32_t> root_ports;
   for (const auto& ctl : c.controllers) {

@@ -72,7 +72,9 @@ std::string_view unsupported_reason(std::string_view parent, std::string_view na
     if (name == "controller") return "altovirt has only PCI controllers (pcie-root, pcie-root-port, pci-root) and virtio-serial";
     if (name == "hostdev") return "only <hostdev mode='subsystem' type='pci'> with the vfio driver is supported";
   }
-  if (parent.empty() && name == "memoryBacking") return "altovirt backs guest memory with ordinary anonymous memory";
+  if (parent == "memoryBacking" && (name == "source" || name == "access" || name == "discard"))
+    return "altovirt backs guest RAM with anonymous memory or, with <hugepages>, a private file on a hugetlbfs mount; "
+           "remove it";
   if (parent.empty() && name == "cpu") return "altovirt gives the guest the host CPU model; remove <cpu>";
   if (parent == "os" && (name == "loader" || name == "nvram")) return "altovirt boots the kernel in <os><kernel> directly, without firmware";
   return "not supported by altovirt";

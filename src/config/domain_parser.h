@@ -82,6 +82,7 @@ class Parser {
   std::optional<uint64_t> memory_kib(pugi::xml_node node, std::string_view loc);
 
   void parse_vcpu(pugi::xml_node node, std::string_view loc);
+  void parse_memory_backing(pugi::xml_node node, std::string_view loc);
 
   void parse_os(pugi::xml_node os);
 

@@ -137,6 +137,21 @@ std::string to_xml(const DomainConfig& c) {
     set_attr(cur, "unit", "KiB");
     cur.text().set(std::to_string(*c.current_memory_kib).c_str());
   }
+  if (c.memory_backing) {
+    const MemoryBacking& m = *c.memory_backing;
+    auto mb = domain.append_child("memoryBacking");
+    if (m.hugepages) {
+      auto hp = mb.append_child("hugepages");
+      if (m.page_kib) {
+        auto page = hp.append_child("page");
+        set_attr(page, "size", std::to_string(m.page_kib));
+        set_attr(page, "unit", "KiB");
+      }
+    }
+    if (m.nosharepages) mb.append_child("nosharepages");
+    if (m.locked) mb.append_child("locked");
+    if (m.prealloc) set_attr(mb.append_child("allocation"), "mode", "immediate");
+  }
   auto vcpu = domain.append_child("vcpu");
   set_attr(vcpu, "placement", "static");
   vcpu.text().set(std::to_string(c.vcpus).c_str());

@@ -16,6 +16,7 @@
 #include "altovirt/devices/legacy.h"
 #include "altovirt/kvm/cpuid.h"
 #include "altovirt/kvm/msrs.h"
+#include "altovirt/vmm/ram_backing.h"
 
 namespace altovirt::vmm {
 
@@ -126,6 +127,7 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
 
   // Guest RAM, below and above the 32-bit PCI hole.
+  if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
   AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
   if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
   for (auto& r : memory_.regions()) {

@@ -208,6 +208,41 @@ Result<RngSpec> parse_rng_object(const std::string& text) {
   return r;
 }
 
+Result<MemoryBackendSpec> parse_memory_backend(const std::string& text) {
+  auto parts = split(text, ',');
+  MemoryBackendSpec m;
+  m.text = text;
+  std::string where = "-object " + text;
+  if (parts[0] != "memory-backend-file")
+    return fail("{}: '{}' is not supported (the memory backend is memory-backend-file)", where, parts[0]);
+  bool have_size = false;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto eq = parts[i].find('=');
+    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (eq == std::string::npos || value.empty())
+      return fail("{}: '{}' needs a value (key=value)", where, parts[i]);
+    if (key == "id") {
+      m.id = value;
+    } else if (key == "mem-path") {
+      m.mem_path = value;
+    } else if (key == "size") {
+      // A bare number is bytes for -object, as in QEMU.
+      AV_TRY_ASSIGN(m.size, parse_size(value, where + ": size"));
+      have_size = true;
+    } else if (key == "prealloc") {
+      AV_TRY_ASSIGN(m.prealloc, parse_on_off(where, key, value));
+    } else if (key == "share") {
+      AV_TRY_ASSIGN(m.share, parse_on_off(where, key, value));
+    } else {
+      return fail("{}: unsupported key '{}' (accepted: id, size, mem-path, prealloc, share)", where, key);
+    }
+  }
+  if (m.id.empty()) return fail("{}: id=ID is required (-machine q35,memory-backend=ID names it)", where);
+  if (m.mem_path.empty()) return fail("{}: mem-path=DIR is required (e.g. mem-path=/dev/hugepages)", where);
+  if (!have_size) return fail("{}: size=SIZE is required (the guest RAM size, e.g. size=1G)", where);
+  return m;
+}
+
 Result<NetdevSpec> parse_netdev(const std::string& text) {
   auto parts = split(text, ',');
   NetdevSpec n;
@@ -282,7 +317,8 @@ Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& r
 
 Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry) {
   VmOptions o;
-  bool have_m = false;
+  bool have_m = false, mem_prealloc = false;
+  std::string machine_backend, machine_text, mem_path;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string opt = args[i];
     if (opt.starts_with("--")) opt.erase(0, 1);  // QEMU accepts --opt too
@@ -290,9 +326,13 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       o.no_reboot = true;
       continue;
     }
+    if (opt == "-mem-prealloc") {
+      mem_prealloc = true;
+      continue;
+    }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
                                              "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev",
-                                             "-netdev"};
+                                             "-netdev", "-mem-path"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -305,8 +345,15 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       auto parts = split(v, ',');
       std::string type = parts[0].starts_with("type=") ? parts[0].substr(5) : parts[0];
       if (type != "q35") return fail("{} {}: the only machine type is q35", opt, v);
-      for (size_t p = 1; p < parts.size(); ++p)
-        if (parts[p] != "accel=kvm") return fail("{} {}: unsupported property '{}' (accepted: accel=kvm)", opt, v, parts[p]);
+      for (size_t p = 1; p < parts.size(); ++p) {
+        if (parts[p] == "accel=kvm") continue;
+        if (parts[p].starts_with("memory-backend=") && parts[p].size() > 15) {
+          machine_backend = parts[p].substr(15);
+          machine_text = opt + " " + v;
+          continue;
+        }
+        return fail("{} {}: unsupported property '{}' (accepted: accel=kvm, memory-backend=ID)", opt, v, parts[p]);
+      }
     } else if (opt == "-m") {
       std::string size = v.starts_with("size=") ? v.substr(5) : v;
       // A bare number means MiB, as in QEMU.
@@ -349,6 +396,14 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.rngs)
         if (other.id == r.id) return fail("-object {}: id={} is already used by -object {}", v, r.id, other.text);
       o.rngs.push_back(std::move(r));
+    } else if (opt == "-object" && v.starts_with("memory-backend")) {
+      AV_TRY_ASSIGN(MemoryBackendSpec m, parse_memory_backend(v));
+      for (auto& other : o.memory_backends)
+        if (other.id == m.id) return fail("-object {}: id={} is already used by -object {}", v, m.id, other.text);
+      o.memory_backends.push_back(std::move(m));
+    } else if (opt == "-mem-path") {
+      if (v.empty()) return fail("-mem-path: give a directory on a hugetlbfs mount (e.g. -mem-path /dev/hugepages)");
+      mem_path = v;
     } else if (opt == "-netdev") {
       AV_TRY_ASSIGN(NetdevSpec n, parse_netdev(v));
       for (auto& other : o.netdevs)
@@ -372,6 +427,33 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     }
   }
   AV_TRY(check_placement(o.devices, registry));
+  // Guest RAM's backing, QEMU's rules: -machine memory-backend= names a memory-backend-file whose
+  // size is the RAM size; -mem-path/-mem-prealloc are the older form and cannot be mixed with it.
+  if (!machine_backend.empty()) {
+    if (!mem_path.empty() || mem_prealloc)
+      return fail("{}: -mem-path/-mem-prealloc cannot be combined with memory-backend= (use prealloc=on on the "
+                  "-object)", machine_text);
+    auto it = std::find_if(o.memory_backends.begin(), o.memory_backends.end(),
+                           [&](const MemoryBackendSpec& m) { return m.id == machine_backend; });
+    if (it == o.memory_backends.end())
+      return fail("{}: no -object memory-backend-file,id={},... was given", machine_text, machine_backend);
+    if (have_m && o.ram != it->size)
+      return fail("{}: the size of -object {} ({} MiB) differs from -m ({} MiB): give the same size", machine_text,
+                  it->text, it->size >> 20, o.ram >> 20);
+    if (!have_m) {
+      o.ram = it->size;
+      if (o.ram < 64 * boot::MiB || o.ram % (2 * boot::MiB) != 0 || o.ram > 1024 * boot::GiB)
+        return fail("-object {}: size= must be a multiple of 2 MiB between 64M and 1T", it->text);
+      have_m = true;
+    }
+    o.ram_backing = RamBacking{it->mem_path, it->prealloc, it->share, "-object " + it->text};
+  } else if (!o.memory_backends.empty()) {
+    return fail("-object {}: a memory backend is used only as guest RAM: add -machine q35,memory-backend={}",
+                o.memory_backends.front().text, o.memory_backends.front().id);
+  } else if (!mem_path.empty() || mem_prealloc) {
+    o.ram_backing = RamBacking{mem_path, mem_prealloc, false,
+                               mem_path.empty() ? "-mem-prealloc" : "-mem-path " + mem_path};
+  }
   if (o.kernel.empty()) return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r))");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
   return o;
@@ -386,7 +468,10 @@ std::string usage() {
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
+         "                [-object memory-backend-file,id=ID,size=SIZE,mem-path=DIR[,prealloc=on][,share=on]\n"
+         "                 -machine q35,memory-backend=ID] [-mem-path DIR] [-mem-prealloc]\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
+         "  -mem-path DIR  guest RAM from a file on DIR, a hugetlbfs mount (e.g. /dev/hugepages, /dev/hugepages1G)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
          "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"
          "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"

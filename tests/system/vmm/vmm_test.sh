@@ -6,6 +6,9 @@
 #    the guest sees MemTotal matching -m, 2 CPUs with -smp 2, the host bridge 8086:29c0 at
 #    0000:00:00.0 and ECAM (MMCONFIG) with 4 KiB config spaces; `poweroff -f` makes altovirt exit 0
 #    soon after; the exit counters land in the -D log;
+#  - guest RAM on 2 MiB hugepages (-object memory-backend-file,prealloc=on): a 512 MiB guest boots,
+#    the host's HugePages_Free drops by 256 while it runs and comes back after; asking for more
+#    than is free fails before the guest starts, saying how many are free and how to reserve more;
 #  - `reboot -f` with -no-reboot makes altovirt exit 0 too.
 # Prints the time from starting altovirt to the guest's /init.
 . "$(dirname "$0")/../lib.sh"
@@ -132,6 +135,50 @@ expect_eq "guest reads what the host wrote" HOSTPATTERN-0123 "$(marker_value dis
 expect_eq "guest write completes" ok "$(marker_value disk ALTOVIRT-GUEST-VDA-WRITE)"
 expect_eq "virtio-blk uses MSI-X" msix "$(marker_value disk ALTOVIRT-GUEST-VDA-IRQ)"
 expect_eq "the guest's write is in the image file" GUESTWROTE "$(dd if="$disk" bs=512 skip=8 count=1 2>/dev/null | head -c 10)"
+
+# --- guest RAM on 2 MiB hugepages ---------------------------------------------------------------
+hp_reserved_before=$(cat /proc/sys/vm/nr_hugepages)
+echo 300 > /proc/sys/vm/nr_hugepages
+mountpoint -q /dev/hugepages || { mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages; } ||
+  fail "cannot mount hugetlbfs at /dev/hugepages"
+hp_free() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
+free_before=$(hp_free)
+[ "$free_before" -ge 256 ] || fail "the test host reserved only $free_before 2 MiB hugepages (needs 256)"
+# More than is free: refused before the guest starts, naming the option and the numbers.
+too_big=$(((free_before + 2) * 2))
+out=$(timeout 60 "$ALTOVIRT" -machine q35,memory-backend=big -kernel "$kernel" -initrd "$initrd" -serial stdio \
+  -append "console=ttyS0 quiet panic=-1" \
+  -object memory-backend-file,id=big,size=${too_big}M,mem-path=/dev/hugepages </dev/null 2>&1)
+rc=$?
+[ "$rc" != 0 ] || fail "altovirt started a ${too_big} MiB guest with only $free_before free hugepages"
+expect_contains "too few hugepages: message" "needs $((free_before + 2)) free 2 MiB hugepages, but only $free_before are free" "$out"
+expect_contains "too few hugepages: how to reserve more" "echo" "$out"
+case $out in *ALTOVIRT-GUEST-INIT*) fail "the guest ran although its RAM did not fit" ;; esac
+pass "a ${too_big} MiB request fails before the guest starts"
+expect_eq "the refused request took no hugepages" "$free_before" "$(hp_free)"
+# 512 MiB on hugepages, preallocated: the pages are taken while the VM runs, given back after.
+boot hugepages -m 512M -machine q35,memory-backend=pc.ram -kernel "$kernel" -initrd "$initrd" \
+  -append "console=ttyS0 quiet panic=-1" -serial stdio -D /tmp/hugepages.log \
+  -object memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/hugepages,prealloc=on &
+hp_pid=$!
+min_free=$free_before
+n=600
+while [ $n -gt 0 ] && kill -0 "$hp_pid" 2>/dev/null; do
+  f=$(hp_free)
+  [ "$f" -lt "$min_free" ] && min_free=$f
+  sleep 0.1
+  n=$((n - 1))
+done
+wait_pid 600 "$hp_pid" "altovirt on hugepages"
+rc=$?
+[ "$rc" = 0 ] || { tail -n 40 /tmp/hugepages.out; cat /tmp/hugepages.log; }
+expect_eq "guest on 2 MiB hugepages powers off" 0 "$rc"
+[ -n "$(marker_ms hugepages ALTOVIRT-GUEST-INIT)" ] || fail "the guest on hugepages never reached /init"
+pass "a 512 MiB guest on 2 MiB hugepages runs its /init"
+expect_eq "HugePages_Free dropped by 256 while the guest ran" 256 "$((free_before - min_free))"
+expect_contains "-D log names the hugepage backing" "hugetlbfs, 2 MiB pages" "$(cat /tmp/hugepages.log)"
+expect_eq "the hugepages are free again after the VM" "$free_before" "$(hp_free)"
+echo "$hp_reserved_before" > /proc/sys/vm/nr_hugepages
 
 # --- reboot with -no-reboot --------------------------------------------------------------------
 boot reboot -m 128M -kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1 altovirt.action=reboot" \

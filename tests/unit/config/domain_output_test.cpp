@@ -286,3 +286,70 @@ TEST(DomainArgs, DevicesWithAddressesOccupyTheirRootPorts) {
 
 }  // namespace
 }  // namespace altovirt::config
+
+namespace altovirt::config {
+namespace {
+
+std::string with_backing(std::string_view memory, std::string_view backing) {
+  return fmt::format("<domain type='kvm'><name>h</name>{}<memoryBacking>{}</memoryBacking>"
+                     "<os><type machine='q35'>hvm</type><kernel>/k</kernel></os></domain>",
+                     memory, backing);
+}
+
+TEST(DomainMemoryBacking, PageSizesInLibvirtUnits) {
+  // unit defaults to KiB; M/MiB and G/GiB as libvirt reads them.
+  EXPECT_EQ(parse(with_backing("<memory unit='MiB'>512</memory>", "<hugepages><page size='2048'/></hugepages>"))
+                .memory_backing->page_kib, 2048u);
+  EXPECT_EQ(parse(with_backing("<memory unit='MiB'>512</memory>", "<hugepages><page size='2' unit='M'/></hugepages>"))
+                .memory_backing->page_kib, 2048u);
+  EXPECT_EQ(parse(with_backing("<memory unit='GiB'>2</memory>", "<hugepages><page size='1' unit='GiB'/></hugepages>"))
+                .memory_backing->page_kib, 1048576u);
+  auto dflt = parse(with_backing("<memory unit='MiB'>512</memory>", "<hugepages/>")).memory_backing;
+  ASSERT_TRUE(dflt);
+  EXPECT_TRUE(dflt->hugepages);
+  EXPECT_EQ(dflt->page_kib, 0u);
+  auto flags = parse(with_backing("<memory unit='MiB'>512</memory>",
+                                  "<nosharepages/><locked/><allocation mode='immediate'/>")).memory_backing;
+  ASSERT_TRUE(flags);
+  EXPECT_FALSE(flags->hugepages);
+  EXPECT_TRUE(flags->nosharepages && flags->locked && flags->prealloc);
+  EXPECT_FALSE(parse(with_backing("<memory unit='MiB'>512</memory>", "<allocation mode='ondemand'/>")).memory_backing->prealloc);
+}
+
+TEST(DomainMemoryBacking, RoundTrips) {
+  for (std::string_view backing : {"<hugepages><page size='1' unit='G'/></hugepages><locked/><allocation mode='immediate'/>",
+                                   "<hugepages/><nosharepages/>", "<allocation mode='immediate'/>"}) {
+    DomainConfig c = parse(with_backing("<memory unit='GiB'>2</memory>", backing));
+    std::string xml = to_xml(c);
+    EXPECT_EQ(parse(xml), c) << xml;
+  }
+}
+
+TEST(DomainMemoryBacking, HugepagesBecomeAMemoryBackendFile) {
+  DomainConfig c = parse(with_backing("<memory unit='MiB'>512</memory>",
+                                      "<hugepages><page size='2' unit='M'/></hugepages><allocation mode='immediate'/>"));
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ElementsAre("-name", "h", "-machine", "q35,memory-backend=pc.ram", "-m", "512M", "-smp", "1",
+                                 "-kernel", "/k", "-object",
+                                 "memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/hugepages,prealloc=on",
+                                 "-no-acpi", "-qmp", "unix:/q,server,nowait"));
+  c = parse(with_backing("<memory unit='GiB'>2</memory>", "<hugepages><page size='1048576' unit='KiB'/></hugepages>"));
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args);
+  EXPECT_THAT(*args, ::testing::Contains("memory-backend-file,id=pc.ram,size=2048M,mem-path=/dev/hugepages1G"));
+  // Immediate allocation without hugepages: QEMU's -mem-prealloc; no backing: no extra option.
+  c = parse(with_backing("<memory unit='MiB'>512</memory>", "<allocation mode='immediate'/>"));
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args);
+  EXPECT_THAT(*args, ::testing::Contains("-mem-prealloc"));
+  EXPECT_THAT(*args, ::testing::Contains("q35"));
+  c = parse(with_backing("<memory unit='MiB'>512</memory>", "<locked/>"));
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args);
+  EXPECT_THAT(*args, ::testing::Not(::testing::Contains("-mem-prealloc")));
+  EXPECT_THAT(*args, ::testing::Not(::testing::Contains("-object")));
+}
+
+}  // namespace
+}  // namespace altovirt::config

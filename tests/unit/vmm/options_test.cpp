@@ -1,4 +1,5 @@
 // The altovirt command line: accepted forms and the errors for everything else.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "altovirt/vmm/options.h"
@@ -157,7 +158,11 @@ TEST(Object, IoThreads) {
   auto o = parse({"-object", "iothread,id=io1", "-object", "iothread,id=io2"});
   ASSERT_TRUE(o) << o.error().message();
   EXPECT_EQ(o->iothreads, (std::vector<std::string>{"io1", "io2"}));
-  EXPECT_NE(error_of({"-object", "memory-backend-ram,id=m"}).find("-object memory-backend-ram,id=m: expected iothread,id=ID"),
+  EXPECT_NE(error_of({"-object", "memory-backend-ram,id=m"})
+                .find("-object memory-backend-ram,id=m: 'memory-backend-ram' is not supported (the memory backend is "
+                      "memory-backend-file)"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-object", "throttle-group,id=m"}).find("-object throttle-group,id=m: expected iothread,id=ID"),
             std::string::npos);
   EXPECT_NE(error_of({"-object", "iothread,id=a", "-object", "iothread,id=a"}).find("declared twice"), std::string::npos);
 }
@@ -242,4 +247,67 @@ TEST(Netdev, ErrorsNameTheOption) {
   EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t,fd=3"}).find("unknown or empty key 'fd=3'"), std::string::npos);
   EXPECT_NE(error_of({"-netdev", "tap,id=n0,ifname=t", "-netdev", "tap,id=n0,ifname=u"}).find("id=n0 is already used"),
             std::string::npos);
+}
+
+TEST(Options, MemoryBackendFileIsGuestRam) {
+  auto o = parse_options({"-machine", "q35,accel=kvm,memory-backend=pc.ram", "-m", "512M", "-kernel", "k", "-object",
+                          "memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/hugepages,prealloc=on"},
+                         DeviceRegistry());
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_TRUE(o->ram_backing);
+  EXPECT_EQ(o->ram_backing->mem_path, "/dev/hugepages");
+  EXPECT_TRUE(o->ram_backing->prealloc);
+  EXPECT_FALSE(o->ram_backing->share);
+  EXPECT_EQ(o->ram, 512ull << 20);
+  // Without -m the backend's size is the RAM size, as in QEMU; share=on maps the file shared.
+  o = parse_options({"-M", "q35,memory-backend=m0", "-kernel", "k", "-object",
+                     "memory-backend-file,id=m0,size=1G,mem-path=/dev/hugepages1G,share=on"},
+                    DeviceRegistry());
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->ram, 1ull << 30);
+  EXPECT_TRUE(o->ram_backing->share);
+  EXPECT_FALSE(o->ram_backing->prealloc);
+  EXPECT_EQ(o->ram_backing->option, "-object memory-backend-file,id=m0,size=1G,mem-path=/dev/hugepages1G,share=on");
+}
+
+TEST(Options, MemPathAndMemPrealloc) {
+  auto o = parse({"-mem-path", "/dev/hugepages", "-mem-prealloc"});
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_TRUE(o->ram_backing);
+  EXPECT_EQ(o->ram_backing->mem_path, "/dev/hugepages");
+  EXPECT_TRUE(o->ram_backing->prealloc);
+  EXPECT_EQ(o->ram_backing->option, "-mem-path /dev/hugepages");
+  o = parse({"-mem-prealloc"});
+  ASSERT_TRUE(o);
+  ASSERT_TRUE(o->ram_backing);
+  EXPECT_TRUE(o->ram_backing->mem_path.empty());
+  EXPECT_TRUE(o->ram_backing->prealloc);
+  // Nothing asked: plain anonymous memory, as before.
+  o = parse({});
+  ASSERT_TRUE(o);
+  EXPECT_FALSE(o->ram_backing);
+}
+
+TEST(Options, MemoryBackendErrorsNameTheOption) {
+  const std::string obj = "memory-backend-file,id=r,size=256M,mem-path=/dev/hugepages";
+  EXPECT_EQ(error_of({"-machine", "q35,memory-backend=x", "-object", obj}),
+            "-machine q35,memory-backend=x: no -object memory-backend-file,id=x,... was given");
+  EXPECT_EQ(error_of({"-object", obj}),
+            "-object " + obj + ": a memory backend is used only as guest RAM: add -machine q35,memory-backend=r");
+  EXPECT_EQ(error_of({"-machine", "q35,memory-backend=r", "-object", "memory-backend-file,id=r,size=1G,mem-path=/d"}),
+            "-machine q35,memory-backend=r: the size of -object memory-backend-file,id=r,size=1G,mem-path=/d (1024 MiB) "
+            "differs from -m (256 MiB): give the same size");
+  EXPECT_THAT(error_of({"-machine", "q35,memory-backend=r", "-object", obj, "-mem-prealloc"}),
+              ::testing::HasSubstr("cannot be combined with memory-backend="));
+  EXPECT_THAT(error_of({"-object", "memory-backend-file,id=r,size=256M,mem-path=/d,host-nodes=0"}),
+              ::testing::HasSubstr("unsupported key 'host-nodes' (accepted: id, size, mem-path, prealloc, share)"));
+  EXPECT_THAT(error_of({"-object", "memory-backend-file,id=r,size=256M"}), ::testing::HasSubstr("mem-path=DIR is required"));
+  EXPECT_THAT(error_of({"-object", "memory-backend-file,id=r,mem-path=/d"}), ::testing::HasSubstr("size=SIZE is required"));
+  EXPECT_THAT(error_of({"-object", "memory-backend-ram,id=r,size=256M"}),
+              ::testing::HasSubstr("'memory-backend-ram' is not supported"));
+  EXPECT_THAT(error_of({"-object", obj + ",prealloc=maybe"}), ::testing::HasSubstr("prealloc=maybe must be on or off"));
+  EXPECT_THAT(error_of({"-machine", "q35,memory-backend=r", "-object", obj, "-object", obj}),
+              ::testing::HasSubstr("id=r is already used"));
+  EXPECT_THAT(error_of({"-mem-path"}), ::testing::HasSubstr("-mem-path needs a value"));
+  EXPECT_THAT(error_of({"-machine", "q35,nvdimm=on"}), ::testing::HasSubstr("accepted: accel=kvm, memory-backend=ID"));
 }

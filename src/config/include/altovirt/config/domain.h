@@ -180,6 +180,17 @@ struct Interface {
   bool operator==(const Interface&) const = default;
 };
 
+// <memoryBacking>: guest RAM on hugepages, as altovirt's -object memory-backend-file on a hugetlbfs
+// mount, or preallocated (https://libvirt.org/formatdomain.html#memory-backing).
+struct MemoryBacking {
+  bool hugepages = false;
+  uint64_t page_kib = 0;      // <hugepages><page size unit/>: 2048 or 1048576; 0: the host's default size
+  bool nosharepages = false;  // accepted, no effect: altovirt never offers guest RAM to KSM
+  bool locked = false;        // accepted: see README (hugetlbfs pages and VFIO-pinned RAM are never swapped)
+  bool prealloc = false;      // <allocation mode='immediate'/>: every page faulted in before the guest starts
+  bool operator==(const MemoryBacking&) const = default;
+};
+
 // libvirt's defaults: destroy on poweroff, restart on reboot, destroy on crash. altovirt implements
 // on_reboot='destroy' (the VM ends when the guest reboots) besides the defaults.
 enum class OnReboot { restart, destroy };
@@ -191,6 +202,7 @@ struct DomainConfig {
   std::string description;
   uint64_t memory_kib = 0;                        // <memory>, always in KiB as libvirt keeps it
   std::optional<uint64_t> current_memory_kib;     // <currentMemory>, equal to memory_kib when given
+  std::optional<MemoryBacking> memory_backing;
   uint32_t vcpus = 1;
   Machine machine = Machine::q35;
   std::string machine_name;  // as written ("pc-q35-6.2"; "pc" when absent), kept for dumpxml

@@ -4,6 +4,8 @@
 //            [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]
 //            [-drive file=PATH,format=raw,if=none,id=ID,...]... [-object iothread,id=ID]...
 //            [-netdev tap,id=ID,ifname=NAME,...]...
+//            [-object memory-backend-file,id=ID,size=SIZE,mem-path=DIR,... -machine q35,memory-backend=ID]
+//            [-mem-path DIR] [-mem-prealloc]
 // Parsing is pure: it checks every value and returns an error naming the option and the accepted
 // forms; nothing is opened or started. (No Debian library parses QEMU's syntax, so this is a small
 // hand-written parser; the numbers go through base's parse_uint/parse_size.)
@@ -84,6 +86,24 @@ struct NetdevSpec {
   std::string text;  // as typed, for messages
 };
 
+// -object memory-backend-file,id=ID,size=SIZE,mem-path=DIR[,prealloc=on][,share=on] (QEMU's object),
+// used as guest RAM with -machine q35,memory-backend=ID; size= must equal -m (or stands for it).
+struct MemoryBackendSpec {
+  std::string id, mem_path;
+  uint64_t size = 0;
+  bool prealloc = false, share = false;
+  std::string text;  // as typed, for messages
+};
+
+// Where guest RAM comes from when not plain anonymous memory: a file in mem_path (empty: anonymous
+// memory, preallocated: -mem-prealloc alone). Resolved by parse_options from -machine
+// memory-backend= or -mem-path/-mem-prealloc; `option` is what the user typed, for messages.
+struct RamBacking {
+  std::string mem_path;
+  bool prealloc = false, share = false;
+  std::string option;
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -102,6 +122,8 @@ struct VmOptions {
   std::vector<ChardevSpec> chardevs;
   std::vector<RngSpec> rngs;  // -object rng-random
   std::vector<NetdevSpec> netdevs;
+  std::vector<MemoryBackendSpec> memory_backends;  // -object memory-backend-file
+  std::optional<RamBacking> ram_backing;           // unset: anonymous memory, as before
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   std::string pidfile, logfile;
@@ -145,6 +167,8 @@ Result<DriveSpec> parse_drive(const std::string& text);
 Result<ChardevSpec> parse_chardev(const std::string& text);
 // Parses one -object rng-random value.
 Result<RngSpec> parse_rng_object(const std::string& text);
+// Parses one -object memory-backend-file value.
+Result<MemoryBackendSpec> parse_memory_backend(const std::string& text);
 // Parses one -netdev value.
 Result<NetdevSpec> parse_netdev(const std::string& text);
 // Parses one -device value.
