@@ -31,6 +31,7 @@ show "$altoctl" list --all
 sleep 1
 echo "e1000e back on: $(tb_driver $TB_NIC), network interface: $(ls /sys/bus/pci/devices/$TB_NIC/net)"
 
+[ "${DEMO_STANDARD_VM:-}" = 1 ] || exit 0
 step "The standard VM: StratoVirt's example domain with paths and the hostdev edited"
 . "$ALTOVIRT_SRC/testbed/guest-console.sh"
 disk=$(tb_disk)
