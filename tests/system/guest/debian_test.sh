@@ -85,18 +85,23 @@ pass "the root file system is clean after the shutdown"
 
 # --- data integrity -------------------------------------------------------------------------------
 step "data: create, boot to login"
+# The extra disks sit behind root ports 4 and 5 as in StratoVirt's layout: a disk on the root bus would
+# be probed first and become the guest's vda, and root=/dev/vda would then be the read-only disk (the
+# guest finds no init there and reboots).
 tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='$RODISK'/>
       <target dev='vdb' bus='virtio'/>
       <readonly/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
     </disk>
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw' discard='unmap'/>
       <source file='$TUNEDISK'/>
       <target dev='vdc' bus='virtio'/>
       <iotune><total_iops_sec>1000</total_iops_sec></iotune>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
     </disk>" >/tmp/data.xml
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
 expect_eq "create data: exit status (output: $out)" 0 "$?"
