@@ -15,80 +15,21 @@
 #include "altovirt/virtio/event_loop.h"
 #include "altovirt/virtio/guest_ram.h"
 #include "altovirt/virtio/virtqueue.h"
+#include "driver_queue.h"
 
 namespace altovirt::devices {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Guest RAM: 1 MiB at guest-physical 0.
-class FakeRam : public virtio::GuestRam {
- public:
-  FakeRam() : bytes_(1 << 20) {}
-  Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len) const override {
-    if (gpa > bytes_.size() || len > bytes_.size() - gpa) return fail("outside RAM");
-    return std::span<uint8_t>(const_cast<uint8_t*>(bytes_.data()) + gpa, len);
-  }
-  uint8_t* at(uint64_t gpa) { return bytes_.data() + gpa; }
-
- private:
-  std::vector<uint8_t> bytes_;
+using virtio::testing::eventually;
+// Guest RAM: 1 MiB at guest-physical 0; each queue has 16 descriptors (its buffers span 128 KiB).
+struct FakeRam : virtio::testing::FakeRam {
+  FakeRam() : virtio::testing::FakeRam(0, 1 << 20) {}
+};
+struct DriverQueue : virtio::testing::DriverQueue {
+  DriverQueue(FakeRam& r, unsigned index, uint64_t base) : virtio::testing::DriverQueue(r, index, base, 16) {}
 };
 
-// The driver side of one split queue (2.7): descriptor table, avail and used rings at fixed places.
-struct DriverQueue {
-  static constexpr uint16_t kSize = 16;
-  FakeRam& ram;
-  uint64_t desc, avail, used, buffers;
-  uint16_t next_desc = 0, avail_idx = 0;
-  virtio::Virtqueue vq;
-  std::atomic<int> interrupts{0};
-
-  DriverQueue(FakeRam& r, unsigned index, uint64_t base)
-      : ram(r), desc(base), avail(base + 0x1000), used(base + 0x2000), buffers(base + 0x10000), vq(r, index) {
-    EXPECT_TRUE(vq.configure({kSize, desc, avail, used}, false, false));
-    vq.set_interrupt([this] { ++interrupts; });
-  }
-  // One descriptor of `len` bytes (device-writable or not) made available; returns its guest address.
-  uint64_t add(uint32_t len, bool writable, std::string_view data = {}) {
-    uint16_t d = next_desc++ % kSize;
-    uint64_t addr = buffers + d * 0x2000ull;
-    std::memcpy(ram.at(addr), data.data(), data.size());
-    uint8_t* e = ram.at(desc + d * 16ull);
-    uint16_t flags = writable ? 2 : 0;  // VIRTQ_DESC_F_WRITE
-    std::memcpy(e, &addr, 8);
-    std::memcpy(e + 8, &len, 4);
-    std::memcpy(e + 12, &flags, 2);
-    std::memset(e + 14, 0, 2);
-    std::memcpy(ram.at(avail + 4 + 2 * (avail_idx % kSize)), &d, 2);
-    ++avail_idx;
-    std::atomic_thread_fence(std::memory_order_release);
-    std::memcpy(ram.at(avail + 2), &avail_idx, 2);
-    return addr;
-  }
-  uint16_t used_idx() {
-    uint16_t v;
-    std::memcpy(&v, ram.at(used + 2), 2);
-    return v;
-  }
-  // The used element k: (descriptor id, bytes written).
-  std::pair<uint32_t, uint32_t> used_elem(uint16_t k) {
-    uint32_t id, len;
-    std::memcpy(&id, ram.at(used + 4 + 8 * (k % kSize)), 4);
-    std::memcpy(&len, ram.at(used + 8 + 8 * (k % kSize)), 4);
-    return {id, len};
-  }
-};
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 class VirtioConsoleTest : public ::testing::Test {
  protected:

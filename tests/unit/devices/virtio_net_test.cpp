@@ -21,79 +21,18 @@
 #include "altovirt/virtio/virtqueue.h"
 #include "altovirt/virtio_net/net_device.h"
 #include "altovirt/virtio_net/tap.h"
+#include "driver_queue.h"
 
 namespace altovirt::virtio_net {
 namespace {
 
 using namespace std::chrono_literals;
 constexpr uint64_t bit(unsigned b) { return 1ull << b; }
-
-class FakeRam : public virtio::GuestRam {
- public:
-  FakeRam() : bytes_(4 << 20) {}
-  Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len) const override {
-    if (gpa > bytes_.size() || len > bytes_.size() - gpa) return fail("outside RAM");
-    return std::span<uint8_t>(const_cast<uint8_t*>(bytes_.data()) + gpa, len);
-  }
-  uint8_t* at(uint64_t gpa) { return bytes_.data() + gpa; }
-
- private:
-  std::vector<uint8_t> bytes_;
-};
-
-// The driver side of one split queue: chains of descriptors with buffers at fixed places.
-struct DriverQueue {
-  static constexpr uint16_t kSize = 64;
-  struct Desc {
-    uint32_t len;
-    bool writable;
-    std::string data;
-  };
-  FakeRam& ram;
-  uint64_t desc, avail, used, buffers;
-  uint16_t next_desc = 0, avail_idx = 0;
-  virtio::Virtqueue vq;
-  std::atomic<int> interrupts{0};
-
-  DriverQueue(FakeRam& r, unsigned index, uint64_t base)
-      : ram(r), desc(base), avail(base + 0x1000), used(base + 0x2000), buffers(base + 0x10000), vq(r, index) {
-    EXPECT_TRUE(vq.configure({kSize, desc, avail, used}, false, false));
-    vq.set_interrupt([this] { ++interrupts; });
-  }
-  // A chain made available; returns the guest address of each descriptor's buffer (8 KiB apart).
-  std::vector<uint64_t> add(const std::vector<Desc>& chain) {
-    std::vector<uint64_t> addrs;
-    uint16_t head = next_desc % kSize;
-    for (size_t i = 0; i < chain.size(); ++i) {
-      uint16_t d = next_desc++ % kSize;
-      uint64_t addr = buffers + d * 0x2000ull;
-      std::memcpy(ram.at(addr), chain[i].data.data(), chain[i].data.size());
-      uint8_t* e = ram.at(desc + d * 16ull);
-      uint16_t flags = (chain[i].writable ? 2 : 0) | (i + 1 < chain.size() ? 1 : 0);
-      uint16_t next = next_desc % kSize;
-      std::memcpy(e, &addr, 8);
-      std::memcpy(e + 8, &chain[i].len, 4);
-      std::memcpy(e + 12, &flags, 2);
-      std::memcpy(e + 14, &next, 2);
-      addrs.push_back(addr);
-    }
-    std::memcpy(ram.at(avail + 4 + 2 * (avail_idx % kSize)), &head, 2);
-    ++avail_idx;
-    std::atomic_thread_fence(std::memory_order_release);
-    std::memcpy(ram.at(avail + 2), &avail_idx, 2);
-    return addrs;
-  }
-  uint16_t used_idx() {
-    uint16_t v;
-    std::memcpy(&v, ram.at(used + 2), 2);
-    return v;
-  }
-  std::pair<uint32_t, uint32_t> used_elem(uint16_t k) {
-    uint32_t id, len;
-    std::memcpy(&id, ram.at(used + 4 + 8 * (k % kSize)), 4);
-    std::memcpy(&len, ram.at(used + 8 + 8 * (k % kSize)), 4);
-    return {id, len};
-  }
+using virtio::testing::DriverQueue;
+using virtio::testing::eventually;
+// Guest RAM: 4 MiB at guest-physical 0.
+struct FakeRam : virtio::testing::FakeRam {
+  FakeRam() : virtio::testing::FakeRam(0, 4 << 20) {}
 };
 
 // A NetBackend over socketpairs: the device gets one end per pair, the test keeps the other.
@@ -128,15 +67,6 @@ class FakeBackend : public NetBackend {
   std::vector<UniqueFd> device_, peer_;
 };
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 std::string header(uint8_t flags = 0, uint8_t gso = 0) {
   std::string h(VirtioNet::kHeaderSize, '\0');

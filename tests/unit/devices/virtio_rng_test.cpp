@@ -24,19 +24,11 @@ namespace {
 using namespace std::chrono_literals;
 using virtio::testing::FakeRam;
 using virtio::testing::Ring;
+using virtio::testing::eventually;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kBuffers = 0x10000;
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit = 5s) {
-  auto end = Clock::now() + limit;
-  while (!f()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 class VirtioRngTest : public ::testing::Test {
  protected:

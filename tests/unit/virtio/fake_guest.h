@@ -157,10 +157,10 @@ struct Driver {
   void kick(uint16_t q) { write<uint16_t>(VirtioPciDevice::kNotifyOffset + VirtioPciDevice::kNotifyMultiplier * q, q); }
 };
 
-// Waits (up to 5 s) until `pred` holds.
+// Waits (up to `limit`, 5 s by default) until `pred` holds.
 template <typename Pred>
-bool eventually(Pred pred) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  auto end = std::chrono::steady_clock::now() + limit;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > end) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
