@@ -22,6 +22,17 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
+// One element of a comma-separated option: "key=value", or a bare "key" (has_value false, value "").
+struct KeyValue {
+  std::string key, value;
+  bool has_value;
+};
+KeyValue key_value(const std::string& part) {
+  auto eq = part.find('=');
+  if (eq == std::string::npos) return {part, "", false};
+  return {part.substr(0, eq), part.substr(eq + 1), true};
+}
+
 Result<bool> parse_on_off(std::string_view option, std::string_view key, std::string_view v) {
   if (v == "on" || v == "true" || v == "yes") return true;
   if (v == "off" || v == "false" || v == "no") return false;
@@ -116,9 +127,8 @@ Result<DriveSpec> parse_drive(const std::string& text) {
   d.text = text;
   std::string where = "-drive " + text;
   for (auto& part : split(text, ',')) {
-    auto eq = part.find('=');
-    if (eq == std::string::npos || eq == 0) return fail("{}: '{}' is not key=value", where, part);
-    std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    auto [key, value, has_value] = key_value(part);
+    if (!has_value || key.empty()) return fail("{}: '{}' is not key=value", where, part);
     auto limit = [&](uint64_t& field) -> Status {
       AV_TRY_ASSIGN(field, parse_uint(value, where + ": " + key));
       return ok();
@@ -177,8 +187,7 @@ Result<ChardevSpec> parse_chardev(const std::string& text) {
   c.text = text;
   std::string path;
   for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    auto [key, value, has_value] = key_value(parts[i]);
     if (key == "id" && !value.empty()) c.id = value;
     else if (key == "path" && !value.empty()) path = value;
     else return fail("-chardev {}: unknown or empty key '{}' (accepted: id, path)", text, parts[i]);
@@ -198,8 +207,7 @@ Result<RngSpec> parse_rng_object(const std::string& text) {
   RngSpec r;
   r.text = text;
   for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    auto [key, value, has_value] = key_value(parts[i]);
     if (key == "id" && !value.empty()) r.id = value;
     else if (key == "filename" && !value.empty()) r.filename = value;
     else return fail("-object {}: unknown or empty key '{}' (accepted: id, filename)", text, parts[i]);
@@ -217,9 +225,8 @@ Result<MemoryBackendSpec> parse_memory_backend(const std::string& text) {
     return fail("{}: '{}' is not supported (the memory backend is memory-backend-file)", where, parts[0]);
   bool have_size = false;
   for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
-    if (eq == std::string::npos || value.empty())
+    auto [key, value, has_value] = key_value(parts[i]);
+    if (!has_value || value.empty())
       return fail("{}: '{}' needs a value (key=value)", where, parts[i]);
     if (key == "id") {
       m.id = value;
@@ -250,8 +257,7 @@ Result<NetdevSpec> parse_netdev(const std::string& text) {
   std::string where = "-netdev " + text;
   if (parts[0] != "tap") return fail("{}: netdev type '{}' is not supported (the only type is tap)", where, parts[0]);
   for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    std::string key = parts[i].substr(0, eq), value = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    auto [key, value, has_value] = key_value(parts[i]);
     if (key == "id" && !value.empty()) {
       n.id = value;
     } else if (key == "ifname") {
@@ -288,9 +294,8 @@ Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& r
   if (d.kind.empty() || kind == nullptr)
     return fail("-device {}: unknown device kind '{}'; available: {}", text, d.kind, registry.names());
   for (size_t i = 1; i < parts.size(); ++i) {
-    auto eq = parts[i].find('=');
-    if (eq == std::string::npos || eq == 0) return fail("-device {}: '{}' is not key=value", text, parts[i]);
-    std::string key = parts[i].substr(0, eq), value = parts[i].substr(eq + 1);
+    auto [key, value, has_value] = key_value(parts[i]);
+    if (!has_value || key.empty()) return fail("-device {}: '{}' is not key=value", text, parts[i]);
     if (key == "id") {
       d.id = value;
     } else if (key == "bus") {
