@@ -94,8 +94,8 @@ void install_kick_signal() {
 }
 
 Result<std::unique_ptr<Machine>> Machine::create(const kvm::Kvm& kvm, const VmOptions& options,
-                                                 devices::CharBackend& console) {
-  std::unique_ptr<Machine> m(new Machine(console));
+                                                 devices::CharBackend& console, Chardevs& chardevs) {
+  std::unique_ptr<Machine> m(new Machine(console, chardevs));
   AV_TRY(m->build(kvm, options));
   return m;
 }

@@ -49,10 +49,11 @@ Status create_virtio_serial(Machine& machine, const DeviceSpec& spec) {
     }
     if (console) {
       AV_TRY_ASSIGN(const ChardevSpec* chardev, chardev_of(o, *console));
-      auto opened = devices::CharBackend::open(chardev->backend);
-      if (!opened) return std::unexpected(opened.error().context(fmt::format("-chardev {}", chardev->text)));
-      backend = std::move(*opened);
-      if (chardev->backend == "pty") {
+      // The backend was opened with the process and outlives this machine (a guest reset builds a
+      // new one): the console keeps its pty, and whoever is attached to it stays attached.
+      backend = machine.chardevs().find(chardev->id);
+      if (!backend) return fail("-chardev {}: not open (internal: the process opens every -chardev first)", chardev->text);
+      if (chardev->backend == "pty" && machine.chardevs().first_announcement(chardev->id)) {
         // The announcement altoctl's supervisor waits for (as "serial console on " for -serial pty).
         std::fprintf(stderr, "altovirt: virtio console on %s\n", backend->description().c_str());
         std::fflush(stderr);

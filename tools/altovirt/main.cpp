@@ -16,6 +16,7 @@
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/kvm/kvm.h"
+#include "altovirt/vmm/chardevs.h"
 #include "altovirt/vmm/guest_device_kinds.h"
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/options.h"
@@ -84,6 +85,9 @@ int main(int argc, char** argv) {
   auto console = devices::CharBackend::open(o.serial);
   if (!console) return usage_error(console.error().message());
   if (o.serial == "pty") std::fprintf(stderr, "altovirt: serial console on %s\n", (*console)->description().c_str());
+  // The -chardev backends live as long as the process, like the serial console: a reset keeps them.
+  auto chardevs = vmm::Chardevs::open(o.chardevs);
+  if (!chardevs) return usage_error(chardevs.error().message());
   if (!o.pidfile.empty())
     if (auto s = write_file_atomic(o.pidfile, fmt::format("{}\n", ::getpid())); !s) {
       std::fprintf(stderr, "altovirt: -pidfile: %s\n", s.error().message().c_str());
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
 
   int status = 0;
   for (;;) {
-    auto machine = vmm::Machine::create(*kvm, o, **console);
+    auto machine = vmm::Machine::create(*kvm, o, **console, *chardevs);
     if (!machine) {
       log::error("vmm", "{}", machine.error().message());
       std::fprintf(stderr, "altovirt: %s\n", machine.error().message().c_str());

@@ -6,12 +6,16 @@
 #  - `altoctl create`, systemd reaches multi-user, a root login over `altoctl console`, `ip a`,
 #    `dhclient` on the passed-through NIC and `ip a` showing the lease from the test host's pool;
 #    `altoctl shutdown` powers it off cleanly (ACPI) and the NIC is back on e1000e;
+#  - a reboot in the guest: the same altoctl console session sees the next boot's login prompt;
 #  - data integrity, in a second boot with a read-only second disk: fio writes and verifies 256 MiB
 #    (crc32c); writing the read-only disk fails with an I/O error and leaves its image unchanged; a
 #    file written and fsync'ed survives kill -9 of altovirt right after the fsync returns (the image
 #    checked here with e2fsck after journal recovery, and the file's checksum); on a third disk, a
-#    blkdiscard in the guest shrinks the image file's allocation, and <iotune total_iops_sec='1000'>
-#    holds fio to 1000 IOPS within 10%.
+#    blkdiscard in the guest shrinks the image file's allocation, and <iotune total_iops_sec='200'>
+#    holds fio to 200 IOPS within 10% (the same fio on the unthrottled read-only disk, measured
+#    first, must reach at least twice that, so that it is the limit that is measured: in the nested,
+#    software-emulated test host the guest's virtio-blk tops out near 500 IOPS, too few to test a
+#    limit of 1000; tests/unit/devices/virtio_blk_test.cpp checks the bucket at 1000 and above).
 # The image reaches the test host as a block device (testbed --disk: copy on write, so the cached
 # image never changes), and is the guest's root disk as <disk type='block'> with cache='none'.
 . "$(dirname "$0")/../lib.sh"
@@ -25,7 +29,7 @@ for f in disk.img vmlinuz initrd.img; do
   [ -s "$IMG_DIR/$f" ] || fail "$IMG_DIR/$f is missing: the ctest fixture system.debian_image builds it (testbed/debian-image)"
 done
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
-RODISK=/tmp/ro.img TUNEDISK=/tmp/tune.img
+RODISK=/tmp/ro.img TUNEDISK=/tmp/tune.img IOTUNE=200
 
 DISK=$(tb_disk) || fail "the Debian image is not attached: run this test with testbed --disk $IMG_DIR/disk.img"
 truncate -s 64M "$RODISK" && mke2fs -q -t ext4 -F "$RODISK" || fail "making the read-only disk's image"
@@ -100,7 +104,7 @@ tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
       <driver name='qemu' type='raw' discard='unmap'/>
       <source file='$TUNEDISK'/>
       <target dev='vdc' bus='virtio'/>
-      <iotune><total_iops_sec>1000</total_iops_sec></iotune>
+      <iotune><total_iops_sec>$IOTUNE</total_iops_sec></iotune>
       <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
     </disk>" >/tmp/data.xml
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
@@ -110,6 +114,18 @@ gc_wait 900 "login: " || { console_tail; fail "no login prompt (second boot)"; }
 gc_mark
 gc_type root
 gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
+# A reboot in the guest: altovirt builds the machine again in the same process, and the console
+# keeps its pty, so the altoctl console session attached now sees the next boot's login prompt.
+step "data: reboot in the guest"
+pid=$(cat /run/altovirt/vms/data/altovirt.pid)
+gc_mark
+gc_type reboot
+gc_wait 900 "login: " || { console_tail; fail "after 'reboot' in the guest no login prompt came on the same altoctl console"; }
+pass "after a reboot in the guest, the same altoctl console shows the next login prompt"
+expect_eq "the reboot was handled in the same altovirt process" "$pid" "$(cat /run/altovirt/vms/data/altovirt.pid)"
+gc_mark
+gc_type root
+gc_wait 120 "root@debian:~# " || fail "root login after the reboot"
 step "data: fio verify"
 out=$(gc_run 900 'fio --name=verify --filename=/root/fio.dat --size=256M --bs=64k --rw=write --direct=1 --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse >/dev/null')
 expect_eq "fio writes and verifies 256 MiB with crc32c (output: $(echo "$out" | tail -n 5))" 0 "$?"
@@ -130,13 +146,22 @@ expect_eq "blkdiscard /dev/vdc (output: $out)" 0 "$?"
 after=$(du -k "$TUNEDISK" | cut -f1)
 [ "$after" -le 4096 ] || fail "after blkdiscard vdc's image still holds $after KiB (before: $before KiB)"
 pass "discard shrinks the image file from $before KiB to $after KiB allocated"
-# iotune: total_iops_sec=1000 holds fio to 1000 IOPS +-10%; the ramp skips the bucket's initial
+# iotune: first what fio reaches on the unthrottled read-only disk (same pattern, same kind of
+# image), then total_iops_sec=$IOTUNE must hold it to that +-10%; the ramp skips the bucket's initial
 # one-second burst.
-out=$(gc_run 120 'fio --name=iotune --filename=/dev/vdc --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --ramp_time=2 --runtime=10 --time_based --output-format=terse | cut -d";" -f8 | sed "s/^/IOPS=/"')
-iops=$(echo "$out" | sed -n 's/^IOPS=\([0-9]*\).*/\1/p' | tail -n1)
-[ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS: $out"
-[ "$iops" -ge 900 ] && [ "$iops" -le 1100 ] || fail "iotune total_iops_sec=1000: fio measured $iops IOPS (outside 900-1100)"
-pass "iotune total_iops_sec=1000: fio measures $iops IOPS"
+fio_iops() {  # fio_iops DEVICE: 4 KiB random reads at iodepth 16 for 10 s; prints the IOPS
+  local out
+  out=$(gc_run 120 "fio --name=iops --filename=$1 --readonly --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --ramp_time=2 --runtime=10 --time_based --output-format=terse | cut -d';' -f8 | sed 's/^/IOPS=/'")
+  echo "$out" | sed -n 's/^IOPS=\([0-9]*\).*/\1/p' | tail -n1
+}
+free=$(fio_iops /dev/vdb)
+[ -n "$free" ] || fail "fio on the unthrottled disk printed no IOPS"
+[ "$free" -ge $((2 * IOTUNE)) ] || fail "the unthrottled disk reaches only $free IOPS: too few to measure a limit of $IOTUNE"
+iops=$(fio_iops /dev/vdc)
+[ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS"
+[ "$iops" -ge $((IOTUNE * 9 / 10)) ] && [ "$iops" -le $((IOTUNE * 11 / 10)) ] ||
+  fail "iotune total_iops_sec=$IOTUNE: fio measured $iops IOPS (unthrottled: $free)"
+pass "iotune total_iops_sec=$IOTUNE: fio measures $iops IOPS (the unthrottled disk: $free)"
 out=$(gc_run 120 'head -c 16M /dev/urandom >/root/synced && sync /root/synced && echo SUM=$(sha256sum </root/synced | cut -c1-64)')
 expect_eq "write and fsync /root/synced (output: $out)" 0 "$?"
 sum=$(echo "$out" | sed -n 's/^SUM=\([0-9a-f]\{64\}\).*/\1/p' | tail -n1)

@@ -38,6 +38,7 @@
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/devices/io_handler.h"
 #include "altovirt/devices/serial.h"
+#include "altovirt/vmm/chardevs.h"
 #include "altovirt/kvm/gsi.h"
 #include "altovirt/kvm/guest_memory.h"
 #include "altovirt/kvm/kvm.h"
@@ -62,8 +63,9 @@ void install_kick_signal();
 
 class Machine : public devices::MachineControl, public pci::BarListener {
  public:
+  // `console` (the -serial backend) and `chardevs` belong to the process and outlive the machine.
   static Result<std::unique_ptr<Machine>> create(const kvm::Kvm& kvm, const VmOptions& options,
-                                                 devices::CharBackend& console);
+                                                 devices::CharBackend& console, Chardevs& chardevs);
   ~Machine() override;
 
   MachineExit run();
@@ -96,6 +98,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   VirtioContext& virtio();
   // The options the machine was built from (device kinds look up -drive and -object here).
   const VmOptions& options() const { return options_; }
+  // The -chardev backends (opened once per process; device kinds take theirs by id).
+  Chardevs& chardevs() { return chardevs_; }
   // The exit counters of both buses as text, one region per line.
   std::string exit_stats() const;
 
@@ -111,7 +115,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::string device_id(const pci::PciAddress& address) const;
 
  private:
-  explicit Machine(devices::CharBackend& console) : console_(console) {}
+  Machine(devices::CharBackend& console, Chardevs& chardevs) : console_(console), chardevs_(chardevs) {}
   Status build(const kvm::Kvm& kvm, const VmOptions& options);
   void vcpu_loop(kvm::Vcpu& vcpu);
   void input_loop();
@@ -120,6 +124,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void park_if_paused();
 
   devices::CharBackend& console_;
+  Chardevs& chardevs_;
   std::unique_ptr<kvm::Vm> vm_;
   std::unique_ptr<kvm::GsiRouter> gsi_;
   boot::MemoryLayout layout_;
