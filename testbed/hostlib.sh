@@ -67,6 +67,27 @@ CONF
   busybox udhcpd /tmp/udhcpd.conf
 }
 
+# tb_bridge_dhcp BRIDGE PREFIX: a Linux bridge BRIDGE with PREFIX.1/24 and busybox udhcpd on it serving
+# PREFIX.100-150 (router PREFIX.1), for guests' virtio NICs on taps enslaved to it.
+tb_bridge_dhcp() {
+  local br=$1 prefix=$2
+  modprobe bridge 2>/dev/null
+  ip link add "$br" type bridge || { echo "tb_bridge_dhcp: cannot create bridge $br" >&2; return 1; }
+  ip addr add "$prefix.1/24" dev "$br"
+  ip link set "$br" up
+  cat > "/tmp/udhcpd-$br.conf" <<CONF
+start $prefix.100
+end $prefix.150
+interface $br
+lease_file /tmp/udhcpd-$br.leases
+option subnet 255.255.255.0
+option router $prefix.1
+option lease 3600
+CONF
+  : > "/tmp/udhcpd-$br.leases"
+  busybox udhcpd "/tmp/udhcpd-$br.conf"
+}
+
 # Enables N working VFs on QEMU's NVMe PF: QEMU's VFs need flexible queue and interrupt resources
 # assigned through NVMe virtualization management (NVMe 1.4 "Virtualization Management" command)
 # before they can be brought online. The recipe: take the PF's own flexible resources away, reset,

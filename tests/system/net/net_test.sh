@@ -23,20 +23,7 @@ modprobe tun; modprobe bridge; modprobe vhost_net
 [ -c /dev/vhost-net ] || fail "no /dev/vhost-net in the test host"
 
 step "bridge, DHCP server and tap"
-ip link add avbr0 type bridge || fail "cannot create bridge avbr0"
-ip addr add 10.0.77.1/24 dev avbr0
-ip link set avbr0 up
-cat > /tmp/net-udhcpd.conf <<CONF
-start 10.0.77.100
-end 10.0.77.150
-interface avbr0
-lease_file /tmp/net-udhcpd.leases
-option subnet 255.255.255.0
-option router 10.0.77.1
-option lease 3600
-CONF
-: > /tmp/net-udhcpd.leases
-busybox udhcpd /tmp/net-udhcpd.conf
+tb_bridge_dhcp avbr0 10.0.77 || fail "bridge avbr0 with udhcpd"
 ip tuntap add dev avtap0 mode tap || fail "cannot create tap avtap0"
 ip link set avtap0 master avbr0 up
 pass "bridge avbr0 with udhcpd, tap avtap0 on it"
