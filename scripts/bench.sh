@@ -7,7 +7,8 @@
 # (guest and native), ping RTT, and altovirt's exit counters of the I/O run; and the standard VM:
 # the Debian 12 image (testbed/debian-image) on a virtio-blk root disk (cache=none, aio=io_uring on
 # both) with a virtio console: boot to the login prompt, memory overhead at login, and fio in the
-# guest (4 KiB random reads at iodepth 32, 1 MiB sequential reads). The standard VM needs the image
+# guest (4 KiB random reads at iodepth 32, 1 MiB sequential reads), and over its virtio-net NIC (a tap
+# with vhost=on on both) iperf3 both ways and ping. The standard VM needs the image
 # (built first when missing; `--smoke` skips it).
 #
 #   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
@@ -272,7 +273,8 @@ debian_vm() {
     cmd=(qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 512M -smp 1 -nodefaults -display none -no-reboot)
   fi
   cmd+=(-kernel "$DEB/vmlinuz" -initrd "$DEB/initrd.img" -append "$append" -drive "$drive"
-        -device virtio-blk-pci,drive=d0 -device virtio-serial-pci -chardev stdio,id=c0 -device virtconsole,chardev=c0)
+        -device virtio-blk-pci,drive=d0 -device virtio-serial-pci -chardev stdio,id=c0 -device virtconsole,chardev=c0
+        -netdev tap,id=n0,ifname=avbtap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,mac=$bench_mac)
   start=${EPOCHREALTIME/./}
   GC_DIR=$work/$name.console gc_open timeout 1800 "${cmd[@]}"
   gc_wait 900 "login: " || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): no login prompt on hvc0"; }
@@ -289,6 +291,17 @@ debian_vm() {
   out=$(gc_run 300 "fio --name=seq --filename=/dev/vda --readonly --rw=read --bs=1M --direct=1 --ioengine=libaio --iodepth=8 --runtime=$fio_s --time_based --output-format=terse | cut -d';' -f7 | sed 's/^/BW=/'") ||
     die "$vmm ($name): fio sequential read: $out"
   record blk_seq "$vmm" "$(echo "$out" | sed -n 's/^BW=\([0-9]*\).*/\1/p' | tail -n1 | awk '{ printf "%.1f", $1 * 1024 / 1000000 }')"
+  # virtio-net with vhost on the tap avbtap0 (bridge avbr0, 10.0.77.1): a lease, then iperf3 (TCP,
+  # 5 s) guest to test host and back, and ping.
+  out=$(gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi $bench_mac && break; sleep 1; done; nic=\$(ip -o link | grep -i $bench_mac | awk -F': ' '{print \$2}'); dhclient \$nic && echo NIC-UP") ||
+    die "$vmm ($name): no lease on virtio-net: $out"
+  for dir in tx rx; do
+    out=$(gc_run 120 "iperf3 -c 10.0.77.1 -t 5 -f m $([ $dir = rx ] && echo -R) | awk '/receiver/ {print \"MBPS=\" \$(NF-2)}'") ||
+      die "$vmm ($name): iperf3 $dir: $out"
+    record "net_$dir" "$vmm" "$(echo "$out" | sed -n 's/^MBPS=\([0-9.]*\).*/\1/p' | tail -n1)"
+  done
+  out=$(gc_run 60 "ping -c 10 -i 0.2 10.0.77.1 | tail -n1") || die "$vmm ($name): ping over virtio-net: $out"
+  record net_ping_ms "$vmm" "$(echo "$out" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p' | tail -n1)"
   gc_type poweroff
   local end=$((SECONDS + 300))
   while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
@@ -300,6 +313,13 @@ if [ "$smoke" = 0 ]; then
   deb_disk=$(tb_disk) || die "the Debian image is not attached (bench.sh attaches it with testbed --disk)"
   [ -s "$DEB/vmlinuz" ] && [ -s "$DEB/initrd.img" ] || die "no Debian kernel/initrd in $DEB (testbed/debian-image)"
   fio_s=10
+  # The virtio NIC's network: a bridge with a DHCP server and a tap both VMMs open (vhost=on).
+  modprobe tun; modprobe vhost_net
+  tb_bridge_dhcp avbr0 10.0.77 || die "bridge avbr0 with a DHCP server"
+  ip tuntap add dev avbtap0 mode tap vnet_hdr || die "tap avbtap0"
+  ip link set avbtap0 master avbr0 up
+  iperf3 -s -D -B 10.0.77.1 --logfile "$work/iperf3.log" || die "iperf3 server on the test host"
+  bench_mac=52:54:00:be:4c:01
   for r in $(seq "$runs"); do
     for vmm in qemu altovirt; do
       say "run $r/$runs: $vmm, the standard VM (Debian on virtio-blk): boot to login, memory, fio"
@@ -370,6 +390,9 @@ if [ "$smoke" = 0 ]; then  # --smoke does not boot the standard VM: no rows rath
   row "standard VM: memory overhead at login, 512 MiB (MiB)" memstd_mib "mem std VM"
   row "standard VM: virtio-blk 4 KiB random read, iodepth 32 (IOPS)" blk_rand "blk rand"
   row "standard VM: virtio-blk 1 MiB sequential read (MB/s)" blk_seq "blk seq"
+  row "standard VM: virtio-net (vhost) iperf3 guest to host (Mbit/s)" net_tx "net tx"
+  row "standard VM: virtio-net (vhost) iperf3 host to guest (Mbit/s)" net_rx "net rx"
+  row "standard VM: virtio-net (vhost) ping RTT avg (ms)" net_ping_ms "net ping"
 fi
 row "exits, whole I/O run (all regions)" exits_total
 row "VF trapped BAR accesses outside MSI-X" vf_other_traps
@@ -379,7 +402,7 @@ echo "- DMA map: altovirt's own log line (VFIO_IOMMU_MAP_DMA of all guest RAM). 
 echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
 echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
-echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Not measured with --smoke."
+echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Its virtio-net NIC is on a tap with vhost=on for both VMMs, on a bridge in the test host: iperf3 (TCP, 5 s, one stream) to and from the test host, and ping (10 echoes). Not measured with --smoke."
 echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
 echo "BENCH-NOTES-END"
 echo "BENCH-RUNS-BEGIN"
