@@ -156,7 +156,7 @@ for n in 0 1; do
   pass "dhclient $vnic: lease $ip over virtio-net"
   out=$(gc_run 60 "ping -c 3 -W 5 -I $vnic $prefix.1"); rc=$?
   expect_eq "the guest pings the test host ($prefix.1) over $vnic (output: $(echo "$out" | tail -n 3))" 0 "$rc"
-  run_ok "the test host pings the guest at $ip" ping -c 3 -W 5 "$ip"
+  run_ok "the test host pings the guest at $ip" busybox ping -c 3 -W 5 "$ip"
   [ "$n" = 0 ] && vip0=$ip vnic0=$vnic
 done
 enic=$(gc_run 60 'for i in /sys/class/net/*; do [ "$(basename $(readlink $i/device/driver 2>/dev/null) 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done' | sed -n 's/^NIC=//p' | head -n1)
@@ -164,7 +164,7 @@ enic=$(gc_run 60 'for i in /sys/class/net/*; do [ "$(basename $(readlink $i/devi
 eip=$(lease_of "$enic" "$TB_NET_PREFIX")
 [ -n "$eip" ] || fail "dhclient $enic (the e1000e) got no lease beside the virtio NICs"
 pass "the passed-through e1000e ($enic) gets its lease $eip beside the virtio NICs"
-run_ok "the test host pings the guest over the e1000e at $eip" ping -c 3 -W 5 "$eip"
+run_ok "the test host pings the guest over the e1000e at $eip" busybox ping -c 3 -W 5 "$eip"
 # iperf3 over the vhost NIC, both directions (numbers for the record; ./run bench compares with QEMU).
 iperf3 -s -D -B 10.0.77.1 --logfile /tmp/iperf3.log || fail "iperf3 server on the test host"
 for dir in "" -R; do
