@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The seed, literally: a Debian 12 guest (testbed/debian-image) in StratoVirt's layout, through altoctl,
 # inside the test host (real kernel, IOMMU, nested KVM):
-#  - seven pcie-root-ports; the image as a virtio-blk root disk (root=/dev/vda) on an I/O thread;
-#    the virtio console (console=hvc0); the e1000e as a managed <hostdev> behind a root port;
+#  - StratoVirt's published domain XML (tests/data/stratovirt_x86.xml) with its paths and hostdev
+#    edited (and what the nested test host needs: 512 MiB on 2 MiB hugepages, 1 vCPU, no UEFI loader
+#    or VNC until their issues land): seven pcie-root-ports; the image as a virtio-blk root disk
+#    (root=/dev/vda) on an I/O thread with iotune; virtio-net on tap0 (created on bridge qbr0), the
+#    virtio console (console=hvc0), balloon, rng and vsock; the e1000e as a managed <hostdev>;
 #  - `altoctl create`, systemd reaches multi-user, a root login over `altoctl console`, `ip a`,
-#    `dhclient` on the passed-through NIC and `ip a` showing the lease from the test host's pool;
+#    `dhclient` on the passed-through NIC and `ip a` showing the lease from the test host's pool, and
+#    a lease on the virtio NIC too;
 #    `altoctl shutdown` powers it off cleanly (ACPI) and the NIC is back on e1000e;
 #  - the standard VM's NICs together (issue 12): two virtio NICs on taps altoctl creates on two bridges
 #    with DHCP servers (one through vhost-net, one through altovirt's own data path) beside the
@@ -52,8 +56,18 @@ run_ok "bridge avbr0 (10.0.77.1/24) with a DHCP server" tb_bridge_dhcp avbr0 10.
 run_ok "bridge avbr1 (10.0.78.1/24) with a DHCP server" tb_bridge_dhcp avbr1 10.0.78
 
 # --- the seed: boot, login, ip a, dhclient, shutdown --------------------------------------------
+# StratoVirt's published domain (tests/data/stratovirt_x86.xml, the file the guide starts from) as
+# its user edits it (tb_stratovirt_xml in testbed/hostlib.sh says what changes and why). <emulator>
+# (StratoVirt's binary) stays: altoctl ignores it.
+step "seed: StratoVirt's domain XML, edited"
+run_ok "256 free 2 MiB hugepages on /dev/hugepages" tb_hugepages 256
+run_ok "bridge qbr0 (10.0.79.1/24, the one StratoVirt's XML names) with a DHCP server" tb_bridge_dhcp qbr0 10.0.79
+modprobe vhost_vsock
+tb_stratovirt_xml debian "$DISK" "$NIC_BDF" >/tmp/debian.xml
+diff "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" /tmp/debian.xml
+! grep -v '<emulator>' /tmp/debian.xml | grep -q -e /path/to -e '<loader' -e '<graphics' ||
+  fail "editing StratoVirt's XML left a placeholder path, the loader or graphics: $(cat /tmp/debian.xml)"
 step "seed: create, boot to login"
-tb_standard_vm_xml debian "$DISK" "$NIC_BDF" >/tmp/debian.xml
 start=$(date +%s.%N)
 out=$("$ALTOCTL" create /tmp/debian.xml 2>&1)
 expect_eq "create debian: exit status (output: $out)" 0 "$?"
@@ -68,6 +82,11 @@ gc_wait 120 "root@debian:~# " || { tail -c 2000 "$GC_OUT"; fail "root login did 
 pass "root logged in over altoctl console"
 out=$(gc_run 300 'systemctl is-system-running --wait')
 expect_contains "systemd reached multi-user (is-system-running)" "running" "$out"
+# Every virtio device of StratoVirt's XML, as the guest's virtio bus lists them (virtio 1.2 5: net 1,
+# block 2, console 3, entropy 4, balloon 5, socket 19).
+out=$(gc_run 60 'echo IDS $(cat /sys/bus/virtio/devices/*/device | sort | tr "\n" " ")')
+expect_contains "the guest has StratoVirt's virtio devices: net, block, console, rng, balloon, vsock" \
+  "IDS 0x0001 0x0002 0x0003 0x0004 0x0005 0x0013" "$(echo "$out" | grep '^IDS')"
 out=$(gc_run 60 'readlink /sys/class/block/vda/device/driver; cat /proc/cmdline; ip a')
 expect_contains "root disk vda is virtio-blk" "virtio_blk" "$out"
 expect_contains "ip a lists interfaces" "link/ether" "$out"
@@ -82,6 +101,12 @@ out=$(gc_run 180 "dhclient -v $nic")
 expect_eq "dhclient $nic: exit status (output: $out)" 0 "$?"
 out=$(gc_run 60 "ip a show $nic")
 expect_contains "ip a shows the lease from the test host's pool" "inet $TB_NET_PREFIX.1" "$out"
+vnic=$(gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi de:ad:be:ef:00:01 && break; sleep 1; done; ip -o link | grep -i de:ad:be:ef:00:01 | awk -F': ' '{print \"NIC=\" \$2}'" |
+       sed -n 's/^NIC=\([a-z0-9]*\).*/\1/p' | head -n1)
+[ -n "$vnic" ] || fail "no guest interface with the MAC of StratoVirt's <interface> (de:ad:be:ef:00:01)"
+out=$(gc_run 180 "dhclient $vnic && ip -4 -o addr show $vnic")
+expect_contains "the virtio NIC ($vnic, tap0 on qbr0) gets its lease too" "inet 10.0.79.1" "$out"
+expect_contains "altoctl created tap0 on qbr0" "master qbr0" "$(ip link show tap0)"
 gc_close
 step "seed: shutdown"
 out=$("$ALTOCTL" shutdown --timeout 600 debian 2>&1)
