@@ -39,7 +39,7 @@ tb_hugepages 256 || { echo "could not reserve 256 2 MiB hugepages"; exit 1; }
 tb_bridge_dhcp qbr0 10.0.79 && echo "bridge qbr0 (its <interface> names it) with udhcpd serving 10.0.79.100-150"
 modprobe vhost_vsock
 tb_stratovirt_xml debian "$disk" "$TB_NIC" > /tmp/debian.xml
-echo "What changes from tests/data/stratovirt_x86.xml (paths, the hostdev, 512 MiB on 2 MiB pages, 1 vCPU;"
+echo "What changes from tests/data/stratovirt_x86.xml (paths, altovirt as emulator, the hostdev, 512 MiB on 2 MiB pages, 1 vCPU;"
 echo "no UEFI loader or VNC yet):"
 diff "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" /tmp/debian.xml || true
 show "$altoctl" create /tmp/debian.xml

@@ -155,7 +155,8 @@ XML
 
 # tb_stratovirt_xml NAME DISK BDF: StratoVirt's published domain XML (tests/data/stratovirt_x86.xml,
 # the file the seed guide starts from) with what the guide's user edits: the name, the paths (the
-# Debian kernel, the block device DISK as root disk, /dev/urandom as entropy file) and the <hostdev>
+# emulator: altovirt; the Debian kernel, the block device DISK as root disk, /dev/urandom as entropy
+# file) and the <hostdev>
 # address (BDF); and what the nested test host needs: 512 MiB on 2 MiB hugepages instead of 8 GiB on
 # 1 GiB pages, 1 vCPU, the Debian initramfs (the distribution kernel loads virtio_blk from it). Still
 # removed until their issues land: the UEFI <loader>/<nvram> and VNC <graphics>/<video>. Its
@@ -172,6 +173,7 @@ tb_stratovirt_xml() {
       -e "/<loader /d" -e "/<nvram /d" \
       -e "s|/path/to/rootfs|$disk|" \
       -e "s|/path/to/random_file|/dev/urandom|" \
+      -e "s|/path/to/StratoVirt_binary_file|$ALTOVIRT_BUILD/tools/altovirt/altovirt|" \
       -e "/<!-- vnc -->/,/<\/video>/d" \
       -e "s|<address domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>|<address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/>|" \
       "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml"
