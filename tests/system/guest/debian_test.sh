@@ -245,7 +245,9 @@ pass "kill -9 of altovirt right after the fsync returned"
 expect_eq "after kill -9: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
 # The guest's journal was not replayed (it was killed); recover it as the next mount would, then the
 # file system must be consistent.
-e2fsck -py "$DISK" >/tmp/e2fsck.out 2>&1
+# (-p, preen: replays the journal and does what a mount after a crash does, such as the orphan list,
+# and fixes nothing else: anything more makes it exit 4.)
+e2fsck -p "$DISK" >/tmp/e2fsck.out 2>&1
 [ $? -le 1 ] || { cat /tmp/e2fsck.out; fail "e2fsck -p (journal recovery) after kill -9"; }
 e2fsck -fn "$DISK" >/tmp/e2fsck.out 2>&1 || { cat /tmp/e2fsck.out; fail "e2fsck -fn after kill -9"; }
 pass "e2fsck -fn: the file system is consistent after kill -9"
