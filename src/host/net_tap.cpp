@@ -17,7 +17,9 @@
 namespace altovirt::host {
 namespace {
 
-Result<UniqueFd> open_tun(const std::string& name, bool multi_queue) {
+// Opens (creating when missing) tap `name`; the name the kernel gave it goes to `actual` (the same,
+// unless `name` is a template such as "vnet%d", for which the kernel picks the first free number).
+Result<UniqueFd> open_tun(const std::string& name, bool multi_queue, std::string* actual = nullptr) {
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
   if (!fd) {
     int err = errno;
@@ -32,6 +34,7 @@ Result<UniqueFd> open_tun(const std::string& name, bool multi_queue) {
     if (err == EBUSY) return fail("tap {}: in use by another process, or opened with another queue mode", name);
     return fail_errno(err, "tap {}: TUNSETIFF", name);
   }
+  if (actual) *actual = ifr.ifr_name;
   return fd;
 }
 
@@ -55,17 +58,11 @@ bool is_tap(const std::string& name, const std::string& sysfs_root) {
   return !name.empty() && std::filesystem::exists(sysfs_root + "/class/net/" + name + "/tun_flags");
 }
 
-std::string free_interface_name(const std::string& prefix, const std::string& sysfs_root) {
-  for (unsigned i = 0;; ++i) {
-    std::string n = prefix + std::to_string(i);
-    if (!net_interface_exists(n, sysfs_root)) return n;
-  }
-}
-
-Status create_tap(const std::string& name, bool multi_queue) {
-  AV_TRY_ASSIGN(UniqueFd fd, open_tun(name, multi_queue));
-  if (::ioctl(fd.get(), TUNSETPERSIST, 1) < 0) return fail_errno(errno, "tap {}: TUNSETPERSIST", name);
-  return ok();
+Result<std::string> create_tap(const std::string& name, bool multi_queue) {
+  std::string actual;
+  AV_TRY_ASSIGN(UniqueFd fd, open_tun(name, multi_queue, &actual));
+  if (::ioctl(fd.get(), TUNSETPERSIST, 1) < 0) return fail_errno(errno, "tap {}: TUNSETPERSIST", actual);
+  return actual;
 }
 
 Status delete_tap(const std::string& name, bool multi_queue) {

@@ -26,9 +26,12 @@ Result<config::DomainConfig> prepare_interfaces(const config::DomainConfig& conf
   for (size_t i = 0; i < c.interfaces.size(); ++i) {
     auto& n = c.interfaces[i];
     std::string where = fmt::format("<interface> {}", i + 1);
-    if (n.target.empty()) n.target = host::free_interface_name("vnet");  // libvirt's names
-    if (!host::net_interface_exists(n.target)) {
-      if (auto s = host::create_tap(n.target, n.queues > 1); !s) return undo(s.error().context(where));
+    if (n.target.empty() || !host::net_interface_exists(n.target)) {
+      // Without <target dev>, libvirt's names vnetN: the kernel picks N as it creates the tap, so
+      // two domains starting at once cannot both take the same free name.
+      auto made = host::create_tap(n.target.empty() ? "vnet%d" : n.target, n.queues > 1);
+      if (!made) return undo(made.error().context(where));
+      n.target = *made;
       created.push_back({n.target, n.queues > 1});
     }
     if (auto s = host::set_link_up(n.target); !s) return undo(s.error().context(where));

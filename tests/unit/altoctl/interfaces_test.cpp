@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "altovirt/base/files.h"
 #include "altovirt/host/net_tap.h"
 #include "interfaces.h"
@@ -67,6 +69,32 @@ TEST(Interfaces, ACreatedTapIsUpAndGoesAway) {
   EXPECT_TRUE(created.empty());
   EXPECT_EQ(::if_nametoindex(tap.c_str()), 0u);
   EXPECT_EQ(::if_nametoindex(r->interfaces[1].target.c_str()), 0u);
+}
+
+// Unnamed taps are named by the kernel as it creates them ("vnet%d"): domains starting at the same
+// time (threads here, supervisors in real life) never get the same name, and none fails on EBUSY.
+TEST(Interfaces, DomainsStartingAtOnceGetDistinctVnetTaps) {
+  constexpr int kDomains = 4;
+  std::vector<std::vector<CreatedTap>> created(kDomains);
+  std::vector<std::string> names(kDomains), errors(kDomains);
+  std::vector<std::thread> threads;
+  for (int d = 0; d < kDomains; ++d)
+    threads.emplace_back([&, d] {
+      DomainConfig c;
+      c.interfaces = {nic(Interface::Type::ethernet, "")};
+      auto r = prepare_interfaces(c, created[d]);
+      if (r) names[d] = r->interfaces[0].target;
+      else errors[d] = r.error().message();
+    });
+  for (auto& t : threads) t.join();
+  for (int d = 0; d < kDomains; ++d) {
+    EXPECT_EQ(errors[d], "") << "domain " << d << " (this test needs root and /dev/net/tun)";
+    EXPECT_THAT(names[d], ::testing::StartsWith("vnet"));
+    EXPECT_TRUE(altovirt::host::is_tap(names[d])) << names[d];
+    for (int e = 0; e < d; ++e) EXPECT_NE(names[d], names[e]);
+  }
+  for (auto& c : created) release_interfaces(c);
+  for (auto& n : names) EXPECT_EQ(::if_nametoindex(n.c_str()), 0u) << n;
 }
 
 }  // namespace

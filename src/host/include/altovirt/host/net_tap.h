@@ -15,12 +15,11 @@ namespace altovirt::host {
 bool net_interface_exists(const std::string& name, const std::string& sysfs_root = "/sys");
 bool is_bridge(const std::string& name, const std::string& sysfs_root = "/sys");
 bool is_tap(const std::string& name, const std::string& sysfs_root = "/sys");
-// The first of PREFIX0, PREFIX1, ... that is not an interface.
-std::string free_interface_name(const std::string& prefix, const std::string& sysfs_root = "/sys");
-
 // Creates tap `name` persistent (it outlives the fd), with a vnet header and, when
-// `multi_queue`, IFF_MULTI_QUEUE (altovirt opens it the same way).
-Status create_tap(const std::string& name, bool multi_queue);
+// `multi_queue`, IFF_MULTI_QUEUE (altovirt opens it the same way); returns its name. `name` may be a
+// template such as "vnet%d": the kernel then picks the first free number in the same call that
+// creates the tap, so two callers at once never get the same name.
+Result<std::string> create_tap(const std::string& name, bool multi_queue);
 // Removes a persistent tap created with the same `multi_queue`.
 Status delete_tap(const std::string& name, bool multi_queue);
 // Sets IFF_UP.
