@@ -45,7 +45,7 @@ Result<config::DomainConfig> prepare_interfaces(const config::DomainConfig& conf
 void release_interfaces(std::vector<CreatedTap>& created) {
   for (auto it = created.rbegin(); it != created.rend(); ++it)
     if (auto s = altovirt::host::delete_tap(it->name, it->multi_queue); !s)
-      fmt::print(stderr, "supervisor: cannot remove tap {}: {} (remove it with `ip link del {}`)\n", it->name,
+      fmt::print(stderr, "altoctl: cannot remove tap {}: {} (remove it with `ip link del {}`)\n", it->name,
                  s.error().message(), it->name);
   created.clear();
 }

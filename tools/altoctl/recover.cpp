@@ -9,6 +9,7 @@
 
 #include "altovirt/base/files.h"
 #include "hostdevs.h"
+#include "interfaces.h"
 
 namespace altoctl {
 
@@ -60,6 +61,8 @@ Status cleanup_orphan(host::SysfsRoot& sys, host::StateDir& state, const VmStore
     auto c = config::parse_domain_file(p.xml);
     result = c ? release_hostdevs(sys, state, c->config, opts) : Status(std::unexpected(c.error()));
   }
+  // The taps its supervisor created (altovirt, now gone, no longer holds them).
+  release_interfaces(s.taps);
   s.state = VmState::shutoff;
   s.id = 0;
   s.altovirt_pid = 0;

@@ -2,8 +2,8 @@
 // the boot unit; every altoctl verb also runs the first part before it looks at a domain):
 //  1. reconcile(): a record that says a domain runs (or starts) but whose supervisor is gone (killed,
 //     or the host rebooted with a state directory that survives): its altovirt is stopped if it
-//     still runs, its devices are given back (managed='yes' to their host driver) and the domain is
-//     recorded shut off with the reason.
+//     still runs, its devices are given back (managed='yes' to their host driver), the taps its
+//     supervisor created are deleted, and the domain is recorded shut off with the reason.
 //  2. recover(): also every device claim whose process is gone but that no record explains (a
 //     supervisor killed before it wrote its record): the claim is dropped, and the device goes back
 //     to its host driver when the domain XML that claimed it says managed='yes'. A device with no

@@ -157,6 +157,7 @@ Status Supervisor::prepare(VmStatus& s) {
   s.state = VmState::starting;
   s.supervisor_pid = ::getpid();
   s.message.clear();
+  s.taps = taps;  // so that recover deletes them if this supervisor dies before finish()
   if (auto w = store.save(s); !w) return undo(w.error());
   return ok();
 }
@@ -169,6 +170,7 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     host::SysfsRoot sys(g.sysfs_root);
     if (auto r = release_hostdevs(sys, *state, config); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
     release_interfaces(taps);
+    s.taps.clear();
     s.state = VmState::shutoff;
     s.id = 0;
     s.altovirt_pid = 0;

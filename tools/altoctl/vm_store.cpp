@@ -91,6 +91,8 @@ Result<std::optional<VmStatus>> VmStore::load(const std::string& name) const {
     s.altovirt_pid = j.value("altovirt_pid", 0);
     s.pty = j.value("pty", "");
     s.message = j.value("message", "");
+    if (j.contains("taps"))
+      for (const auto& t : j.at("taps")) s.taps.push_back({t.at("name").get<std::string>(), t.value("multi_queue", false)});
     s.persistent = defined(name);
     return std::optional<VmStatus>{s};
   } catch (const json::exception& e) {
@@ -108,6 +110,8 @@ Status VmStore::save(const VmStatus& s) const {
             {"altovirt_pid", s.altovirt_pid},
             {"pty", s.pty},
             {"message", s.message}};
+  j["taps"] = json::array();
+  for (const auto& t : s.taps) j["taps"].push_back({{"name", t.name}, {"multi_queue", t.multi_queue}});
   return write_file_atomic(p.status, j.dump(2) + "\n");
 }
 

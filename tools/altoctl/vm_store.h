@@ -29,6 +29,13 @@ namespace altoctl {
 enum class VmState { starting, running, paused, shutoff };
 std::string state_name(VmState s);  // virsh's words: "running", "paused", "shut off"
 
+// A tap the supervisor created for a NIC (libvirt's <interface> without an existing <target dev>):
+// deleted when the domain ends, or by recover when the supervisor died first.
+struct CreatedTap {
+  std::string name;
+  bool multi_queue = false;
+};
+
 struct VmStatus {
   unsigned id = 0;  // 0: none (shut off)
   std::string name;
@@ -38,6 +45,7 @@ struct VmStatus {
   std::string pty;
   bool persistent = false;
   std::string message;  // why it ended, for the log and domstate --reason
+  std::vector<CreatedTap> taps;  // the taps its supervisor created, while the domain runs
 };
 
 struct VmPaths {

@@ -5,9 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include "altovirt/base/files.h"
+#include "altovirt/host/net_tap.h"
 #include "fixture.h"
 #include "hostdevs.h"
 
@@ -91,6 +93,26 @@ TEST_F(RecoverTest, ADomainWhoseSupervisorDiedIsCleanedUpAndItsDeviceGivenBack) 
   // A second run finds nothing left to do.
   out = run();
   EXPECT_TRUE(out.done.empty()) << joined(out.done);
+}
+
+// A supervisor killed while its domain ran leaves the taps it created (persistent, so they outlive
+// altovirt): the record lists them and recover deletes them. Real taps: root and /dev/net/tun, as CI.
+TEST_F(RecoverTest, TapsADeadSupervisorCreatedAreDeleted) {
+  auto tap = create_tap("avr%d", false);
+  ASSERT_TRUE(tap) << tap.error().message() << " (this test needs root and /dev/net/tun: modprobe tun)";
+  started("vm1", dead_pid(), VmState::running);
+  auto s = store().load("vm1");
+  ASSERT_TRUE(s && *s);
+  (*s)->taps = {{*tap, false}};
+  ASSERT_TRUE(store().save(**s));
+  EXPECT_NE(::if_nametoindex(tap->c_str()), 0u);
+  RecoverOutcome out = run();
+  EXPECT_TRUE(out.problems.empty()) << joined(out.problems);
+  EXPECT_EQ(::if_nametoindex(tap->c_str()), 0u) << *tap << " is still there";
+  s = store().load("vm1");
+  ASSERT_TRUE(s && *s);
+  EXPECT_TRUE((*s)->taps.empty());
+  EXPECT_EQ((*s)->state, VmState::shutoff);
 }
 
 TEST_F(RecoverTest, AStaleClaimWithoutARecordIsGivenBackWhenItsXmlSaysManaged) {

@@ -66,6 +66,7 @@ TEST_F(VmStoreTest, SavesAndLoadsARecord) {
   s.supervisor_pid = ::getpid();
   s.altovirt_pid = 42;
   s.pty = "/dev/pts/7";
+  s.taps = {{"vnet3", false}, {"mq0", true}};
   ASSERT_TRUE(store().save(s));
   auto l = store().load("seed");
   ASSERT_TRUE(l && *l);
@@ -74,6 +75,11 @@ TEST_F(VmStoreTest, SavesAndLoadsARecord) {
   EXPECT_EQ((*l)->supervisor_pid, ::getpid());
   EXPECT_EQ((*l)->altovirt_pid, 42);
   EXPECT_EQ((*l)->pty, "/dev/pts/7");
+  ASSERT_EQ((*l)->taps.size(), 2u);
+  EXPECT_EQ((*l)->taps[0].name, "vnet3");
+  EXPECT_FALSE((*l)->taps[0].multi_queue);
+  EXPECT_EQ((*l)->taps[1].name, "mq0");
+  EXPECT_TRUE((*l)->taps[1].multi_queue);
   EXPECT_FALSE((*l)->persistent);
   EXPECT_TRUE(is_active(**l));  // its supervisor (this process) is alive
 }
