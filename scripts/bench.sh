@@ -119,7 +119,9 @@ die() { echo "bench: FAILED: $*" >&2; exit 1; }
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
 [ -c /dev/kvm ] || die "no /dev/kvm in the test host"
 
-record() { echo "$1 $2 $3" >> "$results"; say "  $1 $2 ${3:-n/a}"; }
+# record METRIC VMM VALUE: one measurement of run $r (the run number pairs QEMU's and altovirt's).
+# A value not measured is recorded as "-" (so that the run number stays the fourth field).
+record() { echo "$1 $2 ${3:--} ${r:-0}" >> "$results"; say "  $1 $2 ${3:-n/a}"; }
 
 # smaps_overhead PID MEM_MIB -> KiB resident outside guest RAM: the total Rss minus the RAM mapping's,
 # where the RAM mapping is the anonymous mapping at least as large as the guest RAM with the most
@@ -215,6 +217,14 @@ for i in $(seq 50); do [ -b "$ns" ] && break; sleep 0.2; done
 [ -b "$ns" ] || die "no namespace block device $ns on the PF"
 tb_bind_vfio "$TB_NIC"; tb_bind_vfio "$vf"
 say "runs=$runs smoke=$smoke seqmib=$seqmib randn=$randn; NIC $TB_NIC, NVMe VF $vf, native $ns"
+
+# --- a warm-up round, not recorded: the first boot of each VMM reads the guest kernel and initramfs
+# into the test host's page cache (over 9p) and faults in the VMM's own binary and libraries -------
+if [ "$smoke" = 0 ]; then
+  say "warm-up round (not recorded): QEMU and altovirt boot once each"
+  for vmm in qemu altovirt; do vm "$vmm-warmup" "$vmm" 256 info,sleep-2 CPUS "$TB_NIC"; done
+  cat "$build/testbed/debian/vmlinuz" "$build/testbed/debian/initrd.img" >/dev/null 2>&1 || true
+fi
 
 # --- measurements, alternating QEMU (A) and altovirt (B) -----------------------------------------
 for r in $(seq "$runs"); do
@@ -340,13 +350,21 @@ stat() {  # stat METRIC VMM: sets txt ("median [min–max]" or n/a) and med (the
 }
 chart=$work/chart
 : > "$chart"
-row() {  # row LABEL METRIC [CHART_LABEL]: altovirt, QEMU, ratio altovirt/QEMU
-  local a q am qm ratio="—"
+# pair_ratios METRIC: altovirt/QEMU of each run that measured both (the pairs are run by run, QEMU
+# then altovirt, so each ratio compares two runs next to each other in time), sorted.
+pair_ratios() {
+  awk -v m="$1" '$1 == m && $3 ~ /^[0-9.]+$/ { if ($2 == "altovirt") a[$4] = $3; else if ($2 == "qemu") q[$4] = $3 }
+    END { for (k in a) if ((k in q) && q[k] > 0) print a[k] / q[k] }' "$results" | sort -g
+}
+row() {  # row LABEL METRIC [CHART_LABEL]: altovirt, QEMU, and the median [min–max] of the per-pair ratios
+  local a q am ratio="—" rs
   stat "$2" altovirt; a=$txt am=$med
-  stat "$2" qemu; q=$txt qm=$med
-  if [ -n "$am" ] && [ -n "$qm" ] && [ "$(awk -v q="$qm" 'BEGIN { print (q > 0) }')" = 1 ]; then
-    ratio=$(awk -v a="$am" -v q="$qm" 'BEGIN { printf "%.2f", a / q }')
-    [ -z "${3:-}" ] || echo "\"$3\" $ratio" >> "$chart"
+  stat "$2" qemu; q=$txt
+  rs=$(pair_ratios "$2")
+  if [ -n "$am" ] && [ -n "$rs" ]; then
+    ratio=$(echo "$rs" | awk '{ x[NR] = $1 } END { m = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
+      if (NR == 1) printf "%.2f", m; else printf "%.2f [%.2f–%.2f]", m, x[1], x[NR] }')
+    [ -z "${3:-}" ] || echo "\"$3\" ${ratio%% *}" >> "$chart"
   fi
   echo "| $1 | $a | $q | $ratio |"
 }
@@ -365,10 +383,10 @@ pct_row() {  # pct_row LABEL METRIC: each VMM's median as a percentage of the na
 echo "BENCH-MACHINE-BEGIN"
 echo "Test host: Linux $(uname -r), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
 echo "$(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo); guest kernel $(basename "$KERNEL"); $(qemu-system-x86_64 --version | head -n1)."
-echo "$runs run(s) per VMM$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes)'), alternating QEMU and altovirt; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
+echo "$runs pair(s) of runs (QEMU, then altovirt)$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes, no warm-up)' || echo ' after a discarded warm-up round'); the last column is the median [min–max] of the per-pair ratios; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
 echo "BENCH-MACHINE-END"
 echo "BENCH-TABLE-BEGIN"
-echo "| metric | altovirt median [min–max] | QEMU median [min–max] | altovirt/QEMU |"
+echo "| metric | altovirt median [min–max] | QEMU median [min–max] | altovirt/QEMU per pair, median [min–max] |"
 echo "|---|---|---|---|"
 row "VMM start to guest init (ms)" init_ms "start to init"
 row "guest uptime at init (s)" uptime_s "uptime at init"
