@@ -18,10 +18,10 @@
 #    (crc32c); writing the read-only disk fails with an I/O error and leaves its image unchanged; a
 #    file written and fsync'ed survives kill -9 of altovirt right after the fsync returns (the image
 #    checked here with e2fsck after journal recovery, and the file's checksum); on a third disk, a
-#    blkdiscard in the guest shrinks the image file's allocation, and <iotune total_iops_sec='200'>
-#    holds fio to 200 IOPS within 10% (the same fio on the unthrottled read-only disk, measured
-#    first, must reach at least twice that, so that it is the limit that is measured: in the nested,
-#    software-emulated test host the guest's virtio-blk tops out near 500 IOPS, too few to test a
+#    blkdiscard in the guest shrinks the image file's allocation, and <iotune total_iops_sec='100'>
+#    holds fio to 100 IOPS within 10% (the same fio on the unthrottled read-only disk, measured
+#    first, must reach at least 1.5 times that, so that it is the limit that is measured: in the
+#    nested, software-emulated test host the guest's virtio-blk reaches 280-430 IOPS, too few to test a
 #    limit of 1000; tests/unit/devices/virtio_blk_test.cpp checks the bucket at 1000 and above).
 # The image reaches the test host as a block device (testbed --disk: copy on write, so the cached
 # image never changes), and is the guest's root disk as <disk type='block'> with cache='none'.
@@ -36,7 +36,7 @@ for f in disk.img vmlinuz initrd.img; do
   [ -s "$IMG_DIR/$f" ] || fail "$IMG_DIR/$f is missing: the ctest fixture system.debian_image builds it (testbed/debian-image)"
 done
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
-RODISK=/tmp/ro.img TUNEDISK=/tmp/tune.img IOTUNE=200
+RODISK=/tmp/ro.img TUNEDISK=/tmp/tune.img IOTUNE=100
 VMAC0=52:54:00:de:b1:01 VMAC1=52:54:00:de:b1:02  # virtio NICs: vhost-net on avbr0, altovirt's data path on avbr1
 
 DISK=$(tb_disk) || fail "the Debian image is not attached: run this test with testbed --disk $IMG_DIR/disk.img"
@@ -228,7 +228,7 @@ fio_iops() {  # fio_iops DEVICE: 4 KiB random reads at iodepth 16 for 10 s; prin
 }
 free=$(fio_iops /dev/vdb)
 [ -n "$free" ] || fail "fio on the unthrottled disk printed no IOPS"
-[ "$free" -ge $((2 * IOTUNE)) ] || fail "the unthrottled disk reaches only $free IOPS: too few to measure a limit of $IOTUNE"
+[ "$free" -ge $((3 * IOTUNE / 2)) ] || fail "the unthrottled disk reaches only $free IOPS: too few to measure a limit of $IOTUNE"
 iops=$(fio_iops /dev/vdc)
 [ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS"
 [ "$iops" -ge $((IOTUNE * 9 / 10)) ] && [ "$iops" -le $((IOTUNE * 11 / 10)) ] ||
