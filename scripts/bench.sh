@@ -283,7 +283,7 @@ debian_vm() {
     cmd=(qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 512M -smp 1 -nodefaults -display none -no-reboot)
   fi
   cmd+=(-kernel "$DEB/vmlinuz" -initrd "$DEB/initrd.img" -append "$append" -drive "$drive"
-        -device virtio-blk-pci,drive=d0 -device virtio-serial-pci -chardev stdio,id=c0 -device virtconsole,chardev=c0
+        -device virtio-blk-pci,drive=d0 -device virtio-serial-pci -chardev stdio,id=c0 -device virtconsole,chardev=c0 -serial none
         -netdev tap,id=n0,ifname=avbtap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,mac=$bench_mac)
   start=${EPOCHREALTIME/./}
   GC_DIR=$work/$name.console gc_open timeout 1800 "${cmd[@]}"

@@ -432,6 +432,17 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     }
   }
   AV_TRY(check_placement(o.devices, registry));
+  // One reader of standard input: two backends on stdio would split what is typed between them, a
+  // few bytes to each (QEMU refuses it too).
+  const ChardevSpec* stdio = nullptr;
+  for (const auto& c : o.chardevs) {
+    if (c.backend != "stdio") continue;
+    if (stdio) return fail("-chardev {}: stdio is already the backend of -chardev {}; only one may read the terminal", c.text, stdio->text);
+    if (o.serial == "stdio")
+      return fail("-chardev {}: stdio is already the serial port's backend (-serial stdio, the default); "
+                  "add -serial none (or -serial pty) to give the terminal to this chardev", c.text);
+    stdio = &c;
+  }
   // Guest RAM's backing, QEMU's rules: -machine memory-backend= names a memory-backend-file whose
   // size is the RAM size; -mem-path/-mem-prealloc are the older form and cannot be mixed with it.
   if (!machine_backend.empty()) {

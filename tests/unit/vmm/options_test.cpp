@@ -71,6 +71,12 @@ TEST(Options, BadValuesNameTheOptionAndTheForms) {
   EXPECT_NE(error_of({"-smp", "256"}).find("-smp 256"), std::string::npos);
   EXPECT_NE(error_of({"-machine", "pc"}).find("the only machine type is q35"), std::string::npos);
   EXPECT_NE(error_of({"-serial", "tcp:1"}).find("expected stdio, pty, file:PATH or none"), std::string::npos);
+  // Two readers of the terminal would split the typed bytes between them.
+  EXPECT_NE(error_of({"-chardev", "stdio,id=c0"}).find("stdio is already the serial port's backend (-serial stdio, the default); add -serial none"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-serial", "none", "-chardev", "stdio,id=c0", "-chardev", "stdio,id=c1"})
+                .find("-chardev stdio,id=c1: stdio is already the backend of -chardev stdio,id=c0"),
+            std::string::npos);
   EXPECT_NE(error_of({"-qmp", "tcp:1"}).find("unix:PATH"), std::string::npos);
   EXPECT_NE(error_of({"-qmp", "unix:/q"}).find("server"), std::string::npos);
   EXPECT_NE(error_of({"-bogus"}).find("unknown option '-bogus'"), std::string::npos);
