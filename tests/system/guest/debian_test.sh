@@ -50,6 +50,10 @@ truncate -s 256M "$TUNEDISK" || fail "making the throttled disk's image"
 # The guest's console without systemd's progress spinner, for a failure's message.
 console_tail() { tr '\r' '\n' <"$GC_OUT" | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' | grep -av -e 'Job .* running' -e '^ *$' | tail -n 120; }
 
+nic_with() {  # nic_with MAC: the guest's interface with that MAC (udev loads virtio_net from the root)
+  gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi $1 && break; sleep 1; done; ip -o link | grep -i $1 | awk -F': ' '{print \"NIC=\" \$2}'" |
+    sed -n 's/^NIC=\([a-z0-9]*\).*/\1/p' | head -n1
+}
 run_ok "DHCP server on the NIC's link partner" tb_dhcp_server
 modprobe tun; modprobe vhost_net
 run_ok "bridge avbr0 (10.0.77.1/24) with a DHCP server" tb_bridge_dhcp avbr0 10.0.77
@@ -100,8 +104,7 @@ out=$(gc_run 180 "dhclient -v $nic")
 expect_eq "dhclient $nic: exit status (output: $out)" 0 "$?"
 out=$(gc_run 60 "ip a show $nic")
 expect_contains "ip a shows the lease from the test host's pool" "inet $TB_NET_PREFIX.1" "$out"
-vnic=$(gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi de:ad:be:ef:00:01 && break; sleep 1; done; ip -o link | grep -i de:ad:be:ef:00:01 | awk -F': ' '{print \"NIC=\" \$2}'" |
-       sed -n 's/^NIC=\([a-z0-9]*\).*/\1/p' | head -n1)
+vnic=$(nic_with de:ad:be:ef:00:01)
 [ -n "$vnic" ] || fail "no guest interface with the MAC of StratoVirt's <interface> (de:ad:be:ef:00:01)"
 out=$(gc_run 180 "dhclient $vnic && ip -4 -o addr show $vnic")
 expect_contains "the virtio NIC ($vnic, tap0 on qbr0) gets its lease too" "inet 10.0.79.1" "$out"
@@ -159,10 +162,6 @@ gc_mark
 gc_type root
 gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
 step "data: NICs (virtio-net with and without vhost, the passed-through e1000e)"
-nic_with() {  # nic_with MAC: the guest's interface with that MAC (udev loads virtio_net from the root)
-  gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi $1 && break; sleep 1; done; ip -o link | grep -i $1 | awk -F': ' '{print \"NIC=\" \$2}'" |
-    sed -n 's/^NIC=\([a-z0-9]*\).*/\1/p' | head -n1
-}
 lease_of() {  # lease_of NIC PREFIX: dhclient on NIC, then its IPv4 address in PREFIX.0/24
   gc_run 180 "dhclient $1" >/dev/null || return 1
   gc_run 60 "ip -4 -o addr show $1" | grep -o "inet $2\.[0-9]*" | cut -d' ' -f2 | head -n1
