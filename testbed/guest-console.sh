@@ -11,7 +11,8 @@
 #   gc_mark                 later waits only look at output after this point
 #   gc_wait SECONDS TEXT    until the output (after the mark) contains TEXT; status 1 on timeout
 #   gc_run SECONDS CMD      type CMD, wait for its end, print its output, return its exit status
-#                           (99 when it did not end within SECONDS)
+#                           (99 when it did not end within SECONDS; 98 at once when the guest
+#                           panicked or restarted meanwhile, with the console from the panic on)
 #   gc_login SECONDS        wait for "login: ", log in as root, wait for the shell prompt
 GC_DIR=${GC_DIR:-/tmp/guest-console}
 GC_OUT=$GC_DIR/out
@@ -37,10 +38,22 @@ gc_mark() { _gc_mark=$(stat -c %s "$GC_OUT" 2>/dev/null || echo 0); }
 # (bash's bracketed-paste switch ESC[?2004l would otherwise start the first line of every output).
 gc_since() { tail -c +"$((_gc_mark + 1))" "$GC_OUT" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
 gc_seen() { gc_since | grep -q -- "$1"; }
-gc_wait() {
+# What says the guest's kernel died or started again: a command's output never holds it, so a
+# command that sees it will not end (its shell is gone); waiting out the bound only hides the cause.
+_gc_restart='Kernel panic - not syncing|reboot: Restarting system|Linux version [0-9]'
+gc_restarted() { gc_since | grep -qaE "$_gc_restart"; }
+# The console from the first oops, BUG, lockup, panic or restart message on (nothing when there is
+# none: a triple fault restarts the guest without a word; the VMM's log says so).
+gc_crash_report() {
+  local n
+  n=$(gc_since | grep -aE -m1 -n 'Oops|BUG:|general protection|Kernel panic|Call Trace|watchdog:|rcu:.*stall|reboot: Restarting system' | cut -d: -f1)
+  [ -n "$n" ] && gc_since | tail -n +"$((n > 20 ? n - 20 : 1))" | head -n 150
+}
+gc_wait() {  # gc_wait SECONDS TEXT [restart]: with "restart", ends with status 2 when the guest restarts
   local end=$((SECONDS + $1))
   until gc_seen "$2"; do
     [ $SECONDS -lt $end ] || return 1
+    [ "${3:-}" = restart ] && gc_restarted && return 2
     sleep 0.2
   done
 }
@@ -48,7 +61,12 @@ gc_run() {
   gc_mark
   # The end marker is computed by the guest's shell, so the echo of the typed line never matches it.
   gc_type "$2; echo RC-\$((1000+\$?))-END"
-  gc_wait "$1" 'RC-1[0-9]*-END' || { gc_since | tail -c 3000; return 99; }
+  gc_wait "$1" 'RC-1[0-9]*-END' restart
+  case $? in
+    0) ;;
+    2) echo "the guest's kernel died or restarted while running: $2"; gc_crash_report || gc_since | tail -c 3000; return 98 ;;
+    *) gc_since | tail -c 3000; return 99 ;;
+  esac
   local out rc
   out=$(gc_since)
   echo "$out"

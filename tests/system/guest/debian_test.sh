@@ -8,7 +8,9 @@
 #    virtio console (console=hvc0), balloon, rng and vsock; the e1000e as a managed <hostdev>;
 #  - `altoctl create`, systemd reaches multi-user, a root login over `altoctl console`, `ip a`,
 #    `dhclient` on the passed-through NIC and `ip a` showing the lease from the test host's pool, and
-#    a lease on the virtio NIC too;
+#    a lease on the virtio NIC too; vsock both ways with the XML's CID 3 (socat in the guest);
+#    the balloon through `altoctl setmem` and `dommemstat` (the guest's MemTotal shrinks and comes
+#    back; a size above <memory> is refused);
 #    `altoctl shutdown` powers it off cleanly (ACPI) and the NIC is back on e1000e;
 #  - the standard VM's NICs together (issue 12): two virtio NICs on taps altoctl creates on two bridges
 #    with DHCP servers (one through vhost-net, one through altovirt's own data path) beside the
@@ -49,6 +51,18 @@ truncate -s 256M "$TUNEDISK" || fail "making the throttled disk's image"
 . "$ALTOVIRT_SRC/testbed/guest-console.sh"
 # The guest's console without systemd's progress spinner, for a failure's message.
 console_tail() { tr '\r' '\n' <"$GC_OUT" | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' | grep -av -e 'Job .* running' -e '^ *$' | tail -n 120; }
+# On a failure, what a reader needs to tell a guest crash from a slow guest: the console from the
+# first oops or panic on (the seed's XML boots with panic=1, so a panic shows as a restart) and the
+# VMM's own log (a triple fault, a device error).
+after_failure() {
+  local rc=$? log
+  [ "$rc" = 0 ] && return
+  [ -s "$GC_OUT" ] && { echo "# --- the guest's console from the first oops, panic or restart (if any)"; (_gc_mark=0; gc_crash_report); }
+  for log in "$ALTOVIRT_STATE_DIR"/vms/*/altovirt.log; do
+    [ -f "$log" ] && { echo "# --- $log (last 30 lines)"; tail -n 30 "$log"; }
+  done
+}
+trap after_failure EXIT
 
 nic_with() {  # nic_with MAC: the guest's interface with that MAC (udev loads virtio_net from the root)
   gc_run 120 "for n in \$(seq 90); do ip -o link | grep -qi $1 && break; sleep 1; done; ip -o link | grep -i $1 | awk -F': ' '{print \"NIC=\" \$2}'" |
@@ -90,6 +104,46 @@ expect_contains "systemd reached multi-user (is-system-running)" "running" "$out
 out=$(gc_run 60 'echo IDS $(cat /sys/bus/virtio/devices/*/device | sort | tr "\n" " ")')
 expect_contains "the guest has StratoVirt's virtio devices: net, block, console, rng, balloon, vsock" \
   "IDS 0x0001 0x0002 0x0003 0x0004 0x0005 0x0013" "$(echo "$out" | grep '^IDS')"
+# The balloon as virsh's user drives it: setmem and dommemstat (KiB), and the guest gives the memory
+# up (virtio_balloon takes inflated pages off MemTotal) and gets it back.
+step "seed: the balloon (altoctl setmem, dommemstat)"
+mem_total() { gc_run 30 'grep MemTotal /proc/meminfo' | sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' | tail -n1; }
+actual_kib() { "$ALTOCTL" dommemstat debian 2>/dev/null | sed -n 's/^actual \([0-9]*\)$/\1/p'; }
+out=$("$ALTOCTL" dommemstat debian 2>&1); rc=$?
+expect_eq "dommemstat debian: exit status (output: $out)" 0 "$rc"
+expect_eq "dommemstat debian: actual is the XML's 512 MiB in KiB" 524288 "$(actual_kib)"
+expect_contains "dommemstat debian: rss of the VMM" "rss " "$out"
+total0=$(mem_total)
+[ -n "$total0" ] || fail "no MemTotal in the guest's /proc/meminfo"
+run_ok "setmem debian 384M" "$ALTOCTL" setmem debian 384M
+wait_for 120 sh -c "\"$ALTOCTL\" dommemstat debian | grep -qx 'actual 393216'" ||
+  fail "dommemstat debian: actual did not reach 393216 KiB after setmem 384M: $("$ALTOCTL" dommemstat debian 2>&1)"
+pass "dommemstat debian: actual 393216 KiB after setmem 384M"
+total1=$(mem_total)
+[ -n "$total1" ] && [ $((total0 - total1)) -ge 120000 ] ||
+  fail "the guest's MemTotal went from $total0 to ${total1:-nothing} kB: the balloon should have taken 131072 kB"
+pass "the guest gave 128 MiB to the balloon (MemTotal $total0 -> $total1 kB)"
+out=$("$ALTOCTL" setmem debian 1G 2>&1); rc=$?
+[ "$rc" != 0 ] && [ "$(actual_kib)" = 393216 ] || fail "setmem above <memory>: status $rc, actual $(actual_kib) (output: $out)"
+expect_contains "setmem above <memory> is refused and changes nothing" "cannot set memory higher than max memory" "$out"
+run_ok "setmem debian 512M" "$ALTOCTL" setmem debian 512M
+wait_for 120 sh -c "\"$ALTOCTL\" dommemstat debian | grep -qx 'actual 524288'" ||
+  fail "dommemstat debian: actual did not return to 524288 KiB: $("$ALTOCTL" dommemstat debian 2>&1)"
+total2=$(mem_total)
+expect_eq "the guest's MemTotal is back after setmem 512M" "$total0" "$total2"
+# vsock both ways with the XML's <cid address='3'/>: socat in the guest, tests/system/vsock_probe on
+# the test host (CID 2 is the host).
+step "seed: vsock (guest CID 3)"
+PROBE=$ALTOVIRT_BUILD/tests/system/vsock_probe
+gc_run 30 "(socat VSOCK-LISTEN:1234,fork SYSTEM:'echo hello-from-debian' >/dev/null 2>&1 &)" >/dev/null
+reply=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do reply=$(timeout 10 "$PROBE" connect 3 1234 2>&1) && break; sleep 1; done
+expect_contains "the test host reaches a listener in the guest at vsock CID 3" "hello-from-debian" "$reply"
+timeout 60 "$PROBE" listen 1235 hello-from-host >/tmp/vsock-host.log 2>&1 &
+sleep 1
+out=$(gc_run 30 'socat -T 10 - VSOCK-CONNECT:2:1235 </dev/null')
+expect_contains "the guest reaches a listener on the test host at vsock CID 2" "hello-from-host" "$out"
+gc_run 10 'pkill socat' >/dev/null
 out=$(gc_run 60 'readlink /sys/class/block/vda/device/driver; cat /proc/cmdline; ip a')
 expect_contains "root disk vda is virtio-blk" "virtio_blk" "$out"
 expect_contains "ip a lists interfaces" "link/ether" "$out"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Unit test of testbed/guest-console.sh against a stand-in for a guest's console (a shell that reads
+# lines ended by carriage returns, as a tty delivers them): gc_run returns a command's output and
+# status, ends at once with 98 and the crash report when the guest panics and restarts, and with 99
+# when its bound runs out.
+set -uo pipefail
+src=$1
+work=$(mktemp -d)
+trap 'gc_close 2>/dev/null; kill "$(gc_pid)" 2>/dev/null; rm -rf "$work"' EXIT
+cat >"$work/guest" <<'GUEST'
+#!/usr/bin/env bash
+while read -r -d $'\r' line; do
+  case "$line" in
+    panic*) printf '[ 9.1] BUG: kernel NULL pointer dereference\n[ 9.2] Kernel panic - not syncing: Fatal exception\n[ 0.0] Linux version 6.1\ndebian login: ' ;;
+    *) bash -c "$line" ;;
+  esac
+done
+GUEST
+chmod +x "$work/guest"
+GC_DIR=$work/console
+. "$src/testbed/guest-console.sh"
+fails=0
+check() {  # check WHAT EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "FAIL: $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi
+}
+gc_open "$work/guest"
+
+out=$(gc_run 10 'echo hello; false'); rc=$?
+check "a command's exit status" 1 "$rc"
+check "a command's output" hello "$(echo "$out" | head -n1)"
+
+start=$SECONDS
+out=$(gc_run 60 'panic now'); rc=$?
+check "a guest that panics ends the run with 98" 98 "$rc"
+check "...at once, not after the bound" 1 "$((SECONDS - start < 10))"
+check "...with the panic in the report" 1 "$(echo "$out" | grep -c 'Kernel panic - not syncing')"
+check "...from the first sign of trouble on" 1 "$(echo "$out" | grep -c 'BUG: kernel NULL pointer')"
+
+out=$(gc_run 1 'sleep 3'); rc=$?
+check "a command that outlives its bound ends with 99" 99 "$rc"
+
+exit $((fails > 0))
