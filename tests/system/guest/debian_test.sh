@@ -207,7 +207,10 @@ tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
       <model type='virtio'/>
       <driver name='qemu'/>
       <address type='pci' domain='0x0000' bus='0x07' slot='0x00' function='0x0'/>
-    </interface>" >/tmp/data.xml
+    </interface>
+    <memballoon model='virtio'>
+      <stats period='2'/>
+    </memballoon>" >/tmp/data.xml
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
 expect_eq "create data: exit status (output: $out)" 0 "$?"
 gc_open "$ALTOCTL" console data
@@ -215,6 +218,12 @@ gc_wait 900 "login: " || { console_tail; fail "no login prompt (second boot)"; }
 gc_mark
 gc_type root
 gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
+# <memballoon> with <stats period='2'/>: dommemstat prints the guest's own statistics beside actual.
+wait_for 60 sh -c "\"$ALTOCTL\" dommemstat data | grep -q '^available [1-9]'" ||
+  fail "dommemstat data: no guest statistics with <stats period='2'/>: $("$ALTOCTL" dommemstat data 2>&1)"
+out=$("$ALTOCTL" dommemstat data 2>&1)
+expect_contains "dommemstat data: the guest's unused memory" "unused " "$out"
+expect_contains "dommemstat data: the guest's available memory" "available " "$out"
 step "data: NICs (virtio-net with and without vhost, the passed-through e1000e)"
 lease_of() {  # lease_of NIC PREFIX: dhclient on NIC, then its IPv4 address in PREFIX.0/24
   gc_run 180 "dhclient $1" >/dev/null || return 1
