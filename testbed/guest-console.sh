@@ -9,7 +9,9 @@
 #   gc_close                close its stdin (CMD sees end of input)
 #   gc_type TEXT            type TEXT and Enter
 #   gc_mark                 later waits only look at output after this point
-#   gc_wait SECONDS TEXT    until the output (after the mark) contains TEXT; status 1 on timeout
+#   gc_wait SECONDS TEXT [crash|restart]
+#                           until the output (after the mark) contains TEXT; status 1 on timeout,
+#                           2 when the guest's kernel dies (with "crash") or also restarts ("restart")
 #   gc_run SECONDS CMD      type CMD, wait for its end, print its output, return its exit status
 #                           (99 when it did not end within SECONDS; 98 at once when the guest
 #                           panicked or restarted meanwhile, with the console from the panic on)
@@ -38,22 +40,36 @@ gc_mark() { _gc_mark=$(stat -c %s "$GC_OUT" 2>/dev/null || echo 0); }
 # (bash's bracketed-paste switch ESC[?2004l would otherwise start the first line of every output).
 gc_since() { tail -c +"$((_gc_mark + 1))" "$GC_OUT" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
 gc_seen() { gc_since | grep -q -- "$1"; }
-# What says the guest's kernel died or started again: a command's output never holds it, so a
-# command that sees it will not end (its shell is gone); waiting out the bound only hides the cause.
-_gc_restart='Kernel panic - not syncing|reboot: Restarting system|Linux version [0-9]'
-gc_restarted() { gc_since | grep -qaE "$_gc_restart"; }
-# The console from the first oops, BUG, lockup, panic or restart message on (nothing when there is
-# none: a triple fault restarts the guest without a word; the VMM's log says so).
+# What says the guest's kernel died: a panic (the standard VM's cmdline has panic=1, so it restarts a
+# second later), a BUG or an oops; while a command runs, a new boot's banner says the same. A
+# command's output never holds these, and a command that sees them will not end (its shell is gone):
+# waiting out the bound would only hide the cause.
+_gc_died='Kernel panic - not syncing|reboot: Restarting system|BUG: |Oops: '
+gc_died() { gc_since | grep -qaE "$_gc_died"; }
+gc_restarted() { gc_since | grep -qaE "$_gc_died|Linux version [0-9]"; }
+# The console from the first warning, oops, BUG, lockup, panic or restart message on (nothing when
+# there is none: a triple fault restarts the guest without a word; the VMM's log says so).
 gc_crash_report() {
   local n
-  n=$(gc_since | grep -aE -m1 -n 'Oops|BUG:|general protection|Kernel panic|Call Trace|watchdog:|rcu:.*stall|reboot: Restarting system' | cut -d: -f1)
+  n=$(gc_since | grep -aE -m1 -n "WARNING:|cut here|general protection|Call Trace|watchdog:|rcu:.*stall|$_gc_died" | cut -d: -f1)
   [ -n "$n" ] && gc_since | tail -n +"$((n > 20 ? n - 20 : 1))" | head -n 150
 }
-gc_wait() {  # gc_wait SECONDS TEXT [restart]: with "restart", ends with status 2 when the guest restarts
+# When the run is in the testbed, tell it that a second-level guest's kernel crashed (the first such
+# line of the console): testbed repeats such a run once, as it does when the test host's kernel crashes.
+gc_note_crash() {
+  local line
+  line=$(gc_since | grep -aE -m1 -o "($_gc_died).*" | head -c 200)
+  [ -n "$line" ] && [ -n "${TESTBED_JOB:-}" ] && [ -d "$TESTBED_JOB" ] && echo "$line" >"$TESTBED_JOB/guest-crash"
+  [ -n "$line" ]
+}
+gc_wait() {  # gc_wait SECONDS TEXT [crash|restart]: ends with status 2 when the guest's kernel dies (or restarts)
   local end=$((SECONDS + $1))
   until gc_seen "$2"; do
     [ $SECONDS -lt $end ] || return 1
-    [ "${3:-}" = restart ] && gc_restarted && return 2
+    case "${3:-}" in
+      crash) gc_died && return 2 ;;
+      restart) gc_restarted && return 2 ;;
+    esac
     sleep 0.2
   done
 }
@@ -64,7 +80,7 @@ gc_run() {
   gc_wait "$1" 'RC-1[0-9]*-END' restart
   case $? in
     0) ;;
-    2) echo "the guest's kernel died or restarted while running: $2"; gc_crash_report || gc_since | tail -c 3000; return 98 ;;
+    2) echo "the guest's kernel died or restarted while running: $2"; gc_note_crash; gc_crash_report || gc_since | tail -c 3000; return 98 ;;
     *) gc_since | tail -c 3000; return 99 ;;
   esac
   local out rc

@@ -57,7 +57,7 @@ console_tail() { tr '\r' '\n' <"$GC_OUT" | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' | gr
 after_failure() {
   local rc=$? log
   [ "$rc" = 0 ] && return
-  [ -s "$GC_OUT" ] && { echo "# --- the guest's console from the first oops, panic or restart (if any)"; (_gc_mark=0; gc_crash_report); }
+  [ -s "$GC_OUT" ] && { echo "# --- the guest's console from the first warning, oops, panic or restart (if any)"; (_gc_mark=0; gc_crash_report; gc_note_crash); }
   for log in "$ALTOVIRT_STATE_DIR"/vms/*/altovirt.log; do
     [ -f "$log" ] && { echo "# --- $log (last 30 lines)"; tail -n 30 "$log"; }
   done
@@ -90,7 +90,7 @@ out=$("$ALTOCTL" create /tmp/debian.xml 2>&1)
 expect_eq "create debian: exit status (output: $out)" 0 "$?"
 expect_eq "the e1000e is on vfio-pci" vfio-pci "$(current_driver $NIC_BDF)"
 gc_open "$ALTOCTL" console debian
-gc_wait 900 "login: " || { console_tail; fail "no login prompt on hvc0 within 900 s"; }
+gc_wait 900 "login: " crash || { console_tail; fail "no login prompt on hvc0 within 900 s"; }
 login_s=$(echo "$(date +%s.%N) - $start" | bc)
 pass "login prompt on the virtio console (hvc0) $(printf '%.1f' "$login_s") s after create"
 gc_mark
@@ -214,7 +214,7 @@ tb_standard_vm_xml data "$DISK" "$NIC_BDF" "
 out=$("$ALTOCTL" create /tmp/data.xml 2>&1)
 expect_eq "create data: exit status (output: $out)" 0 "$?"
 gc_open "$ALTOCTL" console data
-gc_wait 900 "login: " || { console_tail; fail "no login prompt (second boot)"; }
+gc_wait 900 "login: " crash || { console_tail; fail "no login prompt (second boot)"; }
 gc_mark
 gc_type root
 gc_wait 120 "root@debian:~# " || fail "root login (second boot)"
@@ -286,13 +286,14 @@ pass "discard shrinks the image file from $before KiB to $after KiB allocated"
 fio_iops() {  # fio_iops DEVICE: 4 KiB random reads at iodepth 16 for 10 s; prints the IOPS
   local out
   out=$(gc_run 120 "fio --name=iops --filename=$1 --readonly --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --ramp_time=2 --runtime=10 --time_based --output-format=terse | cut -d';' -f8 | sed 's/^/IOPS=/'")
+  echo "$out" >/tmp/fio_iops.out
   echo "$out" | sed -n 's/^IOPS=\([0-9]*\).*/\1/p' | tail -n1
 }
 free=$(fio_iops /dev/vdb)
-[ -n "$free" ] || fail "fio on the unthrottled disk printed no IOPS"
+[ -n "$free" ] || fail "fio on the unthrottled disk printed no IOPS: $(tail -c 2000 /tmp/fio_iops.out)"
 [ "$free" -ge $((3 * IOTUNE / 2)) ] || fail "the unthrottled disk reaches only $free IOPS: too few to measure a limit of $IOTUNE"
 iops=$(fio_iops /dev/vdc)
-[ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS"
+[ -n "$iops" ] || fail "fio on the throttled disk printed no IOPS: $(tail -c 2000 /tmp/fio_iops.out)"
 [ "$iops" -ge $((IOTUNE * 9 / 10)) ] && [ "$iops" -le $((IOTUNE * 11 / 10)) ] ||
   fail "iotune total_iops_sec=$IOTUNE: fio measured $iops IOPS (unthrottled: $free)"
 pass "iotune total_iops_sec=$IOTUNE: fio measures $iops IOPS (the unthrottled disk: $free)"

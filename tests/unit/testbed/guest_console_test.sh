@@ -36,6 +36,15 @@ check "...at once, not after the bound" 1 "$((SECONDS - start < 10))"
 check "...with the panic in the report" 1 "$(echo "$out" | grep -c 'Kernel panic - not syncing')"
 check "...from the first sign of trouble on" 1 "$(echo "$out" | grep -c 'BUG: kernel NULL pointer')"
 
+mkdir -p "$work/job"
+TESTBED_JOB=$work/job gc_note_crash
+check "gc_note_crash tells the testbed the first crash line" "BUG: kernel NULL pointer dereference" "$(cat "$work/job/guest-crash" 2>/dev/null)"
+gc_wait 10 "never printed" crash; rc=$?
+check "a wait with 'crash' ends with 2 when the guest died after the mark" 2 "$rc"
+gc_mark
+gc_wait 1 "never printed" crash; rc=$?
+check "...and only then (1: its bound ran out)" 1 "$rc"
+
 out=$(gc_run 1 'sleep 3'); rc=$?
 check "a command that outlives its bound ends with 99" 99 "$rc"
 
