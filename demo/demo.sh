@@ -4,7 +4,8 @@
 # passed through, the guest's own e1000e driver gets a DHCP lease over it and pings the test host,
 # and afterwards the NIC goes back to its host driver. With --standard-vm, then the standard VM:
 # StratoVirt's example domain (root ports, a Debian 12 root disk on virtio-blk, the virtio console,
-# the NIC) boots Debian, root logs in over `altoctl console`, and `dhclient` gets a lease on the NIC.
+# the NIC) boots Debian, root logs in over `altoctl console`, `dhclient` gets a lease on the NIC, and
+# `altoctl setmem` takes memory from the guest through its balloon.
 #
 #   demo/demo.sh [--standard-vm]
 set -euo pipefail

@@ -59,6 +59,14 @@ for c in "ls /sys/bus/virtio/drivers" "ip -br a" "dhclient $nic" "ip -br a show 
   echo "root@debian:~# $c"
   gc_run 180 "$c" | sed '1d;$d' || true
 done
+step "The balloon, as virsh's user drives it: setmem and dommemstat (KiB)"
+show "$altoctl" dommemstat debian
+show "$altoctl" setmem debian 384M
+for _ in $(seq 60); do "$altoctl" dommemstat debian | grep -qx 'actual 393216' && break; sleep 1; done
+show "$altoctl" dommemstat debian | head -n1
+echo "root@debian:~# grep MemTotal /proc/meminfo"
+gc_run 30 'grep MemTotal /proc/meminfo' | sed '1d;$d' || true
+show "$altoctl" setmem debian 512M
 gc_close
 step "Shut it down: systemd powers off, the NIC goes back to e1000e"
 show "$altoctl" shutdown debian
