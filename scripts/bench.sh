@@ -287,13 +287,12 @@ debian_vm() {
         -netdev tap,id=n0,ifname=avbtap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,mac=$bench_mac)
   start=${EPOCHREALTIME/./}
   GC_DIR=$work/$name.console gc_open timeout 1800 "${cmd[@]}"
-  gc_wait 900 "login: " || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): no login prompt on hvc0"; }
+  gc_wait 900 "login: " crash || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): no login prompt on hvc0"; }
   now=${EPOCHREALTIME/./}
   record login_s "$vmm" "$(awk -v d=$((now - start)) 'BEGIN { printf "%.1f", d / 1000000 }')"
   child=$(pgrep -P "$(gc_pid)" | head -n1)
   [ -n "$child" ] && record memstd_mib "$vmm" "$(smaps_overhead "$child" 512 | awk '$1 != "none" { printf "%.1f", $1 / 1024 }')"
-  gc_mark; gc_type root
-  gc_wait 120 "root@debian:~# " || die "$vmm ($name): root login"
+  gc_login 10 || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): root login"; }
   # fio's terse output (version 3): field 7 is the read bandwidth in KiB/s, field 8 the read IOPS.
   out=$(gc_run 300 "fio --name=rand --filename=/dev/vda --readonly --rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=32 --runtime=$fio_s --time_based --output-format=terse | cut -d';' -f8 | sed 's/^/IOPS=/'") ||
     die "$vmm ($name): fio random read: $out"

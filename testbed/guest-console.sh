@@ -90,8 +90,18 @@ gc_run() {
   return $((10#$rc))
 }
 gc_login() {
-  gc_wait "$1" "login: " || return 1
-  gc_mark
-  gc_type root
-  gc_wait 120 "root@[a-z0-9-]*:~# "
+  gc_wait "$1" "login: " crash || return 1
+  # A name typed while getty is still setting up the line (systemd may restart it once the boot
+  # settles) can be lost: after 60 s without a shell, Enter brings a fresh prompt to type it again.
+  local try
+  for try in 1 2; do
+    gc_mark
+    gc_type root
+    gc_wait 60 "root@[a-z0-9-]*:~# " crash && return 0
+    [ "$try" = 1 ] || return 1
+    gc_died && return 1
+    gc_mark
+    gc_type ""
+    gc_wait 30 "login: " crash || return 1
+  done
 }

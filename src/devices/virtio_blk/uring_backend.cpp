@@ -20,8 +20,13 @@ struct Pending {
   std::vector<iovec> iov;  // what is left to transfer
   size_t first = 0;
   uint64_t done = 0;
+  unsigned retries = 0;  // resubmissions after -EAGAIN/-EINTR
   std::unique_ptr<AlignedBuffer> bounce;
 };
+
+// A CQE of -EAGAIN or -EINTR means the kernel did not do the op, not that the disk failed (QEMU's
+// io_uring driver resubmits these too); more than this many in a row is reported as the error.
+constexpr unsigned kMaxRetries = 16;
 
 // Threading: everything on the device's I/O thread (the ring is single-issuer).
 class UringBackend : public Backend {
@@ -129,12 +134,18 @@ class UringBackend : public Backend {
   std::optional<IoCompletion> complete(Pending* p, int res) {
     auto it = pending_.find(p);
     if (it == pending_.end()) return std::nullopt;
+    if ((res == -EAGAIN || res == -EINTR) && p->retries < kMaxRetries) {
+      ++p->retries;
+      queue_sqe(p);  // the same op again, from where it stood
+      return std::nullopt;
+    }
     int64_t result = res;
     if (res >= 0 && (p->op.kind == IoKind::read || p->op.kind == IoKind::write)) {
       if (res == 0 && p->done < p->op.length) {
         result = -EIO;  // end of the image: it shrank
       } else {
         p->done += static_cast<uint64_t>(res);
+        p->retries = 0;
         if (p->done < p->op.length) {
           advance_iov(p->iov, p->first, static_cast<size_t>(res));
           queue_sqe(p);  // short transfer: continue with the rest
