@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the outer machine, not in the test host: testbed repeats a failed run once when the command
 # reports that a second-level guest's kernel crashed (testbed/guest-console.sh's gc_note_crash), says
-# so, and fails with the command's own status when it happens again; a plain failure is not repeated.
+# so, and fails with the command's own status when it happens again; a plain failure is not repeated;
+# a test host that freezes is stopped early and repeated.
 set -uo pipefail
 testbed=$1
 work=$(mktemp -d)
@@ -18,6 +19,27 @@ echo "$out" | grep '^testbed:'
 check "a guest crash twice: the command's own status" 3 "$rc"
 check "...after two runs" 2 "$(echo "$out" | grep -c 'command exited with status 3')"
 check "...saying why it ran again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
+
+# A test host that freezes (here: its CPUs stopped through the outer QEMU's monitor, once the command
+# says it runs) is found by its missing heartbeat, reported with where its CPUs are, and run again.
+cache=${TESTBED_CACHE:-$(dirname "$(dirname "$testbed")")/build/testbed}
+printf 'touch "$TESTBED_JOB/freeze-me"; sleep 25; exit 0\n' >"$work/freeze.sh"
+TESTBED_FREEZE_AFTER=15 "$testbed" --timeout 120 --script "$work/freeze.sh" >"$work/freeze.out" 2>&1 &
+tb=$!
+for _ in $(seq 600); do
+  marker=$(ls "$cache"/job.*/freeze-me 2>/dev/null | head -n 1)
+  [ -n "$marker" ] && break
+  sleep 0.2
+done
+[ -n "$marker" ] && printf '{"execute":"qmp_capabilities"}\n{"execute":"stop"}\n' |
+  socat -t 2 - "UNIX-CONNECT:$(dirname "$marker").qmp" >/dev/null
+wait "$tb"; rc=$?
+out=$(cat "$work/freeze.out")
+echo "$out" | grep '^testbed:\|^  | CPU#[0-9]* '
+check "a frozen test host: the second run's status" 0 "$rc"
+check "...found by its heartbeat" 1 "$(echo "$out" | grep -c 'the test host froze: no heartbeat for 15s')"
+check "...with a kernel symbol for each CPU" 2 "$(echo "$out" | grep -c '^  | CPU#[0-9] [0-9a-f]\{16\} [a-z_]')"
+check "...run again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
 out=$("$testbed" --timeout 60 --script "$work/fail.sh" 2>&1); rc=$?
