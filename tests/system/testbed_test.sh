@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The testbed itself: inside the test host, IOMMU groups exist, vfio-pci binds a device through
 # driver_override and its /dev/vfio/N opens, /dev/kvm runs a vCPU to HLT, and the NVMe PF is SR-IOV
-# capable with 4 VFs.
+# capable with 4 VFs; one idle KVM VM (the testbed's holder) lives throughout.
 . "$(dirname "$0")/lib.sh"
 
 groups=$(ls /sys/kernel/iommu_groups | wc -l)
@@ -35,7 +35,14 @@ echo $NIC_BDF > /sys/bus/pci/drivers/vfio-pci/unbind
 echo $NIC_BDF > /sys/bus/pci/drivers_probe
 expect_eq "NIC back on e1000e" e1000e "$(current_driver $NIC_BDF)"
 
+# The KVM holder (testbed/host-init): one idle VM for the test host's whole life, so that no test's
+# VM is the first or the last one (whose creation and exit patch kernel text, which froze the test
+# host under TCG). It is there before any test's VM, and still there after one has come and gone.
+holder_vms() { ls /sys/kernel/debug/kvm 2>/dev/null | grep -c -- -; }
+expect_eq "the KVM holder's VM exists before any test's" 1 "$(holder_vms)"
 run_ok "KVM runs a vCPU to HLT" "$ALTOVIRT_BUILD/tests/system/kvm_hlt_probe"
+expect_eq "the KVM holder's VM is still the only one after a test's VM came and went" 1 "$(holder_vms)"
+expect_contains "the KVM holder is QEMU, paused" "testbed-kvm-holder" "$(ps -eo args | grep '[t]estbed-kvm-holder')"
 
 expect_eq "NVMe is 1b36:0010" "0x1b36 0x0010" "$(cat /sys/bus/pci/devices/$NVME_BDF/vendor) $(cat /sys/bus/pci/devices/$NVME_BDF/device)"
 expect_eq "NVMe sriov_totalvfs" 4 "$(cat /sys/bus/pci/devices/$NVME_BDF/sriov_totalvfs)"
