@@ -11,22 +11,10 @@
 #include "altovirt/base/fd.h"
 #include "altovirt/virtio_blk/backend.h"
 #include "bounce.h"
+#include "transfer.h"
 
 namespace altovirt::virtio_blk {
 namespace {
-
-struct Pending {
-  IoOp op;
-  std::vector<iovec> iov;  // what is left to transfer
-  size_t first = 0;
-  uint64_t done = 0;
-  unsigned retries = 0;  // resubmissions after -EAGAIN/-EINTR
-  std::unique_ptr<AlignedBuffer> bounce;
-};
-
-// A CQE of -EAGAIN or -EINTR means the kernel did not do the op, not that the disk failed (QEMU's
-// io_uring driver resubmits these too); more than this many in a row is reported as the error.
-constexpr unsigned kMaxRetries = 16;
 
 // Threading: everything on the device's I/O thread (the ring is single-issuer).
 class UringBackend : public Backend {
@@ -46,7 +34,7 @@ class UringBackend : public Backend {
   }
 
   Status submit(IoOp op) override {
-    auto p = std::make_unique<Pending>();
+    auto p = std::make_unique<Transfer>();
     p->op = std::move(op);
     ++in_flight_;
     if (p->op.kind == IoKind::discard || p->op.kind == IoKind::write_zeroes) {
@@ -70,7 +58,7 @@ class UringBackend : public Backend {
         p->iov = to_iovec(p->op.iov);
       }
     }
-    Pending* raw = p.get();
+    Transfer* raw = p.get();
     pending_[raw] = std::move(p);
     queue_sqe(raw);
     flush_sqes();
@@ -85,7 +73,7 @@ class UringBackend : public Backend {
     ready.swap(ready_);
     io_uring_cqe* cqe;
     while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-      auto* p = static_cast<Pending*>(io_uring_cqe_get_data(cqe));
+      auto* p = static_cast<Transfer*>(io_uring_cqe_get_data(cqe));
       int res = cqe->res;
       io_uring_cqe_seen(&ring_, cqe);
       if (auto c = complete(p, res)) ready.push_back(*c);
@@ -108,14 +96,14 @@ class UringBackend : public Backend {
   }
 
  private:
-  void queue_sqe(Pending* p) { backlog_.push_back(p); }
+  void queue_sqe(Transfer* p) { backlog_.push_back(p); }
 
   // Moves backlogged ops into the submission queue (when it has room) and submits them.
   void flush_sqes() {
     while (!backlog_.empty()) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       if (sqe == nullptr) break;  // full: the rest goes when completions free slots
-      Pending* p = backlog_.front();
+      Transfer* p = backlog_.front();
       backlog_.pop_front();
       const int fd = image_.fd();
       const uint64_t off = p->op.offset + p->done;
@@ -130,32 +118,16 @@ class UringBackend : public Backend {
     io_uring_submit(&ring_);
   }
 
-  // A CQE for `p`: the final completion, or nothing when the rest of a short transfer was queued.
-  std::optional<IoCompletion> complete(Pending* p, int res) {
+  // A CQE for `p`: the final completion, or nothing when it was queued again (retry, or the rest).
+  std::optional<IoCompletion> complete(Transfer* p, int res) {
     auto it = pending_.find(p);
     if (it == pending_.end()) return std::nullopt;
-    if ((res == -EAGAIN || res == -EINTR) && p->retries < kMaxRetries) {
-      ++p->retries;
-      queue_sqe(p);  // the same op again, from where it stood
+    std::optional<int64_t> result = on_result(*p, res);
+    if (!result) {
+      queue_sqe(p);
       return std::nullopt;
     }
-    int64_t result = res;
-    if (res >= 0 && (p->op.kind == IoKind::read || p->op.kind == IoKind::write)) {
-      if (res == 0 && p->done < p->op.length) {
-        result = -EIO;  // end of the image: it shrank
-      } else {
-        p->done += static_cast<uint64_t>(res);
-        p->retries = 0;
-        if (p->done < p->op.length) {
-          advance_iov(p->iov, p->first, static_cast<size_t>(res));
-          queue_sqe(p);  // short transfer: continue with the rest
-          return std::nullopt;
-        }
-        if (p->bounce && p->op.kind == IoKind::read) copy_out(p->op.iov, p->bounce->data(), p->op.length);
-        result = static_cast<int64_t>(p->op.length);
-      }
-    }
-    IoCompletion c{p->op.tag, result};
+    IoCompletion c{p->op.tag, *result};
     pending_.erase(it);
     return c;
   }
@@ -164,8 +136,8 @@ class UringBackend : public Backend {
   UniqueFd efd_;
   io_uring ring_{};
   bool ring_ok_ = false;
-  std::map<Pending*, std::unique_ptr<Pending>> pending_;
-  std::deque<Pending*> backlog_;
+  std::map<Transfer*, std::unique_ptr<Transfer>> pending_;
+  std::deque<Transfer*> backlog_;
   std::deque<IoCompletion> ready_;
   size_t in_flight_ = 0;
 };
