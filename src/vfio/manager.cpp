@@ -35,11 +35,14 @@ Status check_memlock(uint64_t bytes) {
               bytes >> 20, rl.rlim_cur >> 10, (bytes >> 10) + 1024);
 }
 
-Result<std::shared_ptr<Device>> Manager::open_device(const std::string& address) {
+Result<std::shared_ptr<Device>> Manager::open_device(const std::string& address, bool reuse) {
   AV_TRY_ASSIGN(host::PciAddress pci, find_device(*sysfs_, address));
   std::string bdf = pci.str();
   for (auto& d : devices_)
-    if (d->address() == bdf) return fail("{} is passed to this VM twice", bdf);
+    if (d->address() == bdf) {
+      if (reuse) return d;
+      return fail("{} is passed to this VM twice", bdf);
+    }
   std::string driver = host::current_driver(*sysfs_, pci);
   if (driver != host::kVfioPci)
     return fail("{} is bound to {}, not to vfio-pci: detach it first (altoctl nodedev-detach {})", bdf,

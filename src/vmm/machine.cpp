@@ -94,8 +94,9 @@ void install_kick_signal() {
 }
 
 Result<std::unique_ptr<Machine>> Machine::create(const kvm::Kvm& kvm, const VmOptions& options,
-                                                 devices::CharBackend& console, Chardevs& chardevs) {
-  std::unique_ptr<Machine> m(new Machine(console, chardevs));
+                                                 devices::CharBackend& console, Chardevs& chardevs,
+                                                 ResetSurvivors& survivors) {
+  std::unique_ptr<Machine> m(new Machine(console, chardevs, survivors));
   AV_TRY(m->build(kvm, options));
   return m;
 }
@@ -126,10 +127,14 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
     return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
 
-  // Guest RAM, below and above the 32-bit PCI hole.
-  if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
-  AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
-  if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
+  // Guest RAM, below and above the 32-bit PCI hole: mapped by the first machine of the process, and
+  // the same mapping (contents and all, as a PC's reset leaves RAM) for every machine after a guest
+  // reset, which only registers it with its new VM.
+  if (memory_.regions().empty()) {
+    if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
+    AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
+    if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
+  }
   for (auto& r : memory_.regions()) {
     AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
     ram_slots_.push_back(std::move(s));
@@ -291,8 +296,8 @@ VirtioContext& Machine::virtio() {
 }
 
 VfioContext& Machine::vfio() {
-  if (!vfio_) vfio_ = std::make_unique<VfioContext>();
-  return *vfio_;
+  if (!survivors_.vfio) survivors_.vfio = std::make_unique<VfioContext>();
+  return *survivors_.vfio;
 }
 
 Result<kvm::MemorySlot> Machine::map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) {

@@ -59,6 +59,20 @@ class MachineHost : public PassthroughHost {
 
 }  // namespace
 
+Result<std::shared_ptr<vfio::Device>> VfioContext::open_device(const std::string& address) {
+  AV_TRY_ASSIGN(auto device, manager.open_device(address, /*reuse=*/true));
+  if (!claimed_.insert(device->address()).second) return fail("{} is passed to this VM twice", device->address());
+  return device;
+}
+
+void VfioContext::machine_ended() {
+  host.reset();
+  kvm_device_.reset();
+  groups_in_kvm_.clear();
+  claimed_.clear();
+  reuse_logged_ = false;
+}
+
 Status VfioContext::prepare(Machine& machine) {
   // KVM's VFIO pseudo-device learns every group, so that KVM knows DMA may be non-coherent and so on
   // (Documentation/virt/kvm/devices/vfio.rst).
@@ -90,6 +104,9 @@ Status VfioContext::prepare(Machine& machine) {
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log::info("vfio", "DMA-mapped {} MiB of guest RAM in {:.1f} ms", total >> 20, ms);
     ram_mapped_ = true;
+  } else if (!reuse_logged_) {
+    log::info("vfio", "guest RAM stays DMA-mapped from the previous boot: no new DMA map");
+    reuse_logged_ = true;
   }
   return ok();
 }
@@ -122,7 +139,7 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   VfioContext& ctx = machine.vfio();
   // The manager outlives the devices (Machine destroys its PCI bus first).
   options.owned_groups = [&manager = ctx.manager](unsigned group) { return manager.group_fd(group); };
-  auto device = ctx.manager.open_device(address);
+  auto device = ctx.open_device(address);
   if (!device) return std::unexpected(device.error().context(fmt::format("-device {}", spec.text)));
   AV_TRY(ctx.prepare(machine));
   std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", (*device)->address()) : spec.id;

@@ -136,8 +136,11 @@ int main(int argc, char** argv) {
   }
 
   int status = 0;
+  // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a
+  // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors).
+  vmm::ResetSurvivors survivors;
   for (;;) {
-    auto machine = vmm::Machine::create(*kvm, o, **console, *chardevs);
+    auto machine = vmm::Machine::create(*kvm, o, **console, *chardevs, survivors);
     if (!machine) {
       log::error("vmm", "{}", machine.error().message());
       std::fprintf(stderr, "altovirt: %s\n", machine.error().message().c_str());

@@ -2,7 +2,8 @@
 # SR-IOV with altovirt: the NVMe PF's VFs are created and given resources (testbed recipe), one VF is
 # passed to a guest whose nvme driver reads back a pattern the test host wrote and writes a new one,
 # which the test host then reads (nothing lost). Then two devices at once (the NIC and a VF), and two
-# VMs each with its own VF, and a VF already held by another VM (refused: EBUSY).
+# VMs each with its own VF, and a VF already held by another VM (refused: EBUSY). Then six boots of
+# one VM with a VF (five guest reboots): one DMA map, flat fds and RSS.
 . "$(dirname "$0")/../lib.sh"
 ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
 
@@ -63,4 +64,38 @@ expect_eq "VM A exit status" 0 "$rca"
 expect_eq "VM B exit status" 0 "$rcb"
 expect_contains "VM A read through VF 1" "GUEST-NVME-READ vf-pattern-3" "$(cat /tmp/vm-a.out)"
 expect_contains "VM B read through VF 2" "GUEST-NVME-READ vf-pattern-3" "$(cat /tmp/vm-b.out)"
+
+# Guest reboots keep the VFIO container, groups, devices and DMA mappings (and guest RAM): the
+# guest reads the VF, reboots (reboot -f: a reset, for which altovirt builds a new machine), and
+# reads it again, six boots in all. Guest RAM is pinned once; each boot still resets the VF; the
+# process's fds and RSS are the same on the sixth boot as on the second.
+step "reboots with a VF"
+"$ALTOVIRT" -m 256M -smp 1 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -serial stdio \
+  -append "console=ttyS0 panic=-1 quiet guest.steps=nvme-read,sleep-3,reboot guest.pattern=vf-pattern-3" \
+  -D /tmp/reboots.log -device vfio-pci,host="$vf1",id=vf1 < /dev/null > /tmp/reboots.out 2>&1 &
+r=$!
+reads() { grep -c 'GUEST-NVME-READ vf-pattern-3' /tmp/reboots.out; }
+fds=() rss=() seen=0 end=$((SECONDS + 400))
+while [ "$seen" -lt 6 ] && [ $SECONDS -lt "$end" ] && kill -0 "$r" 2>/dev/null; do
+  n=$(reads)
+  if [ "$n" -gt "$seen" ]; then  # a boot has just read the VF, and sleeps 3 s before its reboot
+    seen=$n
+    fds[$n]=$(ls /proc/$r/fd | wc -l)
+    rss[$n]=$(awk '/^VmRSS:/ { print $2 }' /proc/$r/status)
+    echo "boot $n: $(grep 'GUEST-INIT' /tmp/reboots.out | tail -n 1), ${fds[$n]} fds, RSS ${rss[$n]} KiB"
+  fi
+  sleep 0.3
+done
+kill -TERM "$r" 2>/dev/null
+wait_pid 60 "$r" "altovirt (reboots)"; rc=$?
+[ "$seen" -ge 6 ] || { tail -n 30 /tmp/reboots.out; tail -n 30 /tmp/reboots.log; }
+expect_eq "reboots: six boots read the VF" 6 "$seen"
+expect_eq "reboots: altovirt ends with 0 on SIGTERM" 0 "$rc"
+expect_eq "reboots: guest RAM DMA-mapped once" 1 "$(grep -c 'DMA-mapped .* MiB of guest RAM' /tmp/reboots.log)"
+expect_eq "reboots: each later boot kept the mappings" 5 "$(grep -c 'guest RAM stays DMA-mapped from the previous boot: no new DMA map' /tmp/reboots.log)"
+expect_eq "reboots: the VF is reset for every boot" 6 "$(grep -c 'vf1: reset by' /tmp/reboots.log)"
+expect_eq "reboots: no more fds on the sixth boot than on the second" "${fds[2]}" "${fds[6]}"
+growth=$(( ${rss[6]} - ${rss[2]} ))
+[ "$growth" -lt 4096 ] || fail "reboots: RSS grew by $growth KiB from the second boot to the sixth (${rss[2]} -> ${rss[6]} KiB)"
+pass "reboots: RSS flat from the second boot to the sixth (${rss[2]} -> ${rss[6]} KiB)"
 finish

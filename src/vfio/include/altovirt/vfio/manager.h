@@ -32,8 +32,10 @@ class Manager {
       : sysfs_(std::move(sysfs)) {}
 
   // Opens a PCI device for passthrough: the address must exist, be bound to vfio-pci, and its group
-  // must be viable. The container is opened with the first device.
-  Result<std::shared_ptr<Device>> open_device(const std::string& address);
+  // must be viable. The container is opened with the first device. A device this manager has open
+  // already is refused ("passed twice"), or with `reuse` returned as it is (a guest reset's new
+  // machine takes the devices of the one before, as QEMU keeps them across system_reset).
+  Result<std::shared_ptr<Device>> open_device(const std::string& address, bool reuse = false);
 
   // Maps guest RAM with IOVA = guest physical address. Refuses ranges that overlap an IOVA range the
   // host reserves in any group used (sysfs reserved_regions, e.g. the MSI doorbell window).

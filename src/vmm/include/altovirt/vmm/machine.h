@@ -39,6 +39,7 @@
 #include "altovirt/devices/io_handler.h"
 #include "altovirt/devices/serial.h"
 #include "altovirt/vmm/chardevs.h"
+#include "altovirt/vmm/reset_survivors.h"
 #include "altovirt/kvm/gsi.h"
 #include "altovirt/kvm/guest_memory.h"
 #include "altovirt/kvm/kvm.h"
@@ -63,9 +64,11 @@ void install_kick_signal();
 
 class Machine : public devices::MachineControl, public pci::BarListener {
  public:
-  // `console` (the -serial backend) and `chardevs` belong to the process and outlive the machine.
+  // `console` (the -serial backend), `chardevs` and `survivors` (guest RAM and the VFIO state, kept
+  // across guest resets) belong to the process and outlive the machine.
   static Result<std::unique_ptr<Machine>> create(const kvm::Kvm& kvm, const VmOptions& options,
-                                                 devices::CharBackend& console, Chardevs& chardevs);
+                                                 devices::CharBackend& console, Chardevs& chardevs,
+                                                 ResetSurvivors& survivors);
   ~Machine() override;
 
   MachineExit run();
@@ -115,7 +118,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::string device_id(const pci::PciAddress& address) const;
 
  private:
-  Machine(devices::CharBackend& console, Chardevs& chardevs) : console_(console), chardevs_(chardevs) {}
+  Machine(devices::CharBackend& console, Chardevs& chardevs, ResetSurvivors& survivors)
+      : console_(console), chardevs_(chardevs), survivors_(survivors), memory_(survivors.memory), vfio_use_{survivors} {}
   Status build(const kvm::Kvm& kvm, const VmOptions& options);
   void vcpu_loop(kvm::Vcpu& vcpu);
   void input_loop();
@@ -125,17 +129,23 @@ class Machine : public devices::MachineControl, public pci::BarListener {
 
   devices::CharBackend& console_;
   Chardevs& chardevs_;
+  ResetSurvivors& survivors_;
   std::unique_ptr<kvm::Vm> vm_;
   std::unique_ptr<kvm::GsiRouter> gsi_;
   boot::MemoryLayout layout_;
-  kvm::GuestMemory memory_;
+  kvm::GuestMemory& memory_;  // survivors_.memory
   std::vector<kvm::MemorySlot> ram_slots_;
   IoBus pio_{"port I/O"};
   IoBus mmio_{"MMIO"};
   // Before pci_: destroyed after the passed-through devices, which stop their device (interrupts
-  // off, bus mastering off, reset) while its DMA mappings still exist; only then does the container
-  // go, taking the mappings with it.
-  std::unique_ptr<VfioContext> vfio_;
+  // off, bus mastering off, reset) while its DMA mappings still exist; only then does this machine
+  // give up its share of the VFIO state (survivors_.vfio: the container and mappings stay).
+  struct VfioUse {
+    ResetSurvivors& survivors;
+    ~VfioUse() {
+      if (survivors.vfio) survivors.vfio->machine_ended();
+    }
+  } vfio_use_;
   // Before pci_ as well: the virtio transports stop their models on their I/O threads when they are
   // destroyed, so the threads must outlive them.
   std::unique_ptr<VirtioContext> virtio_;

@@ -1,10 +1,16 @@
-// VfioContext: the VFIO state of one Machine: the manager (container, groups, devices), KVM's VFIO
-// pseudo-device with every group added, and whether guest RAM has been DMA-mapped yet.
+// VfioContext: the VFIO state of the VM: the manager (container, groups, devices), whether guest RAM
+// has been DMA-mapped yet, and, per Machine, KVM's VFIO pseudo-device with every group added and
+// the machine as the devices see it. It belongs to the process (ResetSurvivors), not to one
+// Machine: a guest reset builds a new Machine that takes the container, groups, devices and DMA
+// mappings of the one before, so that a reboot never pins guest RAM again (QEMU keeps its container
+// across system_reset too); each device is still reset when its new VfioPciDevice is built.
 //
-// Threading: used while the machine is being built (main thread), before vCPUs run.
+// Threading: used while a machine is being built and after it has stopped (main thread), never
+// while vCPUs run.
 #pragma once
 
 #include <set>
+#include <string>
 
 #include "altovirt/base/error.h"
 #include "altovirt/base/fd.h"
@@ -21,14 +27,25 @@ struct VfioContext {
   // The machine, as the passed-through devices see it; outlives them.
   std::unique_ptr<PassthroughHost> host;
 
-  // After a device was opened: adds new groups to KVM's VFIO device and, the first time, DMA-maps
-  // all guest RAM with IOVA = GPA (after checking the locked-memory limit).
+  // The device at `address` for the machine being built: opened the first time, the same one on
+  // later machines (after a guest reset); refused when this machine already has it.
+  Result<std::shared_ptr<vfio::Device>> open_device(const std::string& address);
+
+  // After a device was opened: adds new groups to the machine's KVM VFIO device and, the first time
+  // in the process, DMA-maps all guest RAM with IOVA = GPA (after checking the locked-memory limit).
   Status prepare(Machine& machine);
+
+  // The machine whose devices used this context is gone (its passed-through devices first): forget
+  // what belonged to it (its KVM VFIO device, which would keep its VM alive, and `host`), keep the
+  // container, groups, devices and DMA mappings for the next one.
+  void machine_ended();
 
  private:
   UniqueFd kvm_device_;
   std::set<unsigned> groups_in_kvm_;
+  std::set<std::string> claimed_;  // the devices the current machine has taken
   bool ram_mapped_ = false;
+  bool reuse_logged_ = false;  // the current machine has said that it keeps the DMA mappings
 };
 
 // Adds the "vfio-pci" -device kind.

@@ -1,0 +1,25 @@
+// ResetSurvivors: what a guest reset keeps. A PC's reset leaves RAM alone, and QEMU keeps its VFIO
+// container across system_reset; altovirt builds a new Machine on every guest reset (so that every
+// device, the vCPUs and the in-kernel irqchip start from their power-on state) but hands it the
+// same guest RAM mapping and the same VFIO state, so that a reboot neither allocates nor pins guest
+// RAM again. The process owns it (tools/altovirt/main.cpp), like the -chardev backends.
+//
+// Threading: each Machine uses it from its building and stopping thread (main); the guest RAM's
+// bytes are the guest's, shared with the vCPUs and devices as before.
+#pragma once
+
+#include <memory>
+
+#include "altovirt/kvm/guest_memory.h"
+#include "altovirt/vmm/vfio_context.h"
+
+namespace altovirt::vmm {
+
+struct ResetSurvivors {
+  // Guest RAM: mapped by the first machine, then only registered with each new VM's memory slots.
+  kvm::GuestMemory memory;
+  // Created with the first passed-through device (Machine::vfio()).
+  std::unique_ptr<VfioContext> vfio;
+};
+
+}  // namespace altovirt::vmm
