@@ -49,21 +49,22 @@ void IoBus::read(uint64_t addr, std::span<uint8_t> data) {
   region.handler->io_read(offset, data);
 }
 
-void IoBus::write(uint64_t addr, std::span<const uint8_t> data) {
+void IoBus::write(uint64_t addr, std::span<const uint8_t> data) { dispatch_write(addr, data, false); }
+void IoBus::write_coalesced(uint64_t addr, std::span<const uint8_t> data) { dispatch_write(addr, data, true); }
+
+void IoBus::dispatch_write(uint64_t addr, std::span<const uint8_t> data, bool coalesced) {
   auto [region, offset] = lookup(addr);
-  if (!region.handler) {
-    unassigned_.writes.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  region.counter->writes.fetch_add(1, std::memory_order_relaxed);
-  region.handler->io_write(offset, data);
+  Counter& counter = region.handler ? *region.counter : unassigned_;
+  (coalesced ? counter.coalesced : counter.writes).fetch_add(1, std::memory_order_relaxed);
+  if (region.handler) region.handler->io_write(offset, data);
 }
 
 std::vector<RegionStats> IoBus::stats() const {
   std::shared_lock lock(mutex_);
   std::vector<RegionStats> v;
-  for (auto& [name, c] : counters_) v.push_back({name, c->base, c->size, c->reads.load(), c->writes.load()});
-  v.push_back({"unassigned", 0, 0, unassigned_.reads.load(), unassigned_.writes.load()});
+  for (auto& [name, c] : counters_)
+    v.push_back({name, c->base, c->size, c->reads.load(), c->writes.load(), c->coalesced.load()});
+  v.push_back({"unassigned", 0, 0, unassigned_.reads.load(), unassigned_.writes.load(), unassigned_.coalesced.load()});
   return v;
 }
 

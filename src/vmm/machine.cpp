@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -217,6 +218,22 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     if (i == 0) AV_TRY(boot::enter_long_mode(vcpu, entry));
     vcpus_.push_back(std::move(vcpu));
   }
+  // Writes of the PCI configuration address (0xCF8-0xCFB: CONFIG_ADDRESS, and the reset control
+  // register at 0xCF9) go through KVM's coalesced ring instead of exiting: Linux's type-1
+  // configuration access is "write 0xCF8, then access 0xCFC", half of all exits while it boots.
+  // The 0xCFC access exits, and every exit replays the ring first, so the address is in place
+  // before the data access, as on a PC (Linux serialises the pair with pci_config_lock).
+  const auto page_size = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  auto run_size = kvm.vcpu_mmap_size();
+  if (auto page = kvm::CoalescedIo::ring_page(kvm); page && run_size && (*page + 1) * page_size <= *run_size) {
+    if (auto s = kvm::CoalescedIo::register_zone(*vm_, 0xcf8, 4, true); s) {
+      // The ring is the same page in every vCPU's kvm_run mapping; vCPU 0's lives as long as this machine.
+      coalesced_ = std::make_unique<kvm::CoalescedIo>(
+          reinterpret_cast<uint8_t*>(vcpus_[0].run_state()) + *page * page_size, page_size);
+    } else {
+      log::warn("vmm", "{}: PCI configuration writes will exit", s.error().message());
+    }
+  }
   AV_TRY_ASSIGN(kvm::EventFd stop, kvm::EventFd::create());
   input_stop_ = std::move(stop);
   phase("vCPUs");
@@ -382,6 +399,12 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
       stop(ExitKind::error, s.error().message());
       return;
     }
+    if (coalesced_) {
+      coalesced_->drain([this](const kvm::CoalescedWrite& w) {
+        if (w.pio) pio_.write_coalesced(w.addr, w.data);
+        else mmio_.write_coalesced(w.addr, w.data);
+      });
+    }
     switch (run->exit_reason) {
       case KVM_EXIT_IO: handle_io(run); break;
       case KVM_EXIT_MMIO: handle_mmio(run); break;
@@ -470,6 +493,11 @@ std::string Machine::exit_stats() const {
       if (r.reads + r.writes > 0)
         s += fmt::format("{:>8} {:<28} base {:#10x} size {:#9x} reads {:>10} writes {:>10}\n", bus->kind() == "MMIO" ? "mmio" : "pio",
                          r.name, r.base, r.size, r.reads, r.writes);
+  // Writes that reached a device without an exit (KVM's coalesced ring), on a line of their own so
+  // that the exit lines above stay "reads R writes W".
+  for (const IoBus* bus : {&pio_, &mmio_})
+    for (auto& r : bus->stats())
+      if (r.coalesced > 0) s += fmt::format("  coalesced, no exit: {} {} writes {}\n", bus->kind(), r.name, r.coalesced);
   return s;
 }
 

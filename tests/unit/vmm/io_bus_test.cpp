@@ -61,3 +61,22 @@ TEST(IoBus, CountersPerRegionSurviveRemoval) {
   EXPECT_EQ(stats[1].name, "unassigned");
   EXPECT_EQ(stats[1].reads, 1u);
 }
+
+TEST(IoBus, CoalescedWritesReachTheDeviceButAreCountedApartFromExits) {
+  IoBus bus("pio");
+  auto h = std::make_shared<Echo>();
+  ASSERT_TRUE(bus.add(0xcf8, 8, "pci-config 0xcf8", h));
+  uint8_t d[4] = {};
+  bus.write_coalesced(0xcf8, d);
+  EXPECT_EQ(h->last_offset, 0u);
+  bus.write(0xcfc, d);
+  EXPECT_EQ(h->last_offset, 4u);
+  bus.write_coalesced(0x80, d);  // nothing there: counted as unassigned, still not an exit
+  auto stats = bus.stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].writes, 1u);
+  EXPECT_EQ(stats[0].coalesced, 1u);
+  EXPECT_EQ(stats[1].name, "unassigned");
+  EXPECT_EQ(stats[1].writes, 0u);
+  EXPECT_EQ(stats[1].coalesced, 1u);
+}

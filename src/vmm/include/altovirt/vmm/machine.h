@@ -40,6 +40,7 @@
 #include "altovirt/devices/serial.h"
 #include "altovirt/vmm/chardevs.h"
 #include "altovirt/vmm/reset_survivors.h"
+#include "altovirt/kvm/coalesced_io.h"
 #include "altovirt/kvm/gsi.h"
 #include "altovirt/kvm/guest_memory.h"
 #include "altovirt/kvm/kvm.h"
@@ -154,6 +155,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::shared_ptr<devices::Serial16550> serial_;
   std::shared_ptr<devices::AcpiPm> acpi_pm_;
   std::vector<kvm::Vcpu> vcpus_;
+  // KVM's coalesced ring for the PCI configuration address port (absent when KVM lacks it).
+  std::unique_ptr<kvm::CoalescedIo> coalesced_;
   std::vector<std::thread> threads_;
   std::thread input_thread_;
   std::optional<kvm::EventFd> input_stop_;
