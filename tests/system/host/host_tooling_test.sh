@@ -47,7 +47,8 @@ expect_eq "host-validate --load-modules --device exit status" 0 "$rc"
 expect_contains "vfio-pci loaded" "PASS  vfio-pci driver" "$out"
 expect_contains "/dev/vfio/vfio usable" "PASS  /dev/vfio/vfio" "$out"
 expect_contains "NIC group viable" "PASS  IOMMU group of $NIC_BDF" "$out"
-expect_contains "NIC reset methods" "methods: pm bus" "$out"
+# "bus" only: the testbed drops the e1000e's PM reset, which QEMU's model ignores (testbed/host-init).
+expect_contains "NIC reset methods" "methods: bus" "$out"
 [ -d /sys/bus/pci/drivers/vfio-pci ] || fail "vfio-pci driver not registered after --load-modules"
 pass "vfio-pci registered"
 
