@@ -38,7 +38,11 @@ out=$(cat "$work/freeze.out")
 echo "$out" | grep '^testbed:\|^  | CPU#[0-9]* '
 check "a frozen test host: the second run's status" 0 "$rc"
 check "...found by its heartbeat" 1 "$(echo "$out" | grep -c 'the test host froze: no heartbeat for 15s')"
-check "...with a kernel symbol for each CPU" 2 "$(echo "$out" | grep -c '^  | CPU#[0-9] [0-9a-f]\{16\} [a-z_]')"
+check "...with where each CPU is" 2 "$(echo "$out" | grep -c '^  | CPU#[0-9] [0-9a-f]\{16\} ')"
+# A CPU stopped in the kernel is named by its symbol (one in user space, e.g. the command's own
+# process, has none: "?").
+check "...a kernel symbol for each CPU in the kernel" 0 "$(echo "$out" | grep -c '^  | CPU#[0-9] ffffffff[0-9a-f]\{8\} ?$')"
+check "...at least one CPU in the kernel" 1 "$(echo "$out" | grep -c -m1 '^  | CPU#[0-9] ffffffff[0-9a-f]\{8\} [a-z_]')"
 check "...run again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
