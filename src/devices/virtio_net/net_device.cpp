@@ -257,6 +257,7 @@ void VirtioNet::control() {
             transmit(p);
           }
           for (unsigned p = want; p < old; ++p) watch(p, false);
+          if (want != old) log::info("virtio-net", "{}: the guest uses {} of {} queue pairs", backend_->name(), want, pairs_);
           ack = VIRTIO_NET_OK;
         } else {
           log::warn("virtio-net", "{}", s.error().message());

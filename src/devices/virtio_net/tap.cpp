@@ -42,7 +42,16 @@ Result<std::unique_ptr<Tap>> Tap::open(const std::string& ifname, unsigned queue
       if (err == EBUSY)
         return fail("tap {}: in use by another process, or its queue mode differs (queues={})", ifname, queues);
       if (err == EPERM) return fail("tap {}: not permitted (altovirt needs CAP_NET_ADMIN, or the tap's owner)", ifname);
-      if (err == EINVAL && existed) return fail("tap {}: the interface exists and is not a tap", ifname);
+      if (err == EINVAL && existed) {
+        // tun_set_iff refuses an existing tap opened in the other queue mode with EINVAL too; a
+        // tun/tap has /sys/class/net/NAME/tun_flags, any other interface does not.
+        if (::access(fmt::format("/sys/class/net/{}/tun_flags", ifname).c_str(), F_OK) != 0)
+          return fail("tap {}: the interface exists and is not a tap", ifname);
+        if (queues > 1)
+          return fail("tap {} exists as a single-queue tap: queues>1 needs one made with 'ip tuntap add dev {} mode tap multi_queue'",
+                      ifname, ifname);
+        return fail("tap {} exists as a multi-queue tap: give queues=N (N>1), or recreate it without multi_queue", ifname);
+      }
       return fail_errno(err, "tap {}: TUNSETIFF", ifname);
     }
     int hdr = kVnetHeaderSize;

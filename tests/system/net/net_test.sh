@@ -4,8 +4,11 @@
 #  - a second-level guest with -device virtio-net-pci on that tap gets a DHCP lease over the guest's
 #    virtio_net driver, pings the test host 10 times without loss, and the test host pings it; its
 #    MAC is the one given; once with vhost=on (the kernel's vhost worker for altovirt exists) and
-#    once with vhost=off (altovirt's own data path);
-#  - bad input fails before anything starts, naming the option (tap name, MAC, netdev id,
+#    once with vhost=off (altovirt's own data path); multi-queue (queues=2, 2 vCPUs, a multi-queue
+#    tap) with vhost on and off: the guest enables both pairs, vhost has a worker per pair, and a
+#    ping pinned to each CPU comes back on that CPU's receive queue;
+#  - bad input fails before anything starts, naming the option (tap name, MAC, netdev id, queues=2
+#    on a single-queue tap,
 #    vhost=on without /dev/vhost-net is covered by the unit tests' message, not here);
 #  - altoctl create with <interface type='ethernet'><target dev='avtap1'/><source bridge='avbr0'/>
 #    creates the missing tap, puts it on the bridge, the guest gets its lease over it, and the tap
@@ -26,10 +29,12 @@ step "bridge, DHCP server and tap"
 tb_bridge_dhcp avbr0 10.0.77 || fail "bridge avbr0 with udhcpd"
 ip tuntap add dev avtap0 mode tap || fail "cannot create tap avtap0"
 ip link set avtap0 master avbr0 up
-pass "bridge avbr0 with udhcpd, tap avtap0 on it"
+ip tuntap add dev avtap2 mode tap multi_queue || fail "cannot create multi-queue tap avtap2"
+ip link set avtap2 master avbr0 up
+pass "bridge avbr0 with udhcpd, taps avtap0 and avtap2 (multi-queue) on it"
 
-guest_args() {  # guest_args LOG STEPS
-  echo -m 256M -smp 1 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -serial stdio -no-reboot -D "$1"
+guest_args() {  # guest_args LOG [CPUS]
+  echo -m 256M -smp "${2:-1}" -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -serial stdio -no-reboot -D "$1"
 }
 
 # --- bad input: exit 2 (usage) or 1 (the tap), a message naming the option ---------------------
@@ -48,17 +53,23 @@ expect_fail "malformed MAC" 1 "mac=52:54:00:zz:00:01" \
   -netdev tap,id=n0,ifname=avtap0,script=no -device virtio-net-pci,netdev=n0,mac=52:54:00:zz:00:01
 expect_fail "unknown netdev" 1 "netdev=nope: no -netdev has id=nope" \
   -netdev tap,id=n0,ifname=avtap0 -device virtio-net-pci,netdev=nope
+expect_fail "queues=2 on a single-queue tap" 1 "tap avtap0 exists as a single-queue tap: queues>1 needs one made with 'ip tuntap add dev avtap0 mode tap multi_queue'" \
+  -netdev tap,id=n0,ifname=avtap0,queues=2 -device virtio-net-pci,netdev=n0
+expect_fail "queues=1 on a multi-queue tap" 1 "tap avtap2 exists as a multi-queue tap: give queues=N" \
+  -netdev tap,id=n0,ifname=avtap2 -device virtio-net-pci,netdev=n0
 expect_fail "script=" 2 "altovirt runs no scripts" -netdev tap,id=n0,ifname=avtap0,script=/etc/qemu-ifup
 ip link show avtap0 >/dev/null 2>&1 || fail "a refused start removed the existing tap avtap0"
-pass "the existing tap survived the refused starts"
+ip link show avtap2 >/dev/null 2>&1 || fail "a refused start removed the existing tap avtap2"
+pass "the existing taps survived the refused starts"
 
 # --- guest boots with vhost on and off -----------------------------------------------------------
-run_guest() {  # run_guest NAME VHOST MAC
-  local name=$1 vhost=$2 mac=$3 pid ip
-  step "guest with vhost=$vhost"
-  timeout 400 "$ALTOVIRT" $(guest_args /tmp/$name.log) \
-    -append "console=ttyS0 panic=-1 quiet guest.steps=mac,dhcp,ping,pinged" \
-    -netdev tap,id=n0,ifname=avtap0,script=no,downscript=no,vhost=$vhost \
+run_guest() {  # run_guest NAME VHOST MAC QUEUES (QUEUES > 1: as many vCPUs, and the mq step)
+  local name=$1 vhost=$2 mac=$3 queues=$4 pid ip steps=mac,dhcp,ping,pinged tap=avtap0
+  [ "$queues" -gt 1 ] && steps=$steps,mq tap=avtap2
+  step "guest with vhost=$vhost, queues=$queues"
+  timeout 400 "$ALTOVIRT" $(guest_args /tmp/$name.log "$queues") \
+    -append "console=ttyS0 panic=-1 quiet guest.steps=$steps" \
+    -netdev tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=$vhost,queues=$queues \
     -device virtio-net-pci,netdev=n0,mac=$mac -pidfile /tmp/$name.pid </dev/null >/tmp/$name.out 2>&1 &
   pid=$!
   wait_for 300 grep -q -e GUEST-LEASE -e GUEST-FAIL /tmp/$name.out ||
@@ -71,8 +82,9 @@ run_guest() {  # run_guest NAME VHOST MAC
   local vm
   vm=$(cat /tmp/$name.pid)
   if [ "$vhost" = on ]; then
-    ps -e -o comm= | grep -qx "vhost-$vm" || fail "$name: no vhost-$vm kernel thread: $(ps -e -o comm= | grep vhost)"
-    pass "$name: the kernel's vhost-net worker serves altovirt (vhost-$vm)"
+    # One vhost-net device, so one worker, per queue pair.
+    expect_eq "$name: the kernel's vhost-net workers serving altovirt (vhost-$vm), one per queue pair" \
+      "$queues" "$(ps -e -o comm= | grep -cx "vhost-$vm")"
   else
     ps -e -o comm= | grep -qx "vhost-$vm" && fail "$name: a vhost worker exists with vhost=off"
     pass "$name: no vhost worker with vhost=off"
@@ -89,9 +101,25 @@ run_guest() {  # run_guest NAME VHOST MAC
     "$(grep GUEST-MAC /tmp/$name.out | tr -d '\r')"
   expect_contains "$name: the log names the data path" "$([ "$vhost" = on ] && echo vhost-net || echo 'data path in altovirt')" \
     "$(cat /tmp/$name.log)"
+  [ "$queues" -gt 1 ] || return 0
+  # Multi-queue: the guest's driver switched every pair on, and each CPU's ping came back on its own
+  # receive queue (see the mq step in testbed/guest/init).
+  expect_contains "$name: the guest has $queues queue pairs" "rx=$queues tx=$queues cpus=$queues" \
+    "$(grep GUEST-MQ-QUEUES /tmp/$name.out | tr -d '\r')"
+  expect_contains "$name: the log shows the guest's VQ_PAIRS_SET" "the guest uses $queues of $queues queue pairs" \
+    "$(cat /tmp/$name.log)"
+  local c n
+  for c in $(seq 0 $((queues - 1))); do
+    n=$(awk -v c="$c" '$1 == "GUEST-MQ-CPU" && $2 == c { sub(/^\+/, "", $4); print $4 }' /tmp/$name.out | tr -d '\r')
+    [ "${n:-0}" -ge 1 ] || { grep GUEST-MQ /tmp/$name.out; fail "$name: the ping from CPU $c raised no interrupt on rx queue $c"; }
+    pass "$name: CPU $c's ping went out and came back on queue pair $c ($n interrupts on input.$c)"
+  done
 }
-run_guest vhost-on on 52:54:00:aa:bb:01
-run_guest vhost-off off 52:54:00:aa:bb:02
+# Single-queue with vhost is also the Debian guest's NIC (tests/system/guest); vhost=on here is
+# multi-queue, vhost=off both ways.
+run_guest vhost-on on 52:54:00:aa:bb:01 2
+run_guest vhost-off off 52:54:00:aa:bb:02 1
+run_guest mq-vhost-off off 52:54:00:aa:bb:03 2
 ip link show avtap0 >/dev/null 2>&1 || fail "the existing tap avtap0 is gone after altovirt exited"
 pass "the existing tap avtap0 stays after altovirt exited"
 
