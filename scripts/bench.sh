@@ -3,7 +3,8 @@
 # kernel, initramfs and passed-through devices (the e1000e and an NVMe VF), alternating QEMU and
 # altovirt run by run (A B A B). Reports median [min-max] of: VMM start to guest init (and the guest's
 # uptime there), start to DHCP lease, memory overhead (RSS minus guest RAM, from /proc/PID/smaps) at
-# 256 MiB and 1 GiB, DMA-map time at 256 MiB / 1 GiB / 2 GiB, NVMe sequential and 4 KiB random reads
+# 256 MiB and 1 GiB, start to init with a cold page cache, guest reboot to init with an NVMe VF,
+# DMA-map time (strace -T, both VMMs) at 256 MiB / 1 GiB / 2 GiB on 4 KiB and 2 MiB pages, NVMe sequential and 4 KiB random reads
 # (guest and native), ping RTT, and altovirt's exit counters of the I/O run; and the standard VM:
 # the Debian 12 image (testbed/debian-image) on a virtio-blk root disk (cache=none, aio=io_uring on
 # both) with a virtio console: boot to the login prompt, memory overhead at login, and fio in the
@@ -111,7 +112,7 @@ INITRD=$build/testbed/guest-initrd.gz
 work=/tmp/bench
 rm -rf "$work"; mkdir -p "$work"
 results=$work/results   # lines: METRIC VMM VALUE
-if [ "$smoke" = 1 ]; then seqmib=8 randn=20; else seqmib=128 randn=300; fi
+if [ "$smoke" = 1 ]; then seqmib=8 randn=20 huge_pages=128; else seqmib=128 randn=300 huge_pages=1024; fi
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: FAILED: $*" >&2; exit 1; }
 [ -x "$ALTOVIRT" ] || die "no altovirt at $ALTOVIRT: build first (./run build)"
@@ -186,7 +187,83 @@ span_rate() {
   [ -n "$a" ] && [ -n "$b" ] || return 0
   awk -v a="$a" -v b="$b" "BEGIN { d = (b - a) / 1000; if (d < 0.001) d = 0.001; v = ($4) / d; printf (v < 1000 ? \"%.1f\" : \"%.0f\"), v }"
 }
-dma_ms() { sed -n 's/.*DMA-mapped [0-9]* MiB of guest RAM in \([0-9.]*\) ms.*/\1/p' "$work/$1.log" | head -n1; }
+
+# map_ms VMM MEM_MIB PAGES DEVICE: the time one VMM spends in VFIO_IOMMU_MAP_DMA when it starts with
+# MEM_MIB of guest RAM (PAGES: 4k, anonymous memory with THP advice; 2m, 2 MiB hugetlbfs pages) and
+# DEVICE passed through, measured the same way for both: strace -T around every ioctl, the durations
+# of the MAP_DMA calls summed. Neither guest runs, so strace costs nothing where it is not measuring:
+# QEMU starts paused (-S) and has mapped everything once its QMP greeting arrives (the monitor only
+# runs after the machine is built); altovirt has once it logs its DMA-mapped line. Prints ms, or
+# nothing when the run failed.
+map_ms() {
+  local vmm=$1 mem=$2 pages=$3 dev=$4 name=map-$1-$2-$3-${r:-0} cmd pid child mempath=()
+  [ "$pages" = 2m ] && mempath=(-mem-path /dev/hugepages)
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m "${mem}M" -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial none -no-reboot
+         -append console=ttyS0 -D "$work/$name.log" "${mempath[@]}" -device "vfio-pci,host=$dev")
+  else
+    cmd=(qemu-system-x86_64 -accel kvm -cpu host -m "${mem}M" -smp 1 -nodefaults -display none -serial none
+         -no-reboot -S -qmp "unix:$work/$name.qmp,server,nowait" -kernel "$KERNEL" -initrd "$INITRD"
+         "${mempath[@]}" -device "vfio-pci,host=$dev")
+  fi
+  : > "$work/$name.log"
+  strace -f -T -e trace=ioctl -o "$work/$name.strace" "${cmd[@]}" < /dev/null > "$work/$name.out" 2>&1 &
+  pid=$!
+  local end=$((SECONDS + 600)) ready=0
+  while [ $SECONDS -lt $end ] && kill -0 "$pid" 2>/dev/null; do
+    if [ "$vmm" = altovirt ]; then
+      grep -q 'DMA-mapped' "$work/$name.log" && { ready=1; break; }
+    elif [ -S "$work/$name.qmp" ] && python3 - "$work/$name.qmp" <<'PY' 2>/dev/null; then
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(600); s.connect(sys.argv[1])
+sys.exit(0 if b"QMP" in s.recv(4096) else 1)
+PY
+      ready=1; break
+    fi
+    sleep 0.2
+  done
+  child=$(pgrep -P "$pid" | head -n1)
+  [ -n "$child" ] && kill "$child" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  [ "$ready" = 1 ] || { tail -n 5 "$work/$name.out" "$work/$name.log" >&2; say "$vmm: $mem MiB ($pages pages): no DMA map within 600 s"; return 0; }
+  # strace names the request when it knows linux/vfio.h, else prints its _IOC() form (';' = 0x3b, 113 = 0x71).
+  awk '/VFIO_IOMMU_MAP_DMA|_IOC\(_IOC_NONE, 0x3b, 0x71/ && / = 0 </ { t = $NF; gsub(/[<>]/, "", t); s += t; n++ }
+       END { if (n) printf "%.1f", s * 1000 }' "$work/$name.strace"
+}
+
+# reboot_vm NAME VMM MEM_MIB DEVICE: boots a guest with DEVICE passed through that reboots itself
+# (the reboot step), and records the time from its GUEST-REBOOT line to the next boot's GUEST-INIT,
+# as the test host's clock sees them; then stops the VMM.
+reboot_vm() {
+  local name=$1 vmm=$2 mem=$3 dev=$4 cmd pid line t0="" inits=0 now
+  local append="console=ttyS0 panic=-1 quiet guest.steps=reboot"
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m "${mem}M" -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial stdio -append "$append"
+         -D "$work/$name.log" -device "vfio-pci,host=$dev")
+  else
+    cmd=(qemu-system-x86_64 -accel kvm -cpu host -m "${mem}M" -smp 1 -nodefaults -display none -serial stdio
+         -kernel "$KERNEL" -initrd "$INITRD" -append "$append" -device "vfio-pci,host=$dev")
+  fi
+  rm -f "$work/fifo"; mkfifo "$work/fifo"
+  timeout 900 "${cmd[@]}" < /dev/null > "$work/fifo" 2>&1 &
+  pid=$!
+  while IFS= read -r line; do
+    echo "${line%$'\r'}" >> "$work/$name.out"
+    case "$line" in
+      *GUEST-REBOOT*) t0=${EPOCHREALTIME/./} ;;
+      *GUEST-INIT*)
+        inits=$((inits + 1))
+        if [ "$inits" = 2 ] && [ -n "$t0" ]; then
+          now=${EPOCHREALTIME/./}
+          record reboot_ms "$vmm" "$(((now - t0) / 1000))"
+          pkill -TERM -P "$pid" 2>/dev/null || kill "$pid"
+          break
+        fi ;;
+    esac
+  done < "$work/fifo"
+  wait "$pid" 2>/dev/null || true
+  [ "$inits" = 2 ] || { tail -n 20 "$work/$name.out" >&2; die "$vmm ($name): the guest did not come back from its reboot"; }
+}
 
 # Native ceiling: the same read commands as the guest's nvme-bench step (busybox dd, as in the guest),
 # on the PF's namespace.
@@ -244,7 +321,6 @@ for r in $(seq "$runs"); do
     record nvme_rand "$vmm" "$(span_rate "$n" RAND-BEGIN NVME-RAND "$randn")"
     record mem256_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
     if [ "$vmm" = altovirt ]; then
-      record dma256_ms altovirt "$(dma_ms "$n")"
       sed -n '/exit counters:/,$p' "$work/$n.log" | sed 1d | grep -E '^ *(mmio|pio) ' > "$work/exits" || true
       record exits_total altovirt "$(awk '{ s += $(NF - 2) + $NF } END { print s + 0 }' "$work/exits")"
       # Trapped accesses to the VF's BARs outside the MSI-X table and PBA: the data path (doorbells,
@@ -252,17 +328,32 @@ for r in $(seq "$runs"); do
       record vf_other_traps altovirt "$(grep "trapped BAR accesses" "$work/$n.log" | grep -F "$vf" | tail -n1 |
         sed -n 's/.*other \([0-9]*\)\/\([0-9]*\).*/\1 \2/p' | awk '{ print $1 + $2 }')"
     fi
-    say "run $r/$runs: $vmm, 1 GiB, NIC: memory"
+    # With a cold page cache: the kernel, initramfs and the VMM's own binary and libraries are read
+    # again (over the testbed's 9p share) as on a host's first start of the day.
+    say "run $r/$runs: $vmm, 1 GiB, NIC, cold page cache: init, memory"
     n=$vmm-1g-$r
+    sync; echo 3 > /proc/sys/vm/drop_caches
     vm "$n" "$vmm" 1024 info,sleep-2 CPUS "$TB_NIC"
+    record init_cold_ms "$vmm" "$(ev_ms "$n" INIT)"
     record mem1g_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
-    [ "$vmm" = altovirt ] && record dma1g_ms altovirt "$(dma_ms "$n")"
-    if [ "$vmm" = altovirt ]; then
-      say "run $r/$runs: altovirt, 2 GiB, NIC: DMA map"
-      n=$vmm-2g-$r
-      vm "$n" "$vmm" 2048 info - "$TB_NIC"
-      record dma2g_ms altovirt "$(dma_ms "$n")"
-    fi
+    say "run $r/$runs: $vmm, 1 GiB, NVMe VF: guest reboot to init"
+    reboot_vm "$vmm-reboot-$r" "$vmm" 1024 "$vf"
+    for pages in 4k 2m; do
+      # 2 MiB hugepages: 2 GiB of them (the largest run) only for these runs, since the test host
+      # has 4 GiB and the 4 KiB runs need 2 GiB of ordinary memory; the kernel compacts memory to
+      # find them, and when it cannot, the rows stay n/a.
+      if [ "$pages" = 2m ] && ! tb_hugepages "$huge_pages"; then
+        say "could not reserve $huge_pages free 2 MiB hugepages: no hugetlbfs DMA-map run this time"
+        echo 0 > /proc/sys/vm/nr_hugepages
+        continue
+      fi
+      for mem in 256 1024 2048; do
+        [ "$smoke" = 0 ] || [ "$mem" = 256 ] || continue
+        say "run $r/$runs: $vmm, $mem MiB on $pages pages, NIC: DMA map"
+        record "dma${mem}_${pages}_ms" "$vmm" "$(map_ms "$vmm" "$mem" "$pages" "$TB_NIC")"
+      done
+      [ "$pages" = 4k ] || echo 0 > /proc/sys/vm/nr_hugepages
+    done
   done
 done
 tb_unbind_vfio "$vf"; tb_unbind_vfio "$TB_NIC"
@@ -392,9 +483,14 @@ row "guest uptime at init (s)" uptime_s "uptime at init"
 row "VMM start to DHCP lease (ms)" lease_ms "start to lease"
 row "memory overhead, 256 MiB guest (MiB)" mem256_mib "mem 256M"
 row "memory overhead, 1 GiB guest (MiB)" mem1g_mib "mem 1G"
-row "DMA map 256 MiB (ms)" dma256_ms
-row "DMA map 1 GiB (ms)" dma1g_ms
-row "DMA map 2 GiB (ms)" dma2g_ms
+row "VMM start to guest init, cold page cache, 1 GiB (ms)" init_cold_ms "init, cold cache"
+row "guest reboot to init, NVMe VF, 1 GiB (ms)" reboot_ms "reboot to init"
+for pages in 4k 2m; do
+  for mem in 256 1024 2048; do
+    row "DMA map $([ "$mem" = 256 ] && echo "256 MiB" || echo "$((mem / 1024)) GiB"), $([ "$pages" = 4k ] && echo "4 KiB pages + THP" || echo "2 MiB hugepages") (ms)" \
+      "dma${mem}_${pages}_ms" "map $mem $pages"
+  done
+done
 row "NVMe VF sequential read (MB/s)" nvme_seq "seq read"
 row "NVMe VF 4 KiB random read (IOPS)" nvme_rand "rand read"
 native_row "native test host sequential read (MB/s)" nvme_seq
@@ -415,7 +511,9 @@ row "exits, whole I/O run (all regions)" exits_total
 row "VF trapped BAR accesses outside MSI-X" vf_other_traps
 echo "BENCH-TABLE-END"
 echo "BENCH-NOTES-BEGIN"
-echo "- DMA map: altovirt's own log line (VFIO_IOMMU_MAP_DMA of all guest RAM). QEMU does not report it: n/a."
+echo "- DMA map: the sum of the VFIO_IOMMU_MAP_DMA ioctls' durations (strace -T) while each VMM starts with the e1000e passed through, no guest running (QEMU paused with -S until its QMP greeting; altovirt until its DMA-mapped log line). 4 KiB pages + THP: each VMM's default anonymous RAM; 2 MiB hugepages: -mem-path /dev/hugepages for both."
+echo "- Cold page cache: echo 3 > /proc/sys/vm/drop_caches before the 1 GiB boot, so the kernel, initramfs and the VMM's binary and libraries are read again."
+echo "- Guest reboot to init: the guest (1 GiB, the NVMe VF passed through) runs reboot -f; from its GUEST-REBOOT line to the next boot's GUEST-INIT line on the test host's clock. QEMU keeps its DMA mappings across the reset; so does altovirt."
 echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
 echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
