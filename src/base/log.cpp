@@ -51,6 +51,11 @@ void reset_sink() {
   g_file = nullptr;
 }
 
+int raw_fd() {
+  FILE* f = g_file;
+  return f != nullptr ? ::fileno(f) : 2;
+}
+
 void write(Level l, std::string_view component, std::string_view message) {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "altovirt/base/log.h"
+#include "altovirt/base/sandbox.h"
 #include "altovirt/qmp/json_splitter.h"
 
 namespace altovirt::qmp {
@@ -184,6 +185,7 @@ void Server::emit_event(const std::string& name, Json data) {
 }
 
 void Server::run() {
+  sandbox::start_thread(sandbox::Role::qmp, "qmp");
   qmp_thread_id_ = std::this_thread::get_id();
   std::vector<pollfd> fds;
   while (true) {

@@ -7,6 +7,7 @@
 #include <future>
 
 #include "altovirt/base/log.h"
+#include "altovirt/base/sandbox.h"
 
 namespace altovirt::virtio {
 
@@ -20,10 +21,12 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(std::string name) {
   ev.data.fd = wake.get();
   if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, wake.get(), &ev) != 0) return fail_errno(errno, "iothread {}: epoll_ctl", name);
   std::unique_ptr<EventLoop> loop(new EventLoop(std::move(name), std::move(ep), std::move(wake)));
-  loop->thread_ = std::thread([l = loop.get()] { l->loop(); });
-  // Thread names are at most 15 characters; "io:" + the id helps in top -H.
-  std::string tname = ("io:" + loop->name_).substr(0, 15);
-  pthread_setname_np(loop->thread_.native_handle(), tname.c_str());
+  // Thread names are at most 15 characters; "io:" + the id helps in top -H. The thread names and
+  // confines itself before it serves anything.
+  loop->thread_ = std::thread([l = loop.get()] {
+    sandbox::start_thread(sandbox::Role::io, "io:" + l->name_);
+    l->loop();
+  });
   return loop;
 }
 

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <set>
 
 #include "altovirt/base/log.h"
+#include "altovirt/base/sandbox.h"
 #include "altovirt/boot/acpi.h"
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/boot/kernel_cache.h"
@@ -293,6 +295,15 @@ void Machine::resume() {
   pause_cv_.notify_all();
 }
 
+void Machine::probe_sandbox() {
+  std::lock_guard lock(pause_mutex_);
+  sandbox_probe_ = true;
+  for (auto& [index, thread] : vcpu_threads_) {
+    vcpus_[index].request_exit();
+    ::pthread_kill(thread, kKickSignal);
+  }
+}
+
 bool Machine::paused() const {
   std::lock_guard lock(pause_mutex_);
   return pause_requested_;
@@ -390,6 +401,8 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
     }
   } unregister{*this};
   while (!stopping_.load()) {
+    if (sandbox_probe_.load(std::memory_order_relaxed) && sandbox_probe_.exchange(false))
+      (void)::syscall(SYS_getppid);  // forbidden to every role: see probe_sandbox()
     park_if_paused();
     if (stopping_.load()) break;
     auto s = vcpu.run();
@@ -462,12 +475,14 @@ void Machine::input_loop() {
 MachineExit Machine::run() {
   for (auto& v : vcpus_) {
     threads_.emplace_back([this, &v] {
-      std::string name = fmt::format("vcpu{}", v.index());
-      ::pthread_setname_np(::pthread_self(), name.c_str());
+      sandbox::start_thread(sandbox::Role::vcpu, fmt::format("vcpu{}", v.index()));
       vcpu_loop(v);
     });
   }
-  input_thread_ = std::thread([this] { input_loop(); });
+  input_thread_ = std::thread([this] {
+    sandbox::start_thread(sandbox::Role::input, "console-in");
+    input_loop();
+  });
   {
     std::unique_lock lock(exit_mutex_);
     exit_cv_.wait(lock, [this] { return exit_.has_value(); });

@@ -337,7 +337,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
                                              "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev",
-                                             "-netdev", "-mem-path"};
+                                             "-netdev", "-mem-path", "-sandbox"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -406,6 +406,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.memory_backends)
         if (other.id == m.id) return fail("-object {}: id={} is already used by -object {}", v, m.id, other.text);
       o.memory_backends.push_back(std::move(m));
+    } else if (opt == "-sandbox") {
+      AV_TRY_ASSIGN(o.sandbox, sandbox::parse_mode(v));
     } else if (opt == "-mem-path") {
       if (v.empty()) return fail("-mem-path: give a directory on a hugetlbfs mount (e.g. -mem-path /dev/hugepages)");
       mem_path = v;
@@ -485,7 +487,7 @@ std::string usage() {
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
          "                [-object memory-backend-file,id=ID,size=SIZE,mem-path=DIR[,prealloc=on][,share=on]\n"
-         "                 -machine q35,memory-backend=ID] [-mem-path DIR] [-mem-prealloc]\n"
+         "                 -machine q35,memory-backend=ID] [-mem-path DIR] [-mem-prealloc] [-sandbox on|off|log]\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -mem-path DIR  guest RAM from a file on DIR, a hugetlbfs mount (e.g. /dev/hugepages, /dev/hugepages1G)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
@@ -493,6 +495,8 @@ std::string usage() {
          "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"
          "  -no-reboot     exit instead of resetting when the guest reboots\n"
          "  -D LOGFILE     log to LOGFILE, and write the per-region exit counters there at exit\n"
+         "  -sandbox       seccomp allow-list per thread (default on: a forbidden system call stops altovirt,\n"
+         "                 naming it); log: the kernel logs forbidden calls and they go through; off: none\n"
          "exit status: 0 guest powered off (or rebooted with -no-reboot, or SIGTERM), 1 VM error, 2 bad usage\n";
 }
 

@@ -13,6 +13,7 @@
 
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
+#include "altovirt/base/sandbox.h"
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/kvm/kvm.h"
@@ -21,6 +22,7 @@
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/options.h"
 #include "altovirt/vmm/root_port_kind.h"
+#include "altovirt/vmm/sandbox_policy.h"
 #include "altovirt/vmm/virtio_console_kind.h"
 #include "altovirt/qmp/server.h"
 #include "vm_control.h"
@@ -77,6 +79,12 @@ int main(int argc, char** argv) {
     log::info("vmm", "altovirt starting (pid {})", ::getpid());
   }
 
+  // The sandbox's mode and lists; each thread confines itself when it starts (base/sandbox.h).
+  if (auto s = sandbox::configure(o.sandbox, vmm::sandbox_policy); !s) {
+    std::fprintf(stderr, "altovirt: %s\n", s.error().message().c_str());
+    return 1;
+  }
+
   auto kvm = kvm::Kvm::open();
   if (!kvm) {
     std::fprintf(stderr, "altovirt: %s\n", kvm.error().message().c_str());
@@ -117,6 +125,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::atomic<bool> quit{false};
   std::thread signal_thread([&] {
+    sandbox::start_thread(sandbox::Role::signal, "signals");
     timespec tick{0, 100'000'000};
     while (!quit.load()) {
       int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
@@ -134,6 +143,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+
+  // The main thread builds every Machine (at start and on each guest reset): it confines itself
+  // now, before anything of the guest's runs; the threads it starts inherit its list under theirs.
+  sandbox::start_thread(sandbox::Role::main, "altovirt");
 
   int status = 0;
   // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a

@@ -8,6 +8,7 @@
 
 #include "altovirt/base/fd.h"
 #include "altovirt/base/log.h"
+#include "altovirt/base/sandbox.h"
 #include "altovirt/virtio_blk/backend.h"
 
 namespace altovirt::virtio_blk {
@@ -27,7 +28,11 @@ class ThreadBackend : public Backend {
     for (auto& t : workers_) t.join();
   }
   void start(unsigned n) {
-    for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
+    for (unsigned i = 0; i < n; ++i)
+      workers_.emplace_back([this] {
+        sandbox::start_thread(sandbox::Role::io, "blk-worker");
+        work();
+      });
   }
   Status submit(IoOp op) override {
     {

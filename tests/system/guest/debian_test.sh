@@ -11,7 +11,8 @@
 #    a lease on the virtio NIC too; vsock both ways with the XML's CID 3 (socat in the guest);
 #    the balloon through `altoctl setmem` and `dommemstat` (the guest's MemTotal shrinks and comes
 #    back; a size above <memory> is refused);
-#    `altoctl shutdown` powers it off cleanly (ACPI) and the NIC is back on e1000e;
+#    `altoctl shutdown` powers it off cleanly (ACPI) and the NIC is back on e1000e; every thread of
+#    altovirt runs under its seccomp allow-list (Seccomp: 2), and none was stopped by it;
 #  - the standard VM's NICs together (issue 12): two virtio NICs on taps altoctl creates on two bridges
 #    with DHCP servers (one through vhost-net, one through altovirt's own data path) beside the
 #    passed-through e1000e: each NIC has the MAC of the XML and gets its lease, the guest pings the
@@ -164,6 +165,20 @@ vnic=$(nic_with de:ad:be:ef:00:01)
 out=$(gc_run 180 "dhclient $vnic && ip -4 -o addr show $vnic")
 expect_contains "the virtio NIC ($vnic, tap0 on qbr0) gets its lease too" "inet 10.0.79.1" "$out"
 expect_contains "altoctl created tap0 on qbr0" "master qbr0" "$(ip link show tap0)"
+# Issue 15: after boot, login, network, balloon and vsock, every thread of altovirt is still there and
+# runs under a seccomp filter (mode 2), each named for its role (a forbidden call would have ended
+# altovirt with a line naming it, and this VM would be gone).
+step "seed: the sandbox"
+vm_pid=$(cat /run/altovirt/vms/debian/altovirt.pid)
+threads=""
+for t in /proc/"$vm_pid"/task/*; do threads="$threads $(cat "$t/comm")=$(awk '/^Seccomp:/ {print $2}' "$t/status")"; done
+echo "altovirt's threads (name=seccomp mode):$threads"
+unconfined=$(echo "$threads" | tr ' ' '\n' | grep -v -e '^$' -e '=2$' || true)
+[ -z "$unconfined" ] || fail "threads of altovirt without a seccomp filter: $unconfined"
+for name in altovirt vcpu0 qmp signals console-in; do
+  expect_contains "thread $name is confined (Seccomp: 2)" " $name=2" "$threads"
+done
+expect_contains "the I/O threads are confined" " io:" "$threads"
 gc_close
 step "seed: shutdown"
 out=$("$ALTOCTL" shutdown --timeout 600 debian 2>&1)

@@ -7,7 +7,11 @@
 #  - system_powerdown presses the ACPI power button: POWERDOWN, the guest powers itself off,
 #    SHUTDOWN {"guest": true}, and altovirt exits 0;
 #  - system_reset rebuilds the machine (RESET, the status comes back to running, QMP stays up), and
-#    quit ends altovirt with status 0 after SHUTDOWN {"reason": "host-qmp-quit"}.
+#    quit ends altovirt with status 0 after SHUTDOWN {"reason": "host-qmp-quit"};
+#  - the sandbox: every thread of altovirt has a seccomp filter; a vCPU thread's forbidden system
+#    call (x-sandbox-probe: getppid) ends altovirt with status 1 and a line naming the thread, its
+#    role and the call (-sandbox on, the default), or goes through with a kernel audit line naming
+#    them, the VM running on (-sandbox log).
 . "$(dirname "$0")/../lib.sh"
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
@@ -180,4 +184,51 @@ expect_contains "SHUTDOWN after quit" '"reason":"host-qmp-quit"' "$(grep SHUTDOW
 close_client
 wait_pid 60 "$vm" "altovirt after quit"
 expect_eq "altovirt exit status after quit" 0 "$?"
+
+# --- the sandbox (issue 15): a vCPU thread makes a system call no role allows (x-sandbox-probe) ------
+# start_vm NAME ARGS...: altovirt with QMP, a client negotiated, the machine running.
+start_vm() {
+  local name=$1; shift
+  : > "$events"
+  timeout 900 "$ALTOVIRT" -name "$name" -m 256M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
+    -append "console=ttyS0 panic=-1 quiet guest.steps=powerbutton" -serial none -D "/tmp/$name.log" \
+    -qmp "unix:$sock,server,nowait" "$@" </dev/null >"/tmp/$name.err" 2>&1 &
+  vm=$!
+  wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat "/tmp/$name.err")"
+  open_client
+  qmp '{"execute":"qmp_capabilities"}'
+  for _ in $(seq 300); do
+    qmp '{"execute":"query-status"}'
+    case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
+  done
+  expect_contains "$name: running" '"status":"running"' "$reply"
+}
+step "sandbox log: the forbidden call goes through and the kernel logs it"
+dmesg -C
+start_vm sandbox-log -sandbox log
+qmp '{"execute":"x-sandbox-probe"}'
+expect_eq "x-sandbox-probe" '{"return":{}}' "$reply"
+logged() { dmesg | grep -q 'type=1326.*comm="vcpu0".* syscall=110 '; }
+wait_for 30 logged || fail "no audit line for vCPU 0's getppid (110) in dmesg: $(dmesg | grep -i -e audit -e seccomp | tail -n 5)"
+pass "the kernel logged vCPU 0's getppid: $(dmesg | grep 'type=1326' | grep -o 'comm=.* syscall=110' | head -n1)"
+qmp '{"execute":"query-status"}'
+expect_contains "sandbox log: the VM runs on" '"status":"running"' "$reply"
+qmp '{"execute":"quit"}'
+close_client
+wait_pid 60 "$vm" "altovirt (-sandbox log) after quit"
+expect_eq "altovirt -sandbox log: exit status after quit" 0 "$?"
+
+step "sandbox on (the default): the forbidden call ends altovirt, named"
+start_vm sandbox-on
+vmm_pid=$(pgrep -P "$vm" -x altovirt || echo "$vm")
+confined=$(for t in /proc/"$vmm_pid"/task/*; do echo "$(cat "$t/comm")=$(awk '/^Seccomp:/ {print $2}' "$t/status")"; done | tr '\n' ' ')
+expect_eq "every thread of altovirt has a seccomp filter (${confined% })" "" "$(echo "$confined" | tr ' ' '\n' | grep -v -e '^$' -e '=2$')"
+qmp '{"execute":"x-sandbox-probe"}'
+close_client
+wait_pid 60 "$vm" "altovirt after the forbidden call"
+expect_eq "altovirt's exit status after a forbidden call" 1 "$?"
+expect_contains "stderr names the thread, its role and the call" \
+  "altovirt: sandbox: thread vcpu0 (role vcpu) made the forbidden system call getppid (110); stopping altovirt" \
+  "$(cat /tmp/sandbox-on.err)"
+expect_contains "the -D log has the same line" "made the forbidden system call getppid (110)" "$(cat /tmp/sandbox-on.log)"
 finish

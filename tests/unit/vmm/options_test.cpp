@@ -317,3 +317,10 @@ TEST(Options, MemoryBackendErrorsNameTheOption) {
   EXPECT_THAT(error_of({"-mem-path"}), ::testing::HasSubstr("-mem-path needs a value"));
   EXPECT_THAT(error_of({"-machine", "q35,nvdimm=on"}), ::testing::HasSubstr("accepted: accel=kvm, memory-backend=ID"));
 }
+
+TEST(Options, SandboxIsOnUnlessAsked) {
+  EXPECT_EQ(sandbox::Mode::on, parse({})->sandbox);
+  EXPECT_EQ(sandbox::Mode::off, parse({"-sandbox", "off"})->sandbox);
+  EXPECT_EQ(sandbox::Mode::log, parse({"-sandbox", "log"})->sandbox);
+  EXPECT_EQ("-sandbox yes: expected on, off or log", error_of({"-sandbox", "yes"}));
+}

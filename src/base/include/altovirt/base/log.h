@@ -27,6 +27,9 @@ Result<Level> parse_level(std::string_view text);
 Status set_file(const std::string& path);
 // Sends log lines to stderr again.
 void reset_sink();
+// The file descriptor log lines go to (the -D file, or 2): for a signal handler's raw write(2),
+// which may not take the mutex or allocate.
+int raw_fd();
 
 void write(Level level, std::string_view component, std::string_view message);
 

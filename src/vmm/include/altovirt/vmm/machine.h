@@ -114,6 +114,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // resume(), as KVM's immediate_exit contract allows. stop() wakes parked vCPUs so that they exit.
   bool pause(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   void resume();
+  // For the sandbox's system test (QMP x-sandbox-probe): the next vCPU to leave KVM_RUN makes a system
+  // call no role allows (getppid), so that -sandbox on must end the process naming it. Kicks the vCPUs.
+  void probe_sandbox();
   bool paused() const;
   // The id= given to the PCI device at `address` on the command line ("" when none).
   std::string device_id(const pci::PciAddress& address) const;
@@ -165,6 +168,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::condition_variable exit_cv_;
   std::optional<MachineExit> exit_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> sandbox_probe_{false};
 
   // Pause state; vcpu_threads_ holds the threads that are inside vcpu_loop (index, thread), so a
   // pause never signals a thread that has ended.

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/base/sandbox.h"
 
 namespace altovirt::vmm {
 
@@ -126,6 +127,8 @@ struct VmOptions {
   std::optional<RamBacking> ram_backing;           // unset: anonymous memory, as before
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
+  // -sandbox: the seccomp allow-list of every thread (altovirt/base/sandbox.h); on unless asked.
+  sandbox::Mode sandbox = sandbox::Mode::on;
   std::string pidfile, logfile;
 };
 
