@@ -122,5 +122,41 @@ def options():
     put('full', 'options', '\0'.join(args).encode())
 
 
-for f in (virtqueue, virtio_blk, virtio_console, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options):
+def elf_vmlinux():
+    """A minimal x86-64 ELF executable: one PT_LOAD of 0x100 bytes (0x200 in memory) at 16 MiB, the
+    entry at its start."""
+    paddr = 0x1000000
+    ehdr = b'\x7fELF' + bytes([2, 1, 1, 0]) + bytes(8)
+    ehdr += struct.pack('<HHIQQQIHHHHHH', 2, 62, 1, paddr, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+    phdr = struct.pack('<IIQQQQQQ', 1, 7, 0x100, 0xffffffff80000000 + paddr, paddr, 0x100, 0x200, 0x200000)
+    body = ehdr + phdr
+    return body + bytes(0x100 - len(body)) + bytes(range(256))
+
+
+def kernel():
+    # [options: bit 0 extracts the payload][initrd size, le32][the file]
+    import gzip
+    vmlinux = elf_vmlinux()
+    payload = gzip.compress(vmlinux, mtime=0)
+    setup = bytearray(1024)  # setup_sects = 1: the protected-mode part starts at 1024
+    setup[0x1f1] = 1
+    setup[0x1fe:0x200] = b'\x55\xaa'
+    setup[0x200:0x202] = b'\xeb\x6a'  # jmp over the header: it ends at 0x26c
+    setup[0x202:0x206] = b'HdrS'
+    struct.pack_into('<H', setup, 0x206, 0x020f)   # boot protocol 2.15
+    setup[0x211] = 1                               # LOADED_HIGH
+    struct.pack_into('<I', setup, 0x22c, 0x7fffffff)  # initrd_addr_max
+    struct.pack_into('<H', setup, 0x236, 1)        # XLF_KERNEL_64
+    struct.pack_into('<I', setup, 0x238, 2048)     # cmdline_size
+    struct.pack_into('<II', setup, 0x248, 0x200, len(payload))  # payload_offset, payload_length
+    struct.pack_into('<I', setup, 0x260, 0x1000000)  # init_size
+    pm = bytearray(0x200) + payload
+    pm += bytes(max(0, 0x1000 - len(setup) - len(pm)))
+    image = bytes(setup) + bytes(pm)
+    put('bzimage-gzip', 'kernel', b'\x01' + struct.pack('<I', 1 << 20) + image)
+    put('bzimage-noextract', 'kernel', b'\x00' + struct.pack('<I', 200 << 20) + image)
+    put('vmlinux', 'kernel', b'\x00' + struct.pack('<I', 0) + vmlinux)
+
+
+for f in (virtqueue, virtio_blk, virtio_console, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options, kernel):
     f()
