@@ -42,7 +42,12 @@ timeout 900 "$ALTOVIRT" -name devices -m 256M -smp 2 -kernel "$kernel" -initrd "
   -device virtio-balloon-pci,id=balloon0,guest-stats-polling-interval=2 \
   -device vhost-vsock-pci,guest-cid=5 </dev/null >"$out" 2>&1 &
 vm=$!
-cleanup() { kill "$vm" 2>/dev/null; }
+cleanup() {
+  local rc=$?
+  # On a failure, what tells a dead or stuck VMM from a slow guest: its console and its log.
+  [ "$rc" = 0 ] || { echo "# --- the guest's console (last 30 lines)"; tail -n 30 "$out"; echo "# --- /tmp/devices.log (last 30 lines)"; tail -n 30 /tmp/devices.log; }
+  kill "$vm" 2>/dev/null
+}
 trap cleanup EXIT
 marker() { sed 's/\r$//' "$out" | awk -v m="$1" '$1 == m { $1 = ""; sub(/^ +/, ""); print; exit }'; }
 last_marker() { sed 's/\r$//' "$out" | awk -v m="$1" '$1 == m { $1 = ""; sub(/^ +/, ""); v = $0 } END { print v }'; }
