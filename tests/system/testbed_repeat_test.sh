@@ -2,7 +2,8 @@
 # Runs on the outer machine, not in the test host: testbed repeats a failed run once when the command
 # reports that a second-level guest's kernel crashed (testbed/guest-console.sh's gc_note_crash), says
 # so, and fails with the command's own status when it happens again; a plain failure is not repeated;
-# a test host that freezes is stopped early and repeated.
+# a test host that freezes is stopped early and repeated; one that does not come up in time is
+# repeated too.
 set -uo pipefail
 testbed=$1
 work=$(mktemp -d)
@@ -44,6 +45,15 @@ check "...with where each CPU is" 2 "$(echo "$out" | grep -c '^  | CPU#[0-9] [0-
 check "...a kernel symbol for each CPU in the kernel" 0 "$(echo "$out" | grep -c '^  | CPU#[0-9] ffffffff[0-9a-f]\{8\} ?$')"
 check "...at least one CPU in the kernel" 1 "$(echo "$out" | grep -c -m1 '^  | CPU#[0-9] ffffffff[0-9a-f]\{8\} [a-z_]')"
 check "...run again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
+
+# A test host that does not come up within the boot timeout (here 2 s; it takes about 14) is reported
+# with its console and CPUs, run again once, and fails the second time too.
+printf 'exit 0\n' >"$work/ok.sh"
+out=$("$testbed" --boot-timeout 2 --timeout 60 --script "$work/ok.sh" 2>&1); rc=$?
+echo "$out" | grep '^testbed:'
+check "a test host that does not come up: the testbed's status" 125 "$rc"
+check "...reported both times" 2 "$(echo "$out" | grep -c 'the test host did not come up within 2s; the last lines')"
+check "...run again once" 1 "$(echo "$out" | grep -c "(the test host did not come up within 2s); running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
 out=$("$testbed" --timeout 60 --script "$work/fail.sh" 2>&1); rc=$?
