@@ -1,5 +1,6 @@
 #include "altovirt/base/sandbox.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -72,6 +73,13 @@ Result<Filter> build(const Policy& policy, uint32_t default_action) {
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
     if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); rc != 0)
       return fail_errno(-rc, "sandbox: allowing {}", name);
+  }
+  if (policy.open_read_only) {
+    int openat_nr = seccomp_syscall_resolve_name("openat");
+    constexpr scmp_datum_t kWriting = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND;
+    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, openat_nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, kWriting, 0));
+        rc != 0)
+      return fail_errno(-rc, "sandbox: allowing read-only openat");
   }
   int ioctl_nr = seccomp_syscall_resolve_name("ioctl");
   for (uint32_t request : policy.ioctls)

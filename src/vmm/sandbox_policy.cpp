@@ -70,7 +70,10 @@ void add(Names& to, std::initializer_list<const char*> more) { to.insert(to.end(
 
 sandbox::Policy sandbox_policy(sandbox::Role role) {
   using sandbox::Role;
-  sandbox::Policy p{common(), {}};
+  // Every role may open files read-only: glibc does so by itself (seen: a confined console thread
+  // opening a file during a guest reboot), and a thread stopped for it would take the VM down.
+  // Writing, creating or truncating a file stays the main thread's.
+  sandbox::Policy p{common(), {}, true};
   switch (role) {
     case Role::vcpu:
       // KVM_RUN, and the device models' MMIO/PIO handlers (VFIO config and BAR access, MSI-X

@@ -92,8 +92,12 @@ wait_pid 60 "$r" "altovirt (reboots)"; rc=$?
 expect_eq "reboots: six boots read the VF" 6 "$seen"
 expect_eq "reboots: altovirt ends with 0 on SIGTERM" 0 "$rc"
 expect_eq "reboots: guest RAM DMA-mapped once" 1 "$(grep -c 'DMA-mapped .* MiB of guest RAM' /tmp/reboots.log)"
-expect_eq "reboots: each later boot kept the mappings" 5 "$(grep -c 'guest RAM stays DMA-mapped from the previous boot: no new DMA map' /tmp/reboots.log)"
-expect_eq "reboots: the VF is reset for every boot" 6 "$(grep -c 'vf1: reset by' /tmp/reboots.log)"
+# Machines built: six, or seven when the sixth boot's reboot came before the SIGTERM (a busy test
+# host notices the sixth read late).
+builds=$(grep -c 'set-up took' /tmp/reboots.log)
+[ "$builds" -ge 6 ] || fail "reboots: only $builds machines were built"
+expect_eq "reboots: each later boot kept the mappings ($builds machines)" $((builds - 1)) "$(grep -c 'guest RAM stays DMA-mapped from the previous boot: no new DMA map' /tmp/reboots.log)"
+expect_eq "reboots: the VF is reset for every boot ($builds machines)" "$builds" "$(grep -c 'vf1: reset by' /tmp/reboots.log)"
 expect_eq "reboots: no more fds on the sixth boot than on the second" "${fds[2]}" "${fds[6]}"
 growth=$(( ${rss[6]} - ${rss[2]} ))
 [ "$growth" -lt 4096 ] || fail "reboots: RSS grew by $growth KiB from the second boot to the sixth (${rss[2]} -> ${rss[6]} KiB)"

@@ -128,3 +128,20 @@ TEST(Sandbox, IoctlIsFilteredByRequestComparedAs32Bits) {
   EXPECT_NE(std::string::npos, forbidden.output.find("forbidden system call ioctl")) << forbidden.output;
   ::close(fd);
 }
+
+TEST(Sandbox, ReadOnlyOpensAreAllowedWritingOnesAreNot) {
+  sandbox::Policy p = minimal();
+  p.syscalls.push_back("close");
+  p.open_read_only = true;
+  auto reading = run_confined(sandbox::Mode::on, p, [] {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) ::_exit(3);
+    ::close(fd);
+  });
+  EXPECT_EQ(0, reading.exit_code) << reading.output;
+  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC, O_RDONLY | O_APPEND}) {
+    auto writing = run_confined(sandbox::Mode::on, p, [flags] { (void)::open("/tmp/altovirt-sandbox-test", flags | O_CLOEXEC, 0600); });
+    EXPECT_EQ(1, writing.exit_code) << "flags " << flags;
+    EXPECT_NE(std::string::npos, writing.output.find("forbidden system call openat")) << writing.output;
+  }
+}

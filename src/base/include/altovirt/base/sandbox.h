@@ -35,6 +35,9 @@ enum class Role { main, vcpu, io, qmp, signal, input };
 struct Policy {
   std::vector<std::string> syscalls;
   std::vector<uint32_t> ioctls;
+  // openat with none of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND: reading a file, never
+  // making or changing one (glibc opens /sys and /proc files by itself from any thread).
+  bool open_read_only = false;
 };
 
 // "on", "off" or "log" (-sandbox's values).
