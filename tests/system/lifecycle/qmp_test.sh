@@ -57,6 +57,12 @@ qmp() {  # qmp JSON-TEXT : sends it, sets $reply to the first return/error line
   done
   fail "no reply to $1"
 }
+wait_running() {  # polls query-status (up to 60 s) until the machine runs; $reply holds the last answer
+  for _ in $(seq 300); do
+    qmp '{"execute":"query-status"}'
+    case "$reply" in *'"status":"running"'*) return 0 ;; *) sleep 0.2 ;; esac
+  done
+}
 wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives
   local end=$((SECONDS + $2)) line
   grep -q "\"event\":\"$1\"" "$events" && return 0
@@ -164,18 +170,12 @@ vm=$!
 wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt2.err)"
 open_client
 qmp '{"execute":"qmp_capabilities"}'
-for _ in $(seq 300); do  # system_reset needs a built machine
-  qmp '{"execute":"query-status"}'
-  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
-done
+wait_running  # system_reset needs a built machine
 qmp '{"execute":"system_reset"}'
 expect_eq "system_reset" '{"return":{}}' "$reply"
 wait_event RESET 60 || fail "no RESET event"
 expect_contains "RESET from the host" '"reason":"host-qmp-system-reset"' "$(grep RESET "$events")"
-for _ in $(seq 300); do
-  qmp '{"execute":"query-status"}'
-  case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
-done
+wait_running
 expect_contains "after system_reset: running again" '"status":"running"' "$reply"
 qmp '{"execute":"quit"}'
 expect_eq "quit" '{"return":{}}' "$reply"
@@ -197,10 +197,7 @@ start_vm() {
   wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat "/tmp/$name.err")"
   open_client
   qmp '{"execute":"qmp_capabilities"}'
-  for _ in $(seq 300); do
-    qmp '{"execute":"query-status"}'
-    case "$reply" in *'"status":"running"'*) break ;; *) sleep 0.2 ;; esac
-  done
+  wait_running
   expect_contains "$name: running" '"status":"running"' "$reply"
 }
 step "sandbox log: the forbidden call goes through and the kernel logs it"
