@@ -191,6 +191,21 @@ std::vector<uint8_t> dsdt_aml(const AcpiConfig& c) {
     for (unsigned pin = 0; pin < 4; ++pin)
       prt.push_back(package({integer((uint64_t{slot} << 16) | 0xffff), integer(pin), integer(0),
                              integer(pci::intx_gsi(slot, pin))}));
+  // _OSC (6.2.11, and the PCI Firmware spec 3.3, 4.5): the OS asks for control of PCIe features;
+  // granting native hot-plug is what lets Linux's pciehp drive the root ports' slots (without an
+  // _OSC it leaves them alone). Granted: native hot-plug, PME, AER and the PCIe capability (0x1d);
+  // not SHPC (there is no SHPC bridge), nor LTR or DPC (the ports have neither). The control
+  // dword is masked rather than refused, as QEMU's and StratoVirt's DSDTs do.
+  Bytes osc = method("_OSC", 4, concat({
+      create_dword_field(arg(3), integer(0), "CDW1"),
+      if_(lequal(arg(0), uuid("33DB4D5B-1FF7-401C-9657-7441C03DD766")),
+          concat({create_dword_field(arg(3), integer(8), "CDW3"),
+                  and_(name_string("CDW3"), integer(0x1d), name_string("CDW3")),
+                  // Revision 1 is the only one (bit 3: unrecognised revision).
+                  if_(lnot(lequal(arg(1), integer(1))), or_(name_string("CDW1"), integer(0x08), name_string("CDW1")))})),
+      else_(or_(name_string("CDW1"), integer(0x04), name_string("CDW1"))),  // bit 2: unrecognised UUID
+      return_(arg(3)),
+  }));
   Bytes pci0 = device("PCI0", concat({
                                   name("_HID", integer(eisa_id("PNP0A08"))),
                                   name("_CID", integer(eisa_id("PNP0A03"))),
@@ -200,6 +215,7 @@ std::vector<uint8_t> dsdt_aml(const AcpiConfig& c) {
                                   name("_BBN", integer(0)),
                                   name("_CRS", crs),
                                   name("_PRT", package(prt)),
+                                  osc,
                               }));
   // \_S5 (7.4.2): SLP_TYPa, SLP_TYPb, reserved, reserved.
   Bytes s5 = name("\\_S5", package({integer(c.s5_sleep_type), integer(c.s5_sleep_type), integer(0), integer(0)}));

@@ -8,7 +8,9 @@ namespace {
 // Opcodes, ACPI 6.4 20.3.
 constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0x0a, kWordPrefix = 0x0b,
                   kDWordPrefix = 0x0c, kStringPrefix = 0x0d, kQWordPrefix = 0x0e, kScopeOp = 0x10,
-                  kBufferOp = 0x11, kPackageOp = 0x12, kExtOpPrefix = 0x5b, kDeviceOp = 0x82, kRootChar = 0x5c;
+                  kBufferOp = 0x11, kPackageOp = 0x12, kExtOpPrefix = 0x5b, kDeviceOp = 0x82, kRootChar = 0x5c,
+                  kMethodOp = 0x14, kArg0Op = 0x68, kCreateDWordFieldOp = 0x8a, kAndOp = 0x7b, kOrOp = 0x7d,
+                  kLNotOp = 0x92, kLEqualOp = 0x93, kIfOp = 0xa0, kElseOp = 0xa1, kReturnOp = 0xa4;
 
 void put(Bytes& b, uint64_t v, unsigned n) {
   for (unsigned i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -66,6 +68,40 @@ Bytes name_string(std::string_view name) {
   seg.resize(4, '_');
   b.insert(b.end(), seg.begin(), seg.end());
   return b;
+}
+
+Bytes method(std::string_view n, unsigned args, const Bytes& terms) {
+  Bytes body = name_string(n);
+  body.push_back(static_cast<uint8_t>(args & 7));  // MethodFlags: ArgCount, NotSerialized, SyncLevel 0
+  body.insert(body.end(), terms.begin(), terms.end());
+  return with_pkg({kMethodOp}, body);
+}
+
+Bytes arg(unsigned n) { return {static_cast<uint8_t>(kArg0Op + (n & 7))}; }
+
+Bytes create_dword_field(const Bytes& source, const Bytes& byte_index, std::string_view n) {
+  return concat({{kCreateDWordFieldOp}, source, byte_index, name_string(n)});
+}
+
+Bytes and_(const Bytes& a, const Bytes& b, const Bytes& target) { return concat({{kAndOp}, a, b, target}); }
+Bytes or_(const Bytes& a, const Bytes& b, const Bytes& target) { return concat({{kOrOp}, a, b, target}); }
+Bytes lequal(const Bytes& a, const Bytes& b) { return concat({{kLEqualOp}, a, b}); }
+Bytes lnot(const Bytes& a) { return concat({{kLNotOp}, a}); }
+Bytes if_(const Bytes& predicate, const Bytes& terms) { return with_pkg({kIfOp}, concat({predicate, terms})); }
+Bytes else_(const Bytes& terms) { return with_pkg({kElseOp}, terms); }
+Bytes return_(const Bytes& value) { return concat({{kReturnOp}, value}); }
+
+Bytes uuid(std::string_view text) {
+  Bytes raw;  // the 16 bytes in text order
+  for (size_t i = 0; i < text.size() && raw.size() < 16; ++i) {
+    if (text[i] == '-') continue;
+    raw.push_back(static_cast<uint8_t>(std::stoul(std::string(text.substr(i, 2)), nullptr, 16)));
+    ++i;
+  }
+  raw.resize(16, 0);
+  Bytes b{raw[3], raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6]};
+  b.insert(b.end(), raw.begin() + 8, raw.end());
+  return buffer(b);
 }
 
 Bytes integer(uint64_t v) {

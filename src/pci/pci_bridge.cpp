@@ -99,4 +99,23 @@ Status PciBridge::add_child(std::shared_ptr<PciDevice> device, unsigned slot, un
   return ok();
 }
 
+Status PciBridge::plug_child(std::shared_ptr<PciDevice> device, unsigned function) {
+  AV_TRY(can_hot_add());
+  if (function > 7) return fail("{}: function {} does not exist (0..7)", device->name(), function);
+  if (auto it = children_.find(function); it != children_.end())
+    return fail("{}: {} already has {} at function {}", device->name(), name(), it->second->name(), function);
+  children_[function] = std::move(device);
+  hot_plugged();
+  return ok();
+}
+
+std::shared_ptr<PciDevice> PciBridge::remove_child(unsigned function) {
+  auto it = children_.find(function);
+  if (it == children_.end()) return nullptr;
+  auto device = std::move(it->second);
+  children_.erase(it);
+  if (children_.empty()) hot_unplugged();
+  return device;
+}
+
 }  // namespace altovirt::pci

@@ -89,6 +89,27 @@ Result<PciAddress> PciBus::add_behind(PciBridge& bridge, std::shared_ptr<PciDevi
   return a;
 }
 
+Result<PciAddress> PciBus::hot_add(PciBridge& bridge, std::shared_ptr<PciDevice> device, unsigned function) {
+  std::lock_guard lock(mutex_);
+  if (std::none_of(bridges_.begin(), bridges_.end(), [&](auto& b) { return b.second == &bridge; }))
+    return fail("{}: {} is not a bridge on pcie.0", device->name(), bridge.name());
+  if (dynamic_cast<PciBridge*>(device.get()) != nullptr)
+    return fail("{}: a bridge cannot be hot-added; root ports are given at start", device->name());
+  PciAddress a{bridge.secondary_bus(), 0, static_cast<uint8_t>(function)};
+  AV_TRY(bridge.plug_child(std::move(device), function));
+  return a;
+}
+
+Status PciBus::request_unplug(PciBridge& bridge) {
+  std::lock_guard lock(mutex_);
+  return bridge.request_unplug();
+}
+
+std::shared_ptr<PciDevice> PciBus::hot_remove(PciBridge& bridge, unsigned function) {
+  std::lock_guard lock(mutex_);
+  return bridge.remove_child(function);
+}
+
 Status PciBus::check_topology() const {
   std::lock_guard lock(mutex_);
   auto check = [](const std::map<unsigned, std::shared_ptr<PciDevice>>& bus, uint8_t nr) -> Status {

@@ -88,15 +88,84 @@ void RootPort::set_present(bool present) {
   config_.set16(exp_ + PCI_EXP_LNKSTA, lnk);
 }
 
+bool RootPort::powered() const { return (config_.get16(exp_ + PCI_EXP_SLTCTL) & PCI_EXP_SLTCTL_PCC) == PCI_EXP_SLTCTL_PWR_ON; }
+
+Status RootPort::can_hot_add() const {
+  if (!children().empty()) return fail("{} is not empty: it holds {}", name(), children().begin()->second->name());
+  // A guest still powering the slot down after a removal would take the new device for the old.
+  if (powered()) return fail("{}: the guest has not powered its slot off since the last removal yet; try again shortly", name());
+  return ok();
+}
+
+void RootPort::hot_plugged() {
+  // The card is in and its link trained (presence detect, DLL Link Active): the guest powers the
+  // slot on in answer to the events, and finds the link already up (7.5.3.8, 7.5.3.11).
+  unplug_requested_ = false;
+  config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) | PCI_EXP_SLTSTA_PDS);
+  config_.set16(exp_ + PCI_EXP_LNKSTA, (config_.get16(exp_ + PCI_EXP_LNKSTA) & ~(PCI_EXP_LNKSTA_CLS | PCI_EXP_LNKSTA_NLW)) |
+                                           PCI_EXP_LNKSTA_CLS_2_5GB | PCI_EXP_LNKSTA_NLW_X1 | PCI_EXP_LNKSTA_DLLLA);
+  slot_event(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+}
+
+void RootPort::hot_unplugged() {
+  unplug_requested_ = false;
+  config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) & ~PCI_EXP_SLTSTA_PDS);
+  config_.set16(exp_ + PCI_EXP_LNKSTA, config_.get16(exp_ + PCI_EXP_LNKSTA) & ~(PCI_EXP_LNKSTA_CLS | PCI_EXP_LNKSTA_NLW | PCI_EXP_LNKSTA_DLLLA));
+  slot_event(PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+}
+
+Status RootPort::request_unplug() {
+  if (children().empty()) return fail("{} is empty", name());
+  unplug_requested_ = true;
+  // Nothing in the guest holds a device in a slot it never powered on (the guest has not seen it
+  // yet, or ignores hot-plug): it can go at once, as QEMU does.
+  if (!powered()) {
+    if (eject_) eject_();
+    return ok();
+  }
+  // The attention button (6.7.1.5): Linux's pciehp blinks the power indicator, waits 5 s for a
+  // second press that would cancel, then unbinds the driver and powers the slot off.
+  slot_event(PCI_EXP_SLTSTA_ABP);
+  return ok();
+}
+
+void RootPort::slot_event(uint16_t events) {
+  config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) | events);
+  update_interrupt();
+}
+
+void RootPort::update_interrupt() {
+  // Each Slot Status event has its enable in Slot Control (7.5.3.10/11): bits 0..4 line up, DLLSC
+  // (status bit 8) is enabled by DLLSCE (control bit 12).
+  uint16_t ctl = config_.get16(exp_ + PCI_EXP_SLTCTL);
+  uint16_t sta = config_.get16(exp_ + PCI_EXP_SLTSTA);
+  uint16_t enabled = (ctl & 0x1f) | ((ctl & PCI_EXP_SLTCTL_DLLSCE) ? PCI_EXP_SLTSTA_DLLSC : 0);
+  bool pending = (ctl & PCI_EXP_SLTCTL_HPIE) != 0 && (sta & enabled & kSlotEvents) != 0;
+  if (pending && !irq_pending_ && msi_ && msi_->enabled()) msi_->signal(0);
+  irq_pending_ = pending;
+}
+
 void RootPort::config_write(unsigned offset, unsigned size, uint32_t value) {
+  bool was_off = !powered();
+  uint16_t old_ctl = config_.get16(exp_ + PCI_EXP_SLTCTL);
   standard_config_write(offset, size, value);
   auto overlaps = [&](unsigned at, unsigned len) { return offset < at + len && at < offset + size; };
-  // A write to Slot Control is a command to the hot-plug controller, which completes at once
-  // (PCIe 5.0 6.7.3.2). Raising the Command Completed interrupt (CCIE and HPIE set) belongs to
-  // the hot-plug issue, with the other slot events.
-  if (overlaps(exp_ + PCI_EXP_SLTCTL, 2))
-    config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) | PCI_EXP_SLTSTA_CC);
   if (msi_ && overlaps(msi_->offset(), MsiCapability::kSize)) msi_->config_written();
+  if (overlaps(exp_ + PCI_EXP_SLTCTL, 2)) {
+    // A write to Slot Control is a command to the hot-plug controller, which completes at once
+    // (6.7.3.2); Linux waits up to 1 s for Command Completed after each one.
+    uint16_t ctl = config_.get16(exp_ + PCI_EXP_SLTCTL);
+    config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) | PCI_EXP_SLTSTA_CC);
+    // The guest powered an occupied slot off with the power indicator off: it has let go of the
+    // device (Linux's remove_board: power off, then the indicator), so it may be taken out
+    // (QEMU's pcie_cap_slot_write_config does the same test).
+    bool off_now = (ctl & PCI_EXP_SLTCTL_PCC) == PCI_EXP_SLTCTL_PWR_OFF &&
+                   (ctl & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
+    bool off_before = was_off && (old_ctl & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
+    if (off_now && !off_before && present() && eject_) eject_();
+  }
+  // Every write may enable an event, clear one (RW1C) or turn MSI on: re-check the interrupt.
+  update_interrupt();
 }
 
 }  // namespace altovirt::pci

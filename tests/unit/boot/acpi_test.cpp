@@ -133,6 +133,22 @@ TEST_F(Tables, DsdtHasHostBridgeAndS5) {
   EXPECT_NE(dsdt.find(hid_bytes), std::string::npos);
 }
 
+// The host bridge's _OSC grants native PCIe hot-plug, without which Linux's pciehp leaves the root
+// ports' slots alone (checked in a guest: dmesg "_OSC: OS now controls [PCIeHotplug ...]").
+TEST_F(Tables, DsdtHostBridgeOscGrantsNativeHotplug) {
+  auto& b = t.blob;
+  std::string dsdt(b.begin() + static_cast<long>(t.dsdt), b.begin() + static_cast<long>(t.dsdt + u32(b, t.dsdt + 4)));
+  size_t m = dsdt.find("_OSC");
+  ASSERT_NE(m, std::string::npos);
+  EXPECT_EQ(dsdt[m + 4], 4) << "four arguments";
+  // ToUUID of the PCI host bridge, in ACPI's byte order.
+  const uint8_t pci_uuid[] = {0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40,
+                              0x96, 0x57, 0x74, 0x41, 0xc0, 0x3d, 0xd7, 0x66};
+  EXPECT_NE(dsdt.find(std::string(reinterpret_cast<const char*>(pci_uuid), 16), m), std::string::npos);
+  // CDW3 &= 0x1d: And(CDW3, 0x1d, CDW3), keeping bit 0 (native hot-plug) and dropping SHPC (bit 1).
+  EXPECT_NE(dsdt.find(std::string("\x7b" "CDW3" "\x0a\x1d" "CDW3"), m), std::string::npos);
+}
+
 TEST(Aml, Encodings) {
   EXPECT_EQ(aml::eisa_id("PNP0A03"), 0x030ad041u);  // the well-known value of EISAID("PNP0A03")
   EXPECT_EQ(aml::integer(0), aml::Bytes{0x00});
@@ -148,6 +164,9 @@ TEST(Aml, Encodings) {
   auto rt = aml::resource_template({aml::io_port(0xcf8, 0xcf8, 1, 8)});
   EXPECT_EQ(rt[0], 0x11) << "a Buffer";
   EXPECT_EQ(rt[rt.size() - 2], 0x79) << "end tag";
+  // Method(_OSC, 4) { Return(Arg3) }: MethodOp, PkgLength, name, flags, ReturnOp Arg3.
+  EXPECT_EQ(aml::method("_OSC", 4, aml::return_(aml::arg(3))), (aml::Bytes{0x14, 8, '_', 'O', 'S', 'C', 4, 0xa4, 0x6b}));
+  EXPECT_EQ(aml::if_(aml::lnot(aml::lequal(aml::arg(1), aml::integer(1))), {}), (aml::Bytes{0xa0, 5, 0x92, 0x93, 0x69, 0x01}));
 }
 
 TEST(AcpiConfigLimits, RejectsZeroCpus) {

@@ -27,6 +27,22 @@ Bytes device(std::string_view name, const Bytes& terms);
 Bytes package(const std::vector<Bytes>& elements);
 Bytes buffer(const Bytes& data);
 
+// Control methods and the few expressions a DSDT's _OSC needs (20.2.5).
+// Method NAME with `args` arguments (0..7), not serialized.
+Bytes method(std::string_view name, unsigned args, const Bytes& terms);
+Bytes arg(unsigned n);  // Arg0..Arg6
+Bytes create_dword_field(const Bytes& source, const Bytes& byte_index, std::string_view name);
+Bytes and_(const Bytes& a, const Bytes& b, const Bytes& target);
+Bytes or_(const Bytes& a, const Bytes& b, const Bytes& target);
+Bytes lequal(const Bytes& a, const Bytes& b);
+Bytes lnot(const Bytes& a);
+Bytes if_(const Bytes& predicate, const Bytes& terms);
+Bytes else_(const Bytes& terms);  // directly after an if_
+Bytes return_(const Bytes& value);
+// ToUUID("33DB4D5B-1FF7-401C-9657-7441C03DD766") as its 16-byte buffer (the first three fields
+// little-endian, the rest in order: ACPI 6.4 19.6.142).
+Bytes uuid(std::string_view text);
+
 // Resource descriptors (6.4.2, 6.4.3). `producer` windows are what a bridge decodes for its children.
 Bytes io_port(uint16_t min, uint16_t max, uint8_t align, uint8_t length);
 Bytes word_bus_numbers(uint16_t min, uint16_t max);

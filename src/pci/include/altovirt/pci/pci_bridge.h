@@ -12,8 +12,9 @@
 // gate a child's BARs; a guest that programs a child BAR outside its bridge's window still reaches
 // it. That is more than real hardware does, never less, and no guest depends on the difference.
 //
-// Threading: as PciDevice: config_* under the PciBus's config lock; add_child() only while the VM
-// is built (before any vCPU runs), so child lookups from config cycles need no lock of their own.
+// Threading: as PciDevice: config_* under the PciBus's config lock. add_child() while the VM is
+// built (before any vCPU runs); the hot-plug calls (plug_child, remove_child, request_unplug) only
+// through PciBus, which holds that lock, so child lookups from config cycles never race them.
 #pragma once
 
 #include <linux/pci_regs.h>
@@ -66,9 +67,25 @@ class PciBridge : public PciDevice {
   // Key: slot << 3 | function.
   const std::map<unsigned, std::shared_ptr<PciDevice>>& children() const { return children_; }
 
+  // Hot-plug, for a bridge with a hot-plug slot (a root port); the others refuse. Each runs under
+  // the bus's config lock (PciBus::hot_add and friends call them).
+  // Whether a device may be hot-added at slot 0 now (the slot is empty, not being emptied, ...).
+  virtual Status can_hot_add() const { return fail("{} has no hot-plug slot", name()); }
+  // Adds `device` while the guest runs and tells the guest (presence detect, link up).
+  Status plug_child(std::shared_ptr<PciDevice> device, unsigned function);
+  // Asks the guest to let go of the slot's device (the attention button); the bridge's owner learns
+  // when the guest has (a root port's eject handler).
+  virtual Status request_unplug() { return fail("{} has no hot-plug slot", name()); }
+  // Takes the device at `function` of slot 0 away (the guest has let go, or never took it); the last
+  // one gone leaves the slot empty for the guest to see. Null when there is none.
+  std::shared_ptr<PciDevice> remove_child(unsigned function);
+
  protected:
   // Called after add_child() (a root port updates its slot's presence).
   virtual void children_changed() {}
+  // Called after plug_child() / the last remove_child(): a hot-plug slot raises its events.
+  virtual void hot_plugged() {}
+  virtual void hot_unplugged() {}
 
  private:
   std::map<unsigned, std::shared_ptr<PciDevice>> children_;

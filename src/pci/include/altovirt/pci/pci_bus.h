@@ -14,8 +14,10 @@
 // has none: each bridge gets the next bus number when it is added (in the order the machine adds
 // them), and assign_resources() sizes and places the windows and the BARs behind them.
 //
-// Threading: add()/add_behind()/assign_resources() while building the VM. Config accesses from any vCPU thread
-// are serialised by one internal mutex (config cycles are rare; BAR accesses do not come here).
+// Threading: add()/add_behind()/assign_resources() while building the VM; hot_add()/hot_remove()/
+// request_unplug() from any thread while it runs. Config accesses from any vCPU thread and the
+// hot-plug calls are serialised by one internal mutex (config cycles are rare; BAR accesses do not
+// come here).
 #pragma once
 
 #include <cstdint>
@@ -77,6 +79,13 @@ class PciBus {
   // Places `device` at 0.`function` of the bus behind `bridge`, a bridge on the root bus.
   Result<PciAddress> add_behind(PciBridge& bridge, std::shared_ptr<PciDevice> device, unsigned function,
                                 bool multifunction);
+  // Hot-plug while the guest runs (each takes the config lock, so vCPU config cycles never see a
+  // half-changed bus). hot_add places `device` at 0.`function` behind `bridge` and tells the guest;
+  // request_unplug asks the guest to let go of what is behind `bridge`; hot_remove takes the
+  // device at `function` away (after the guest let go) and returns it, null when there is none.
+  Result<PciAddress> hot_add(PciBridge& bridge, std::shared_ptr<PciDevice> device, unsigned function);
+  Status request_unplug(PciBridge& bridge);
+  std::shared_ptr<PciDevice> hot_remove(PciBridge& bridge, unsigned function);
   // Every slot that has functions other than 0 must have a multi-function function 0.
   Status check_topology() const;
   // Firmware's job before an OS boots: sizes every bridge's windows from the BARs behind it (plus

@@ -15,15 +15,24 @@
 //     write completes at once and sets Command Completed (6.7.3.2), which pciehp waits for;
 //   - an MSI capability with one vector (the PCIe capability's Interrupt Message Number is 0).
 //
-// Hot-plug is a later issue. Room is left for it: set_present() flips presence and link state;
-// what is still missing is raising Presence Detect Changed / Attention Button Pressed / Data Link
-// Layer State Changed and Command Completed as MSI (when HPIE and the event's enable bit are set,
-// on the edge "no enabled event pending -> some", as QEMU's hpev_notified), and acting on the
-// guest's power-off (PCC=1 with PIC off) by detaching the device.
-//
+// Native hot-plug (PCIe 5.0 6.7, the model Linux's pciehp drives; QEMU and StratoVirt do the same):
+//   - hot-add (PciBus::hot_add): the slot reads present with its link up, and the port raises
+//     Presence Detect Changed and Data Link Layer State Changed; the guest powers the slot on
+//     (each Slot Control write is a command that completes at once) and enumerates the device;
+//   - hot-remove (request_unplug): the port raises Attention Button Pressed; the guest unbinds its
+//     driver, removes the device and powers the slot off (Power Controller off, Power Indicator
+//     off); that write calls the eject handler, whose owner removes the device (PciBus::hot_remove)
+//     and the slot reads empty again (PDC, DLLSC). A slot the guest never powered on is emptied at
+//     once, since no driver can hold it.
+//   - events reach the guest as the port's MSI when Hot-Plug Interrupt Enable and the event's own
+//     enable are set, on the edge from "no enabled event pending" to "some" (6.7.3.4; Linux's ISR
+//     in MSI mode re-reads Slot Status until it is clear), re-checked after every config write;
+//     with MSI off nothing is sent (the port has no INTx), and the guest finds the events when it
+//     turns MSI on.
 // Threading: as PciBridge (config accesses under the bus's config lock; set-up before the VM runs).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "altovirt/pci/msi.h"
@@ -52,16 +61,34 @@ class RootPort : public PciBridge {
   // an empty slot (false). add_child() calls it.
   void set_present(bool present);
 
+  // Called (on a vCPU thread, under the bus's config lock) when the guest powers off an occupied
+  // slot: the guest has let go of the device. The handler must only hand the removal to another
+  // thread; it must not call back into the bus.
+  void set_eject_handler(std::function<void()> handler) { eject_ = std::move(handler); }
+  Status can_hot_add() const override;
+  Status request_unplug() override;
+  // Whether the guest has powered the slot on (Power Controller Control reads 0).
+  bool powered() const;
+  bool unplug_requested() const { return unplug_requested_; }
+
  protected:
   void children_changed() override { set_present(!children().empty()); }
+  void hot_plugged() override;
+  void hot_unplugged() override;
 
  private:
   explicit RootPort(const RootPortOptions& options);
   Status init();
+  // Sets Slot Status event bits and sends the MSI if that makes an enabled event pending.
+  void slot_event(uint16_t events);
+  void update_interrupt();
   RootPortOptions options_;
   unsigned exp_ = 0;
   std::unique_ptr<MsiSink> msi_sink_;  // before msi_, which refers to it
   std::unique_ptr<MsiCapability> msi_;
+  std::function<void()> eject_;
+  bool irq_pending_ = false;       // an enabled event was pending after the last check
+  bool unplug_requested_ = false;  // the attention button was pressed for a removal
 };
 
 }  // namespace altovirt::pci
