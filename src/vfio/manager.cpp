@@ -1,5 +1,7 @@
 #include "altovirt/vfio/manager.h"
 
+#include <algorithm>
+
 #include <sys/resource.h>
 
 #include "altovirt/base/files.h"
@@ -64,6 +66,27 @@ Result<std::shared_ptr<Device>> Manager::open_device(const std::string& address,
   AV_TRY(dev->load_info());
   devices_.push_back(dev);
   return dev;
+}
+
+bool Manager::close_device(const std::string& address, const std::function<void(unsigned, int)>& before_group_close) {
+  auto it = std::find_if(devices_.begin(), devices_.end(), [&](auto& d) { return d->address() == address; });
+  if (it == devices_.end()) return false;
+  devices_.erase(it);
+  auto pci = find_device(*sysfs_, address);
+  auto number = pci ? iommu_group(*sysfs_, *pci) : Result<unsigned>(std::unexpected(pci.error()));
+  if (!number) return false;  // the device vanished from sysfs: its group stays until the VM ends
+  for (auto& d : devices_) {
+    auto other = find_device(*sysfs_, d->address());
+    if (other && iommu_group(*sysfs_, *other).value_or(~0u) == *number) return false;
+  }
+  auto g = groups_.find(*number);
+  if (g == groups_.end()) return false;
+  before_group_close(*number, g->second.fd());
+  groups_.erase(g);
+  log::info("vfio", "IOMMU group {} detached from the container and closed", *number);
+  if (!groups_.empty()) return false;
+  container_.reset();
+  return true;
 }
 
 Status Manager::map_guest_ram(uint64_t gpa, uint64_t size, void* host) {

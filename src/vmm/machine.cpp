@@ -73,14 +73,22 @@ class EcamRegion : public devices::IoHandler {
 };
 
 // A trapped BAR: accesses go to the device's bar_read/bar_write.
+// A trapped BAR. It holds its device weakly: a hot-removed device may be destroyed while a vCPU
+// is still dispatching to its old BAR address (a hostile guest touching a slot it powered off), and
+// the access then reads all ones instead of reaching freed memory.
 class BarRegion : public devices::IoHandler {
  public:
-  BarRegion(pci::PciDevice& dev, unsigned bar) : dev_(dev), bar_(bar) {}
-  void io_read(uint64_t offset, std::span<uint8_t> data) override { dev_.bar_read(bar_, offset, data); }
-  void io_write(uint64_t offset, std::span<const uint8_t> data) override { dev_.bar_write(bar_, offset, data); }
+  BarRegion(pci::PciDevice& dev, unsigned bar) : dev_(dev.weak_from_this()), bar_(bar) {}
+  void io_read(uint64_t offset, std::span<uint8_t> data) override {
+    if (auto d = dev_.lock()) d->bar_read(bar_, offset, data);
+    else std::fill(data.begin(), data.end(), 0xff);
+  }
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (auto d = dev_.lock()) d->bar_write(bar_, offset, data);
+  }
 
  private:
-  pci::PciDevice& dev_;
+  std::weak_ptr<pci::PciDevice> dev_;
   unsigned bar_;
 };
 
@@ -163,7 +171,10 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   // PCI devices from -device, then firmware-style BAR assignment. Kinds that provide a bus (root
   // ports) come first, so a device may name a root port given after it. A root-bus device without
   // addr= gets the first slot no other -device asks for by number.
+  // After a guest reset, the devices are those hot-plug left: the removed ones out, the added in.
   std::vector<DeviceSpec> specs = o.devices;
+  std::erase_if(specs, [&](const DeviceSpec& d) { return !d.id.empty() && survivors_.removed_ids.contains(d.id); });
+  specs.insert(specs.end(), survivors_.hot_added.begin(), survivors_.hot_added.end());
   std::stable_partition(specs.begin(), specs.end(), [](const DeviceSpec& d) {
     const DeviceKind* kind = DeviceRegistry::global().find(d.kind);
     return kind != nullptr && kind->provides_bus;
@@ -265,14 +276,20 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
       return fail("bus={} names no pcie-root-port; add -device pcie-root-port,id={},chassis=N or use bus=pcie.0", spec.bus,
                   spec.bus);
     if (spec.slot.value_or(0) != 0) return fail("addr=: behind root port {} the only slot is 0", spec.bus);
-    AV_TRY_ASSIGN(a, pci_.add_behind(*port->second, std::move(device), spec.function, spec.multifunction));
+    if (running_) {
+      AV_TRY_ASSIGN(a, pci_.hot_add(*port->second, std::move(device), spec.function));
+    } else {
+      AV_TRY_ASSIGN(a, pci_.add_behind(*port->second, std::move(device), spec.function, spec.multifunction));
+    }
   }
+  std::lock_guard ids(ids_mutex_);
   if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
   if (bridge && !spec.id.empty()) buses_[spec.id] = std::move(bridge);
   return a;
 }
 
 std::string Machine::device_id(const pci::PciAddress& address) const {
+  std::lock_guard lock(ids_mutex_);
   auto it = device_ids_.find(address.str());
   return it == device_ids_.end() ? std::string() : it->second;
 }
@@ -346,6 +363,16 @@ void Machine::bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::opt
 void Machine::request_shutdown(devices::ShutdownReason reason) {
   if (reason == devices::ShutdownReason::poweroff) stop(ExitKind::poweroff, "the guest powered off");
   else stop(ExitKind::reset, "the guest reset the machine");
+}
+
+bool Machine::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(exit_mutex_);
+    if (exit_) return false;
+    tasks_.push_back(std::move(task));
+  }
+  exit_cv_.notify_all();
+  return true;
 }
 
 void Machine::stop(ExitKind kind, std::string message) {
@@ -483,9 +510,19 @@ MachineExit Machine::run() {
     sandbox::start_thread(sandbox::Role::input, "console-in");
     input_loop();
   });
+  running_ = true;
   {
     std::unique_lock lock(exit_mutex_);
-    exit_cv_.wait(lock, [this] { return exit_.has_value(); });
+    for (;;) {
+      exit_cv_.wait(lock, [this] { return exit_.has_value() || !tasks_.empty(); });
+      if (exit_) break;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+    tasks_.clear();  // dropped unrun: a waiting poster sees its promise broken
   }
   stopping_ = true;
   (void)input_stop_->signal();

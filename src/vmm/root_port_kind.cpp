@@ -58,6 +58,13 @@ Status create_root_port(Machine& machine, const DeviceSpec& spec) {
   // The port's MSI (its hot-plug interrupt, a later issue) goes through KVM routes like any device's.
   auto routes = std::make_unique<MsiRoutes>(machine.vm(), machine.gsi(), options.name);
   AV_TRY_ASSIGN(auto port, pci::RootPort::create(options, std::move(routes)));
+  // The guest powered the slot off (a vCPU thread, under the bus's lock): the removal itself is the
+  // main thread's.
+  port->set_eject_handler([&machine, weak = std::weak_ptr<pci::RootPort>(port)] {
+    machine.post([&machine, weak] {
+      if (auto p = weak.lock()) machine.complete_removal(*p);
+    });
+  });
   AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(port, spec));
   log::info("pci", "{} is root port {} (bus {}, chassis {}, port {}, slot {})", options.name, at.str(),
             port->secondary_bus(), n.chassis, n.port, n.slot_number());

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
@@ -63,6 +64,23 @@ Result<std::shared_ptr<vfio::Device>> VfioContext::open_device(const std::string
   AV_TRY_ASSIGN(auto device, manager.open_device(address, /*reuse=*/true));
   if (!claimed_.insert(device->address()).second) return fail("{} is passed to this VM twice", device->address());
   return device;
+}
+
+void VfioContext::release(const std::string& address) {
+  claimed_.erase(address);
+  bool container_gone = manager.close_device(address, [this](unsigned group, int fd) {
+    if (!groups_in_kvm_.erase(group) || !kvm_device_) return;
+    kvm_device_attr attr{};
+    attr.group = KVM_DEV_VFIO_GROUP;
+    attr.attr = KVM_DEV_VFIO_GROUP_DEL;
+    attr.addr = reinterpret_cast<uint64_t>(&fd);
+    if (::ioctl(kvm_device_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0)
+      log::warn("vfio", "removing IOMMU group {} from KVM's VFIO device: {}", group, std::strerror(errno));
+  });
+  if (container_gone) {
+    ram_mapped_ = false;
+    log::info("vfio", "{} was the VM's last passed-through device: the container and its DMA mappings are gone", address);
+  }
 }
 
 void VfioContext::machine_ended() {
@@ -141,22 +159,46 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   options.owned_groups = [&manager = ctx.manager](unsigned group) { return manager.group_fd(group); };
   auto device = ctx.open_device(address);
   if (!device) return std::unexpected(device.error().context(fmt::format("-device {}", spec.text)));
+  std::string bdf = (*device)->address();
+  // A device that does not make it into the machine goes back at once (a failed hot-add must leave
+  // nothing half-attached; at start the whole process would end anyway).
+  struct Undo {
+    VfioContext& ctx;
+    std::string bdf;
+    std::shared_ptr<vfio::Device>* device;
+    bool armed = true;
+    ~Undo() {
+      if (!armed) return;
+      device->reset();
+      ctx.release(bdf);
+    }
+  } undo{ctx, bdf, &*device};
   AV_TRY(ctx.prepare(machine));
-  std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", (*device)->address()) : spec.id;
+  std::string name = spec.id.empty() ? fmt::format("vfio-pci {}", bdf) : spec.id;
   if (!ctx.host) ctx.host = std::make_unique<MachineHost>(machine);
-  AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(*ctx.host, *device, name, options));
-  AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(pdev, spec));
-  AV_TRY(pdev->attach_intx(machine.pci(), at));
-  log::info("vfio", "{} ({}) is guest device {}", name, (*device)->address(), at.str());
+  {
+    AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(*ctx.host, *device, name, options));
+    auto at = machine.add_pci_device(pdev, spec);
+    if (!at) {
+      pdev.reset();
+      return std::unexpected(at.error());
+    }
+    AV_TRY(pdev->attach_intx(machine.pci(), *at));
+    undo.armed = false;
+    log::info("vfio", "{} ({}) is guest device {}", name, bdf, at->str());
+  }
+  if (!spec.id.empty()) machine.on_removal(spec.id, [&ctx, bdf] { ctx.release(bdf); });
   return ok();
 }
 
 }  // namespace
 
 void register_vfio_pci(DeviceRegistry& registry) {
-  registry.add("vfio-pci", DeviceKind{"vfio-pci,host=DDDD:BB:DD.F|sysfsdev=PATH[,rombar=0|1]: pass a host PCI device bound to vfio-pci",
-                                      {"host", "sysfsdev", "rombar"},
-                                      create_vfio_pci});
+  DeviceKind kind{"vfio-pci,host=DDDD:BB:DD.F|sysfsdev=PATH[,rombar=0|1]: pass a host PCI device bound to vfio-pci",
+                  {"host", "sysfsdev", "rombar"},
+                  create_vfio_pci};
+  kind.hotpluggable = true;  // QMP device_add/device_del behind a root port (src/vmm/hotplug.cpp)
+  registry.add("vfio-pci", std::move(kind));
 }
 
 }  // namespace altovirt::vmm

@@ -19,6 +19,9 @@ void VmControl::emit(const std::string& name, Json data) {
 void VmControl::attach(vmm::Machine& m) {
   std::lock_guard lock(mutex_);
   current_ = &m;
+  m.set_removed_handler([this](const std::string& id) {
+    emit("DEVICE_DELETED", Json{{"device", id}, {"path", "/machine/peripheral/" + id}});
+  });
   if (quit_ || signalled_) m.stop(vmm::ExitKind::stopped, quit_ ? "quit from QMP" : "terminating on a signal");
   if (paused_) m.pause();  // no vCPU runs yet: this only sets the flag they check first
 }
@@ -216,6 +219,7 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     return Json::object();
                                   }}));
   AV_TRY(register_balloon_commands(server, *this));
+  AV_TRY(register_hotplug_commands(server, *this));
   return ok();
 }
 

@@ -4,9 +4,11 @@
 // two of them). It also keeps what outlives a Machine: the paused state (a reset while paused
 // stays paused, as in QEMU) and why the run is ending (quit, a signal).
 //
-// Commands: stop, cont, system_powerdown, system_reset, quit, query-status, query-pci, and
+// Commands: stop, cont, system_powerdown, system_reset, quit, query-status, query-pci, device_add,
+// device_del, and
 // altovirt's x-system-reboot (power button, then the guest's power-off rebuilds the machine); the
-// events STOP, RESUME, POWERDOWN, RESET, SHUTDOWN (QEMU's qapi/run-state.json shapes).
+// events STOP, RESUME, POWERDOWN, RESET, SHUTDOWN (QEMU's qapi/run-state.json shapes) and
+// DEVICE_DELETED (qapi/qdev.json).
 //
 // Threading: handlers run on the QMP thread; attach()/detach()/machine_ended() on the main thread.
 // One mutex guards the current Machine pointer: detach() takes it, so a handler never uses a
@@ -27,6 +29,9 @@ namespace altovirt::tool {
 // of the balloon's guest-stats / guest-stats-polling-interval, in QEMU's shapes.
 class VmControl;
 Status register_balloon_commands(qmp::Server& server, VmControl& control);
+// Hot-plug (tools/altovirt/hotplug_commands.cpp): device_add and device_del, in QEMU's shapes; the
+// event DEVICE_DELETED comes from the machine's removed handler (attach()).
+Status register_hotplug_commands(qmp::Server& server, VmControl& control);
 
 class VmControl {
  public:

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,7 +49,8 @@ class BarListener {
                                    std::optional<uint64_t> new_addr) = 0;
 };
 
-class PciDevice {
+// Devices live in shared_ptrs (the bus holds them); the VMM's BAR dispatch keeps weak references.
+class PciDevice : public std::enable_shared_from_this<PciDevice> {
  public:
   PciDevice(std::string name, uint16_t vendor, uint16_t device, uint32_t class_code, uint8_t revision);
   virtual ~PciDevice() = default;

@@ -6,6 +6,7 @@
 // Threading: not synchronised; used by the VMM's setup/teardown thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +41,13 @@ class Manager {
   // Maps guest RAM with IOVA = guest physical address. Refuses ranges that overlap an IOVA range the
   // host reserves in any group used (sysfs reserved_regions, e.g. the MSI doorbell window).
   Status map_guest_ram(uint64_t gpa, uint64_t size, void* host);
+
+  // Closes the device at `address` (a hot-removed one; nothing else may hold it any more). When no
+  // other open device is in its IOMMU group, `before_group_close(group, fd)` runs and the group is
+  // detached and closed, so the host can bind the device to a driver at once; when that was the
+  // last group, the container goes too (its DMA mappings and the pinned guest RAM with it) and
+  // the next open_device starts a new one. Returns whether the container went.
+  bool close_device(const std::string& address, const std::function<void(unsigned group, int fd)>& before_group_close);
 
   bool has_devices() const { return !devices_.empty(); }
   std::vector<unsigned> group_numbers() const;

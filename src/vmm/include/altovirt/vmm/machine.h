@@ -24,6 +24,8 @@
 #include <csignal>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <map>
 #include <condition_variable>
 #include <memory>
@@ -121,6 +123,25 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // The id= given to the PCI device at `address` on the command line ("" when none).
   std::string device_id(const pci::PciAddress& address) const;
 
+  // Work for the main thread (the one in run()), from any thread: `task` runs there, between the
+  // waits for the machine's end. False when the machine has stopped: the task is dropped unrun.
+  // Tasks still queued when the machine stops are dropped too (destroyed unrun).
+  bool post(std::function<void()> task);
+
+  // Hot-plug (src/vmm/hotplug.cpp; main thread, i.e. from a posted task). hot_add builds the device
+  // `spec` describes (a hot-pluggable kind, bus= an empty root port) while the guest runs and
+  // tells the guest; request_removal asks the guest to let go of device `id` (behind a root port).
+  // Once the guest has, the device is taken out on the main thread, its kind's removal hook runs
+  // and the removed handler hears the id (QMP's DEVICE_DELETED).
+  Status hot_add(const DeviceSpec& spec);
+  Status request_removal(const std::string& id);
+  void set_removed_handler(std::function<void(const std::string& id)> handler) { removed_handler_ = std::move(handler); }
+  // For device kinds: what to do once device `id` has been hot-removed and destroyed (a VFIO
+  // device gives its group back to the host).
+  void on_removal(const std::string& id, std::function<void()> hook) { removal_hooks_[id] = std::move(hook); }
+  // The guest powered the slot of `port` off (RootPort's eject handler, via post()).
+  void complete_removal(pci::PciBridge& port);
+
  private:
   Machine(devices::CharBackend& console, Chardevs& chardevs, ResetSurvivors& survivors)
       : console_(console), chardevs_(chardevs), survivors_(survivors), memory_(survivors.memory), vfio_use_{survivors} {}
@@ -177,8 +198,14 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   bool pause_requested_ = false;
   unsigned parked_ = 0;
   std::vector<std::pair<unsigned, pthread_t>> vcpu_threads_;
-  std::map<std::string, std::string> device_ids_;  // by address, written while building only
+  // By address; written while building and by hot-plug on the main thread, read by QMP.
+  mutable std::mutex ids_mutex_;
+  std::map<std::string, std::string> device_ids_;
   std::map<std::string, std::shared_ptr<pci::PciBridge>> buses_;  // root ports by id, building only
+  std::deque<std::function<void()>> tasks_;  // under exit_mutex_
+  bool running_ = false;                     // run() has started the vCPUs (main thread only)
+  std::function<void(const std::string&)> removed_handler_;
+  std::map<std::string, std::function<void()>> removal_hooks_;  // main thread only
   VmOptions options_;  // as given, kept for the device kinds
 };
 

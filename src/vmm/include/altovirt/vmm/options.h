@@ -146,6 +146,9 @@ struct DeviceKind {
   // False for kinds that are not a PCI function of their own (a virtconsole is a port of its
   // virtio-serial-pci): the machine gives them no slot.
   bool pci_function = true;
+  // The kind may be added and removed while the guest runs (QMP device_add/device_del behind a
+  // root port); `create` then runs on the machine's main thread with the vCPUs running.
+  bool hotpluggable = false;
 };
 
 class DeviceRegistry {

@@ -9,8 +9,12 @@
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "altovirt/kvm/guest_memory.h"
+#include "altovirt/vmm/options.h"
 #include "altovirt/vmm/vfio_context.h"
 
 namespace altovirt::vmm {
@@ -20,6 +24,10 @@ struct ResetSurvivors {
   kvm::GuestMemory memory;
   // Created with the first passed-through device (Machine::vfio()).
   std::unique_ptr<VfioContext> vfio;
+  // Hot-plug: the devices added (QMP device_add) and the ids removed (device_del) while a guest ran.
+  // A guest reset's new machine is built with the devices as they are now, not as at start.
+  std::vector<DeviceSpec> hot_added;
+  std::set<std::string> removed_ids;
 };
 
 }  // namespace altovirt::vmm

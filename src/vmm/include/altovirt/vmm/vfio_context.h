@@ -5,8 +5,8 @@
 // mappings of the one before, so that a reboot never pins guest RAM again (QEMU keeps its container
 // across system_reset too); each device is still reset when its new VfioPciDevice is built.
 //
-// Threading: used while a machine is being built and after it has stopped (main thread), never
-// while vCPUs run.
+// Threading: main thread only: while a machine is being built, after it has stopped, and for
+// hot-plug while it runs (vCPU threads never touch it).
 #pragma once
 
 #include <set>
@@ -34,6 +34,11 @@ struct VfioContext {
   // After a device was opened: adds new groups to the machine's KVM VFIO device and, the first time
   // in the process, DMA-maps all guest RAM with IOVA = GPA (after checking the locked-memory limit).
   Status prepare(Machine& machine);
+
+  // A hot-removed device (its VfioPciDevice destroyed): gives it back to the host. Its group leaves
+  // KVM's VFIO device and the container when no other device of the VM is in it; the last group
+  // takes the container and the DMA mappings with it (the next device maps guest RAM again).
+  void release(const std::string& address);
 
   // The machine whose devices used this context is gone (its passed-through devices first): forget
   // what belonged to it (its KVM VFIO device, which would keep its VM alive, and `host`), keep the
