@@ -100,6 +100,11 @@ Result<PciAddress> PciBus::hot_add(PciBridge& bridge, std::shared_ptr<PciDevice>
   return a;
 }
 
+Status PciBus::can_hot_add(const PciBridge& bridge) const {
+  std::lock_guard lock(mutex_);
+  return bridge.can_hot_add();
+}
+
 Status PciBus::request_unplug(PciBridge& bridge) {
   std::lock_guard lock(mutex_);
   return bridge.request_unplug();
@@ -108,6 +113,11 @@ Status PciBus::request_unplug(PciBridge& bridge) {
 std::shared_ptr<PciDevice> PciBus::hot_remove(PciBridge& bridge, unsigned function) {
   std::lock_guard lock(mutex_);
   return bridge.remove_child(function);
+}
+
+std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> PciBus::take_ejected(PciBridge& bridge) {
+  std::lock_guard lock(mutex_);
+  return bridge.take_ejected();
 }
 
 Status PciBus::check_topology() const {

@@ -1,5 +1,7 @@
 #include "altovirt/pci/root_port.h"
 
+#include <utility>
+
 namespace altovirt::pci {
 
 namespace {
@@ -120,7 +122,7 @@ Status RootPort::request_unplug() {
   // Nothing in the guest holds a device in a slot it never powered on (the guest has not seen it
   // yet, or ignores hot-plug): it can go at once, as QEMU does.
   if (!powered()) {
-    if (eject_) eject_();
+    eject();
     return ok();
   }
   // The attention button (6.7.1.5): Linux's pciehp blinks the power indicator, waits 5 s for a
@@ -128,6 +130,14 @@ Status RootPort::request_unplug() {
   slot_event(PCI_EXP_SLTSTA_ABP);
   return ok();
 }
+
+void RootPort::eject() {
+  for (unsigned fn = 0; fn < 8; ++fn)
+    if (auto d = remove_child(fn)) ejected_.emplace_back(fn, std::move(d));  // the last one empties the slot
+  if (eject_) eject_();
+}
+
+std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> RootPort::take_ejected() { return std::exchange(ejected_, {}); }
 
 void RootPort::slot_event(uint16_t events) {
   config_.set16(exp_ + PCI_EXP_SLTSTA, config_.get16(exp_ + PCI_EXP_SLTSTA) | events);
@@ -162,7 +172,7 @@ void RootPort::config_write(unsigned offset, unsigned size, uint32_t value) {
     bool off_now = (ctl & PCI_EXP_SLTCTL_PCC) == PCI_EXP_SLTCTL_PWR_OFF &&
                    (ctl & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
     bool off_before = was_off && (old_ctl & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
-    if (off_now && !off_before && present() && eject_) eject_();
+    if (off_now && !off_before && present()) eject();
   }
   // Every write may enable an event, clear one (RW1C) or turn MSI on: re-check the interrupt.
   update_interrupt();

@@ -30,6 +30,9 @@ Status Machine::hot_add(const DeviceSpec& spec) {
     return fail("device_add {}: bus={} names no pcie-root-port", spec.text, spec.bus);
   if (spec.function != 0 || spec.multifunction)
     return fail("device_add {}: only function 0 of a root port's slot is hot-pluggable", spec.text);
+  // Before the device is built: opening a VFIO device and mapping guest RAM for it takes a while,
+  // and a port that cannot take it should cost nothing.
+  if (auto s = pci_.can_hot_add(*port->second); !s) return std::unexpected(s.error().context("device_add " + spec.text));
   if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("device_add " + spec.text));
   survivors_.hot_added.push_back(spec);
   survivors_.removed_ids.erase(spec.id);
@@ -60,30 +63,30 @@ Status Machine::request_removal(const std::string& id) {
 }
 
 void Machine::complete_removal(pci::PciBridge& port) {
-  std::shared_ptr<pci::PciDevice> device = pci_.hot_remove(port, 0);
-  if (!device) return;
-  pci::PciAddress a{port.secondary_bus(), 0, 0};
-  std::string id;
-  {
-    std::lock_guard lock(ids_mutex_);
-    if (auto it = device_ids_.find(a.str()); it != device_ids_.end()) {
-      id = it->second;
-      device_ids_.erase(it);
+  for (auto& [function, device] : pci_.take_ejected(port)) {
+    pci::PciAddress a{port.secondary_bus(), 0, static_cast<uint8_t>(function)};
+    std::string id;
+    {
+      std::lock_guard lock(ids_mutex_);
+      if (auto it = device_ids_.find(a.str()); it != device_ids_.end()) {
+        id = it->second;
+        device_ids_.erase(it);
+      }
     }
+    // Its BARs leave the guest's address space (no vCPU reaches its config space any more, so
+    // this needs no lock); its destructor stops it (interrupts, bus mastering); the kind's hook
+    // then gives what it held back to the host.
+    device->enable_decode(false, false);
+    device.reset();
+    if (auto hook = removal_hooks_.find(id); hook != removal_hooks_.end()) {
+      hook->second();
+      removal_hooks_.erase(hook);
+    }
+    std::erase_if(survivors_.hot_added, [&](const DeviceSpec& d) { return d.id == id; });
+    if (!id.empty()) survivors_.removed_ids.insert(id);
+    log::info("hotplug", "{} was removed from {}: the guest let go of it", id.empty() ? a.str() : id, port.name());
+    if (removed_handler_) removed_handler_(id);
   }
-  // Its BARs leave the guest's address space (no vCPU reaches its config space any more, so this
-  // needs no lock); its destructor stops it (interrupts, bus mastering); the kind's hook then gives
-  // what it held back to the host.
-  device->enable_decode(false, false);
-  device.reset();
-  if (auto hook = removal_hooks_.find(id); hook != removal_hooks_.end()) {
-    hook->second();
-    removal_hooks_.erase(hook);
-  }
-  std::erase_if(survivors_.hot_added, [&](const DeviceSpec& d) { return d.id == id; });
-  if (!id.empty()) survivors_.removed_ids.insert(id);
-  log::info("hotplug", "{} was removed from {}: the guest let go of it", id.empty() ? a.str() : id, port.name());
-  if (removed_handler_) removed_handler_(id);
 }
 
 }  // namespace altovirt::vmm

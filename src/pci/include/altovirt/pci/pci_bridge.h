@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "altovirt/base/error.h"
 #include "altovirt/pci/pci_device.h"
@@ -79,6 +81,9 @@ class PciBridge : public PciDevice {
   // Takes the device at `function` of slot 0 away (the guest has let go, or never took it); the last
   // one gone leaves the slot empty for the guest to see. Null when there is none.
   std::shared_ptr<PciDevice> remove_child(unsigned function);
+  // The devices (with their function numbers) the guest has let go of and the bridge has already
+  // taken out of its slot, for their owner to tear down; each is handed out once.
+  virtual std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> take_ejected() { return {}; }
 
  protected:
   // Called after add_child() (a root port updates its slot's presence).

@@ -85,7 +85,11 @@ class PciBus {
   // device at `function` away (after the guest let go) and returns it, null when there is none.
   Result<PciAddress> hot_add(PciBridge& bridge, std::shared_ptr<PciDevice> device, unsigned function);
   Status request_unplug(PciBridge& bridge);
+  // Whether `bridge` would take a hot-added device now (checked before a device is built for it).
+  Status can_hot_add(const PciBridge& bridge) const;
   std::shared_ptr<PciDevice> hot_remove(PciBridge& bridge, unsigned function);
+  // What the guest let go of behind `bridge` (PciBridge::take_ejected), under the lock.
+  std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> take_ejected(PciBridge& bridge);
   // Every slot that has functions other than 0 must have a multi-function function 0.
   Status check_topology() const;
   // Firmware's job before an OS boots: sizes every bridge's windows from the BARs behind it (plus

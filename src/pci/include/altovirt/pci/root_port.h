@@ -21,9 +21,11 @@
 //     (each Slot Control write is a command that completes at once) and enumerates the device;
 //   - hot-remove (request_unplug): the port raises Attention Button Pressed; the guest unbinds its
 //     driver, removes the device and powers the slot off (Power Controller off, Power Indicator
-//     off); that write calls the eject handler, whose owner removes the device (PciBus::hot_remove)
-//     and the slot reads empty again (PDC, DLLSC). A slot the guest never powered on is emptied at
-//     once, since no driver can hold it.
+//     off). In that very write the device leaves the slot, which reads empty (PDC, DLLSC), as in
+//     QEMU: Linux's pciehp looks at presence right after its power-off and would power an
+//     occupied slot on again. The eject handler then tells the owner, who takes the device
+//     (take_ejected) and tears it down. A slot the guest never powered on is emptied at once, since
+//     no driver can hold it.
 //   - events reach the guest as the port's MSI when Hot-Plug Interrupt Enable and the event's own
 //     enable are set, on the edge from "no enabled event pending" to "some" (6.7.3.4; Linux's ISR
 //     in MSI mode re-reads Slot Status until it is clear), re-checked after every config write;
@@ -61,15 +63,16 @@ class RootPort : public PciBridge {
   // an empty slot (false). add_child() calls it.
   void set_present(bool present);
 
-  // Called (on a vCPU thread, under the bus's config lock) when the guest powers off an occupied
-  // slot: the guest has let go of the device. The handler must only hand the removal to another
-  // thread; it must not call back into the bus.
+  // Called (on a vCPU thread, or the thread of request_unplug; under the bus's config lock) when
+  // the guest has let go of the slot's device, which is out of the slot already. The handler must
+  // only hand the teardown to another thread (PciBus::take_ejected); it must not call into the bus.
   void set_eject_handler(std::function<void()> handler) { eject_ = std::move(handler); }
   Status can_hot_add() const override;
   Status request_unplug() override;
   // Whether the guest has powered the slot on (Power Controller Control reads 0).
   bool powered() const;
   bool unplug_requested() const { return unplug_requested_; }
+  std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> take_ejected() override;
 
  protected:
   void children_changed() override { set_present(!children().empty()); }
@@ -82,11 +85,14 @@ class RootPort : public PciBridge {
   // Sets Slot Status event bits and sends the MSI if that makes an enabled event pending.
   void slot_event(uint16_t events);
   void update_interrupt();
+  // The guest let go: every function leaves the slot (into ejected_), then the handler is told.
+  void eject();
   RootPortOptions options_;
   unsigned exp_ = 0;
   std::unique_ptr<MsiSink> msi_sink_;  // before msi_, which refers to it
   std::unique_ptr<MsiCapability> msi_;
   std::function<void()> eject_;
+  std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> ejected_;
   bool irq_pending_ = false;       // an enabled event was pending after the last check
   bool unplug_requested_ = false;  // the attention button was pressed for a removal
 };
