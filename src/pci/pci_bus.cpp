@@ -100,6 +100,15 @@ Result<PciAddress> PciBus::hot_add(PciBridge& bridge, std::shared_ptr<PciDevice>
   return a;
 }
 
+Result<bool> PciBus::request_unplug_of(PciBridge& bridge, const PciDevice* device) {
+  std::lock_guard lock(mutex_);
+  bool holds = false;
+  for (auto& [key, child] : bridge.children()) holds = holds || child.get() == device;
+  if (!holds) return false;
+  AV_TRY(bridge.request_unplug());
+  return true;
+}
+
 Status PciBus::can_hot_add(const PciBridge& bridge) const {
   std::lock_guard lock(mutex_);
   return bridge.can_hot_add();
@@ -113,6 +122,14 @@ Status PciBus::request_unplug(PciBridge& bridge) {
 std::shared_ptr<PciDevice> PciBus::hot_remove(PciBridge& bridge, unsigned function) {
   std::lock_guard lock(mutex_);
   return bridge.remove_child(function);
+}
+
+bool PciBus::remove_device(const PciDevice* device) {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, bridge] : bridges_)
+    for (auto& [k, child] : bridge->children())
+      if (child.get() == device) return bridge->remove_child(k & 7) != nullptr;
+  return false;
 }
 
 std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> PciBus::take_ejected(PciBridge& bridge) {

@@ -125,6 +125,10 @@ void PciDevice::enable_decode(bool io, bool memory) {
   standard_config_write(PCI_COMMAND, 2, cmd);
 }
 
+void PciDevice::disable_decode() {
+  standard_config_write(PCI_COMMAND, 2, config_.get16(PCI_COMMAND) & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
+}
+
 void PciDevice::set_multifunction(bool on) {
   uint8_t h = config_.get8(PCI_HEADER_TYPE);
   config_.set8(PCI_HEADER_TYPE, on ? (h | 0x80) : (h & 0x7f));

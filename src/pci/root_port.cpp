@@ -118,6 +118,8 @@ void RootPort::hot_unplugged() {
 
 Status RootPort::request_unplug() {
   if (children().empty()) return fail("{} is empty", name());
+  // A second press within pciehp's 5 s would cancel the first (6.7.1.5; QEMU refuses it too).
+  if (unplug_requested_) return fail("the removal of {} from {} is already under way", children().begin()->second->name(), name());
   unplug_requested_ = true;
   // Nothing in the guest holds a device in a slot it never powered on (the guest has not seen it
   // yet, or ignores hot-plug): it can go at once, as QEMU does.

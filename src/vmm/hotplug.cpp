@@ -3,7 +3,8 @@
 // root ports: the port raises presence/link events for an add and the attention button for a
 // removal, and the guest's pciehp driver does the rest (pci/root_port.h). Everything here runs on
 // the main thread (posted tasks), where the sandbox lets files be opened (/dev/vfio/N).
-#include <cstdio>
+#include <chrono>
+#include <thread>
 
 #include "altovirt/base/log.h"
 #include "altovirt/pci/root_port.h"
@@ -34,27 +35,25 @@ Status Machine::hot_add(const DeviceSpec& spec) {
   // and a port that cannot take it should cost nothing.
   if (auto s = pci_.can_hot_add(*port->second); !s) return std::unexpected(s.error().context("device_add " + spec.text));
   if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("device_add " + spec.text));
+  // removed_ids keeps an id that is added again: it filters the original -device, and hot_added
+  // alone decides what a rebuilt machine gets.
   survivors_.hot_added.push_back(spec);
-  survivors_.removed_ids.erase(spec.id);
   log::info("hotplug", "{} was added behind {}; the guest has been told", spec.id, spec.bus);
   return ok();
 }
 
 Status Machine::request_removal(const std::string& id) {
-  std::optional<pci::PciAddress> at;
+  if (buses_.contains(id)) return fail("device_del {}: a root port cannot be removed; remove the device behind it", id);
+  const pci::PciDevice* device = nullptr;
   {
     std::lock_guard lock(ids_mutex_);
-    for (auto& [address, dev_id] : device_ids_) {
-      unsigned bus = 0, slot = 0, fn = 0;  // "0000:BB:SS.F", as PciAddress::str() writes it
-      if (dev_id == id && std::sscanf(address.c_str(), "0000:%x:%x.%x", &bus, &slot, &fn) == 3)
-        at = pci::PciAddress{static_cast<uint8_t>(bus), static_cast<uint8_t>(slot), static_cast<uint8_t>(fn)};
-    }
+    for (auto& [d, placed] : placed_)
+      if (placed.id == id) device = d;
   }
-  if (!at) return fail("device_del: no device has id {}", id);
+  if (device == nullptr) return fail("device_del: no device has id {}", id);
   for (auto& [port_id, bridge] : buses_) {
-    if (id == port_id) return fail("device_del {}: a root port cannot be removed; remove the device behind it", id);
-    if (bridge->secondary_bus() != at->bus || at->bus == 0) continue;
-    AV_TRY(pci_.request_unplug(*bridge));
+    AV_TRY_ASSIGN(bool asked, pci_.request_unplug_of(*bridge, device));
+    if (!asked) continue;
     log::info("hotplug", "{}: asked the guest to let go of it (attention button of {})", id, port_id);
     return ok();
   }
@@ -62,29 +61,57 @@ Status Machine::request_removal(const std::string& id) {
               id);
 }
 
+void Machine::retract_pci_device(const std::shared_ptr<pci::PciDevice>& device) {
+  pci_.remove_device(device.get());
+  device->disable_decode();
+  forget(device.get());
+}
+
+std::string Machine::forget(const pci::PciDevice* device) {
+  std::lock_guard lock(ids_mutex_);
+  std::string id;
+  if (auto it = placed_.find(device); it != placed_.end()) {
+    id = it->second.id;
+    placed_.erase(it);
+  }
+  if (!id.empty()) std::erase_if(device_ids_, [&](auto& entry) { return entry.second == id; });
+  return id;
+}
+
 void Machine::complete_removal(pci::PciBridge& port) {
   for (auto& [function, device] : pci_.take_ejected(port)) {
-    pci::PciAddress a{port.secondary_bus(), 0, static_cast<uint8_t>(function)};
-    std::string id;
+    bool hotpluggable = false;
     {
       std::lock_guard lock(ids_mutex_);
-      if (auto it = device_ids_.find(a.str()); it != device_ids_.end()) {
-        id = it->second;
-        device_ids_.erase(it);
-      }
+      if (auto it = placed_.find(device.get()); it != placed_.end()) hotpluggable = it->second.hotpluggable;
     }
-    // Its BARs leave the guest's address space (no vCPU reaches its config space any more, so
-    // this needs no lock); its destructor stops it (interrupts, bus mastering); the kind's hook
-    // then gives what it held back to the host.
-    device->enable_decode(false, false);
+    // Out of the guest's address space first (no vCPU reaches its config space any more, so this
+    // needs no lock; Linux leaves Memory Space on when it lets go).
+    device->disable_decode();
+    std::string id = forget(device.get());
+    std::string what = id.empty() ? device->name() : id;
+    if (!hotpluggable) {
+      // The guest powered off a slot whose device altovirt cannot take out while it runs (a
+      // virtio device, say): it stays, unreachable, until the machine ends.
+      log::warn("hotplug", "the guest ejected {} from {}; it is parked until the VM ends (its kind is not hot-pluggable)",
+                what, port.name());
+      ejected_parked_.push_back(std::move(device));
+      continue;
+    }
+    // A vCPU dispatching to the old BAR address holds the device for the length of one access;
+    // wait for it (bounded), so that the teardown below runs here and not on that vCPU.
+    for (int i = 0; i < 1000 && device.use_count() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Its destructor stops it (interrupts, bus mastering, reset); the kind's hook then gives what
+    // it held back to the host.
+    const pci::PciDevice* key = device.get();
     device.reset();
-    if (auto hook = removal_hooks_.find(id); hook != removal_hooks_.end()) {
+    if (auto hook = removal_hooks_.find(key); hook != removal_hooks_.end()) {
       hook->second();
       removal_hooks_.erase(hook);
     }
-    std::erase_if(survivors_.hot_added, [&](const DeviceSpec& d) { return d.id == id; });
+    std::erase_if(survivors_.hot_added, [&](const DeviceSpec& d) { return !id.empty() && d.id == id; });
     if (!id.empty()) survivors_.removed_ids.insert(id);
-    log::info("hotplug", "{} was removed from {}: the guest let go of it", id.empty() ? a.str() : id, port.name());
+    log::info("hotplug", "{} was removed from {}: the guest let go of it", what, port.name());
     if (removed_handler_) removed_handler_(id);
   }
 }

@@ -266,6 +266,7 @@ Machine::~Machine() {
 
 Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {
   device->set_bar_listener(this);
+  std::shared_ptr<pci::PciDevice> placed_device = device;
   auto bridge = std::dynamic_pointer_cast<pci::PciBridge>(device);
   pci::PciAddress a;
   if (spec.bus.empty()) {
@@ -284,6 +285,8 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
   }
   std::lock_guard ids(ids_mutex_);
   if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
+  const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
+  placed_[placed_device.get()] = Placed{spec.id, kind != nullptr && kind->hotpluggable};
   if (bridge && !spec.id.empty()) buses_[spec.id] = std::move(bridge);
   return a;
 }
@@ -341,7 +344,10 @@ VirtioContext& Machine::virtio() {
 }
 
 VfioContext& Machine::vfio() {
-  if (!survivors_.vfio) survivors_.vfio = std::make_unique<VfioContext>();
+  if (!survivors_.vfio) {
+    survivors_.vfio = std::make_unique<VfioContext>();
+    survivors_.vfio->ram_pinned = &survivors_.ram_pinned;
+  }
   return *survivors_.vfio;
 }
 

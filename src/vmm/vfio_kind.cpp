@@ -79,6 +79,7 @@ void VfioContext::release(const std::string& address) {
   });
   if (container_gone) {
     ram_mapped_ = false;
+    if (ram_pinned) *ram_pinned = false;
     log::info("vfio", "{} was the VM's last passed-through device: the container and its DMA mappings are gone", address);
   }
 }
@@ -122,6 +123,8 @@ Status VfioContext::prepare(Machine& machine) {
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log::info("vfio", "DMA-mapped {} MiB of guest RAM in {:.1f} ms", total >> 20, ms);
     ram_mapped_ = true;
+    if (ram_pinned) *ram_pinned = true;
+    reuse_logged_ = true;  // this machine has said what it did; a device hot-added later says nothing
   } else if (!reuse_logged_) {
     log::info("vfio", "guest RAM stays DMA-mapped from the previous boot: no new DMA map");
     reuse_logged_ = true;
@@ -179,15 +182,15 @@ Status create_vfio_pci(Machine& machine, const DeviceSpec& spec) {
   {
     AV_TRY_ASSIGN(auto pdev, VfioPciDevice::create(*ctx.host, *device, name, options));
     auto at = machine.add_pci_device(pdev, spec);
-    if (!at) {
-      pdev.reset();
-      return std::unexpected(at.error());
+    if (!at) return std::unexpected(at.error());
+    if (auto s = pdev->attach_intx(machine.pci(), *at); !s) {
+      machine.retract_pci_device(pdev);  // off the bus before the device goes back (Undo)
+      return s;
     }
-    AV_TRY(pdev->attach_intx(machine.pci(), *at));
     undo.armed = false;
     log::info("vfio", "{} ({}) is guest device {}", name, bdf, at->str());
+    machine.on_removal(pdev.get(), [&ctx, bdf] { ctx.release(bdf); });
   }
-  if (!spec.id.empty()) machine.on_removal(spec.id, [&ctx, bdf] { ctx.release(bdf); });
   return ok();
 }
 

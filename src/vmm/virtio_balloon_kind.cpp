@@ -35,7 +35,9 @@ Status create_virtio_balloon(Machine& machine, const DeviceSpec& spec) {
   bool passthrough = false;
   for (const auto& d : machine.options().devices)
     if (d.kind == "vfio-pci") passthrough = true;
-  options.discard_allowed = [passthrough] { return !passthrough; };
+  // Asked at every inflate: a device hot-added later pins guest RAM too, and while anything is
+  // pinned a page given back to the host would no longer be the page the device DMAs to.
+  options.discard_allowed = [&machine] { return !machine.guest_ram_pinned(); };
   AV_TRY_ASSIGN(auto model, devices::VirtioBalloon::create(std::move(options)));
   ctx.balloon = model;
   AV_TRY_ASSIGN(pci::PciAddress at, add_virtio_pci(machine, spec, std::move(model)));

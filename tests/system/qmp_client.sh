@@ -35,13 +35,17 @@ wait_running() {  # polls query-status (up to 60 s) until the machine runs; $rep
     case "$reply" in *'"status":"running"'*) return 0 ;; *) sleep 0.2 ;; esac
   done
 }
-wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives
-  local end=$((SECONDS + $2)) line
+wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives (or SECONDS pass)
+  local end=$((SECONDS + $2)) line rc
   grep -q "\"event\":\"$1\"" "$events" && return 0
-  while [ $SECONDS -lt $end ] && IFS= read -r -t 5 line <&"$qin"; do
-    echo "$line" >> "$events"
-    case "$line" in *"\"event\":\"$1\""*) return 0 ;; esac
+  while [ $SECONDS -lt $end ]; do
+    if IFS= read -r -t 1 line <&"$qin"; then
+      echo "$line" >> "$events"
+      case "$line" in *"\"event\":\"$1\""*) return 0 ;; esac
+    else
+      rc=$?
+      [ "$rc" -gt 128 ] || break  # a timeout (> 128) waits on; the end of the stream ends the wait
+    fi
   done
   grep -q "\"event\":\"$1\"" "$events"
 }
-

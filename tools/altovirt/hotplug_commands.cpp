@@ -6,6 +6,7 @@
 //               waits 5 s after the attention button for a cancelling second press).
 // The work runs on the main thread (Machine::post): opening /dev/vfio/N is the main thread's right
 // under the sandbox, and it keeps device set-up off the QMP thread.
+#include <atomic>
 #include <future>
 
 #include "altovirt/vmm/machine.h"
@@ -21,13 +22,23 @@ namespace {
 Result<Json> on_main_thread(vmm::Machine& m, std::function<Status(vmm::Machine&)> fn) {
   auto done = std::make_shared<std::promise<Status>>();
   auto result = done->get_future();
-  if (!m.post([&m, fn = std::move(fn), done] { done->set_value(fn(m)); }))
+  // A command that timed out must not happen later behind the client's back.
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  if (!m.post([&m, fn = std::move(fn), done, cancelled] {
+        if (cancelled->load()) return;  // the promise breaks; nobody waits for it any more
+        done->set_value(fn(m));
+      }))
     return fail("the machine is stopping; try again once it runs");
-  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
-    return fail("the machine did not get to it within 60 s");
+  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    cancelled->store(true);
+    // It may have started just now: then its outcome is the answer after all.
+    if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+      return fail("the machine did not get to it within 60 s; nothing was done");
+  }
   try {
     AV_TRY(result.get());
   } catch (const std::future_error&) {
+    if (cancelled->load()) return fail("the machine did not get to it within 60 s; nothing was done");
     return fail("the machine stopped (a guest reset or power-off) before it got to it; try again");
   }
   return Json::object();

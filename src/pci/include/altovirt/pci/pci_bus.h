@@ -85,9 +85,15 @@ class PciBus {
   // device at `function` away (after the guest let go) and returns it, null when there is none.
   Result<PciAddress> hot_add(PciBridge& bridge, std::shared_ptr<PciDevice> device, unsigned function);
   Status request_unplug(PciBridge& bridge);
+  // As request_unplug, if `device` is what sits behind `bridge` (looked up under the lock, since
+  // the guest may renumber buses); false when it is not there.
+  Result<bool> request_unplug_of(PciBridge& bridge, const PciDevice* device);
   // Whether `bridge` would take a hot-added device now (checked before a device is built for it).
   Status can_hot_add(const PciBridge& bridge) const;
   std::shared_ptr<PciDevice> hot_remove(PciBridge& bridge, unsigned function);
+  // Takes `device` off whichever bridge holds it (a hot-add that failed half-way); the slot reads
+  // empty again. False when no bridge holds it.
+  bool remove_device(const PciDevice* device);
   // What the guest let go of behind `bridge` (PciBridge::take_ejected), under the lock.
   std::vector<std::pair<unsigned, std::shared_ptr<PciDevice>>> take_ejected(PciBridge& bridge);
   // Every slot that has functions other than 0 must have a multi-function function 0.

@@ -73,6 +73,9 @@ class PciDevice : public std::enable_shared_from_this<PciDevice> {
   void program_bar(unsigned index, uint64_t address);
   // Sets the command register's decode bits (as firmware would), telling listeners.
   void enable_decode(bool io, bool memory);
+  // Clears both decode bits, telling listeners: a hot-removed device's BARs leave the guest's
+  // address space (Linux leaves Memory Space on when it lets go of a device).
+  void disable_decode();
 
   void set_bar_listener(BarListener* listener) { listener_ = listener; }
   void set_multifunction(bool on);

@@ -100,6 +100,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   devices::AcpiPm& acpi_pm() { return *acpi_pm_; }
   // The VFIO state of this machine (created with the first passed-through device).
   VfioContext& vfio();
+  // Guest RAM is DMA-mapped for a passed-through device (any thread).
+  bool guest_ram_pinned() const { return survivors_.ram_pinned.load(); }
   // The virtio state of this machine (I/O threads, transports' host side).
   VirtioContext& virtio();
   // The options the machine was built from (device kinds look up -drive and -object here).
@@ -138,9 +140,18 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void set_removed_handler(std::function<void(const std::string& id)> handler) { removed_handler_ = std::move(handler); }
   // For device kinds: what to do once device `id` has been hot-removed and destroyed (a VFIO
   // device gives its group back to the host).
-  void on_removal(const std::string& id, std::function<void()> hook) { removal_hooks_[id] = std::move(hook); }
+  void on_removal(const pci::PciDevice* device, std::function<void()> hook) { removal_hooks_[device] = std::move(hook); }
+  // A device that add_pci_device placed but whose kind then failed to finish it: taken back out
+  // (off the bus, the guest told if it was hot-added).
+  void retract_pci_device(const std::shared_ptr<pci::PciDevice>& device);
   // The guest powered the slot of `port` off (RootPort's eject handler, via post()).
   void complete_removal(pci::PciBridge& port);
+
+ private:
+  // Drops what add_pci_device recorded for `device`; returns its id ("" when none).
+  std::string forget(const pci::PciDevice* device);
+
+ public:
 
  private:
   Machine(devices::CharBackend& console, Chardevs& chardevs, ResetSurvivors& survivors)
@@ -205,7 +216,16 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::deque<std::function<void()>> tasks_;  // under exit_mutex_
   bool running_ = false;                     // run() has started the vCPUs (main thread only)
   std::function<void(const std::string&)> removed_handler_;
-  std::map<std::string, std::function<void()>> removal_hooks_;  // main thread only
+  std::map<const pci::PciDevice*, std::function<void()>> removal_hooks_;  // main thread only
+  // What add_pci_device placed, by device: its id and whether its kind may be hot-removed; under
+  // ids_mutex_. A device the guest ejected although its kind cannot be hot-removed is parked
+  // (off the bus, decode off) until the machine ends instead of being torn down mid-run.
+  struct Placed {
+    std::string id;
+    bool hotpluggable = false;
+  };
+  std::map<const pci::PciDevice*, Placed> placed_;
+  std::vector<std::shared_ptr<pci::PciDevice>> ejected_parked_;
   VmOptions options_;  // as given, kept for the device kinds
 };
 

@@ -8,6 +8,7 @@
 // bytes are the guest's, shared with the vCPUs and devices as before.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -24,6 +25,9 @@ struct ResetSurvivors {
   kvm::GuestMemory memory;
   // Created with the first passed-through device (Machine::vfio()).
   std::unique_ptr<VfioContext> vfio;
+  // Guest RAM is DMA-mapped (pinned) for a passed-through device: the balloon must not give pages
+  // back to the host (read from the balloon's I/O thread; VfioContext sets and clears it).
+  std::atomic<bool> ram_pinned{false};
   // Hot-plug: the devices added (QMP device_add) and the ids removed (device_del) while a guest ran.
   // A guest reset's new machine is built with the devices as they are now, not as at start.
   std::vector<DeviceSpec> hot_added;

@@ -9,6 +9,7 @@
 // hot-plug while it runs (vCPU threads never touch it).
 #pragma once
 
+#include <atomic>
 #include <set>
 #include <string>
 
@@ -24,6 +25,8 @@ class DeviceRegistry;
 
 struct VfioContext {
   vfio::Manager manager;
+  // Set while guest RAM is DMA-mapped (ResetSurvivors::ram_pinned; read by the balloon).
+  std::atomic<bool>* ram_pinned = nullptr;
   // The machine, as the passed-through devices see it; outlives them.
   std::unique_ptr<PassthroughHost> host;
 
