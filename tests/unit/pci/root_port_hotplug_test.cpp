@@ -206,3 +206,69 @@ TEST(RootPortHotplug, OnlyABridgeOfTheRootBusTakesADevice) {
   ASSERT_FALSE(a);
   EXPECT_NE(a.error().message().find("loose is not a bridge on pcie.0"), std::string::npos);
 }
+
+TEST(RootPortHotplug, ASecondUnplugRequestIsRefusedWhileTheFirstRuns) {
+  Fixture f;
+  ASSERT_TRUE(f.bus.hot_add(*f.rp, std::make_shared<Dev>(), 0));
+  f.power(true);
+  ASSERT_TRUE(f.bus.request_unplug(*f.rp));
+  f.ack(PCI_EXP_SLTSTA_ABP);
+  // A second press within pciehp's 5 s would cancel the removal.
+  auto again = f.bus.request_unplug(*f.rp);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message().find("already under way"), std::string::npos) << again.error().message();
+  EXPECT_FALSE(f.status() & PCI_EXP_SLTSTA_ABP);
+}
+
+TEST(RootPortHotplug, UnplugAndRemovalFindTheDeviceWhereverTheGuestNumberedTheBus) {
+  Fixture f;
+  auto dev = std::make_shared<Dev>();
+  ASSERT_TRUE(f.bus.hot_add(*f.rp, dev, 0));
+  f.power(true);
+  // The guest renumbers the port's secondary bus: lookups go by device, not by bus number.
+  write(f.bus, PCI_SECONDARY_BUS, 5, 1);
+  write(f.bus, PCI_SUBORDINATE_BUS, 5, 1);
+  EXPECT_EQ(read(f.bus, PCI_VENDOR_ID, 2, 5, 0), 0x8086u);
+  Dev other;
+  auto r = f.bus.request_unplug_of(*f.rp, &other);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  r = f.bus.request_unplug_of(*f.rp, dev.get());
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(*r);
+  // A hot-add that fails half-way takes its device back off the bus; the slot reads empty.
+  EXPECT_TRUE(f.bus.remove_device(dev.get()));
+  EXPECT_FALSE(f.bus.remove_device(dev.get()));
+  EXPECT_FALSE(f.status() & PCI_EXP_SLTSTA_PDS);
+  EXPECT_EQ(read(f.bus, PCI_VENDOR_ID, 2, 5, 0), 0xffffu);
+}
+
+namespace {
+class BarDev : public PciDevice {
+ public:
+  BarDev() : PciDevice("bars", 0x8086, 0x10d3, 0x020000, 0) { EXPECT_TRUE(define_bar(0, {BarKind::mem32, 0x1000, false})); }
+};
+struct Listener : BarListener {
+  std::vector<std::pair<std::optional<uint64_t>, std::optional<uint64_t>>> calls;
+  void bar_mapping_changed(PciDevice&, unsigned, std::optional<uint64_t> o, std::optional<uint64_t> n) override {
+    calls.emplace_back(o, n);
+  }
+};
+}  // namespace
+
+// A hot-removed device's BARs must leave the VMM's dispatch: Linux leaves Memory Space on when it
+// lets go, and the next device hot-added gets the same addresses.
+TEST(RootPortHotplug, DisablingDecodeTakesTheBarsAway) {
+  BarDev d;
+  Listener l;
+  d.set_bar_listener(&l);
+  d.program_bar(0, 0xc0000000);
+  d.enable_decode(false, true);
+  ASSERT_EQ(l.calls.size(), 1u);
+  EXPECT_EQ(l.calls[0].second, std::optional<uint64_t>(0xc0000000));
+  d.disable_decode();
+  ASSERT_EQ(l.calls.size(), 2u);
+  EXPECT_EQ(l.calls[1].first, std::optional<uint64_t>(0xc0000000));
+  EXPECT_EQ(l.calls[1].second, std::nullopt);
+  EXPECT_EQ(d.config().get16(PCI_COMMAND) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY), 0);
+}
