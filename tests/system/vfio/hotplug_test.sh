@@ -7,6 +7,9 @@
 # An NVMe VF 20 times into the same running guest, beside a cold-plugged VF that keeps the container
 # (and the DMA mapping of guest RAM) in place: after each add the guest reads the test host's
 # pattern through it; altovirt's open fds, its locked (DMA-pinned) memory and its RSS do not grow.
+# (The two VFs are controllers of one subsystem sharing its namespace, which native multipath shows as
+# one block device with a path per controller: the guest unbinds VF 2 before the cycles, so that what
+# it reads can only come through the hot-added VF.)
 # The refusals while a guest runs, each with its message and the guest still running: a driver that
 # cannot be hot-plugged, pcie.0, an occupied port, a device on its host driver, an unknown id.
 . "$(dirname "$0")/../lib.sh"
