@@ -13,8 +13,86 @@ std::string HostPciAddress::to_string() const {
   return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", domain, bus, slot, function);
 }
 
+namespace {
+
+// Spare root ports, so that a running domain has somewhere to hot-plug (attach-device): libvirt
+// leaves this to the user and virt-install adds them; altoctl makes sure that at least
+// kSpareRootPorts ports are empty at start. They take the highest free slots of the root bus from
+// 0x1e down (0x1f is the ICH9 LPC's slot on a real q35, which firmware looks for), so that the
+// slots altovirt gives to devices without an address, counted up from 1, stay what they were.
+constexpr unsigned kSpareRootPorts = 2;
+
+void add_spare_root_ports(DomainConfig& c, const std::set<uint32_t>& used) {
+  unsigned empty = 0, auto_slots = 0;
+  uint32_t highest = 0;
+  std::set<uint32_t> root_slots;  // root-bus slots named by an address
+  auto on_root = [&](const std::optional<GuestPciAddress>& a) {
+    if (!a) ++auto_slots;
+    else if (a->bus == 0) root_slots.insert(a->slot);
+  };
+  for (const auto& ctl : c.controllers) {
+    highest = std::max(highest, ctl.index);
+    if (ctl.model != PciController::Model::pcie_root_port) continue;
+    if (!used.contains(ctl.index)) ++empty;
+    on_root(ctl.address);
+  }
+  for (const auto& h : c.hostdevs) on_root(h.guest_address);
+  for (const auto& d : c.disks) on_root(d.address);
+  for (const auto& n : c.interfaces) on_root(n.address);
+  for (const auto& v : c.virtio_serials) on_root(v.address);
+  for (const auto& r : c.rngs) on_root(r.address);
+  if (c.memballoon) on_root(c.memballoon->address);
+  if (c.vsock) on_root(c.vsock->address);
+  if (c.virtio_serials.empty() && c.virtio_console) ++auto_slots;  // the controller libvirt adds
+  // Slots 1..0x1e that neither an address names nor a device without one will take.
+  unsigned spare_slots = 0x1e - static_cast<unsigned>(root_slots.size() - root_slots.count(0x1f));
+  spare_slots = spare_slots > auto_slots ? spare_slots - auto_slots : 0;
+  uint32_t slot = 0x1e;
+  while (empty < kSpareRootPorts && spare_slots > 0 && highest < 255) {
+    while (slot > 0 && root_slots.contains(slot)) --slot;
+    if (slot == 0) break;
+    PciController port;
+    port.model = PciController::Model::pcie_root_port;
+    port.index = ++highest;
+    port.address = GuestPciAddress{0, 0, slot, 0, false};
+    root_slots.insert(slot);
+    c.controllers.push_back(port);
+    ++empty;
+    --spare_slots;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// libvirt's aliases for host devices, hostdev0, hostdev1, ...: the QMP id that detach-device names.
+void name_hostdevs(DomainConfig& c) {
+  std::set<std::string> aliases;
+  auto note = [&](const std::string& a) {
+    if (!a.empty()) aliases.insert(a);
+  };
+  for (const auto& h : c.hostdevs) note(h.alias);
+  for (const auto& d : c.disks) note(d.alias);
+  for (const auto& n : c.interfaces) note(n.alias);
+  for (const auto& v : c.virtio_serials) note(v.alias);
+  for (const auto& r : c.rngs) note(r.alias);
+  if (c.memballoon) note(c.memballoon->alias);
+  if (c.vsock) note(c.vsock->alias);
+  if (c.virtio_console) note(c.virtio_console->alias);
+  unsigned next = 0;
+  for (auto& h : c.hostdevs) {
+    if (!h.alias.empty()) continue;
+    while (aliases.contains(fmt::format("hostdev{}", next))) ++next;
+    h.alias = fmt::format("hostdev{}", next++);
+  }
+}
+
+}  // namespace
+
 DomainConfig with_pci_addresses(const DomainConfig& config) {
   DomainConfig c = config;
+  name_hostdevs(c);
   if (c.machine != Machine::q35) return c;
   std::set<uint32_t> used, ports;
   uint32_t highest = 0;
@@ -50,6 +128,7 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
     used.insert(index);
     h.guest_address = GuestPciAddress{0, index, 0, 0, false};
   }
+  add_spare_root_ports(c, used);
   return c;
 }
 

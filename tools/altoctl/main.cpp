@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "device_verbs.h"
 #include "domain_verbs.h"
 #include "lifecycle.h"
 #include "verb_suggest.h"
@@ -141,6 +142,27 @@ int main(int argc, char** argv) {
   setmem->add_option("size", mem_size, "the guest's new memory size (virsh units: KiB by default)")->required();
   setmem->callback([&] { status = vm_setmem(g, domain, mem_size); });
   domain_verb("dommemstat", "the balloon's memory statistics of a running domain, as virsh prints them", vm_dommemstat);
+  // attach-device / detach-device DOMAIN FILE with virsh's flags (device_verbs.h).
+  DeviceFlags device_flags;
+  bool device_current = false;
+  for (auto [verb, help, fn] : {std::tuple{"attach-device", "attach a <hostdev> (hot-plug into a running domain), or add a "
+                                                            "<hostdev>, <disk> or <interface> to a definition",
+                                           &vm_attach_device},
+                                std::tuple{"detach-device", "detach a <hostdev> from a running domain (the guest lets go "
+                                                            "first), or remove a device from a definition",
+                                           &vm_detach_device}}) {
+    auto* sub = app.add_subcommand(verb, help);
+    sub->add_option("domain", domain, "domain name or id")->required();
+    sub->add_option("file", file, "XML file with one <hostdev>, <disk> or <interface> element")->required();
+    auto* live = sub->add_flag("--live", device_flags.live, "change the running domain");
+    auto* config = sub->add_flag("--config", device_flags.config, "change the definition (from the next start)");
+    auto* persistent = sub->add_flag("--persistent", device_flags.persistent,
+                                     "change the definition, and the running domain if it runs");
+    auto* current = sub->add_flag("--current", device_current, "the running domain if it runs, else the definition (the default)");
+    current->excludes(live)->excludes(config)->excludes(persistent);
+    persistent->excludes(live)->excludes(config);
+    sub->callback([&, fn] { status = fn(g, domain, file, device_flags); });
+  }
   bool disable = false;
   auto* autostart = domain_verb("autostart", "start a defined domain at host boot (--disable: no longer)", nullptr);
   autostart->add_flag("--disable", disable, "remove the mark");

@@ -37,7 +37,12 @@ Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milli
 }
 
 Result<json> QmpClient::read_message() {
-  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  AV_TRY_ASSIGN(auto m, read_message_until(std::chrono::steady_clock::now() + timeout_));
+  if (!m) return fail("{}: no QMP reply within {} ms", path_, timeout_.count());
+  return *m;
+}
+
+Result<std::optional<json>> QmpClient::read_message_until(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -45,13 +50,13 @@ Result<json> QmpClient::read_message() {
       buffer_.erase(0, nl + 1);
       if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
       try {
-        return json::parse(line);
+        return std::optional<json>(json::parse(line));
       } catch (const json::exception& e) {
         return fail("{}: a QMP message that is not JSON: {}", path_, e.what());
       }
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return fail("{}: no QMP reply within {} ms", path_, timeout_.count());
+    if (left.count() <= 0) return std::optional<json>();
     pollfd p{fd_.get(), POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
@@ -88,10 +93,32 @@ Result<json> QmpClient::execute(const std::string& command, json arguments) {
   }
   for (;;) {
     AV_TRY_ASSIGN(json m, read_message());
-    if (m.contains("event")) continue;
+    if (m.contains("event")) {
+      if (events_.size() < kMaxKeptEvents) events_.push_back(std::move(m));
+      continue;
+    }
     if (m.contains("error"))
       return fail("{}: {}", command, m["error"].value("desc", std::string("error")));
     if (m.contains("return")) return m["return"];
+  }
+}
+
+Result<std::optional<json>> QmpClient::wait_event(const std::string& name, const std::function<bool(const json&)>& match,
+                                                 std::chrono::milliseconds timeout) {
+  auto wanted = [&](const json& m) {
+    return m.value("event", "") == name && match(m.contains("data") ? m["data"] : json::object());
+  };
+  for (auto it = events_.begin(); it != events_.end(); ++it)
+    if (wanted(*it)) {
+      json m = std::move(*it);
+      events_.erase(it);
+      return std::optional<json>(std::move(m));
+    }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    AV_TRY_ASSIGN(auto m, read_message_until(deadline));
+    if (!m) return std::optional<json>();
+    if (m->contains("event") && wanted(*m)) return m;
   }
 }
 

@@ -78,7 +78,6 @@ struct Supervisor {
   Global g;
   const VmStore& store;
   config::DomainConfig config;
-  std::string xml;     // the domain as started
   int report_fd = -1;  // to altoctl: one line, "ok ID PTY", "error MESSAGE" or "cancelled MESSAGE"
   int cancel_fd = -1;  // from altoctl: a signal number, or end of file when altoctl is gone
   bool reported = false;
@@ -147,10 +146,12 @@ Status Supervisor::prepare(VmStatus& s) {
   // The NICs' taps (created when missing, named when unnamed): config then carries their names.
   auto named = prepare_interfaces(config, taps);
   if (!named) return undo(named.error());
-  config = std::move(*named);
+  // The running domain's XML, as dumpxml shows it and attach-device/detach-device change it: with
+  // the guest addresses, the spare root ports and the aliases altovirt is started with.
+  config = config::with_pci_addresses(*named);
   auto id = store.next_id();
   if (!id) return undo(id.error());
-  if (auto w = write_file_atomic(p.xml, xml); !w) return undo(w.error());
+  if (auto w = write_file_atomic(p.xml, config::to_xml(config)); !w) return undo(w.error());
   (void)::unlink(p.qmp.c_str());
   s.id = *id;
   s.name = config.name;
@@ -168,7 +169,10 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     fmt::print(stderr, "supervisor: cannot give the devices back: {}\n", state.error().message());
   } else {
     host::SysfsRoot sys(g.sysfs_root);
-    if (auto r = release_hostdevs(sys, *state, config); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
+    // The host devices of the domain as it ends: attach-device and detach-device change the live XML.
+    config::DomainConfig last = config;
+    if (auto live = config::parse_domain_file(store.paths(config.name).xml); live) last.hostdevs = live->config.hostdevs;
+    if (auto r = release_hostdevs(sys, *state, last); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
     release_interfaces(taps);
     s.taps.clear();
     s.state = VmState::shutoff;
@@ -327,7 +331,7 @@ int Supervisor::run() {
 class Launcher {
  public:
   Launcher(const Global& g, const VmStore& store, const config::DomainConfig& c) : g_(g), store_(store), c_(c) {}
-  int run(const std::string& xml, const std::string& started);
+  int run(const std::string& started);
 
  private:
   // Waits for the supervisor's report; on a signal asks it to cancel and keeps waiting, bounded.
@@ -387,7 +391,7 @@ std::string Launcher::await_report(int rep, int cancel, int sigfd) {
   return reply;
 }
 
-int Launcher::run(const std::string& xml, const std::string& started) {
+int Launcher::run(const std::string& started) {
   VmPaths p = store_.paths(c_.name);
   // Blocked from before the fork: the child never runs with altoctl's dispositions, and a signal
   // that arrives before the handshake is ready waits in the signalfd instead of killing altoctl
@@ -419,7 +423,7 @@ int Launcher::run(const std::string& xml, const std::string& started) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    Supervisor sup{g_, store_, c_, xml, rep[1], cancel[0], false, {}, {}};
+    Supervisor sup{g_, store_, c_, rep[1], cancel[0], false, {}, {}};
     std::_Exit(sup.run());
   }
   ::close(rep[1]);
@@ -453,10 +457,9 @@ int Launcher::run(const std::string& xml, const std::string& started) {
 
 }  // namespace
 
-int launch(const Global& g, const VmStore& store, const config::DomainConfig& c, const std::string& xml,
-           const std::string& started) {
+int launch(const Global& g, const VmStore& store, const config::DomainConfig& c, const std::string& started) {
   if (auto r = make_dirs(store.paths(c.name).dir); !r) return report(r.error());
-  return Launcher(g, store, c).run(xml, started);
+  return Launcher(g, store, c).run(started);
 }
 
 }  // namespace altoctl

@@ -35,9 +35,8 @@
 
 namespace altoctl {
 
-// Starts domain `c` (its XML as `xml`) under a supervisor. Prints `started` when the VM runs.
+// Starts domain `c` under a supervisor. Prints `started` when the VM runs.
 // Returns create/start's exit status, or ends the process by the signal that interrupted it.
-int launch(const Global& g, const VmStore& store, const altovirt::config::DomainConfig& c, const std::string& xml,
-           const std::string& started);
+int launch(const Global& g, const VmStore& store, const altovirt::config::DomainConfig& c, const std::string& started);
 
 }  // namespace altoctl

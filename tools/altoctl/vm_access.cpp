@@ -58,7 +58,7 @@ int start_domain(const Global& g, const config::DomainConfig& c, const std::stri
   VmStore store = store_of(g);
   if (auto r = reconcile(g, store); !r) return report(r.error());
   if (auto r = check_runnable(c); !r) return report(r.error());
-  return launch(g, store, c, config::to_xml(c), started);
+  return launch(g, store, c, started);
 }
 
 }  // namespace altoctl

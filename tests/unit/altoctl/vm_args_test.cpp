@@ -47,11 +47,14 @@ TEST(VmArgsTest, RunsTheDomainWithItsRuntimePaths) {
   EXPECT_EQ(value_of(*a, "-qmp"), "unix:/run/av/vms/vm1/qmp.sock,server,nowait");
   EXPECT_EQ(value_of(*a, "-D"), "/run/av/vms/vm1/altovirt.log");
   EXPECT_EQ(value_of(*a, "-pidfile"), "/run/av/vms/vm1/altovirt.pid");
-  // On q35 the hostdev without a guest address goes behind a root port, added for it as libvirt does.
+  // On q35 the hostdev without a guest address goes behind a root port, added for it as libvirt does;
+  // then two spare ports for hot-plug, at the top of the root bus.
   std::vector<std::string> devices;
   for (size_t i = 0; i + 1 < a->size(); ++i)
     if ((*a)[i] == "-device") devices.push_back((*a)[i + 1]);
   EXPECT_EQ(devices, (std::vector<std::string>{"pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0",
+                                               "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0,addr=0x1e.0",
+                                               "pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0,addr=0x1d.0",
                                                "vfio-pci,host=0000:01:00.0,id=nic0,bus=pci.1,addr=0x00.0"}));
 }
 

@@ -95,8 +95,11 @@ TEST(DomainArgs, FullCommandLine) {
                                  "-initrd", "/i", "-append", "console=ttyS0 a=\"b c\"", "-serial", "file:/var/log/s.log",
                                  "-qmp", "unix:/run/altoctl/seed/qmp.sock,server,nowait", "-D", "/run/altoctl/seed/log",
                                  "-no-reboot", "-device", "pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0,addr=0x05.0,multifunction=on",
+                                 // spare root ports for hot-plug, at the highest free slots (0x1e is taken)
+                                 "-device", "pcie-root-port,id=pci.4,chassis=4,port=0x0,bus=pcie.0,addr=0x1d.0",
+                                 "-device", "pcie-root-port,id=pci.5,chassis=5,port=0x0,bus=pcie.0,addr=0x1c.0",
                                  "-device", "vfio-pci,host=0000:01:00.0,id=nic0,bus=pci.3,addr=0x00.0,rombar=0",
-                                 "-device", "vfio-pci,host=0000:02:00.1,bus=pcie.0,addr=0x1e.2"));
+                                 "-device", "vfio-pci,host=0000:02:00.1,id=hostdev0,bus=pcie.0,addr=0x1e.2"));
 }
 
 TEST(DomainArgs, MinimalPcWithoutAcpiAndRoundedMemory) {
@@ -108,7 +111,7 @@ TEST(DomainArgs, MinimalPcWithoutAcpiAndRoundedMemory) {
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "m", "-machine", "pc", "-m", "1M", "-smp", "1", "-kernel", "/k", "-no-acpi",
                                  "-serial", "pty", "-qmp", "unix:/q,server,nowait", "-device",
-                                 "vfio-pci,host=0000:01:00.0,bus=pci.0,addr=0x04.0"));
+                                 "vfio-pci,host=0000:01:00.0,id=hostdev0,bus=pci.0,addr=0x04.0"));
 }
 
 TEST(DomainArgs, RejectsUnusablePaths) {
@@ -181,6 +184,8 @@ TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
                                  "-append", "console=hvc0 root=/dev/vda", "-no-acpi", "-qmp", "unix:/q,server,nowait",
                                  "-device", "pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0",
                                  "-device", "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0",
+                                 "-device", "pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0,addr=0x1e.0",
+                                 "-device", "pcie-root-port,id=pci.4,chassis=4,port=0x0,bus=pcie.0,addr=0x1d.0",
                                  "-object", "iothread,id=iothread1", "-object", "iothread,id=iothread2",
                                  "-drive", "file=/images/root.img,format=raw,if=none,id=drive-virtio-disk0,cache=none,aio=io_uring,"
                                            "iops=1000,bps_rd=2000000,bps_wr=1000000",
@@ -252,14 +257,15 @@ TEST(DomainArgs, HostdevsWithoutAnAddressGoBehindFreeRootPorts) {
   EXPECT_EQ(placed.hostdevs[1].guest_address->bus, 1u);
   ASSERT_TRUE(placed.hostdevs[2].guest_address);
   EXPECT_EQ(placed.hostdevs[2].guest_address->bus, 3u) << "a root port is added";
-  ASSERT_EQ(placed.controllers.size(), 3u);
+  ASSERT_EQ(placed.controllers.size(), 5u) << "port 3 for the hostdev, then two spare ports";
   EXPECT_EQ(placed.controllers[2].index, 3u);
   EXPECT_EQ(placed.controllers[2].model, PciController::Model::pcie_root_port);
+  EXPECT_FALSE(placed.controllers[2].address) << "a port for a device takes the next slot, as libvirt's do";
   auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0"));
-  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:03:00.0,bus=pci.2,addr=0x00.0"));
-  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:05:00.0,bus=pci.3,addr=0x00.0"));
+  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:03:00.0,id=hostdev0,bus=pci.2,addr=0x00.0"));
+  EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:05:00.0,id=hostdev2,bus=pci.3,addr=0x00.0"));
   // On pc there are no root ports: the hostdev stays for altovirt to place on the root bus.
   c.machine = Machine::pc;
   c.controllers.clear();
@@ -333,7 +339,9 @@ TEST(DomainMemoryBacking, HugepagesBecomeAMemoryBackendFile) {
   EXPECT_THAT(*args, ElementsAre("-name", "h", "-machine", "q35,memory-backend=pc.ram", "-m", "512M", "-smp", "1",
                                  "-kernel", "/k", "-object",
                                  "memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/hugepages,prealloc=on",
-                                 "-no-acpi", "-qmp", "unix:/q,server,nowait"));
+                                 "-no-acpi", "-qmp", "unix:/q,server,nowait",
+                                 "-device", "pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0,addr=0x1e.0",
+                                 "-device", "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0,addr=0x1d.0"));
   c = parse(with_backing("<memory unit='GiB'>2</memory>", "<hugepages><page size='1048576' unit='KiB'/></hugepages>"));
   args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args);

@@ -253,7 +253,10 @@ struct RuntimePaths {
 // libvirt's guest address assignment on q35 (what `virsh define` writes into the XML): a <hostdev>
 // without a guest address goes behind the lowest-index pcie-root-port that has nothing behind it,
 // and when none is free a pcie-root-port is added (index one above the highest) for it. On pc,
-// and for devices with an address, nothing changes. to_altovirt_args() applies it.
+// and for devices with an address, nothing changes. Then, on q35, spare root ports are added until
+// two are empty, for hot-plug (at the highest free root-bus slots from 0x1e down, so that no other
+// device's slot moves). Host devices without an alias get libvirt's, hostdevN: their QMP id.
+// to_altovirt_args() applies it; altoctl keeps the result as the running domain's XML.
 DomainConfig with_pci_addresses(const DomainConfig& config);
 
 // The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
