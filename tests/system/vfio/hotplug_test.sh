@@ -12,6 +12,13 @@
 # it reads can only come through the hot-added VF.)
 # The refusals while a guest runs, each with its message and the guest still running: a driver that
 # cannot be hot-plugged, pcie.0, an occupied port, a device on its host driver, an unknown id.
+# Then the same as a virsh user does it, through altoctl: a domain whose XML has no root port runs
+# with two spare ones; `attach-device` of the e1000e as <hostdev managed='yes'> takes it from its host
+# driver into the running guest (lease, pings; dumpxml shows it with its alias and root port);
+# `detach-device` returns once the guest let go, with the NIC back on e1000e; a <disk>, a device
+# that does not exist and the same device twice are refused. A guest without pciehp never lets go of
+# a device it booted with: detach-device gives up after 30 s and says so, the device stays, and it
+# goes back to its host driver when the domain ends.
 . "$(dirname "$0")/../lib.sh"
 ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
 command -v socat >/dev/null || fail "socat is not installed (apt-get install socat)"
@@ -142,4 +149,87 @@ close_client
 run_ok "the NIC back to e1000e" tb_unbind_vfio "$NIC_BDF"
 run_ok "VF 1 back to its host driver" tb_unbind_vfio "$vf1"
 run_ok "VF 2 back to its host driver" tb_unbind_vfio "$vf2"
+
+# --- altoctl attach-device / detach-device: a managed hostdev into a running domain --------------
+step "altoctl attach-device and detach-device"
+ALTOCTL=$ALTOVIRT_BUILD/tools/altoctl/altoctl
+export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
+driver_is() { test "$(current_driver "$1")" = "$2"; }
+# hp_domain NAME CONSOLE STEPS [HOSTDEV]: a q35 guest of the test initramfs, no root port of its own.
+hp_domain() {
+  cat <<XML
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>256</memory>
+  <os><type machine='q35'>hvm</type><kernel>$GUEST_KERNEL</kernel><initrd>$GUEST_INITRD</initrd>
+    <cmdline>console=ttyS0 panic=-1 quiet guest.steps=$3</cmdline></os>
+  <features><acpi/></features>
+  <devices><serial type='file'><source path='$2'/></serial>${4:-}</devices>
+</domain>
+XML
+}
+IFS=':.' read -r d b sl f <<<"$NIC_BDF"
+nic_xml="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x$d' bus='0x$b' slot='0x$sl' function='0x$f'/></source></hostdev>"
+echo "$nic_xml" > /tmp/nic.xml
+out=/tmp/hpa.out log=$ALTOVIRT_STATE_DIR/vms/hpa/altovirt.log; : > "$out"
+hp_domain hpa "$out" hp-in,dhcp,ping,hp-out > /tmp/hpa.xml
+r=$("$ALTOCTL" create /tmp/hpa.xml 2>&1) || fail "altoctl create hpa: $r"
+xml=$("$ALTOCTL" dumpxml hpa)
+expect_eq "the running domain has two spare root ports (its XML names none)" 2 "$(grep -c "model=\"pcie-root-port\"" <<<"$xml")"
+wait_for 300 seen_ge GUEST-HP-WAITING 1 || { explain; fail "hpa never got to waiting for a NIC"; }
+echo "<disk type='file' device='disk'><source file='/tmp/x.img'/><target dev='vdb' bus='virtio'/></disk>" > /tmp/disk.xml
+r=$("$ALTOCTL" attach-device hpa /tmp/disk.xml 2>&1); rc=$?
+expect_eq "attach-device of a <disk> to the running domain fails" 1 "$rc"
+expect_contains "... and says what altovirt cannot do yet" "altovirt cannot hot-plug a <disk> yet" "$r"
+echo "${nic_xml/bus='0x$b'/bus='0x7f'}" > /tmp/nosuch.xml
+r=$("$ALTOCTL" attach-device hpa /tmp/nosuch.xml 2>&1); rc=$?
+expect_eq "attach-device of a host device that does not exist fails" 1 "$rc"
+expect_contains "... naming it" "0000:7f:00.0: no such PCI device on this host" "$r"
+t0=${EPOCHREALTIME/./}
+r=$("$ALTOCTL" attach-device hpa /tmp/nic.xml 2>&1) || { explain; fail "attach-device hpa nic.xml: $r"; }
+expect_contains "attach-device: virsh's message" "Device attached successfully" "$r"
+echo "$r"
+expect_eq "the managed NIC went from e1000e to vfio-pci" vfio-pci "$(current_driver "$NIC_BDF")"
+wait_for 150 seen_ge GUEST-HP-IN 1 || { explain; fail "hpa did not see the attached NIC"; }
+echo "attach-device to the guest's interface up: $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms"
+expect_contains "the guest's e1000e driver bound it" "8086:0x10d3 driver=e1000e" "$(tr -d '\r' < "$out" | grep GUEST-HP-IN)"
+xml=$("$ALTOCTL" dumpxml hpa)
+expect_contains "dumpxml shows the hostdev with its alias" "<alias name=\"hostdev0\"" "$xml"
+expect_contains "... behind the first spare root port" "bus=\"0x01\" slot=\"0x00\"" "$(grep -A3 "<hostdev" <<<"$xml" | grep "type=\"pci\"")"
+wait_for 150 seen_ge GUEST-PING 1 || { explain; fail "no lease or pings over the attached NIC"; }
+pass "hpa got a lease and pinged over the attached NIC"
+r=$("$ALTOCTL" attach-device hpa /tmp/nic.xml 2>&1); rc=$?
+expect_eq "the same device twice fails" 1 "$rc"
+expect_contains "... saying so" "is already assigned by another <hostdev>" "$r"
+wait_for 60 seen_ge GUEST-HP-WAITGONE 1 || { explain; fail "hpa did not get to the removal"; }
+t0=${EPOCHREALTIME/./}
+r=$("$ALTOCTL" detach-device hpa /tmp/nic.xml 2>&1) || { explain; fail "detach-device hpa nic.xml: $r"; }
+echo "detach-device (the guest lets go): $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms"
+expect_contains "detach-device: virsh's message" "Device detached successfully" "$r"
+expect_eq "the NIC is back on e1000e at once, while the domain runs" e1000e "$(current_driver "$NIC_BDF")"
+wait_for 50 test -n "$(tb_netdev "$NIC_BDF")" || fail "the NIC has no interface on the test host"
+pass "the NIC works on the test host again ($(basename "$(tb_netdev "$NIC_BDF")"))"
+case "$("$ALTOCTL" dumpxml hpa)" in *"<hostdev"*) fail "dumpxml still shows the hostdev" ;; esac
+pass "dumpxml no longer shows it"
+wait_for 60 seen_ge GUEST-HP-OUT 1 || { explain; fail "hpa still has the NIC"; }
+pass "the guest's interface went away"
+wait_for 120 sh -c "\"$ALTOCTL\" domstate hpa | grep -q 'shut off'" || fail "hpa did not power off after its steps"
+
+# A guest that never lets go (no pciehp: pcie_ports=compat) of a device it had from boot: detach
+# times out, says so, and changes nothing; the device stays the domain's until it ends, and goes
+# back to its host driver then.
+out=/tmp/hpb.out log=$ALTOVIRT_STATE_DIR/vms/hpb/altovirt.log; : > "$out"
+hp_domain hpb "$out" "sleep-600 pcie_ports=compat" "$nic_xml" > /tmp/hpb.xml
+r=$("$ALTOCTL" create /tmp/hpb.xml 2>&1) || fail "altoctl create hpb: $r"
+wait_for 300 seen_ge GUEST-INIT 1 || { explain; fail "hpb did not boot"; }
+t0=$SECONDS
+r=$("$ALTOCTL" detach-device hpb /tmp/nic.xml 2>&1); rc=$?
+expect_eq "detach-device from a guest that does not answer fails" 1 "$rc"
+expect_contains "... after its wait, saying the device stays" "did not let go of $NIC_BDF (hostdev0) within 30 s: it stays attached" "$r"
+echo "(gave up after $((SECONDS - t0)) s)"
+expect_eq "the device stays on vfio-pci" vfio-pci "$(current_driver "$NIC_BDF")"
+expect_contains "... and in the running domain's XML" "<hostdev" "$("$ALTOCTL" dumpxml hpb)"
+run_ok "destroy hpb" "$ALTOCTL" destroy hpb
+wait_for 60 driver_is "$NIC_BDF" e1000e || fail "the NIC did not go back to e1000e when hpb ended"
+pass "the NIC went back to e1000e when the domain ended"
 finish

@@ -1,6 +1,6 @@
 // The altoctl binary's verbs that need no running VM: a mistyped verb, dominfo/domuuid/autostart of
 // a defined domain, and edit with a scripted $EDITOR (valid edit taken, invalid one refused with the
-// definition unchanged).
+// definition unchanged), attach-device/detach-device on a definition.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -60,7 +60,7 @@ TEST_F(VerbsCli, AMistypedVerbIsNamedWithTheClosestOnes) {
 
 TEST_F(VerbsCli, EveryDailyVerbIsKnown) {
   for (const char* verb : {"reboot", "reset", "suspend", "resume", "dominfo", "domid", "domname", "domuuid",
-                           "domhostdev", "edit", "autostart", "recover", "version"}) {
+                           "domhostdev", "edit", "autostart", "recover", "version", "attach-device", "detach-device"}) {
     CliRun r = altoctl(std::string(verb) + " --help");
     EXPECT_EQ(r.status, 0) << verb << ": " << r.output;
   }
@@ -130,6 +130,51 @@ TEST_F(VerbsCli, EditTakesAValidEditAndKeepsTheOldDefinitionOnAnError) {
   if (auto at = r.output.find("edit kept in "); at != std::string::npos)
     std::filesystem::remove(r.output.substr(at + 13, r.output.find(')', at) - at - 13));
   EXPECT_THAT(altoctl("edit nosuch", "EDITOR=true").output, HasSubstr("domain 'nosuch' is not defined"));
+}
+
+// virsh's flags on a domain that does not run: --current (the default) and --config change the
+// definition; --live is refused; a bad element changes nothing.
+TEST_F(VerbsCli, AttachAndDetachDeviceChangeADefinition) {
+  ASSERT_EQ(altoctl("define " + root + "/seed.xml").status, 0);
+  ASSERT_TRUE(altovirt::write_file_atomic(root + "/nic.xml",
+                                          "<hostdev mode='subsystem' type='pci' managed='yes'>\n"
+                                          "  <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>\n"
+                                          "</hostdev>\n"));
+  ASSERT_TRUE(altovirt::write_file_atomic(root + "/disk.xml",
+                                          "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                                          "<source file='/images/data.img'/><target dev='vdb' bus='virtio'/></disk>\n"));
+  CliRun r = altoctl("attach-device seed " + root + "/nic.xml");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "Device attached successfully\n\n");
+  EXPECT_THAT(defined(), HasSubstr("bus=\"0x01\""));
+  r = altoctl("attach-device seed " + root + "/disk.xml --config");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(altoctl("domblklist seed").output, HasSubstr("/images/data.img"));
+  // The same host device twice: refused at the file's own line, the definition as it was.
+  std::string before = defined();
+  r = altoctl("attach-device seed " + root + "/nic.xml --config");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("nic.xml: cannot add this device to domain 'seed'"));
+  EXPECT_THAT(r.output, HasSubstr("line 1: devices/hostdev[2]"));
+  EXPECT_EQ(defined(), before);
+  // Not running: --live is refused and changes nothing.
+  r = altoctl("attach-device seed " + root + "/disk.xml --live");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("domain 'seed' is not running; use --config"));
+  EXPECT_EQ(altoctl("attach-device seed " + root + "/nic.xml --live --current").status, 2) << "exclusive flags";
+  // Detach finds the hostdev by its host address and the disk by its target.
+  r = altoctl("detach-device seed " + root + "/nic.xml --persistent");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "Device detached successfully\n\n");
+  EXPECT_THAT(defined(), Not(HasSubstr("<hostdev")));
+  r = altoctl("detach-device seed " + root + "/nic.xml");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("domain 'seed' has no <hostdev> with host address 0000:01:00.0"));
+  EXPECT_EQ(altoctl("detach-device seed " + root + "/disk.xml").status, 0);
+  EXPECT_THAT(defined(), Not(HasSubstr("data.img")));
+  r = altoctl("attach-device nosuch " + root + "/nic.xml");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("failed to get domain 'nosuch'"));
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ _altoctl() {
     create|define) COMPREPLY=($(compgen -f -X '!*.xml' -- "$cur") $(compgen -d -- "$cur")) ;;
     start|undefine|edit|autostart)
       COMPREPLY=($(compgen -W "$("$cmd" "${globals[@]}" list --all --name 2>/dev/null)" -- "$cur")) ;;
+    attach-device|detach-device)  # DOMAIN, then the device's XML file
+      local args=0
+      for ((i = i + 1; i < cword; i++)); do [[ ${words[i]} == -* ]] || ((args++)); done
+      if ((args == 0)); then
+        COMPREPLY=($(compgen -W "$("$cmd" "${globals[@]}" list --all --name 2>/dev/null)" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -X '!*.xml' -- "$cur") $(compgen -d -- "$cur"))
+      fi ;;
     list|recover|version|host-validate) ;;
     nodedev-*|sriov-*)
       COMPREPLY=($(compgen -W "$(ls /sys/bus/pci/devices 2>/dev/null)" -- "$cur")) ;;
