@@ -181,7 +181,8 @@ echo "<disk type='file' device='disk'><source file='/tmp/x.img'/><target dev='vd
 r=$("$ALTOCTL" attach-device hpa /tmp/disk.xml 2>&1); rc=$?
 expect_eq "attach-device of a <disk> to the running domain fails" 1 "$rc"
 expect_contains "... and says what altovirt cannot do yet" "altovirt cannot hot-plug a <disk> yet" "$r"
-echo "${nic_xml/bus='0x$b'/bus='0x7f'}" > /tmp/nosuch.xml
+sed "s/bus='0x$b'/bus='0x7f'/" <<<"$nic_xml" > /tmp/nosuch.xml
+grep -q "bus='0x7f'" /tmp/nosuch.xml || fail "nosuch.xml: $(cat /tmp/nosuch.xml)"
 r=$("$ALTOCTL" attach-device hpa /tmp/nosuch.xml 2>&1); rc=$?
 expect_eq "attach-device of a host device that does not exist fails" 1 "$rc"
 expect_contains "... naming it" "0000:7f:00.0: no such PCI device on this host" "$r"
@@ -195,7 +196,7 @@ echo "attach-device to the guest's interface up: $(( (${EPOCHREALTIME/./} - t0) 
 expect_contains "the guest's e1000e driver bound it" "8086:0x10d3 driver=e1000e" "$(tr -d '\r' < "$out" | grep GUEST-HP-IN)"
 xml=$("$ALTOCTL" dumpxml hpa)
 expect_contains "dumpxml shows the hostdev with its alias" "<alias name=\"hostdev0\"" "$xml"
-expect_contains "... behind the first spare root port" "bus=\"0x01\" slot=\"0x00\"" "$(grep -A3 "<hostdev" <<<"$xml" | grep "type=\"pci\"")"
+expect_contains "... behind the first spare root port" "bus=\"0x01\" slot=\"0x00\"" "$(grep -A8 "<hostdev" <<<"$xml" | grep "<address type=\"pci\"")"
 wait_for 150 seen_ge GUEST-PING 1 || { explain; fail "no lease or pings over the attached NIC"; }
 pass "hpa got a lease and pinged over the attached NIC"
 r=$("$ALTOCTL" attach-device hpa /tmp/nic.xml 2>&1); rc=$?
