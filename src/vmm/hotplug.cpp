@@ -3,9 +3,14 @@
 // root ports: the port raises presence/link events for an add and the attention button for a
 // removal, and the guest's pciehp driver does the rest (pci/root_port.h). Everything here runs on
 // the main thread (posted tasks), where the sandbox lets files be opened (/dev/vfio/N).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "altovirt/base/fd.h"
 #include "altovirt/base/log.h"
 #include "altovirt/pci/root_port.h"
 #include "altovirt/vmm/machine.h"
@@ -16,7 +21,8 @@ Status Machine::hot_add(const DeviceSpec& spec) {
   const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
   if (kind == nullptr) return fail("device_add {}: unknown driver '{}'", spec.text, spec.kind);
   if (!kind->hotpluggable)
-    return fail("device_add {}: a {} cannot be hot-plugged (hot-pluggable: vfio-pci); give it at start with -device",
+    return fail("device_add {}: a {} cannot be hot-plugged (hot-pluggable: vfio-pci, virtio-blk-pci, virtio-net-pci); "
+                "give it at start with -device",
                 spec.text, spec.kind);
   if (spec.id.empty()) return fail("device_add {}: give it an id= (device_del names it by id)", spec.text);
   {
@@ -105,15 +111,75 @@ void Machine::complete_removal(pci::PciBridge& port) {
     // it held back to the host.
     const pci::PciDevice* key = device.get();
     device.reset();
-    if (auto hook = removal_hooks_.find(key); hook != removal_hooks_.end()) {
-      hook->second();
-      removal_hooks_.erase(hook);
+    if (auto hooks = removal_hooks_.find(key); hooks != removal_hooks_.end()) {
+      for (auto& hook : hooks->second) hook();
+      removal_hooks_.erase(hooks);
     }
     std::erase_if(survivors_.hot_added, [&](const DeviceSpec& d) { return !id.empty() && d.id == id; });
     if (!id.empty()) survivors_.removed_ids.insert(id);
     log::info("hotplug", "{} was removed from {}: the guest let go of it", what, port.name());
     if (removed_handler_) removed_handler_(id);
   }
+}
+
+void Machine::on_removal(const pci::PciDevice* device, std::function<void()> hook) {
+  removal_hooks_[device].push_back(std::move(hook));
+}
+
+// ---- backends of hot-plugged devices (QMP blockdev-add/-del, netdev_add/_del) ------------------
+
+const DriveSpec* Machine::find_drive(const std::string& id) const {
+  for (auto& d : options_.drives)
+    if (d.id == id) return &d;
+  for (auto& d : survivors_.hot_drives)
+    if (d.id == id) return &d;
+  return nullptr;
+}
+
+const NetdevSpec* Machine::find_netdev(const std::string& id) const {
+  for (auto& n : options_.netdevs)
+    if (n.id == id) return &n;
+  for (auto& n : survivors_.hot_netdevs)
+    if (n.id == id) return &n;
+  return nullptr;
+}
+
+Status Machine::add_drive(DriveSpec drive) {
+  if (find_drive(drive.id) != nullptr) return fail("Duplicate nodes with node-name='{}'", drive.id);
+  // The image is opened when a device takes the drive; checked here already, so that a typo is
+  // reported by blockdev-add and not later by device_add.
+  UniqueFd probe(::open(drive.file.c_str(), (drive.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+  if (!probe) return fail_errno(errno, "Could not open '{}'", drive.file);
+  survivors_.hot_drives.push_back(std::move(drive));
+  return ok();
+}
+
+Status Machine::delete_drive(const std::string& id) {
+  auto it = std::find_if(survivors_.hot_drives.begin(), survivors_.hot_drives.end(), [&](auto& d) { return d.id == id; });
+  if (it == survivors_.hot_drives.end()) {
+    if (find_drive(id) != nullptr) return fail("Node {} is not owned by the monitor (it was given with -drive)", id);
+    return fail("Failed to find node with node-name='{}'", id);
+  }
+  if (virtio().drives_in_use.contains(id)) return fail("Node {} is in use by a device; device_del it first", id);
+  survivors_.hot_drives.erase(it);
+  return ok();
+}
+
+Status Machine::add_netdev(NetdevSpec netdev) {
+  if (find_netdev(netdev.id) != nullptr) return fail("Duplicate ID '{}' for netdev", netdev.id);
+  survivors_.hot_netdevs.push_back(std::move(netdev));
+  return ok();
+}
+
+Status Machine::delete_netdev(const std::string& id) {
+  auto it = std::find_if(survivors_.hot_netdevs.begin(), survivors_.hot_netdevs.end(), [&](auto& n) { return n.id == id; });
+  if (it == survivors_.hot_netdevs.end()) {
+    if (find_netdev(id) != nullptr) return fail("Device '{}' was given with -netdev and cannot be deleted", id);
+    return fail("Device '{}' not found", id);
+  }
+  if (virtio().netdevs_in_use.contains(id)) return fail("Device '{}' is in use by a device; device_del it first", id);
+  survivors_.hot_netdevs.erase(it);
+  return ok();
 }
 
 }  // namespace altovirt::vmm

@@ -13,13 +13,12 @@ namespace {
 Status create_virtio_blk(Machine& machine, const DeviceSpec& spec) {
   auto d = spec.props.find("drive");
   if (d == spec.props.end()) return fail("virtio-blk-pci needs drive=ID naming a -drive ...,id=ID");
-  const DriveSpec* drive = nullptr;
-  for (auto& candidate : machine.options().drives)
-    if (candidate.id == d->second) drive = &candidate;
-  if (drive == nullptr) return fail("drive={}: no -drive has id={}", d->second, d->second);
+  const DriveSpec* drive = machine.find_drive(d->second);
+  if (drive == nullptr) return fail("drive={}: no -drive (or blockdev-add) has id={}", d->second, d->second);
   // One device per drive: two would write the same image without knowing of each other.
   auto& used = machine.virtio().drives_in_use;
   if (!used.insert(drive->id).second) return fail("drive={}: the drive is already used by another device", drive->id);
+  InUse claim{used, drive->id};
 
   auto image = virtio_blk::Image::open(drive->file, {drive->readonly, drive->direct});
   if (!image) return std::unexpected(image.error().context(fmt::format("-drive {}", drive->text)));
@@ -34,7 +33,7 @@ Status create_virtio_blk(Machine& machine, const DeviceSpec& spec) {
   options.limits = {l.iops, l.iops_rd, l.iops_wr, l.bps, l.bps_rd, l.bps_wr};
   AV_TRY_ASSIGN(auto model, virtio_blk::BlockDevice::create(std::make_unique<virtio_blk::Image>(std::move(*image)), options));
   uint64_t sectors = model->capacity();
-  AV_TRY_ASSIGN(pci::PciAddress at, add_virtio_pci(machine, spec, std::move(model)));
+  AV_TRY_ASSIGN(pci::PciAddress at, add_virtio_pci(machine, spec, std::move(model), &claim));
   log::info("virtio-blk", "{} ({} MiB{}{}) is guest device {}", drive->file, (sectors * 512) >> 20,
             drive->readonly ? ", read-only" : "", drive->direct ? ", cache=none" : "", at.str());
   return ok();
@@ -45,8 +44,10 @@ Status create_virtio_blk(Machine& machine, const DeviceSpec& spec) {
 void register_virtio_blk(DeviceRegistry& registry) {
   std::vector<std::string> keys = {"drive", "serial"};
   keys.insert(keys.end(), kVirtioPciKeys.begin(), kVirtioPciKeys.end());
-  registry.add("virtio-blk-pci", DeviceKind{"virtio-blk-pci,drive=ID[,serial=S][,iothread=ID]: a virtio disk on a -drive",
-                                            std::move(keys), create_virtio_blk});
+  DeviceKind kind{"virtio-blk-pci,drive=ID[,serial=S][,iothread=ID]: a virtio disk on a -drive (or blockdev-add)",
+                  std::move(keys), create_virtio_blk};
+  kind.hotpluggable = true;  // QMP blockdev-add + device_add behind a root port
+  registry.add("virtio-blk-pci", std::move(kind));
 }
 
 }  // namespace altovirt::vmm

@@ -59,13 +59,19 @@ class MachineTransportHost : public virtio::TransportHost {
 
 }  // namespace
 
+void InUse::keep(Machine& machine, const pci::PciDevice* device) {
+  kept_ = true;
+  machine.on_removal(device, [&used = used_, id = id_] { used.erase(id); });
+}
+
 Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
-                                       std::shared_ptr<virtio::VirtioDevice> device) {
+                                       std::shared_ptr<virtio::VirtioDevice> device, InUse* backend) {
   VirtioContext& ctx = machine.virtio();
   if (!ctx.ram) ctx.ram = std::make_unique<virtio::KvmGuestRam>(machine.memory());
   std::string name = spec.id.empty() ? spec.kind : spec.id;
 
   virtio::EventLoop* loop = nullptr;
+  virtio::EventLoop* private_loop = nullptr;
   if (auto it = spec.props.find("iothread"); it != spec.props.end()) {
     const auto& declared = machine.options().iothreads;
     if (std::find(declared.begin(), declared.end(), it->second) == declared.end())
@@ -77,16 +83,48 @@ Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
     loop = slot.get();
   } else {
     AV_TRY_ASSIGN(auto own, virtio::EventLoop::create(name));
-    loop = own.get();
+    loop = private_loop = own.get();
     ctx.private_loops.push_back(std::move(own));
   }
 
   auto host = std::make_unique<MachineTransportHost>(machine);
-  AV_TRY_ASSIGN(auto transport, virtio::VirtioPciDevice::create(name, std::move(device), *host, *ctx.ram, *loop));
-  AV_TRY_ASSIGN(pci::PciAddress at, machine.add_pci_device(transport, spec));
-  AV_TRY(host->place(at));
+  // A failure from here on must not leave the private loop behind (a failed hot-add).
+  std::shared_ptr<virtio::VirtioPciDevice> transport;
+  auto drop_loop = [&] {
+    transport.reset();  // first: it uses the loop until it is destroyed
+    if (private_loop != nullptr) std::erase_if(ctx.private_loops, [&](const auto& l) { return l.get() == private_loop; });
+  };
+  auto created = virtio::VirtioPciDevice::create(name, std::move(device), *host, *ctx.ram, *loop);
+  if (!created) {
+    drop_loop();
+    return std::unexpected(created.error());
+  }
+  transport = std::move(*created);
+  auto at = machine.add_pci_device(transport, spec);
+  if (!at) {
+    drop_loop();
+    return std::unexpected(at.error());
+  }
+  if (auto s = host->place(*at); !s) {
+    machine.retract_pci_device(transport);
+    drop_loop();
+    return std::unexpected(s.error());
+  }
+  const virtio::TransportHost* host_key = host.get();
   ctx.hosts.push_back(std::move(host));
-  return at;
+  if (backend != nullptr) backend->keep(machine, transport.get());
+  // After a hot-removal (Machine::complete_removal runs the hooks once the device is destroyed):
+  // the loop and the host side it used go too, unless something still holds the transport, which
+  // would then outlive them; those stay until the machine ends.
+  machine.on_removal(transport.get(), [&ctx, host_key, private_loop, gone = std::weak_ptr<pci::PciDevice>(transport), name] {
+    if (!gone.expired()) {
+      log::warn("virtio", "{} is still referenced after its removal; its I/O thread stays until the VM ends", name);
+      return;
+    }
+    std::erase_if(ctx.hosts, [&](const auto& h) { return h.get() == host_key; });
+    if (private_loop != nullptr) std::erase_if(ctx.private_loops, [&](const auto& l) { return l.get() == private_loop; });
+  });
+  return *at;
 }
 
 }  // namespace altovirt::vmm

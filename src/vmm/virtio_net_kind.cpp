@@ -17,12 +17,13 @@ Status create_virtio_net(Machine& machine, const DeviceSpec& spec) {
   auto n = spec.props.find("netdev");
   if (n == spec.props.end())
     return fail("netdev=ID is required, naming a -netdev tap,id=ID,ifname=TAP");
-  const NetdevSpec* netdev = nullptr;
-  for (auto& candidate : machine.options().netdevs)
-    if (candidate.id == n->second) netdev = &candidate;
-  if (netdev == nullptr) return fail("netdev={}: no -netdev has id={}", n->second, n->second);
+  const NetdevSpec* netdev = machine.find_netdev(n->second);
+  if (netdev == nullptr) return fail("netdev={}: no -netdev (or netdev_add) has id={}", n->second, n->second);
   auto& used = machine.virtio().netdevs_in_use;
   if (!used.insert(netdev->id).second) return fail("netdev={}: the netdev is already used by another device", netdev->id);
+  // Until the device is on the machine, a failure gives the netdev back (a failed hot-add leaves
+  // it free for the next try).
+  InUse claim{used, netdev->id};
 
   // QEMU's default address, 52:54:00:12:34:56, counting up for each further NIC.
   virtio_net::MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(0x56 + used.size() - 1)};
@@ -49,7 +50,7 @@ Status create_virtio_net(Machine& machine, const DeviceSpec& spec) {
   }
   bool with_vhost = vhost != nullptr;
   auto model = std::make_shared<virtio_net::VirtioNet>(mac, std::move(*tap), std::move(vhost));
-  AV_TRY_ASSIGN(pci::PciAddress at, add_virtio_pci(machine, spec, std::move(model)));
+  AV_TRY_ASSIGN(pci::PciAddress at, add_virtio_pci(machine, spec, std::move(model), &claim));
   log::info("virtio-net", "tap {} ({}, {} queue pair{}, {}) with MAC {:02x} is guest device {}", netdev->ifname,
             created ? "created, removed when altovirt exits" : "existing", netdev->queues, netdev->queues > 1 ? "s" : "",
             with_vhost ? "vhost-net" : "data path in altovirt", fmt::join(mac, ":"), at.str());
@@ -61,8 +62,10 @@ Status create_virtio_net(Machine& machine, const DeviceSpec& spec) {
 void register_virtio_net(DeviceRegistry& registry) {
   std::vector<std::string> keys = {"netdev", "mac"};
   keys.insert(keys.end(), kVirtioPciKeys.begin(), kVirtioPciKeys.end());
-  registry.add("virtio-net-pci", DeviceKind{"virtio-net-pci,netdev=ID[,mac=MAC][,iothread=ID]: a virtio NIC on a -netdev tap",
-                                            std::move(keys), create_virtio_net});
+  DeviceKind kind{"virtio-net-pci,netdev=ID[,mac=MAC][,iothread=ID]: a virtio NIC on a -netdev tap (or netdev_add)",
+                  std::move(keys), create_virtio_net};
+  kind.hotpluggable = true;  // QMP netdev_add + device_add behind a root port
+  registry.add("virtio-net-pci", std::move(kind));
 }
 
 }  // namespace altovirt::vmm

@@ -4,23 +4,32 @@
 // one (for its next start), --persistent both when it runs (else --config), --current (the default)
 // the running domain when it runs, else the defined one.
 //
-// A live <hostdev> goes through the running altovirt's QMP (device_add/device_del; native PCIe
-// hot-plug into an empty root port) and the host side follows libvirt: a managed='yes' device is
-// detached from its host driver before the add and given back after the guest let go of it; a
-// failed add gives it back at once. The running domain's XML (<state>/vms/NAME/domain.xml, what
-// dumpxml shows and what the supervisor gives back when the domain ends) records the device with the
-// root port and alias it got. The host-wide lock is held while devices change hands.
+// Live changes go through the running altovirt's QMP (device_add/device_del: native PCIe hot-plug
+// into an empty root port), with each device's backend first, as libvirt drives QEMU:
+//   <hostdev>   a managed='yes' device is detached from its host driver before the add and given
+//               back once the guest let go of it; a failed add gives it back at once;
+//   <disk>      blockdev-add of its image (node drive-ALIAS), then virtio-blk-pci; blockdev-del after;
+//   <interface> its tap (created when missing, put on its bridge: recorded with the domain, so that
+//               it goes when the device or the domain does), netdev_add (hostALIAS), virtio-net-pci.
+// The running domain's XML (<state>/vms/NAME/domain.xml, what dumpxml shows and what the supervisor
+// gives back when the domain ends) records the device with the root port and alias it got. The
+// host-wide lock is held while devices change hands.
 //
 // Threading: single-threaded tool.
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <chrono>
+#include <random>
+#include <set>
 
 #include "altovirt/base/files.h"
 #include "altovirt/config/device_edit.h"
 #include "device_verbs.h"
 #include "hostdevs.h"
+#include "interfaces.h"
 #include "vm_access.h"
 
 namespace altoctl {
@@ -72,34 +81,185 @@ Result<config::DomainConfig> load(const std::string& file) {
   return std::move(parsed.config);
 }
 
-std::string not_live(config::DeviceElement kind, std::string_view verb) {
-  return fmt::format("altovirt cannot hot-{} a <{}> yet (only <hostdev>); --config changes the domain's definition "
-                     "for its next start",
-                     verb, config::element_name(kind));
+// Every alias the domain uses, for picking a new one.
+std::set<std::string> aliases_of(const config::DomainConfig& c) {
+  std::set<std::string> a;
+  auto note = [&](const std::string& x) {
+    if (!x.empty()) a.insert(x);
+  };
+  for (const auto& h : c.hostdevs) note(h.alias);
+  for (const auto& d : c.disks) note(d.alias);
+  for (const auto& n : c.interfaces) note(n.alias);
+  for (const auto& v : c.virtio_serials) note(v.alias);
+  for (const auto& r : c.rngs) note(r.alias);
+  if (c.memballoon) note(c.memballoon->alias);
+  if (c.vsock) note(c.vsock->alias);
+  if (c.virtio_console) note(c.virtio_console->alias);
+  return a;
 }
 
-// The new hostdev of `added` placed in the running domain `live`: an empty root port and an alias.
-Result<config::Hostdev> place_live(const config::DomainConfig& live, const config::DomainConfig& added) {
+// libvirt's alias names: PREFIX0, PREFIX1, ... the lowest the domain does not use.
+std::string new_alias(const config::DomainConfig& c, std::string_view prefix) {
+  auto used = aliases_of(c);
+  for (unsigned i = 0;; ++i)
+    if (auto a = fmt::format("{}{}", prefix, i); !used.contains(a)) return a;
+}
+
+// Where a device hot-plugged into the running domain `live` goes: the root port its <address>
+// names (the parser checked that it exists and is free), else the lowest-index empty one.
+Result<config::GuestPciAddress> live_slot(const config::DomainConfig& live, const std::optional<config::GuestPciAddress>& asked) {
   if (live.machine != config::Machine::q35)
     return fail("domain '{}' is a pc machine: hot-plug needs the root ports of a q35 machine", live.name);
-  config::Hostdev h = config::with_pci_addresses(added).hostdevs.back();
-  const auto& a = *h.guest_address;  // q35: with_pci_addresses gives every hostdev one
-  if (a.bus == 0)
-    return fail("the guest address names bus 0 (pcie.0), which has no hot-plug slots; name an empty root port's "
-                "bus, or give no <address>");
-  bool exists = std::any_of(live.controllers.begin(), live.controllers.end(), [&](const config::PciController& c) {
-    return c.model == config::PciController::Model::pcie_root_port && c.index == a.bus;
-  });
-  if (!exists) {
-    size_t ports = std::count_if(live.controllers.begin(), live.controllers.end(), [](const config::PciController& c) {
-      return c.model == config::PciController::Model::pcie_root_port;
-    });
+  if (asked) {
+    if (asked->bus == 0)
+      return fail("the guest address names bus 0 (pcie.0), which has no hot-plug slots; name an empty root port's "
+                  "bus, or give no <address>");
+    return *asked;
+  }
+  std::set<uint32_t> used;
+  auto occupy = [&](const std::optional<config::GuestPciAddress>& a) {
+    if (a && a->bus != 0) used.insert(a->bus);
+  };
+  for (const auto& h : live.hostdevs) occupy(h.guest_address);
+  for (const auto& d : live.disks) occupy(d.address);
+  for (const auto& n : live.interfaces) occupy(n.address);
+  for (const auto& v : live.virtio_serials) occupy(v.address);
+  for (const auto& r : live.rngs) occupy(r.address);
+  if (live.memballoon) occupy(live.memballoon->address);
+  if (live.vsock) occupy(live.vsock->address);
+  size_t ports = 0;
+  std::optional<uint32_t> best;
+  for (const auto& ctl : live.controllers) {
+    if (ctl.model != config::PciController::Model::pcie_root_port) continue;
+    ++ports;
+    if (!used.contains(ctl.index) && (!best || ctl.index < *best)) best = ctl.index;
+  }
+  if (!best)
     return fail("domain '{}' has no empty root port to hot-plug into (all {} are in use); detach a device first, or "
                 "add <controller type='pci' model='pcie-root-port' index='N'/> elements to its definition (each "
                 "empty one is a hot-plug slot) and restart it",
                 live.name, ports);
+  return config::GuestPciAddress{0, *best, 0, 0, false};
+}
+
+// libvirt's way for a NIC without <mac>: 52:54:00 (QEMU's prefix) and three random bytes.
+std::string random_mac() {
+  std::random_device rd;
+  return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", rd() & 0xff, rd() & 0xff, rd() & 0xff);
+}
+
+// ---- attach ---------------------------------------------------------------------------------
+
+// The host side of one live attach, undone in reverse if the add fails.
+struct AttachContext {
+  const Global& g;
+  const VmStore& store;
+  const VmStatus& s;
+  host::StateDir& state;
+  QmpClient& qmp;
+  config::DomainConfig& live;  // gets the device once it is in
+};
+
+Status attach_hostdev(AttachContext& a, config::Hostdev h) {
+  AV_TRY_ASSIGN(h.guest_address, live_slot(a.live, h.guest_address));
+  if (h.alias.empty()) h.alias = new_alias(a.live, "hostdev");
+  host::SysfsRoot sys(a.g.sysfs_root);
+  config::DomainConfig one = only_hostdev(a.live, h);
+  AV_TRY(prepare_hostdevs(sys, a.state, one, a.s.supervisor_pid));
+  json args = {{"driver", "vfio-pci"}, {"host", h.source.to_string()}, {"id", h.alias},
+               {"bus", fmt::format("pci.{}", h.guest_address->bus)}, {"addr", "0"}};
+  if (h.rom_bar == false) args["rombar"] = 0;
+  if (auto r = a.qmp.execute("device_add", args); !r) {
+    Error e = r.error();
+    if (auto back = release_hostdevs(sys, a.state, one); !back) e = e.context(back.error().message());
+    else if (h.managed) e = Error(e.message() + fmt::format(" ({} is back on its host driver)", h.source.to_string()));
+    return std::unexpected(e);
   }
-  return h;
+  fmt::print(stderr, "altoctl: {} is {} on root port pci.{}\n", h.source.to_string(), h.alias, h.guest_address->bus);
+  a.live.hostdevs.push_back(std::move(h));
+  return ok();
+}
+
+Status attach_disk(AttachContext& a, config::Disk d) {
+  const config::IoTune none{};
+  if (d.iotune != none) return fail("<iotune> on a hot-plugged disk is not supported yet; attach it without, or use --config");
+  AV_TRY_ASSIGN(d.address, live_slot(a.live, d.address));
+  if (d.alias.empty()) d.alias = new_alias(a.live, "virtio-disk");
+  std::string node = "drive-" + d.alias;
+  json file = {{"driver", "file"}, {"filename", d.source}};
+  if (d.io) file["aio"] = *d.io == config::Disk::Io::io_uring ? "io_uring" : "threads";
+  json add = {{"node-name", node}, {"driver", "raw"}, {"file", file}, {"read-only", d.readonly}};
+  if (d.cache) add["cache"] = {{"direct", *d.cache == config::Disk::Cache::none}};
+  if (d.discard) add["discard"] = *d.discard ? "unmap" : "ignore";
+  AV_TRY(a.qmp.execute("blockdev-add", add));
+  json dev = {{"driver", "virtio-blk-pci"}, {"drive", node}, {"id", d.alias},
+              {"bus", fmt::format("pci.{}", d.address->bus)}, {"addr", "0"}};
+  if (!d.serial.empty()) dev["serial"] = d.serial;
+  if (d.iothread) dev["iothread"] = fmt::format("iothread{}", *d.iothread);
+  if (auto r = a.qmp.execute("device_add", dev); !r) {
+    (void)a.qmp.execute("blockdev-del", {{"node-name", node}});
+    return std::unexpected(r.error());
+  }
+  fmt::print(stderr, "altoctl: {} is {} ({}) on root port pci.{}\n", d.source, d.alias, d.target, d.address->bus);
+  a.live.disks.push_back(std::move(d));
+  return ok();
+}
+
+Status attach_interface(AttachContext& a, config::Interface n) {
+  AV_TRY_ASSIGN(n.address, live_slot(a.live, n.address));
+  if (n.alias.empty()) n.alias = new_alias(a.live, "net");
+  if (n.mac.empty()) n.mac = random_mac();
+  // Its tap, as at start (interfaces.h); one created here is recorded with the domain at once, so
+  // that it goes with the device, with the domain, or with `recover` after a crash.
+  config::DomainConfig one;
+  one.name = a.live.name;
+  one.interfaces = {n};
+  std::vector<CreatedTap> created;
+  AV_TRY_ASSIGN(config::DomainConfig named, prepare_interfaces(one, created));
+  n.target = named.interfaces[0].target;
+  auto forget_tap = [&] {
+    release_interfaces(created);
+  };
+  if (!created.empty()) {
+    auto rec = a.store.load(a.s.name);
+    if (!rec || !*rec) {
+      forget_tap();
+      return fail("domain '{}': its record is gone", a.s.name);
+    }
+    VmStatus r = **rec;
+    r.taps.insert(r.taps.end(), created.begin(), created.end());
+    if (auto w = a.store.save(r); !w) {
+      forget_tap();
+      return w;
+    }
+  }
+  auto undo_record = [&] {
+    if (created.empty()) return;
+    if (auto rec = a.store.load(a.s.name); rec && *rec) {
+      VmStatus r = **rec;
+      std::erase_if(r.taps, [&](const CreatedTap& t) { return t.name == n.target; });
+      (void)a.store.save(r);
+    }
+    forget_tap();
+  };
+  std::string netdev = "host" + n.alias;
+  json add = {{"type", "tap"}, {"id", netdev}, {"ifname", n.target}};
+  if (n.vhost) add["vhost"] = *n.vhost;
+  if (n.queues > 1) add["queues"] = n.queues;
+  if (auto r = a.qmp.execute("netdev_add", add); !r) {
+    undo_record();
+    return std::unexpected(r.error());
+  }
+  json dev = {{"driver", "virtio-net-pci"}, {"netdev", netdev}, {"id", n.alias}, {"mac", n.mac},
+              {"bus", fmt::format("pci.{}", n.address->bus)}, {"addr", "0"}};
+  if (auto r = a.qmp.execute("device_add", dev); !r) {
+    (void)a.qmp.execute("netdev_del", {{"id", netdev}});
+    undo_record();
+    return std::unexpected(r.error());
+  }
+  fmt::print(stderr, "altoctl: tap {} is {} (MAC {}) on root port pci.{}\n", n.target, n.alias, n.mac, n.address->bus);
+  a.live.interfaces.push_back(std::move(n));
+  return ok();
 }
 
 int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const std::string& file,
@@ -112,49 +272,99 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   auto added = config::add_device(*live, text, file);
   if (!added) return report(added.error());
   for (auto& w : added->warnings) fmt::print(stderr, "warning: {}\n", w);
-  if (added->kind != config::DeviceElement::hostdev) return report(Error(not_live(added->kind, "plug")));
-  auto h = place_live(*live, added->config);
-  if (!h) return report(h.error());
-  const std::string where = fmt::format("{} (as {} on root port pci.{})", h->source.to_string(), h->alias,
-                                        h->guest_address->bus);
-
-  host::SysfsRoot sys(g.sysfs_root);
-  config::DomainConfig one = only_hostdev(*live, *h);
-  if (auto r = prepare_hostdevs(sys, *state, one, s.supervisor_pid); !r)
-    return report(r.error().context(fmt::format("failed to attach {} to domain '{}'", h->source.to_string(), s.name)));
-  json args = {{"driver", "vfio-pci"},
-               {"host", h->source.to_string()},
-               {"id", h->alias},
-               {"bus", fmt::format("pci.{}", h->guest_address->bus)},
-               {"addr", "0"}};
-  if (h->rom_bar == false) args["rombar"] = 0;
   auto c = QmpClient::connect(p.qmp, kAddReplyWait);
-  Result<json> r = c ? c->execute("device_add", args) : Result<json>(std::unexpected(c.error()));
-  if (!r) {
-    Error e = r.error().context(fmt::format("failed to attach {} to domain '{}'", where, s.name));
-    if (auto back = release_hostdevs(sys, *state, one); !back) e = e.context(back.error().message());
-    else if (h->managed) e = Error(e.message() + fmt::format(" ({} is back on its host driver)", h->source.to_string()));
-    return report(e);
+  if (!c) return report(c.error());
+  AttachContext a{g, store, s, *state, *c, *live};
+  Status r = ok();
+  std::string what;
+  switch (added->kind) {
+    case config::DeviceElement::hostdev:
+      what = added->config.hostdevs.back().source.to_string();
+      r = attach_hostdev(a, added->config.hostdevs.back());
+      break;
+    case config::DeviceElement::disk: {
+      // The new disk is the one whose target the running domain does not have.
+      const config::Disk* d = nullptr;
+      for (const auto& x : added->config.disks)
+        if (std::none_of(live->disks.begin(), live->disks.end(), [&](const auto& y) { return y.target == x.target; })) d = &x;
+      what = d->source;
+      r = attach_disk(a, *d);
+      break;
+    }
+    case config::DeviceElement::interface:
+      what = "the interface";
+      r = attach_interface(a, added->config.interfaces.back());
+      break;
   }
-  config::DomainConfig now = *live;
-  now.hostdevs.push_back(*h);
-  if (auto w = write_file_atomic(p.xml, config::to_xml(now)); !w) return report(w.error());
-  fmt::print(stderr, "altoctl: {} attached to domain '{}'\n", where, s.name);
+  if (!r) return report(r.error().context(fmt::format("failed to attach {} to domain '{}'", what, s.name)));
+  if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
   return kExitOk;
 }
 
-// The running domain's XML and host without `h` (the guest has let go of it).
-int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, const config::Hostdev& h) {
+// ---- detach ---------------------------------------------------------------------------------
+
+// What identifies a device of the running domain, and what to give back once the guest let go.
+struct LiveDevice {
+  config::FoundDevice found;
+  std::string alias;
+  std::string name;  // for messages: the host address, the image, the tap
+};
+
+// The running domain's XML and host without the device (the guest has let go of it).
+int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, QmpClient& qmp, const LiveDevice& dev) {
   auto state = open_state(g);
   if (!state) return report(state.error());
   VmPaths p = store.paths(s.name);
   auto live = load(p.xml);
   if (!live) return report(live.error());
-  std::erase_if(live->hostdevs, [&](const config::Hostdev& x) { return x.source == h.source; });
+  std::vector<std::string> problems;
+  auto index = [&](const auto& v) {
+    return std::find_if(v.begin(), v.end(), [&](const auto& x) { return x.alias == dev.alias; });
+  };
+  std::optional<config::Hostdev> hostdev;
+  std::optional<CreatedTap> tap;
+  switch (dev.found.kind) {
+    case config::DeviceElement::hostdev:
+      if (auto it = index(live->hostdevs); it != live->hostdevs.end()) {
+        hostdev = *it;
+        live->hostdevs.erase(it);
+      }
+      break;
+    case config::DeviceElement::disk:
+      if (auto it = index(live->disks); it != live->disks.end()) live->disks.erase(it);
+      // A disk that came with the domain's start has its -drive, which stays (QMP cannot delete it).
+      if (auto r = qmp.execute("blockdev-del", {{"node-name", "drive-" + dev.alias}});
+          !r && r.error().message().find("not owned") == std::string::npos)
+        problems.push_back(r.error().message());
+      break;
+    case config::DeviceElement::interface:
+      if (auto it = index(live->interfaces); it != live->interfaces.end()) {
+        if (auto rec = store.load(s.name); rec && *rec)
+          for (const auto& t : (*rec)->taps)
+            if (t.name == it->target) tap = t;
+        live->interfaces.erase(it);
+      }
+      if (auto r = qmp.execute("netdev_del", {{"id", "host" + dev.alias}});
+          !r && r.error().message().find("cannot be deleted") == std::string::npos)
+        problems.push_back(r.error().message());
+      break;
+  }
   if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
-  host::SysfsRoot sys(g.sysfs_root);
-  if (auto r = release_hostdevs(sys, *state, only_hostdev(*live, h)); !r)
-    return report(r.error().context(fmt::format("domain '{}' let go of {}", s.name, h.source.to_string())));
+  if (hostdev) {
+    host::SysfsRoot sys(g.sysfs_root);
+    if (auto r = release_hostdevs(sys, *state, only_hostdev(*live, *hostdev)); !r) problems.push_back(r.error().message());
+  }
+  if (tap) {
+    std::vector<CreatedTap> one = {*tap};
+    release_interfaces(one);
+    if (auto rec = store.load(s.name); rec && *rec) {
+      VmStatus r = **rec;
+      std::erase_if(r.taps, [&](const CreatedTap& t) { return t.name == tap->name; });
+      (void)store.save(r);
+    }
+  }
+  if (!problems.empty())
+    return report(Error(fmt::format("domain '{}' let go of {}, but: {}", s.name, dev.name, fmt::join(problems, "; "))));
   return kExitOk;
 }
 
@@ -165,36 +375,46 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   if (!live) return report(live.error());
   auto found = config::find_device(*live, text, file);
   if (!found) return report(found.error());
-  if (found->kind != config::DeviceElement::hostdev) return report(Error(not_live(found->kind, "unplug")));
-  const config::Hostdev h = live->hostdevs[found->index];
-  if (h.alias.empty())
+  LiveDevice dev{*found, {}, {}};
+  switch (found->kind) {
+    case config::DeviceElement::hostdev:
+      dev.alias = live->hostdevs[found->index].alias;
+      dev.name = live->hostdevs[found->index].source.to_string();
+      break;
+    case config::DeviceElement::disk:
+      dev.alias = live->disks[found->index].alias;
+      dev.name = fmt::format("disk {} ({})", live->disks[found->index].target, live->disks[found->index].source);
+      break;
+    case config::DeviceElement::interface:
+      dev.alias = live->interfaces[found->index].alias;
+      dev.name = fmt::format("interface {} (tap {})", live->interfaces[found->index].mac, live->interfaces[found->index].target);
+      break;
+  }
+  if (dev.alias.empty())
     return report(Error(fmt::format("{} of domain '{}' has no alias (the domain was started by an older altoctl); "
                                     "restart the domain to detach it live",
-                                    h.source.to_string(), s.name)));
+                                    dev.name, s.name)));
   auto c = QmpClient::connect(p.qmp, 30s);
   if (!c) return report(c.error());
-  auto r = c->execute("device_del", {{"id", h.alias}});
+  auto r = c->execute("device_del", {{"id", dev.alias}});
   if (!r) {
     std::string m = r.error().message();
-    if (m.find("no device has id") != std::string::npos) {
-      // An earlier detach-device timed out and the guest let go since: only the host side is left.
-      if (int rc = finish_removal(g, store, s, h); rc != kExitOk) return rc;
-      return kExitOk;
-    }
+    // An earlier detach-device timed out and the guest let go since: only the host side is left.
+    if (m.find("no device has id") != std::string::npos) return finish_removal(g, store, s, *c, dev);
     if (m.find("already under way") == std::string::npos)
-      return report(r.error().context(fmt::format("failed to detach {} from domain '{}'", h.source.to_string(), s.name)));
+      return report(r.error().context(fmt::format("failed to detach {} from domain '{}'", dev.name, s.name)));
     // Still pending from an earlier detach-device: wait for it again.
   }
   auto ev = c->wait_event(
-      "DEVICE_DELETED", [&](const json& d) { return d.value("device", "") == h.alias; }, kRemovalWait);
+      "DEVICE_DELETED", [&](const json& d) { return d.value("device", "") == dev.alias; }, kRemovalWait);
   if (!ev) return report(ev.error());
   if (!*ev)
     return report(Error(fmt::format(
         "domain '{}' did not let go of {} ({}) within {} s: it stays attached, and the guest was asked to release it "
         "(the request stays pending: a guest without PCIe hot-plug support never answers). Run `altoctl "
         "detach-device {} {}` again to wait once more and finish, or stop the domain",
-        s.name, h.source.to_string(), h.alias, kRemovalWait.count(), s.name, file)));
-  return finish_removal(g, store, s, h);
+        s.name, dev.name, dev.alias, kRemovalWait.count(), s.name, file)));
+  return finish_removal(g, store, s, *c, dev);
 }
 
 }  // namespace

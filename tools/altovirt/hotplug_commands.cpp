@@ -4,8 +4,17 @@
 //   device_del {"id": ID}   -> {} once the guest was asked; the event DEVICE_DELETED {"device": ID,
 //               "path": "/machine/peripheral/ID"} follows when the guest has let go (Linux's pciehp
 //               waits 5 s after the attention button for a cancelling second press).
-// The work runs on the main thread (Machine::post): opening /dev/vfio/N is the main thread's right
-// under the sandbox, and it keeps device set-up off the QMP thread.
+//   device_add {"driver": "virtio-blk-pci", "id": ID, "bus": ROOTPORT, "drive": NODE [, "serial": S]
+//               [, "iothread": ID]}, after
+//   blockdev-add {"node-name": NODE, "driver": "raw", "file": {"driver": "file", "filename": PATH
+//                [, "aio": "io_uring"|"threads"]} [, "read-only": B] [, "cache": {"direct": B}]
+//                [, "discard": "unmap"|"ignore"]}   (or "driver": "file", "filename": PATH directly)
+//   blockdev-del {"node-name": NODE}        once no device uses it
+//   device_add {"driver": "virtio-net-pci", "id": ID, "bus": ROOTPORT, "netdev": ID [, "mac": MAC]}, after
+//   netdev_add {"type": "tap", "id": ID, "ifname": TAP [, "vhost": B] [, "queues": N]}
+//   netdev_del {"id": ID}                   once no device uses it
+// The work runs on the main thread (Machine::post): opening /dev/vfio/N, images and taps is the main
+// thread's right under the sandbox, and it keeps device set-up off the QMP thread.
 #include <atomic>
 #include <future>
 
@@ -61,6 +70,56 @@ Result<std::string> device_text(const Json& args) {
   return text;
 }
 
+// blockdev-add's arguments (QEMU's BlockdevOptions, the raw-over-file subset) as a -drive text.
+Result<std::string> drive_text(const Json& args) {
+  std::string node = args.at("node-name").get<std::string>();
+  std::string driver = args.at("driver").get<std::string>();
+  Json file = args.value("file", Json());
+  std::string filename, aio;
+  if (driver == "raw") {
+    if (!file.is_object() || file.value("driver", "") != "file" || !file.contains("filename") || !file["filename"].is_string())
+      return fail("blockdev-add: driver 'raw' needs \"file\": {{\"driver\": \"file\", \"filename\": PATH}}");
+    filename = file["filename"].get<std::string>();
+    if (file.contains("aio")) aio = file.value("aio", "");
+  } else if (driver == "file") {
+    if (!args.contains("filename") || !args["filename"].is_string()) return fail("blockdev-add: driver 'file' needs \"filename\"");
+    filename = args["filename"].get<std::string>();
+    aio = args.value("aio", "");
+  } else {
+    return fail("blockdev-add: driver '{}' is not supported (raw over file, or file)", driver);
+  }
+  for (const std::string* v : {&node, &filename, &aio})
+    if (v->find(',') != std::string::npos) return fail("blockdev-add: '{}' may not contain ','", *v);
+  std::string text = fmt::format("file={},format=raw,if=none,id={}", filename, node);
+  if (args.value("read-only", false)) text += ",readonly=on";
+  if (args.contains("cache") && args["cache"].is_object() && args["cache"].value("direct", false)) text += ",cache=none";
+  if (!aio.empty()) text += ",aio=" + aio;
+  if (args.contains("discard")) text += ",discard=" + args.value("discard", std::string("ignore"));
+  return text;
+}
+
+// netdev_add's arguments (QEMU's NetdevTapOptions subset) as a -netdev text.
+Result<std::string> netdev_text(const Json& args) {
+  if (args.at("type").get<std::string>() != "tap") return fail("netdev_add: type '{}' is not supported (tap)", args["type"].get<std::string>());
+  if (!args.contains("ifname") || !args["ifname"].is_string()) return fail("netdev_add: \"ifname\": TAP is required");
+  std::string id = args.at("id").get<std::string>(), ifname = args["ifname"].get<std::string>();
+  for (const std::string* v : {&id, &ifname})
+    if (v->find(',') != std::string::npos) return fail("netdev_add: '{}' may not contain ','", *v);
+  std::string text = fmt::format("tap,id={},ifname={},script=no,downscript=no", id, ifname);
+  if (args.contains("vhost")) {
+    const Json& v = args["vhost"];
+    bool on = v.is_boolean() ? v.get<bool>() : v.is_string() && v.get<std::string>() == "on";
+    text += on ? ",vhost=on" : ",vhost=off";
+  }
+  if (args.contains("queues")) {
+    const Json& q = args["queues"];
+    if (q.is_number_unsigned()) text += fmt::format(",queues={}", q.get<uint64_t>());
+    else if (q.is_string()) text += ",queues=" + q.get<std::string>();
+    else return fail("netdev_add: \"queues\" must be a number");
+  }
+  return text;
+}
+
 }  // namespace
 
 Status register_hotplug_commands(qmp::Server& server, VmControl& control) {
@@ -68,7 +127,9 @@ Status register_hotplug_commands(qmp::Server& server, VmControl& control) {
   AV_TRY(server.register_command(
       {"device_add",
        {{"driver", T::string}, {"id", T::string, false}, {"bus", T::string, false}, {"addr", T::any, false},
-        {"host", T::string, false}, {"sysfsdev", T::string, false}, {"rombar", T::any, false}},
+        {"host", T::string, false}, {"sysfsdev", T::string, false}, {"rombar", T::any, false},
+        {"drive", T::string, false}, {"serial", T::string, false}, {"iothread", T::string, false},
+        {"netdev", T::string, false}, {"mac", T::string, false}},
        [&control](const Json& args) -> Result<Json> {
          AV_TRY_ASSIGN(std::string text, device_text(args));
          AV_TRY_ASSIGN(vmm::DeviceSpec spec, vmm::parse_device(text, vmm::DeviceRegistry::global()));
@@ -81,6 +142,39 @@ Status register_hotplug_commands(qmp::Server& server, VmControl& control) {
                                     return control.with_machine([&](vmm::Machine& m) {
                                       return on_main_thread(m, [id](vmm::Machine& mm) { return mm.request_removal(id); });
                                     });
+                                  }}));
+  // Backends: checked and recorded on the main thread, opened by the device that takes them.
+  auto on_main = [&control](std::function<Status(vmm::Machine&)> fn) -> Result<Json> {
+    return control.with_machine([&](vmm::Machine& m) { return on_main_thread(m, fn); });
+  };
+  AV_TRY(server.register_command(
+      {"blockdev-add",
+       {{"node-name", T::string}, {"driver", T::string}, {"file", T::any, false}, {"filename", T::string, false},
+        {"aio", T::string, false}, {"read-only", T::boolean, false}, {"cache", T::any, false}, {"discard", T::string, false}},
+       [on_main](const Json& args) -> Result<Json> {
+         AV_TRY_ASSIGN(std::string text, drive_text(args));
+         AV_TRY_ASSIGN(vmm::DriveSpec drive, vmm::parse_drive(text));
+         return on_main([drive](vmm::Machine& m) { return m.add_drive(drive); });
+       }}));
+  AV_TRY(server.register_command({"blockdev-del", {{"node-name", T::string}}, [on_main](const Json& args) -> Result<Json> {
+                                    std::string id = args.at("node-name").get<std::string>();
+                                    return on_main([id](vmm::Machine& m) { return m.delete_drive(id); });
+                                  }}));
+  AV_TRY(server.register_command(
+      {"netdev_add",
+       {{"type", T::string}, {"id", T::string}, {"ifname", T::string, false}, {"vhost", T::any, false},
+        {"queues", T::any, false}, {"script", T::string, false}, {"downscript", T::string, false}},
+       [on_main](const Json& args) -> Result<Json> {
+         for (const char* key : {"script", "downscript"})
+           if (args.contains(key) && args[key].get<std::string>() != "no")
+             return fail("netdev_add: altovirt runs no scripts; {} must be \"no\"", key);
+         AV_TRY_ASSIGN(std::string text, netdev_text(args));
+         AV_TRY_ASSIGN(vmm::NetdevSpec netdev, vmm::parse_netdev(text));
+         return on_main([netdev](vmm::Machine& m) { return m.add_netdev(netdev); });
+       }}));
+  AV_TRY(server.register_command({"netdev_del", {{"id", T::string}}, [on_main](const Json& args) -> Result<Json> {
+                                    std::string id = args.at("id").get<std::string>();
+                                    return on_main([id](vmm::Machine& m) { return m.delete_netdev(id); });
                                   }}));
   return ok();
 }

@@ -139,8 +139,16 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   Status request_removal(const std::string& id);
   void set_removed_handler(std::function<void(const std::string& id)> handler) { removed_handler_ = std::move(handler); }
   // For device kinds: what to do once device `id` has been hot-removed and destroyed (a VFIO
-  // device gives its group back to the host).
-  void on_removal(const pci::PciDevice* device, std::function<void()> hook) { removal_hooks_[device] = std::move(hook); }
+  // device gives its group back to the host). Hooks of one device run in the order they were given.
+  void on_removal(const pci::PciDevice* device, std::function<void()> hook);
+  // Block and network backends: the command line's (-drive, -netdev) and those added over QMP
+  // (blockdev-add, netdev_add; main thread). nullptr when none has `id`.
+  const DriveSpec* find_drive(const std::string& id) const;
+  const NetdevSpec* find_netdev(const std::string& id) const;
+  Status add_drive(DriveSpec drive);
+  Status delete_drive(const std::string& id);
+  Status add_netdev(NetdevSpec netdev);
+  Status delete_netdev(const std::string& id);
   // A device that add_pci_device placed but whose kind then failed to finish it: taken back out
   // (off the bus, the guest told if it was hot-added).
   void retract_pci_device(const std::shared_ptr<pci::PciDevice>& device);
@@ -216,7 +224,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::deque<std::function<void()>> tasks_;  // under exit_mutex_
   bool running_ = false;                     // run() has started the vCPUs (main thread only)
   std::function<void(const std::string&)> removed_handler_;
-  std::map<const pci::PciDevice*, std::function<void()>> removal_hooks_;  // main thread only
+  std::map<const pci::PciDevice*, std::vector<std::function<void()>>> removal_hooks_;  // main thread only
   // What add_pci_device placed, by device: its id and whether its kind may be hot-removed; under
   // ids_mutex_. A device the guest ejected although its kind cannot be hot-removed is parked
   // (off the bus, decode off) until the machine ends instead of being torn down mid-run.

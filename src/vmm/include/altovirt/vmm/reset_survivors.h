@@ -32,6 +32,9 @@ struct ResetSurvivors {
   // A guest reset's new machine is built with the devices as they are now, not as at start.
   std::vector<DeviceSpec> hot_added;
   std::set<std::string> removed_ids;
+  // Backends added over QMP (blockdev-add, netdev_add) for hot-plugged devices, until deleted.
+  std::vector<DriveSpec> hot_drives;
+  std::vector<NetdevSpec> hot_netdevs;
 };
 
 }  // namespace altovirt::vmm

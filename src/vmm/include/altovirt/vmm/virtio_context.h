@@ -7,8 +7,9 @@
 // EventLoop (iothread= or a new one), places the function with Machine::add_pci_device (addr=,
 // bus=, multifunction=) and wires its INTx line. A kind declares kVirtioPciKeys among its keys.
 //
-// Threading: used while the machine is being built (main thread), before vCPUs run. The loops
-// outlive the devices (Machine destroys its PCI bus first).
+// Threading: used on the main thread, while the machine is being built and for hot-plug (posted
+// tasks). The loops outlive the devices (Machine destroys its PCI bus first; a hot-removed
+// device's private loop is stopped only once the device is gone).
 #pragma once
 
 #include <map>
@@ -49,8 +50,29 @@ void register_virtio_blk(DeviceRegistry& registry);
 // Adds the "virtio-net-pci" -device kind (src/vmm/virtio_net_kind.cpp).
 void register_virtio_net(DeviceRegistry& registry);
 
-// Places `device` on `machine` behind a virtio-pci transport, as `spec` says.
+// A backend id (-drive, -netdev) a device kind has taken in `used`: given back if the kind fails
+// before the device is on the machine; after that, when the device is hot-removed.
+class InUse {
+ public:
+  InUse(std::set<std::string>& used, std::string id) : used_(used), id_(std::move(id)) {}
+  ~InUse() {
+    if (!kept_) used_.erase(id_);
+  }
+  InUse(const InUse&) = delete;
+  InUse& operator=(const InUse&) = delete;
+  // The device holds it now (add_virtio_pci calls this).
+  void keep(Machine& machine, const pci::PciDevice* device);
+
+ private:
+  std::set<std::string>& used_;
+  std::string id_;
+  bool kept_ = false;
+};
+
+// Places `device` on `machine` behind a virtio-pci transport, as `spec` says. When the device is
+// hot-removed, its transport's host side and its private I/O thread go with it, and `backend` (the
+// -drive or -netdev it took) becomes free again.
 Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
-                                       std::shared_ptr<virtio::VirtioDevice> device);
+                                       std::shared_ptr<virtio::VirtioDevice> device, InUse* backend = nullptr);
 
 }  // namespace altovirt::vmm
