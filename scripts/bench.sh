@@ -4,6 +4,7 @@
 # altovirt run by run (A B A B). Reports median [min-max] of: VMM start to guest init (and the guest's
 # uptime there), start to DHCP lease, memory overhead (RSS minus guest RAM, from /proc/PID/smaps) at
 # 256 MiB and 1 GiB, start to init with a cold page cache, guest reboot to init with an NVMe VF,
+# hot-plug of the e1000e (device_add to the guest's interface up, device_del to the guest letting go),
 # DMA-map time (strace -T, both VMMs) at 256 MiB / 1 GiB / 2 GiB on 4 KiB and 2 MiB pages, NVMe sequential and 4 KiB random reads
 # (guest and native), ping RTT, and altovirt's exit counters of the I/O run; and the standard VM:
 # the Debian 12 image (testbed/debian-image) on a virtio-blk root disk (cache=none, aio=io_uring on
@@ -265,6 +266,60 @@ reboot_vm() {
   [ "$inits" = 2 ] || { tail -n 20 "$work/$name.out" >&2; die "$vmm ($name): the guest did not come back from its reboot"; }
 }
 
+# qmp_cmd SOCKET JSON: one QMP command on a fresh connection (greeting, capabilities, the command);
+# prints the reply line.
+qmp_cmd() {
+  python3 - "$1" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(120); s.connect(sys.argv[1])
+f = s.makefile("rw")
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m: return m
+f.readline()
+f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); reply()
+f.write(sys.argv[2] + "\n"); f.flush(); print(json.dumps(reply()))
+PY
+}
+
+# hotplug_vm NAME VMM DEVICE: a q35 guest with an empty root port; DEVICE (the e1000e) is hot-added
+# over QMP once the guest waits for it, and removed once the guest has used it. Records the time
+# from device_add to the guest's interface being up (its GUEST-HP-IN line) and from device_del to
+# the guest having let go (GUEST-HP-OUT), on the test host's clock. Each VMM with its defaults: QEMU
+# 7.2's q35 uses ACPI hot-plug for its root ports, altovirt native PCIe hot-plug.
+hotplug_vm() {
+  local name=$1 vmm=$2 dev=$3 cmd pid line t0="" sock=$work/$1.qmp
+  local append="console=ttyS0 panic=-1 quiet guest.steps=hp-in,hp-out"
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m 256M -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial stdio -no-reboot -append "$append"
+         -D "$work/$name.log" -device pcie-root-port,id=rp1,chassis=1 -qmp "unix:$sock,server,nowait")
+  else
+    cmd=(qemu-system-x86_64 -accel kvm -cpu host -M q35 -m 256M -smp 1 -nodefaults -display none -serial stdio
+         -no-reboot -kernel "$KERNEL" -initrd "$INITRD" -append "$append" -device pcie-root-port,id=rp1,chassis=1
+         -qmp "unix:$sock,server,nowait")
+  fi
+  rm -f "$work/fifo" "$sock"; mkfifo "$work/fifo"
+  timeout 900 "${cmd[@]}" < /dev/null > "$work/fifo" 2>&1 &
+  pid=$!
+  while IFS= read -r line; do
+    echo "${line%$'\r'}" >> "$work/$name.out"
+    case "$line" in
+      *GUEST-HP-WAITING*)
+        t0=${EPOCHREALTIME/./}
+        qmp_cmd "$sock" "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"host\":\"$dev\",\"id\":\"hp0\",\"bus\":\"rp1\"}}" >> "$work/$name.out" ;;
+      *GUEST-HP-IN*) record hp_add_ms "$vmm" "$(((${EPOCHREALTIME/./} - t0) / 1000))" ;;
+      *GUEST-HP-WAITGONE*)
+        t0=${EPOCHREALTIME/./}
+        qmp_cmd "$sock" '{"execute":"device_del","arguments":{"id":"hp0"}}' >> "$work/$name.out" ;;
+      *GUEST-HP-OUT*) record hp_del_ms "$vmm" "$(((${EPOCHREALTIME/./} - t0) / 1000))" ;;
+      *GUEST-FAIL*) say "$vmm ($name): $line" ;;
+    esac
+  done < "$work/fifo"
+  wait "$pid" 2>/dev/null || true
+  grep -q GUEST-HP-OUT "$work/$name.out" || { tail -n 20 "$work/$name.out" >&2; die "$vmm ($name): the hot-plug cycle did not finish"; }
+}
+
 # Native ceiling: the same read commands as the guest's nvme-bench step (busybox dd, as in the guest),
 # on the PF's namespace.
 native_bench() {
@@ -339,6 +394,8 @@ for r in $(seq "$runs"); do
     record mem1g_mib "$vmm" "$(awk '$1 != "none" { printf "%.1f", $1 / 1024 }' "$work/$n.mem" 2>/dev/null)"
     say "run $r/$runs: $vmm, 1 GiB, NVMe VF: guest reboot to init"
     reboot_vm "$vmm-reboot-$r" "$vmm" 1024 "$vf"
+    say "run $r/$runs: $vmm, hot-plug of the NIC: device_add to interface up, device_del to let go"
+    hotplug_vm "$vmm-hotplug-$r" "$vmm" "$TB_NIC"
     for pages in 4k 2m; do
       # 2 MiB hugepages: 2 GiB of them (the largest run) only for these runs, since the test host
       # has 4 GiB and the 4 KiB runs need 2 GiB of ordinary memory; the kernel compacts memory to
@@ -491,6 +548,8 @@ row "memory overhead, 256 MiB guest (MiB)" mem256_mib "mem 256M"
 row "memory overhead, 1 GiB guest (MiB)" mem1g_mib "mem 1G"
 row "VMM start to guest init, cold page cache, 1 GiB (ms)" init_cold_ms "init, cold cache"
 row "guest reboot to init, NVMe VF, 1 GiB (ms)" reboot_ms "reboot to init"
+row "hot-plug: device_add of the e1000e to the guest's interface up (ms)" hp_add_ms "hot-add"
+row "hot-plug: device_del to the guest having let go (ms)" hp_del_ms "hot-remove"
 for pages in 4k 2m; do
   for mem in 256 1024 2048; do
     row "DMA map $([ "$mem" = 256 ] && echo "256 MiB" || echo "$((mem / 1024)) GiB"), $([ "$pages" = 4k ] && echo "4 KiB pages + THP" || echo "2 MiB hugepages") (ms)" \

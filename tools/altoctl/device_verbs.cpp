@@ -21,6 +21,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <random>
 #include <set>
@@ -318,6 +319,13 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
   auto live = load(p.xml);
   if (!live) return report(live.error());
   std::vector<std::string> problems;
+  // A backend left in altovirt is a problem only while it runs (a guest that powered off right
+  // after letting go has ended it, and everything with it).
+  auto backend_problem = [&](const Error& e) {
+    if (e.message().find("closed its QMP connection") == std::string::npos && e.sys_errno() != EPIPE &&
+        e.sys_errno() != ECONNRESET)
+      problems.push_back(e.message());
+  };
   auto index = [&](const auto& v) {
     return std::find_if(v.begin(), v.end(), [&](const auto& x) { return x.alias == dev.alias; });
   };
@@ -335,7 +343,7 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
       // A disk that came with the domain's start has its -drive, which stays (QMP cannot delete it).
       if (auto r = qmp.execute("blockdev-del", {{"node-name", "drive-" + dev.alias}});
           !r && r.error().message().find("not owned") == std::string::npos)
-        problems.push_back(r.error().message());
+        backend_problem(r.error());
       break;
     case config::DeviceElement::interface:
       if (auto it = index(live->interfaces); it != live->interfaces.end()) {
@@ -346,7 +354,7 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
       }
       if (auto r = qmp.execute("netdev_del", {{"id", "host" + dev.alias}});
           !r && r.error().message().find("cannot be deleted") == std::string::npos)
-        problems.push_back(r.error().message());
+        backend_problem(r.error());
       break;
   }
   if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());

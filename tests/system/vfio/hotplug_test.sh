@@ -166,7 +166,7 @@ img=/tmp/hp-disk.img
 truncate -s 64M "$img" && printf '%s' blk-pattern | dd of="$img" bs=512 conv=sync,notrunc 2>/dev/null || fail "making $img"
 sock=/tmp/hpv.sock out=/tmp/hpv-guest.out log=/tmp/hpv.log; : > "$events"
 timeout 600 "$ALTOVIRT" -name hpv -m 256M -smp 1 -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -no-reboot \
-  -append "console=ttyS0 panic=-1 quiet guest.steps=hp-blk,hp-in,dhcp,ping,hp-out guest.pattern=blk-pattern guest.newpattern=blk-written" \
+  -append "console=ttyS0 panic=-1 quiet guest.steps=hp-blk,hp-in,dhcp,ping,hp-out,sleep-20 guest.pattern=blk-pattern guest.newpattern=blk-written" \
   -serial "file:$out" -device pcie-root-port,id=rp1,chassis=1 -device pcie-root-port,id=rp2,chassis=2 -pidfile /tmp/hpv.pid \
   -qmp "unix:$sock,server,nowait" -D "$log" </dev/null >/tmp/hpv-altovirt.err 2>&1 &
 vm=$!
@@ -248,7 +248,7 @@ IFS=':.' read -r d b sl f <<<"$NIC_BDF"
 nic_xml="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x$d' bus='0x$b' slot='0x$sl' function='0x$f'/></source></hostdev>"
 echo "$nic_xml" > /tmp/nic.xml
 out=/tmp/hpa.out log=$ALTOVIRT_STATE_DIR/vms/hpa/altovirt.log; : > "$out"
-hp_domain hpa "$out" "hp-blk,hp-in,dhcp,ping,hp-out,hp-in,dhcp,ping,hp-out guest.pattern=blk-pattern guest.newpattern=blk-altoctl" > /tmp/hpa.xml
+hp_domain hpa "$out" "hp-blk,hp-in,dhcp,ping,hp-out,hp-in,dhcp,ping,hp-out,sleep-15 guest.pattern=blk-pattern guest.newpattern=blk-altoctl" > /tmp/hpa.xml
 r=$("$ALTOCTL" create /tmp/hpa.xml 2>&1) || fail "altoctl create hpa: $r"
 xml=$("$ALTOCTL" dumpxml hpa)
 expect_eq "the running domain has two spare root ports (its XML names none)" 2 "$(grep -c "model=\"pcie-root-port\"" <<<"$xml")"
