@@ -13,6 +13,7 @@ num='[0-9][0-9.]*'
 for label in "VMM start to guest init" "guest uptime at init" "VMM start to DHCP lease" \
              "memory overhead, 256 MiB guest" "memory overhead, 1 GiB guest" \
              "VMM start to guest init, cold page cache" "guest reboot to init, NVMe VF" \
+             "hot-plug: device_add of the e1000e" "hot-plug: device_del to the guest" \
              "DMA map 256 MiB, 4 KiB pages + THP" "DMA map 256 MiB, 2 MiB hugepages" \
              "NVMe VF sequential read" "NVMe VF 4 KiB random read" "ping RTT avg"; do
   line=$(echo "$table" | grep -F "| $label")
@@ -35,7 +36,7 @@ for label in "DMA map 1 GiB, 4 KiB" "DMA map 2 GiB, 4 KiB" "DMA map 1 GiB, 2 MiB
 done
 pass "the 1 GiB and 2 GiB DMA-map rows are there, n/a in smoke mode"
 rows=$(echo "$table" | grep -c '^|')
-expect_eq "table rows (header, rule, 22 metrics)" 24 "$rows"
+expect_eq "table rows (header, rule, 24 metrics)" 26 "$rows"
 expect_contains "chart data has the ratios" "start to init" "$(sed -n '/^BENCH-CHART-BEGIN/,/^BENCH-CHART-END/p' "$out")"
 expect_contains "altovirt exit counters reported" "reads" "$(sed -n '/^BENCH-EXITS-BEGIN/,/^BENCH-EXITS-END/p' "$out")"
 finish
