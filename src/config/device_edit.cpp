@@ -109,6 +109,9 @@ std::string_view element_name(DeviceElement kind) {
 Result<AddedDevice> add_device(const DomainConfig& base, std::string_view device_xml, std::string_view source) {
   AV_TRY_ASSIGN(DeviceText dev, read_device(device_xml, source));
   std::string doc = to_xml(base);
+  // A domain without devices has an empty element; open it up.
+  if (size_t empty = doc.rfind("<devices />"); empty != std::string::npos && doc.rfind("</devices>") == std::string::npos)
+    doc.replace(empty, 11, "<devices>\n</devices>");
   size_t close = doc.rfind("</devices>");
   if (close == std::string::npos) return fail("domain '{}': its XML has no <devices>", base.name);
   size_t at = doc.rfind('\n', close);

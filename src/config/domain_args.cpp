@@ -22,6 +22,20 @@ namespace {
 // slots altovirt gives to devices without an address, counted up from 1, stay what they were.
 constexpr unsigned kSpareRootPorts = 2;
 
+// A root port altoctl adds gets chassis = its index (altovirt's default) unless another port has
+// that chassis already (a <target chassis> of the user's): then the lowest free one. Two ports with
+// one chassis and slot would be the same hot-plug slot to the guest (PCIe 7.5.3.9), which altovirt
+// refuses.
+void give_free_chassis(const DomainConfig& c, PciController& port) {
+  std::set<uint32_t> taken;
+  for (const auto& ctl : c.controllers)
+    if (ctl.model == PciController::Model::pcie_root_port) taken.insert(ctl.chassis.value_or(ctl.index));
+  if (!taken.contains(port.index)) return;
+  uint32_t chassis = 1;
+  while (taken.contains(chassis)) ++chassis;
+  port.chassis = chassis;
+}
+
 void add_spare_root_ports(DomainConfig& c, const std::set<uint32_t>& used) {
   unsigned empty = 0, auto_slots = 0;
   uint32_t highest = 0;
@@ -55,6 +69,7 @@ void add_spare_root_ports(DomainConfig& c, const std::set<uint32_t>& used) {
     port.model = PciController::Model::pcie_root_port;
     port.index = ++highest;
     port.address = GuestPciAddress{0, 0, slot, 0, false};
+    give_free_chassis(c, port);
     root_slots.insert(slot);
     c.controllers.push_back(port);
     ++empty;
@@ -66,8 +81,10 @@ void add_spare_root_ports(DomainConfig& c, const std::set<uint32_t>& used) {
 
 namespace {
 
-// libvirt's aliases for host devices, hostdev0, hostdev1, ...: the QMP id that detach-device names.
-void name_hostdevs(DomainConfig& c) {
+// libvirt's aliases, the QMP ids that detach-device names: host devices hostdev0, hostdev1, ...;
+// disks virtio-disk<i> and NICs net<i> by their position (the ids altovirt's command line always
+// gave them), or the next free number when a user alias has that name.
+void name_devices(DomainConfig& c) {
   std::set<std::string> aliases;
   auto note = [&](const std::string& a) {
     if (!a.empty()) aliases.insert(a);
@@ -86,13 +103,24 @@ void name_hostdevs(DomainConfig& c) {
     while (aliases.contains(fmt::format("hostdev{}", next))) ++next;
     h.alias = fmt::format("hostdev{}", next++);
   }
+  auto by_position = [&](auto& devices, std::string_view prefix) {
+    for (size_t i = 0; i < devices.size(); ++i) {
+      if (!devices[i].alias.empty()) continue;
+      size_t n = i;
+      while (aliases.contains(fmt::format("{}{}", prefix, n))) ++n;
+      devices[i].alias = fmt::format("{}{}", prefix, n);
+      aliases.insert(devices[i].alias);
+    }
+  };
+  by_position(c.disks, "virtio-disk");
+  by_position(c.interfaces, "net");
 }
 
 }  // namespace
 
 DomainConfig with_pci_addresses(const DomainConfig& config) {
   DomainConfig c = config;
-  name_hostdevs(c);
+  name_devices(c);
   if (c.machine != Machine::q35) return c;
   std::set<uint32_t> used, ports;
   uint32_t highest = 0;
@@ -122,6 +150,7 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
       PciController port;
       port.model = PciController::Model::pcie_root_port;
       port.index = index;
+      give_free_chassis(c, port);
       c.controllers.push_back(port);
       ports.insert(index);
     }
@@ -253,11 +282,12 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
   for (size_t i = 0; i < c.interfaces.size(); ++i) {
     const Interface& n = c.interfaces[i];
     if (n.target.empty()) return fail("interface {} has no tap name (<target dev='...'/>); altoctl names it before start", i);
-    std::string netdev = fmt::format("tap,id=hostnet{},ifname={},script=no,downscript=no", i, n.target);
+    // libvirt's netdev id for QEMU: "host" + the NIC's alias (hostnet0 for net0).
+    std::string id = n.alias.empty() ? fmt::format("net{}", i) : n.alias;
+    std::string netdev = fmt::format("tap,id=host{},ifname={},script=no,downscript=no", id, n.target);
     if (n.vhost) netdev += *n.vhost ? ",vhost=on" : ",vhost=off";
     if (n.queues > 1) netdev += fmt::format(",queues={}", n.queues);
-    std::string id = n.alias.empty() ? fmt::format("net{}", i) : n.alias;
-    std::string dev = fmt::format("virtio-net-pci,netdev=hostnet{},id={}", i, id);
+    std::string dev = fmt::format("virtio-net-pci,netdev=host{},id={}", id, id);
     if (!n.mac.empty()) dev += ",mac=" + n.mac;
     dev += placement(n.address);
     a.insert(a.end(), {"-netdev", netdev, "-device", dev});

@@ -59,9 +59,9 @@ class MachineTransportHost : public virtio::TransportHost {
 
 }  // namespace
 
-void InUse::keep(Machine& machine, const pci::PciDevice* device) {
+std::function<void()> InUse::keep() {
   kept_ = true;
-  machine.on_removal(device, [&used = used_, id = id_] { used.erase(id); });
+  return [&used = used_, id = id_] { used.erase(id); };
 }
 
 Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
@@ -112,15 +112,17 @@ Result<pci::PciAddress> add_virtio_pci(Machine& machine, const DeviceSpec& spec,
   }
   const virtio::TransportHost* host_key = host.get();
   ctx.hosts.push_back(std::move(host));
-  if (backend != nullptr) backend->keep(machine, transport.get());
+  std::function<void()> free_backend = backend != nullptr ? backend->keep() : std::function<void()>();
   // After a hot-removal (Machine::complete_removal runs the hooks once the device is destroyed):
-  // the loop and the host side it used go too, unless something still holds the transport, which
-  // would then outlive them; those stay until the machine ends.
-  machine.on_removal(transport.get(), [&ctx, host_key, private_loop, gone = std::weak_ptr<pci::PciDevice>(transport), name] {
+  // the loop and the host side it used go too, and its backend is free again, unless something
+  // still holds the transport, which would then outlive them; those stay until the machine ends.
+  machine.on_removal(transport.get(), [&ctx, host_key, private_loop, gone = std::weak_ptr<pci::PciDevice>(transport), name,
+                                       free_backend] {
     if (!gone.expired()) {
-      log::warn("virtio", "{} is still referenced after its removal; its I/O thread stays until the VM ends", name);
+      log::warn("virtio", "{} is still referenced after its removal; its I/O thread and backend stay until the VM ends", name);
       return;
     }
+    if (free_backend) free_backend();
     std::erase_if(ctx.hosts, [&](const auto& h) { return h.get() == host_key; });
     if (private_loop != nullptr) std::erase_if(ctx.private_loops, [&](const auto& l) { return l.get() == private_loop; });
   });

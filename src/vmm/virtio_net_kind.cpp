@@ -26,8 +26,10 @@ Status create_virtio_net(Machine& machine, const DeviceSpec& spec) {
   InUse claim{used, netdev->id};
 
   // QEMU's default address, 52:54:00:12:34:56, counting up for each further NIC.
-  virtio_net::MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(0x56 + used.size() - 1)};
-  if (auto m = spec.props.find("mac"); m != spec.props.end()) {
+  virtio_net::MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(0x56 + machine.virtio().default_macs)};
+  if (auto m = spec.props.find("mac"); m == spec.props.end()) {
+    ++machine.virtio().default_macs;
+  } else {
     auto parsed = virtio_net::parse_mac(m->second);
     if (!parsed) return std::unexpected(parsed.error());
     mac = *parsed;

@@ -41,8 +41,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// device_add waits for altovirt's main thread (up to 60 s there); the reply comes after.
-constexpr auto kAddReplyWait = 90s;
+// device_add waits for altovirt's main thread (60 s, and up to 60 s more for a task that had
+// started); the reply comes after. Longer than both, so that altoctl does not give up first.
+constexpr auto kAddReplyWait = 150s;
 // How long detach-device waits for the guest to let go. Linux's pciehp takes about 6 s (a 5 s
 // window in which the attention button press can be cancelled, then the slot powers off).
 constexpr auto kRemovalWait = 30s;
@@ -65,6 +66,8 @@ Result<Targets> targets_of(const VmStatus& s, bool defined, const DeviceFlags& f
     (active ? t.live : t.config) = true;  // --current
   }
   if (t.live && !active) return fail("domain '{}' is not running; use --config to change its definition", s.name);
+  // Until QMP reports it running, the supervisor still writes the domain's record.
+  if (t.live && s.state == VmState::starting) return fail("domain '{}' is still starting; try again once it runs", s.name);
   if (t.config && !defined)
     return fail("domain '{}' is transient (created, not defined): it has no definition for --config to change", s.name);
   return t;
@@ -115,6 +118,10 @@ Result<config::GuestPciAddress> live_slot(const config::DomainConfig& live, cons
     if (asked->bus == 0)
       return fail("the guest address names bus 0 (pcie.0), which has no hot-plug slots; name an empty root port's "
                   "bus, or give no <address>");
+    if (asked->function != 0 || asked->multifunction)
+      return fail("the guest address names function {} of root port {:#04x}: only function 0, without "
+                  "multifunction, is hot-pluggable",
+                  asked->function, asked->bus);
     return *asked;
   }
   std::set<uint32_t> used;
@@ -159,7 +166,18 @@ struct AttachContext {
   host::StateDir& state;
   QmpClient& qmp;
   config::DomainConfig& live;  // gets the device once it is in
+  bool unknown = false;        // device_add got no answer: the device may be in (kept in the XML)
 };
+
+// device_add got no answer (a timeout, a lost connection): altovirt may still add the device. It is
+// recorded in the running domain's XML as added, so that it goes back when the domain ends and
+// detach-device can take it out; nothing is given back under a device altovirt may be opening.
+Status unknown_outcome(AttachContext& a, const Error& e, const std::string& alias) {
+  a.unknown = true;
+  return fail("{}; altovirt may still add it as {}: it is kept in the domain (`altoctl dumpxml {}`), "
+              "`altoctl detach-device` takes it out, and it goes back to the host when the domain ends",
+              e.message(), alias, a.s.name);
+}
 
 Status attach_hostdev(AttachContext& a, config::Hostdev h) {
   AV_TRY_ASSIGN(h.guest_address, live_slot(a.live, h.guest_address));
@@ -171,6 +189,10 @@ Status attach_hostdev(AttachContext& a, config::Hostdev h) {
                {"bus", fmt::format("pci.{}", h.guest_address->bus)}, {"addr", "0"}};
   if (h.rom_bar == false) args["rombar"] = 0;
   if (auto r = a.qmp.execute("device_add", args); !r) {
+    if (!a.qmp.answered()) {
+      a.live.hostdevs.push_back(h);
+      return unknown_outcome(a, r.error(), h.alias);
+    }
     Error e = r.error();
     if (auto back = release_hostdevs(sys, a.state, one); !back) e = e.context(back.error().message());
     else if (h.managed) e = Error(e.message() + fmt::format(" ({} is back on its host driver)", h.source.to_string()));
@@ -187,7 +209,8 @@ Status attach_disk(AttachContext& a, config::Disk d) {
   AV_TRY_ASSIGN(d.address, live_slot(a.live, d.address));
   if (d.alias.empty()) d.alias = new_alias(a.live, "virtio-disk");
   std::string node = "drive-" + d.alias;
-  json file = {{"driver", "file"}, {"filename", d.source}};
+  // QEMU's protocol drivers: "host_device" for a block device, "file" for an image file.
+  json file = {{"driver", d.type == config::Disk::Type::block ? "host_device" : "file"}, {"filename", d.source}};
   if (d.io) file["aio"] = *d.io == config::Disk::Io::io_uring ? "io_uring" : "threads";
   json add = {{"node-name", node}, {"driver", "raw"}, {"file", file}, {"read-only", d.readonly}};
   if (d.cache) add["cache"] = {{"direct", *d.cache == config::Disk::Cache::none}};
@@ -198,6 +221,10 @@ Status attach_disk(AttachContext& a, config::Disk d) {
   if (!d.serial.empty()) dev["serial"] = d.serial;
   if (d.iothread) dev["iothread"] = fmt::format("iothread{}", *d.iothread);
   if (auto r = a.qmp.execute("device_add", dev); !r) {
+    if (!a.qmp.answered()) {
+      a.live.disks.push_back(d);
+      return unknown_outcome(a, r.error(), d.alias);
+    }
     (void)a.qmp.execute("blockdev-del", {{"node-name", node}});
     return std::unexpected(r.error());
   }
@@ -254,6 +281,10 @@ Status attach_interface(AttachContext& a, config::Interface n) {
   json dev = {{"driver", "virtio-net-pci"}, {"netdev", netdev}, {"id", n.alias}, {"mac", n.mac},
               {"bus", fmt::format("pci.{}", n.address->bus)}, {"addr", "0"}};
   if (auto r = a.qmp.execute("device_add", dev); !r) {
+    if (!a.qmp.answered()) {
+      a.live.interfaces.push_back(n);  // its tap stays recorded: it goes with the domain
+      return unknown_outcome(a, r.error(), n.alias);
+    }
     (void)a.qmp.execute("netdev_del", {{"id", netdev}});
     undo_record();
     return std::unexpected(r.error());
@@ -297,7 +328,11 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
       r = attach_interface(a, added->config.interfaces.back());
       break;
   }
-  if (!r) return report(r.error().context(fmt::format("failed to attach {} to domain '{}'", what, s.name)));
+  if (!r) {
+    if (a.unknown)
+      if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
+    return report(r.error().context(fmt::format("failed to attach {} to domain '{}'", what, s.name)));
+  }
   if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
   return kExitOk;
 }
@@ -414,7 +449,12 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
     // Still pending from an earlier detach-device: wait for it again.
   }
   auto ev = c->wait_event(
-      "DEVICE_DELETED", [&](const json& d) { return d.value("device", "") == dev.alias; }, kRemovalWait);
+      "DEVICE_DELETED",
+      [&](const json& d) {
+        auto it = d.find("device");
+        return it != d.end() && it->is_string() && *it == dev.alias;
+      },
+      kRemovalWait);
   if (!ev) return report(ev.error());
   if (!*ev)
     return report(Error(fmt::format(

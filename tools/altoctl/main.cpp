@@ -160,7 +160,6 @@ int main(int argc, char** argv) {
                                      "change the definition, and the running domain if it runs");
     auto* current = sub->add_flag("--current", device_current, "the running domain if it runs, else the definition (the default)");
     current->excludes(live)->excludes(config)->excludes(persistent);
-    persistent->excludes(live)->excludes(config);
     sub->callback([&, fn] { status = fn(g, domain, file, device_flags); });
   }
   bool disable = false;

@@ -72,6 +72,7 @@ Result<std::optional<json>> QmpClient::read_message_until(std::chrono::steady_cl
 }
 
 Result<json> QmpClient::execute(const std::string& command, json arguments) {
+  answered_ = false;
   json req = {{"execute", command}};
   if (!arguments.is_null()) req["arguments"] = std::move(arguments);
   std::string text = req.dump() + "\n";
@@ -97,16 +98,27 @@ Result<json> QmpClient::execute(const std::string& command, json arguments) {
       if (events_.size() < kMaxKeptEvents) events_.push_back(std::move(m));
       continue;
     }
-    if (m.contains("error"))
-      return fail("{}: {}", command, m["error"].value("desc", std::string("error")));
-    if (m.contains("return")) return m["return"];
+    if (m.contains("error")) {
+      answered_ = true;
+      const json& e = m["error"];
+      return fail("{}: {}", command, e.is_object() && e.contains("desc") && e["desc"].is_string()
+                                         ? e["desc"].get<std::string>() : std::string("error"));
+    }
+    if (m.contains("return")) {
+      answered_ = true;
+      return m["return"];
+    }
   }
 }
 
 Result<std::optional<json>> QmpClient::wait_event(const std::string& name, const std::function<bool(const json&)>& match,
                                                  std::chrono::milliseconds timeout) {
+  // A VMM's message is checked before use: a field of an unexpected type matches nothing.
   auto wanted = [&](const json& m) {
-    return m.value("event", "") == name && match(m.contains("data") ? m["data"] : json::object());
+    auto e = m.find("event");
+    if (e == m.end() || !e->is_string() || *e != name) return false;
+    auto d = m.find("data");
+    return match(d != m.end() && d->is_object() ? *d : json::object());
   };
   for (auto it = events_.begin(); it != events_.end(); ++it)
     if (wanted(*it)) {

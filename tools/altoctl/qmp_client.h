@@ -24,6 +24,9 @@ class QmpClient {
                                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Runs `command` and returns its "return" value; an "error" reply becomes an Error with its desc.
   altovirt::Result<nlohmann::json> execute(const std::string& command, nlohmann::json arguments = nullptr);
+  // Whether the last execute() got a reply ("return" or "error"). After a timeout or a lost
+  // connection the command's outcome is unknown, and the connection is out of step: use a new one.
+  bool answered() const { return answered_; }
   // Waits up to `timeout` for event `name` whose data satisfies `match`; events that arrived while
   // commands ran count too. nullopt when none came in time.
   altovirt::Result<std::optional<nlohmann::json>> wait_event(const std::string& name,
@@ -42,6 +45,7 @@ class QmpClient {
   std::chrono::milliseconds timeout_;
   std::string buffer_;
   std::deque<nlohmann::json> events_;  // seen while a command ran, for wait_event()
+  bool answered_ = false;
 };
 
 }  // namespace altoctl

@@ -174,10 +174,9 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     config::DomainConfig last = config;
     if (auto live = config::parse_domain_file(store.paths(config.name).xml); live) last.hostdevs = live->config.hostdevs;
     if (auto r = release_hostdevs(sys, *state, last); !r) fmt::print(stderr, "supervisor: {}\n", r.error().message());
-    // Taps attach-device created are in the record only.
-    if (auto rec = store.load(config.name); rec && *rec)
-      for (const auto& t : (*rec)->taps)
-        if (std::none_of(taps.begin(), taps.end(), [&](const CreatedTap& x) { return x.name == t.name; })) taps.push_back(t);
+    // The record's taps are the truth (under the lock): attach-device adds the taps it creates, and
+    // detach-device takes out those it deleted (whose names the kernel may have given out again).
+    if (auto rec = store.load(config.name); rec && *rec) taps = (*rec)->taps;
     release_interfaces(taps);
     s.taps.clear();
     s.state = VmState::shutoff;

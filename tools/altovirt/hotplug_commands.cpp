@@ -77,24 +77,38 @@ Result<std::string> drive_text(const Json& args) {
   Json file = args.value("file", Json());
   std::string filename, aio;
   if (driver == "raw") {
-    if (!file.is_object() || file.value("driver", "") != "file" || !file.contains("filename") || !file["filename"].is_string())
-      return fail("blockdev-add: driver 'raw' needs \"file\": {{\"driver\": \"file\", \"filename\": PATH}}");
-    filename = file["filename"].get<std::string>();
-    if (file.contains("aio")) aio = file.value("aio", "");
-  } else if (driver == "file") {
-    if (!args.contains("filename") || !args["filename"].is_string()) return fail("blockdev-add: driver 'file' needs \"filename\"");
+    auto string_of = [&](const char* key) {
+      return file.is_object() && file.contains(key) && file[key].is_string() ? file[key].get<std::string>() : std::string();
+    };
+    std::string protocol = string_of("driver");
+    if ((protocol != "file" && protocol != "host_device") || string_of("filename").empty())
+      return fail("blockdev-add: driver 'raw' needs \"file\": {{\"driver\": \"file\"|\"host_device\", \"filename\": PATH}}");
+    filename = string_of("filename");
+    aio = string_of("aio");
+  } else if (driver == "file" || driver == "host_device") {
+    if (!args.contains("filename") || !args["filename"].is_string()) return fail("blockdev-add: driver '{}' needs \"filename\"", driver);
     filename = args["filename"].get<std::string>();
     aio = args.value("aio", "");
   } else {
-    return fail("blockdev-add: driver '{}' is not supported (raw over file, or file)", driver);
+    return fail("blockdev-add: driver '{}' is not supported (raw over file or host_device, or either alone)", driver);
   }
+  if (!aio.empty() && aio != "io_uring" && aio != "threads") return fail("blockdev-add: aio '{}': io_uring or threads", aio);
   for (const std::string* v : {&node, &filename, &aio})
     if (v->find(',') != std::string::npos) return fail("blockdev-add: '{}' may not contain ','", *v);
   std::string text = fmt::format("file={},format=raw,if=none,id={}", filename, node);
   if (args.value("read-only", false)) text += ",readonly=on";
-  if (args.contains("cache") && args["cache"].is_object() && args["cache"].value("direct", false)) text += ",cache=none";
+  if (args.contains("cache")) {
+    const Json& c = args["cache"];
+    if (!c.is_object() || (c.contains("direct") && !c["direct"].is_boolean()))
+      return fail("blockdev-add: \"cache\" must be {{\"direct\": true|false}}");
+    if (c.value("direct", false)) text += ",cache=none";
+  }
   if (!aio.empty()) text += ",aio=" + aio;
-  if (args.contains("discard")) text += ",discard=" + args.value("discard", std::string("ignore"));
+  if (args.contains("discard")) {
+    std::string d = args["discard"].get<std::string>();
+    if (d != "unmap" && d != "ignore") return fail("blockdev-add: discard '{}': unmap or ignore", d);
+    text += ",discard=" + d;
+  }
   return text;
 }
 
@@ -108,14 +122,13 @@ Result<std::string> netdev_text(const Json& args) {
   std::string text = fmt::format("tap,id={},ifname={},script=no,downscript=no", id, ifname);
   if (args.contains("vhost")) {
     const Json& v = args["vhost"];
-    bool on = v.is_boolean() ? v.get<bool>() : v.is_string() && v.get<std::string>() == "on";
-    text += on ? ",vhost=on" : ",vhost=off";
+    if (!v.is_boolean()) return fail("netdev_add: \"vhost\" must be true or false");
+    text += v.get<bool>() ? ",vhost=on" : ",vhost=off";
   }
   if (args.contains("queues")) {
     const Json& q = args["queues"];
-    if (q.is_number_unsigned()) text += fmt::format(",queues={}", q.get<uint64_t>());
-    else if (q.is_string()) text += ",queues=" + q.get<std::string>();
-    else return fail("netdev_add: \"queues\" must be a number");
+    if (!q.is_number_unsigned()) return fail("netdev_add: \"queues\" must be a number");
+    text += fmt::format(",queues={}", q.get<uint64_t>());
   }
   return text;
 }

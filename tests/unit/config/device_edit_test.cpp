@@ -76,6 +76,42 @@ TEST(SpareRootPorts, SkipSlotsThatAddressesName) {
   EXPECT_EQ(placed.controllers[1].address->slot, 0x1bu);
 }
 
+TEST(SpareRootPorts, TakeAChassisNoOtherPortHas) {
+  // The user's port 1 says chassis 3: the spare port with index 3 must not take chassis 3 too.
+  DomainConfig c = parse("<controller type='pci' index='1' model='pcie-root-port'><target chassis='3'/></controller>" +
+                         hostdev(3, "<address type='pci' bus='1' slot='0'/>"));
+  DomainConfig placed = with_pci_addresses(c);
+  ASSERT_EQ(placed.controllers.size(), 3u);
+  EXPECT_EQ(placed.controllers[1].index, 2u);
+  EXPECT_FALSE(placed.controllers[1].chassis) << "chassis 2 is free: the default";
+  EXPECT_EQ(placed.controllers[2].index, 3u);
+  ASSERT_TRUE(placed.controllers[2].chassis);
+  EXPECT_EQ(*placed.controllers[2].chassis, 1u);
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.3,chassis=1,port=0x0,bus=pcie.0,addr=0x1d.0"));
+}
+
+TEST(DeviceAliases, DisksAndNicsKeepTheIdsTheirPositionGave) {
+  DomainConfig c = parse(kPorts +
+                         "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/></disk>"
+                         "<disk type='file' device='disk'><source file='/b.img'/><target dev='vdb' bus='virtio'/>"
+                         "<alias name='virtio-disk0'/></disk>"
+                         "<interface type='ethernet'><target dev='t0'/><model type='virtio'/></interface>"
+                         "<interface type='ethernet'><target dev='t1'/><model type='virtio'/><alias name='ua-lan'/></interface>");
+  DomainConfig placed = with_pci_addresses(c);
+  EXPECT_EQ(placed.disks[0].alias, "virtio-disk1") << "virtio-disk0 is the user's name of the second disk";
+  EXPECT_EQ(placed.disks[1].alias, "virtio-disk0");
+  EXPECT_EQ(placed.interfaces[0].alias, "net0");
+  EXPECT_EQ(placed.interfaces[1].alias, "ua-lan");
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  // libvirt's netdev ids: "host" + the NIC's alias.
+  EXPECT_THAT(*args, ::testing::Contains("tap,id=hostnet0,ifname=t0,script=no,downscript=no"));
+  EXPECT_THAT(*args, ::testing::Contains("virtio-net-pci,netdev=hostua-lan,id=ua-lan"));
+  EXPECT_THAT(*args, ::testing::Contains("virtio-blk-pci,drive=drive-virtio-disk1,id=virtio-disk1"));
+}
+
 TEST(HostdevAliases, LibvirtsNamesSkippingTakenOnes) {
   DomainConfig c = parse(kPorts + hostdev(3, "<alias name='hostdev0'/>") + hostdev(4) + hostdev(5, "<alias name='nic'/>"));
   DomainConfig placed = with_pci_addresses(c);
@@ -125,6 +161,13 @@ TEST(AddDevice, OnlyOneElementOfTheThreeKinds) {
   EXPECT_THAT(r.error().message(), HasSubstr("bad.xml: malformed XML at line 1"));
   r = add_device(base, "", "empty.xml");
   ASSERT_FALSE(r);
+}
+
+TEST(AddDevice, ToADomainWithoutDevices) {
+  DomainConfig base = parse("");
+  auto r = add_device(base, hostdev(3), "nic.xml");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.hostdevs.size(), 1u);
 }
 
 TEST(AddDevice, DisksAndInterfacesForTheDefinition) {

@@ -12,6 +12,7 @@
 // device's private loop is stopped only once the device is gone).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -43,6 +44,7 @@ struct VirtioContext {
   std::set<std::string> drives_in_use;  // -drive ids taken by a device
   std::shared_ptr<devices::VirtioBalloon> balloon;  // the VM's balloon, for QMP balloon/query-balloon
   std::set<std::string> netdevs_in_use;  // -netdev ids taken by a device
+  unsigned default_macs = 0;  // NICs given QEMU's default MAC so far (never counts down: no repeats)
 };
 
 // Adds the "virtio-blk-pci" -device kind (src/vmm/virtio_blk_kind.cpp).
@@ -60,8 +62,9 @@ class InUse {
   }
   InUse(const InUse&) = delete;
   InUse& operator=(const InUse&) = delete;
-  // The device holds it now (add_virtio_pci calls this).
-  void keep(Machine& machine, const pci::PciDevice* device);
+  // The device holds it now (add_virtio_pci calls this); the returned function frees it, once the
+  // device is gone.
+  std::function<void()> keep();
 
  private:
   std::set<std::string>& used_;
