@@ -51,7 +51,7 @@ expect_fail "tap name of 16 characters" 2 "ifname=a-name-of-16-chr: a tap name i
   -netdev tap,id=n0,ifname=a-name-of-16-chr,script=no -device virtio-net-pci,netdev=n0
 expect_fail "malformed MAC" 1 "mac=52:54:00:zz:00:01" \
   -netdev tap,id=n0,ifname=avtap0,script=no -device virtio-net-pci,netdev=n0,mac=52:54:00:zz:00:01
-expect_fail "unknown netdev" 1 "netdev=nope: no -netdev has id=nope" \
+expect_fail "unknown netdev" 1 "netdev=nope: no -netdev (or netdev_add) has id=nope" \
   -netdev tap,id=n0,ifname=avtap0 -device virtio-net-pci,netdev=nope
 expect_fail "queues=2 on a single-queue tap" 1 "tap avtap0 exists as a single-queue tap: queues>1 needs one made with 'ip tuntap add dev avtap0 mode tap multi_queue'" \
   -netdev tap,id=n0,ifname=avtap0,queues=2 -device virtio-net-pci,netdev=n0

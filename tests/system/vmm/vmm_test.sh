@@ -117,7 +117,7 @@ expect_vm_error "directory as image" "is a directory" -drive file=/tmp/vmm-dir.i
 printf 'QFI\xfb\0\0\0\3' > /tmp/vmm-q.img; truncate -s 1M /tmp/vmm-q.img
 expect_vm_error "qcow2 given as raw" "qcow2 image" -drive file=/tmp/vmm-q.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0
 expect_vm_error "unknown format" "format=qcow2 is not supported" -drive file=$disk,format=qcow2,if=none,id=d0 -device virtio-blk-pci,drive=d0
-expect_vm_error "unknown drive" "no -drive has id=d9" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d9
+expect_vm_error "unknown drive" "no -drive (or blockdev-add) has id=d9" -drive file=$disk,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d9
 
 # A second VM cannot open an image the first one holds (OFD lock): start one (it locks while it is
 # built, before its guest runs), then another on the same image.
