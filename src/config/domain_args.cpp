@@ -212,8 +212,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
   // /dev/hugepages (the default hugepage size, 2 MiB on x86) and /dev/hugepages1G for 1 GiB pages.
   if (c.memory_backing && c.memory_backing->hugepages) {
     const MemoryBacking& m = *c.memory_backing;
-    std::string dir = !paths.hugepage_dir.empty() ? paths.hugepage_dir
-                      : m.page_kib == 1024 * 1024 ? "/dev/hugepages1G" : "/dev/hugepages";
+    std::string dir = m.page_kib == 1024 * 1024 ? "/dev/hugepages1G" : "/dev/hugepages";
     a.insert(a.end(), {"-object", fmt::format("memory-backend-file,id=pc.ram,size={}M,mem-path={}{}", c.memory_mib(),
                                               dir, m.prealloc ? ",prealloc=on" : "")});
     a[3] += ",memory-backend=pc.ram";

@@ -30,11 +30,8 @@
 #include "altovirt/config/device_edit.h"
 #include "device_verbs.h"
 #include "hostdevs.h"
-#include "altovirt/host/pci_address.h"
-#include "altovirt/host/pci_device.h"
 #include "interfaces.h"
 #include "vm_access.h"
-#include "vm_user.h"
 
 namespace altoctl {
 
@@ -159,37 +156,6 @@ std::string random_mac() {
   return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", rd() & 0xff, rd() & 0xff, rd() & 0xff);
 }
 
-// A domain whose altovirt runs as a user (vm_user.h): what a hot-added device needs is given to it
-// and recorded with the rest, and taken back when the device goes.
-Status give_to_domain_user(const std::string& dir, const std::string& path, const std::string& tap = {},
-                           bool multi_queue = false) {
-  auto user = user_of_domain(dir);
-  if (!user) return ok();
-  AV_TRY_ASSIGN(auto changes, load_owner_changes(dir));
-  AV_TRY(tap.empty() ? take_for(changes, *user, path) : take_tap(changes, *user, tap, multi_queue));
-  return save_owner_changes(dir, changes);
-}
-
-void take_back_from_domain_user(const std::string& dir, const std::string& path, const std::string& tap = {}) {
-  auto changes = load_owner_changes(dir);
-  if (!changes) return;
-  std::vector<OwnerChange> back;
-  std::erase_if(*changes, [&](const OwnerChange& c) {
-    bool match = tap.empty() ? (c.tap.empty() && c.path == path) : c.tap == tap;
-    if (match) back.push_back(c);
-    return match;
-  });
-  for (auto& problem : restore(back)) fmt::print(stderr, "altoctl: {}\n", problem);
-  (void)save_owner_changes(dir, *changes);
-}
-
-std::string vfio_group_node(const host::SysfsRoot& sys, const config::Hostdev& h) {
-  auto a = host::parse_pci_address(h.source.to_string());
-  if (!a) return {};
-  auto g = host::iommu_group_of(sys, *a);
-  return g && *g ? fmt::format("/dev/vfio/{}", **g) : std::string();
-}
-
 // ---- attach ---------------------------------------------------------------------------------
 
 // The host side of one live attach, undone in reverse if the add fails.
@@ -219,11 +185,6 @@ Status attach_hostdev(AttachContext& a, config::Hostdev h) {
   host::SysfsRoot sys(a.g.sysfs_root);
   config::DomainConfig one = only_hostdev(a.live, h);
   AV_TRY(prepare_hostdevs(sys, a.state, one, a.s.supervisor_pid));
-  std::string dir = a.store.paths(a.s.name).dir, node = vfio_group_node(sys, h);
-  if (auto g = give_to_domain_user(dir, node); !g) {
-    (void)release_hostdevs(sys, a.state, one);
-    return g;
-  }
   json args = {{"driver", "vfio-pci"}, {"host", h.source.to_string()}, {"id", h.alias},
                {"bus", fmt::format("pci.{}", h.guest_address->bus)}, {"addr", "0"}};
   if (h.rom_bar == false) args["rombar"] = 0;
@@ -233,7 +194,6 @@ Status attach_hostdev(AttachContext& a, config::Hostdev h) {
       return unknown_outcome(a, r.error(), h.alias);
     }
     Error e = r.error();
-    take_back_from_domain_user(dir, node);
     if (auto back = release_hostdevs(sys, a.state, one); !back) e = e.context(back.error().message());
     else if (h.managed) e = Error(e.message() + fmt::format(" ({} is back on its host driver)", h.source.to_string()));
     return std::unexpected(e);
@@ -255,12 +215,7 @@ Status attach_disk(AttachContext& a, config::Disk d) {
   json add = {{"node-name", node}, {"driver", "raw"}, {"file", file}, {"read-only", d.readonly}};
   if (d.cache) add["cache"] = {{"direct", *d.cache == config::Disk::Cache::none}};
   if (d.discard) add["discard"] = *d.discard ? "unmap" : "ignore";
-  std::string dir = a.store.paths(a.s.name).dir;
-  AV_TRY(give_to_domain_user(dir, d.source));
-  if (auto r = a.qmp.execute("blockdev-add", add); !r) {
-    take_back_from_domain_user(dir, d.source);
-    return std::unexpected(r.error());
-  }
+  AV_TRY(a.qmp.execute("blockdev-add", add));
   json dev = {{"driver", "virtio-blk-pci"}, {"drive", node}, {"id", d.alias},
               {"bus", fmt::format("pci.{}", d.address->bus)}, {"addr", "0"}};
   if (!d.serial.empty()) dev["serial"] = d.serial;
@@ -271,7 +226,6 @@ Status attach_disk(AttachContext& a, config::Disk d) {
       return unknown_outcome(a, r.error(), d.alias);
     }
     (void)a.qmp.execute("blockdev-del", {{"node-name", node}});
-    take_back_from_domain_user(dir, d.source);
     return std::unexpected(r.error());
   }
   fmt::print(stderr, "altoctl: {} is {} ({}) on root port pci.{}\n", d.source, d.alias, d.target, d.address->bus);
@@ -316,11 +270,6 @@ Status attach_interface(AttachContext& a, config::Interface n) {
     }
     forget_tap();
   };
-  std::string dir = a.store.paths(a.s.name).dir;
-  if (auto g = give_to_domain_user(dir, {}, n.target, n.queues > 1); !g) {
-    undo_record();
-    return g;
-  }
   std::string netdev = "host" + n.alias;
   json add = {{"type", "tap"}, {"id", netdev}, {"ifname", n.target}};
   if (n.vhost) add["vhost"] = *n.vhost;
@@ -394,9 +343,7 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
 struct LiveDevice {
   config::FoundDevice found;
   std::string alias;
-  std::string name;    // for messages: the host address, the image, the tap
-  std::string source;  // a disk's image
-  std::string tap;     // an interface's tap
+  std::string name;  // for messages: the host address, the image, the tap
 };
 
 // The running domain's XML and host without the device (the guest has let go of it).
@@ -446,13 +393,6 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
       break;
   }
   if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
-  // What the domain's user was given for the device (vm_user.h).
-  {
-    host::SysfsRoot sys(g.sysfs_root);
-    if (hostdev) take_back_from_domain_user(p.dir, vfio_group_node(sys, *hostdev));
-    if (dev.found.kind == config::DeviceElement::disk && !dev.source.empty()) take_back_from_domain_user(p.dir, dev.source);
-    if (dev.found.kind == config::DeviceElement::interface && !dev.tap.empty()) take_back_from_domain_user(p.dir, {}, dev.tap);
-  }
   if (hostdev) {
     host::SysfsRoot sys(g.sysfs_root);
     if (auto r = release_hostdevs(sys, *state, only_hostdev(*live, *hostdev)); !r) problems.push_back(r.error().message());
@@ -478,7 +418,7 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   if (!live) return report(live.error());
   auto found = config::find_device(*live, text, file);
   if (!found) return report(found.error());
-  LiveDevice dev{*found, {}, {}, {}, {}};
+  LiveDevice dev{*found, {}, {}};
   switch (found->kind) {
     case config::DeviceElement::hostdev:
       dev.alias = live->hostdevs[found->index].alias;
@@ -486,12 +426,10 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
       break;
     case config::DeviceElement::disk:
       dev.alias = live->disks[found->index].alias;
-      dev.source = live->disks[found->index].source;
       dev.name = fmt::format("disk {} ({})", live->disks[found->index].target, live->disks[found->index].source);
       break;
     case config::DeviceElement::interface:
       dev.alias = live->interfaces[found->index].alias;
-      dev.tap = live->interfaces[found->index].target;
       dev.name = fmt::format("interface {} (tap {})", live->interfaces[found->index].mac, live->interfaces[found->index].target);
       break;
   }

@@ -20,8 +20,6 @@ int main(int argc, char** argv) {
                  "state directory (default: $ALTOVIRT_STATE_DIR or /run/altovirt)");
   app.add_option("--config-dir", g.config_dir,
                  "where defined domains are kept (default: $ALTOVIRT_CONFIG_DIR or /etc/altovirt/domains)");
-  app.add_option("--user", g.vm_user,
-                 "the user altovirt runs as (default: $ALTOVIRT_USER, else 'altovirt' when it exists, else root)");
   // For tests: a directory laid out like / with sys/, proc/, dev/.
   app.add_option("--sysfs-root", g.sysfs_root)->group("");
 

@@ -1,7 +1,6 @@
 #include "recover.h"
 
 #include <signal.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -11,7 +10,6 @@
 #include "altovirt/base/files.h"
 #include "hostdevs.h"
 #include "interfaces.h"
-#include "vm_user.h"
 
 namespace altoctl {
 
@@ -65,11 +63,6 @@ Status cleanup_orphan(host::SysfsRoot& sys, host::StateDir& state, const VmStore
   }
   // The taps its supervisor created (altovirt, now gone, no longer holds them).
   release_interfaces(s.taps);
-  // What the user altovirt ran as was given (vm_user.h).
-  if (auto owners = load_owner_changes(p.dir); owners) {
-    for (auto& problem : restore(*owners)) result = result ? Status(fail("{}", problem)) : result;
-    (void)::unlink((p.dir + "/owners.json").c_str());
-  }
   s.state = VmState::shutoff;
   s.id = 0;
   s.altovirt_pid = 0;

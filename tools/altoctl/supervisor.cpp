@@ -22,7 +22,6 @@
 #include "interfaces.h"
 #include "qmp_client.h"
 #include "vm_args.h"
-#include "vm_user.h"
 
 namespace altoctl {
 
@@ -85,9 +84,6 @@ struct Supervisor {
   bool reported = false;
   std::string cancel_reason;  // set once a cancel was seen
   std::vector<CreatedTap> taps;  // the NICs' taps this supervisor created, deleted in finish()
-  std::optional<VmUser> user;    // who altovirt runs as (nullopt: root)
-  std::vector<OwnerChange> owners;  // what the user was given, restored in finish()
-  std::string kernel_cache;         // the user's kernel cache directory ("" when none)
 
   void tell(const std::string& line) {
     if (report_fd < 0) return;
@@ -135,8 +131,6 @@ struct Supervisor {
 };
 
 Status Supervisor::prepare(VmStatus& s) {
-  // Who altovirt will run as, before anything on the host changes.
-  AV_TRY_ASSIGN(user, resolve_vm_user(g.vm_user));
   AV_TRY_ASSIGN(host::StateDir state, open_state(g));
   AV_TRY_ASSIGN(auto existing, store.load(config.name));
   if (existing && is_active(*existing))
@@ -167,25 +161,6 @@ Status Supervisor::prepare(VmStatus& s) {
   s.message.clear();
   s.taps = taps;  // so that recover deletes them if this supervisor dies before finish()
   if (auto w = store.save(s); !w) return undo(w.error());
-  if (config.memory_backing && config.memory_backing->hugepages)
-    if (auto m = make_dirs(hugepage_dir(config)); !m) return undo(m.error());
-  // The user altovirt runs as gets what this domain needs (vm_user.h), recorded for recover.
-  if (user) {
-    auto given = grant(sys, *user, config, p.dir);
-    if (!given) return undo(given.error());
-    owners = std::move(*given);
-    if (auto w = save_owner_changes(p.dir, owners); !w) {
-      restore(owners);
-      return undo(w.error());
-    }
-    // altovirt's kernel cache (boot/kernel_cache.h) for this user: root's /var/cache/altovirt is not
-    // its to write. Best effort: without it, every start extracts the kernel again.
-    std::string cache = "/var/cache/altovirt/users/" + user->name;
-    if (make_dirs(cache) && ::chown(cache.c_str(), user->uid, user->gid) == 0) kernel_cache = cache;
-    fmt::print(stderr, "supervisor: altovirt runs as {} (uid {})\n", user->name, user->uid);
-  } else {
-    fmt::print(stderr, "supervisor: altovirt runs as root (no user '{}'; see --user)\n", g.vm_user.empty() ? "altovirt" : g.vm_user);
-  }
   return ok();
 }
 
@@ -203,10 +178,6 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     // detach-device takes out those it deleted (whose names the kernel may have given out again).
     if (auto rec = store.load(config.name); rec && *rec) taps = (*rec)->taps;
     release_interfaces(taps);
-    for (auto& problem : restore(owners)) fmt::print(stderr, "supervisor: {}\n", problem);
-    owners.clear();
-    (void)::unlink((store.paths(config.name).dir + "/owners.json").c_str());
-    if (config.memory_backing && config.memory_backing->hugepages) (void)::rmdir(hugepage_dir(config).c_str());
     s.taps.clear();
     s.state = VmState::shutoff;
     s.id = 0;
@@ -263,14 +234,6 @@ int Supervisor::run() {
     // altovirt takes SIGINT/SIGTERM as "stop the VM"; it must not inherit the supervisor's SIG_IGN.
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGHUP, SIG_DFL);
-    if (user) {
-      // libvirt's allowance: guest RAM + 1 GiB of locked memory (VFIO pins all of guest RAM).
-      if (!kernel_cache.empty()) ::setenv("ALTOVIRT_KERNEL_CACHE", kernel_cache.c_str(), 1);
-      if (auto b = become(*user, config.memory_kib * 1024 + (uint64_t{1} << 30)); !b) {
-        std::fprintf(stderr, "cannot run altovirt as %s: %s\n", user->name.c_str(), b.error().message().c_str());
-        ::_exit(127);
-      }
-    }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(emulator.c_str()));
     for (auto& a : *args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -464,7 +427,7 @@ int Launcher::run(const std::string& started) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    Supervisor sup{g_, store_, c_, rep[1], cancel[0], false, {}, {}, {}, {}, {}};
+    Supervisor sup{g_, store_, c_, rep[1], cancel[0], false, {}, {}};
     std::_Exit(sup.run());
   }
   ::close(rep[1]);

@@ -20,18 +20,11 @@ Status check_runnable(const config::DomainConfig& c) {
 
 Result<std::vector<std::string>> altovirt_args(const config::DomainConfig& c, const VmPaths& p) {
   AV_TRY(check_runnable(c));
-  config::RuntimePaths runtime{p.qmp, p.log, {}};
-  if (c.memory_backing && c.memory_backing->hugepages) runtime.hugepage_dir = hugepage_dir(c);
-  AV_TRY_ASSIGN(std::vector<std::string> a, config::to_altovirt_args(c, runtime));
+  AV_TRY_ASSIGN(std::vector<std::string> a, config::to_altovirt_args(c, config::RuntimePaths{p.qmp, p.log}));
   std::erase(a, std::string("-no-acpi"));
   if (!c.serial) a.insert(a.end(), {"-serial", "none"});
   a.insert(a.end(), {"-pidfile", p.pidfile});
   return a;
-}
-
-std::string hugepage_dir(const config::DomainConfig& c) {
-  bool giant = c.memory_backing && c.memory_backing->page_kib == 1024 * 1024;
-  return fmt::format("{}/altovirt/{}", giant ? "/dev/hugepages1G" : "/dev/hugepages", c.name);
 }
 
 std::string emulator_path(const config::DomainConfig& c, const std::string& self_exe) {

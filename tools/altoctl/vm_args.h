@@ -22,11 +22,6 @@ altovirt::Status check_runnable(const altovirt::config::DomainConfig& config);
 altovirt::Result<std::vector<std::string>> altovirt_args(const altovirt::config::DomainConfig& config,
                                                          const VmPaths& paths);
 
-// Where a hugepage-backed domain's RAM file goes: its own directory on the mount of its page size
-// (/dev/hugepages, or /dev/hugepages1G for 1 GiB pages), altovirt/NAME, which the supervisor makes
-// (owned by the user altovirt runs as) and removes; libvirt does the same under libvirt/qemu.
-std::string hugepage_dir(const altovirt::config::DomainConfig& config);
-
 // The altovirt binary: <emulator> when the XML names one, else the altovirt next to altoctl's own
 // binary (`self_exe`), else "altovirt" (looked up in PATH).
 std::string emulator_path(const altovirt::config::DomainConfig& config, const std::string& self_exe);

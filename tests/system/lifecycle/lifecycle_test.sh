@@ -14,9 +14,7 @@
 #    supervisor (the NIC back);
 #  - define/start of a persistent domain, then kill -9 of altovirt: the device comes back, the
 #    domain is shut off; undefine;
-#  - Ctrl-C of altoctl during create leaves no device detached and no VM running;
-#  - the seed scenario with altovirt as user nobody (--user): no capabilities, no_new_privs,
-#    seccomp, RLIMIT_MEMLOCK, the domain's /dev/vfio/N and state directory its own while it runs.
+#  - Ctrl-C of altoctl during create leaves no device detached and no VM running.
 . "$(dirname "$0")/../lib.sh"
 driver_is() { test "$(current_driver "$1")" = "$2"; }  # for wait_for, which re-runs it
 
@@ -306,43 +304,4 @@ if grep -q "keeps running" /tmp/sig.out; then
   run_ok "early SIGINT: the VM had started; destroy" timeout 60 "$ALTOCTL" destroy seed
 fi
 host_restored "early SIGINT"
-
-# --- altovirt without root --------------------------------------------------------------------------
-# The seed scenario with altovirt as user nobody (--user): no capabilities, no_new_privs, seccomp on
-# every thread, RLIMIT_MEMLOCK = RAM + 1 GiB, the domain's /dev/vfio/N, serial file and state
-# directory its own while it runs and root's again after. altovirt, the kernel and the initramfs are
-# copied where nobody can read them (the checkout may be under a directory only root may enter).
-step "altovirt as an unprivileged user"
-mkdir -p /tmp/unpriv && chmod 0755 /tmp/unpriv
-cp "$ALTOVIRT_BUILD/tools/altovirt/altovirt" "$(tb_kernel)" "$ALTOVIRT_BUILD/testbed/guest-initrd.gz" /tmp/unpriv/
-chmod 0755 /tmp/unpriv/altovirt; chmod 0644 /tmp/unpriv/vmlinuz-* /tmp/unpriv/guest-initrd.gz
-tb_domain_xml unpriv "$NIC_BDF" yes dhcp,ping,powerbutton /tmp/unpriv-console.out |
-  sed -e "s|<kernel>.*</kernel>|<kernel>$(ls /tmp/unpriv/vmlinuz-*)</kernel>|" \
-      -e "s|<initrd>.*</initrd>|<initrd>/tmp/unpriv/guest-initrd.gz</initrd>|" \
-      -e "s|<devices>|<devices><emulator>/tmp/unpriv/altovirt</emulator>|" > /tmp/unpriv.xml
-out=$("$ALTOCTL" --user nobody create /tmp/unpriv.xml 2>&1) || { cat /run/altovirt/vms/unpriv/supervisor.log; fail "create as nobody: $out"; }
-vmpid=$(cat /run/altovirt/vms/unpriv/altovirt.pid)
-st=/proc/$vmpid/status
-expect_eq "altovirt runs as nobody (real, effective, saved, fs uid)" "65534" "$(awk '/^Uid:/ {print ($2 == $3 && $3 == $4 && $4 == $5) ? $2 : "mixed: " $0}' "$st")"
-expect_eq "... with no capabilities" 0000000000000000 "$(awk '/^CapEff:/ {print $2}' "$st")"
-expect_eq "... and no_new_privs" 1 "$(awk '/^NoNewPrivs:/ {print $2}' "$st")"
-for t in /proc/$vmpid/task/*; do
-  [ "$(awk '/^Seccomp:/ {print $2}' "$t/status")" = 2 ] || fail "thread $(cat "$t/comm") is not confined"
-done
-pass "every thread of the unprivileged altovirt is confined"
-expect_eq "RLIMIT_MEMLOCK is RAM + 1 GiB" $(( (256 + 1024) * 1024 * 1024 )) "$(awk '/^Max locked memory/ {print $4}' /proc/$vmpid/limits)"
-group=$(basename "$(readlink /sys/bus/pci/devices/$NIC_BDF/iommu_group)")
-expect_eq "/dev/vfio/$group is nobody's while the domain runs" 65534 "$(stat -c %u /dev/vfio/$group)"
-expect_eq "the state directory is nobody's" 65534 "$(stat -c %u /run/altovirt/vms/unpriv)"
-wait_for 300 grep -q -e GUEST-WAIT-POWERBUTTON -e GUEST-FAIL /tmp/unpriv-console.out || { cat /tmp/unpriv-console.out; fail "the unprivileged guest did not finish its steps"; }
-expect_contains "the unprivileged domain's guest got a lease and pinged" "GUEST-PING" "$(cat /tmp/unpriv-console.out)"
-run_ok "shutdown the unprivileged domain" "$ALTOCTL" shutdown --timeout 600 unpriv
-expect_eq "after: the state directory is root's again" 0 "$(stat -c %u /run/altovirt/vms/unpriv)"
-expect_eq "after: no ownership record left" no "$([ -e /run/altovirt/vms/unpriv/owners.json ] && echo yes || echo no)"
-expect_eq "after: the serial file is root's again" 0 "$(stat -c %u /tmp/unpriv-console.out)"
-expect_eq "after: e1000e back on e1000e" e1000e "$(current_driver $NIC_BDF)"
-r=$("$ALTOCTL" --user no-such-user create /tmp/unpriv.xml 2>&1); rc=$?
-expect_eq "a user that does not exist: create fails" 1 "$rc"
-expect_contains "... naming it" "user 'no-such-user' does not exist" "$r"
-expect_eq "... and the e1000e stays on e1000e" e1000e "$(current_driver $NIC_BDF)"
 finish

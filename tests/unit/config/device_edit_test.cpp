@@ -87,7 +87,7 @@ TEST(SpareRootPorts, TakeAChassisNoOtherPortHas) {
   EXPECT_EQ(placed.controllers[2].index, 3u);
   ASSERT_TRUE(placed.controllers[2].chassis);
   EXPECT_EQ(*placed.controllers[2].chassis, 1u);
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.3,chassis=1,port=0x0,bus=pcie.0,addr=0x1d.0"));
 }
@@ -104,7 +104,7 @@ TEST(DeviceAliases, DisksAndNicsKeepTheIdsTheirPositionGave) {
   EXPECT_EQ(placed.disks[1].alias, "virtio-disk0");
   EXPECT_EQ(placed.interfaces[0].alias, "net0");
   EXPECT_EQ(placed.interfaces[1].alias, "ua-lan");
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   // libvirt's netdev ids: "host" + the NIC's alias.
   EXPECT_THAT(*args, ::testing::Contains("tap,id=hostnet0,ifname=t0,script=no,downscript=no"));

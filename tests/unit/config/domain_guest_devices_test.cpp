@@ -62,7 +62,7 @@ TEST(DomainGuestDevices, RoundTrip) {
 
 TEST(DomainGuestDevices, CommandLine) {
   DomainConfig c = parse(kGuestDevices);
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   std::vector<std::string> tail(args->end() - 12, args->end() - 2);
   EXPECT_THAT(tail, ElementsAre("-object", "rng-random,id=objrng0,filename=/dev/urandom",
@@ -79,7 +79,7 @@ TEST(DomainGuestDevices, AutoCidAndNoBalloon) {
   EXPECT_FALSE(c.memballoon);
   ASSERT_TRUE(c.vsock);
   EXPECT_TRUE(c.vsock->auto_cid);
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args);
   EXPECT_EQ(args->back(), "vhost-vsock-pci,id=vsock0,guest-cid=auto");
   std::string xml = to_xml(c);

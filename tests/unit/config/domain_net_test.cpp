@@ -18,7 +18,7 @@ std::string domain(const std::string& devices) {
 }
 
 std::string args_of(const DomainConfig& c) {
-  auto a = to_altovirt_args(c, RuntimePaths{"/run/q.sock", "", ""});
+  auto a = to_altovirt_args(c, RuntimePaths{"/run/q.sock", ""});
   EXPECT_TRUE(a) << a.error().message();
   std::string s;
   for (auto& x : a.value_or(std::vector<std::string>{})) s += x + " ";
@@ -80,7 +80,7 @@ TEST(DomainNet, ANicWithAnAddressOccupiesItsRootPort) {
 TEST(DomainNet, AnUnnamedTapHasNoCommandLineUntilAltoctlNamesIt) {
   auto r = parse_domain_xml(domain("<interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>"));
   ASSERT_TRUE(r) << r.error().message();
-  auto a = to_altovirt_args(r->config, RuntimePaths{"/run/q.sock", "", ""});
+  auto a = to_altovirt_args(r->config, RuntimePaths{"/run/q.sock", ""});
   ASSERT_FALSE(a);
   EXPECT_THAT(a.error().message(), HasSubstr("no tap name"));
 }

@@ -89,7 +89,7 @@ TEST(DomainToXml, ProgrammaticConfigsGetACanonicalMachine) {
 
 TEST(DomainArgs, FullCommandLine) {
   DomainConfig c = parse(kFull);
-  auto args = to_altovirt_args(c, {.qmp_socket = "/run/altoctl/seed/qmp.sock", .log_file = "/run/altoctl/seed/log", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/run/altoctl/seed/qmp.sock", .log_file = "/run/altoctl/seed/log"});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "seed & co", "-machine", "q35", "-m", "1536M", "-smp", "3", "-kernel", "/k",
                                  "-initrd", "/i", "-append", "console=ttyS0 a=\"b c\"", "-serial", "file:/var/log/s.log",
@@ -107,7 +107,7 @@ TEST(DomainArgs, MinimalPcWithoutAcpiAndRoundedMemory) {
                          "<os><type machine='pc'>hvm</type><kernel>/k</kernel></os><devices><serial type='pty'/>"
                          "<hostdev mode='subsystem' type='pci'><source><address bus='1' slot='0' function='0'/></source>"
                          "<address type='pci' slot='4'/></hostdev></devices></domain>");
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "m", "-machine", "pc", "-m", "1M", "-smp", "1", "-kernel", "/k", "-no-acpi",
                                  "-serial", "pty", "-qmp", "unix:/q,server,nowait", "-device",
@@ -119,7 +119,7 @@ TEST(DomainArgs, RejectsUnusablePaths) {
   auto empty = to_altovirt_args(c, {});
   ASSERT_FALSE(empty);
   EXPECT_THAT(empty.error().message(), HasSubstr("QMP socket path is empty"));
-  auto comma = to_altovirt_args(c, {.qmp_socket = "/run/a,b/qmp", .log_file = "", .hugepage_dir = ""});
+  auto comma = to_altovirt_args(c, {.qmp_socket = "/run/a,b/qmp", .log_file = ""});
   ASSERT_FALSE(comma);
   EXPECT_THAT(comma.error().message(), HasSubstr("QMP socket path '/run/a,b/qmp' contains a comma"));
 }
@@ -178,7 +178,7 @@ TEST(DomainToXml, RoundTripsDisksAndTheVirtioConsole) {
 
 TEST(DomainArgs, DisksIothreadsAndTheVirtioConsole) {
   DomainConfig c = parse(kStandard);
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "std", "-machine", "q35", "-m", "1024M", "-smp", "1", "-kernel", "/k",
                                  "-append", "console=hvc0 root=/dev/vda", "-no-acpi", "-qmp", "unix:/q,server,nowait",
@@ -204,7 +204,7 @@ TEST(DomainArgs, AVirtioConsoleWithoutControllerGetsOne) {
                          "<devices><console type='pty'><target type='virtio'/></console></devices></domain>");
   ASSERT_TRUE(c.virtio_console);
   EXPECT_FALSE(c.console);  // the serial port's console flag is a different console
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   std::vector<std::string> tail(args->end() - 6, args->end());
   EXPECT_THAT(tail, ElementsAre("-device", "virtio-serial-pci,id=virtio-serial0", "-chardev", "pty,id=charconsole0",
@@ -231,7 +231,7 @@ TEST(DomainArgs, RootPortTargetGoesToTheCommandLine) {
   DomainConfig c = parse(
       "<domain type='kvm'><name>p</name><memory unit='MiB'>256</memory><os><type machine='q35'>hvm</type><kernel>/k</kernel></os>"
       "<devices><controller type='pci' index='2' model='pcie-root-port'><target chassis='7' port='0x11'/></controller></devices></domain>");
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.2,chassis=7,port=0x11,bus=pcie.0"));
   // and back through dumpxml
@@ -261,7 +261,7 @@ TEST(DomainArgs, HostdevsWithoutAnAddressGoBehindFreeRootPorts) {
   EXPECT_EQ(placed.controllers[2].index, 3u);
   EXPECT_EQ(placed.controllers[2].model, PciController::Model::pcie_root_port);
   EXPECT_FALSE(placed.controllers[2].address) << "a port for a device takes the next slot, as libvirt's do";
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ::testing::Contains("pcie-root-port,id=pci.3,chassis=3,port=0x0,bus=pcie.0"));
   EXPECT_THAT(*args, ::testing::Contains("vfio-pci,host=0000:03:00.0,id=hostdev0,bus=pci.2,addr=0x00.0"));
@@ -334,7 +334,7 @@ TEST(DomainMemoryBacking, RoundTrips) {
 TEST(DomainMemoryBacking, HugepagesBecomeAMemoryBackendFile) {
   DomainConfig c = parse(with_backing("<memory unit='MiB'>512</memory>",
                                       "<hugepages><page size='2' unit='M'/></hugepages><allocation mode='immediate'/>"));
-  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args) << args.error().message();
   EXPECT_THAT(*args, ElementsAre("-name", "h", "-machine", "q35,memory-backend=pc.ram", "-m", "512M", "-smp", "1",
                                  "-kernel", "/k", "-object",
@@ -343,17 +343,17 @@ TEST(DomainMemoryBacking, HugepagesBecomeAMemoryBackendFile) {
                                  "-device", "pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0,addr=0x1e.0",
                                  "-device", "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0,addr=0x1d.0"));
   c = parse(with_backing("<memory unit='GiB'>2</memory>", "<hugepages><page size='1048576' unit='KiB'/></hugepages>"));
-  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args);
   EXPECT_THAT(*args, ::testing::Contains("memory-backend-file,id=pc.ram,size=2048M,mem-path=/dev/hugepages1G"));
   // Immediate allocation without hugepages: QEMU's -mem-prealloc; no backing: no extra option.
   c = parse(with_backing("<memory unit='MiB'>512</memory>", "<allocation mode='immediate'/>"));
-  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args);
   EXPECT_THAT(*args, ::testing::Contains("-mem-prealloc"));
   EXPECT_THAT(*args, ::testing::Contains("q35"));
   c = parse(with_backing("<memory unit='MiB'>512</memory>", "<locked/>"));
-  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .hugepage_dir = ""});
+  args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
   ASSERT_TRUE(args);
   EXPECT_THAT(*args, ::testing::Not(::testing::Contains("-mem-prealloc")));
   EXPECT_THAT(*args, ::testing::Not(::testing::Contains("-object")));

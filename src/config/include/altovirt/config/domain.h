@@ -248,7 +248,6 @@ std::string to_xml(const DomainConfig& config);
 struct RuntimePaths {
   std::string qmp_socket;  // required: -qmp unix:PATH,server,nowait
   std::string log_file;    // optional: -D PATH (QEMU's log file option)
-  std::string hugepage_dir;  // optional: the mem-path of hugepage-backed RAM instead of the mount itself
 };
 
 // libvirt's guest address assignment on q35 (what `virsh define` writes into the XML): a <hostdev>
