@@ -85,18 +85,7 @@ namespace {
 // disks virtio-disk<i> and NICs net<i> by their position (the ids altovirt's command line always
 // gave them), or the next free number when a user alias has that name.
 void name_devices(DomainConfig& c) {
-  std::set<std::string> aliases;
-  auto note = [&](const std::string& a) {
-    if (!a.empty()) aliases.insert(a);
-  };
-  for (const auto& h : c.hostdevs) note(h.alias);
-  for (const auto& d : c.disks) note(d.alias);
-  for (const auto& n : c.interfaces) note(n.alias);
-  for (const auto& v : c.virtio_serials) note(v.alias);
-  for (const auto& r : c.rngs) note(r.alias);
-  if (c.memballoon) note(c.memballoon->alias);
-  if (c.vsock) note(c.vsock->alias);
-  if (c.virtio_console) note(c.virtio_console->alias);
+  std::set<std::string> aliases = device_aliases(c);
   unsigned next = 0;
   for (auto& h : c.hostdevs) {
     if (!h.alias.empty()) continue;
@@ -118,6 +107,37 @@ void name_devices(DomainConfig& c) {
 
 }  // namespace
 
+std::set<std::string> device_aliases(const DomainConfig& c) {
+  std::set<std::string> aliases;
+  auto note = [&](const std::string& a) {
+    if (!a.empty()) aliases.insert(a);
+  };
+  for (const auto& h : c.hostdevs) note(h.alias);
+  for (const auto& d : c.disks) note(d.alias);
+  for (const auto& n : c.interfaces) note(n.alias);
+  for (const auto& v : c.virtio_serials) note(v.alias);
+  for (const auto& r : c.rngs) note(r.alias);
+  if (c.memballoon) note(c.memballoon->alias);
+  if (c.vsock) note(c.vsock->alias);
+  if (c.virtio_console) note(c.virtio_console->alias);
+  return aliases;
+}
+
+std::set<uint32_t> occupied_root_ports(const DomainConfig& c) {
+  std::set<uint32_t> used;
+  auto occupy = [&](const std::optional<GuestPciAddress>& a) {
+    if (a && a->bus != 0) used.insert(a->bus);
+  };
+  for (const auto& h : c.hostdevs) occupy(h.guest_address);
+  for (const auto& d : c.disks) occupy(d.address);
+  for (const auto& n : c.interfaces) occupy(n.address);
+  for (const auto& v : c.virtio_serials) occupy(v.address);
+  for (const auto& r : c.rngs) occupy(r.address);
+  if (c.memballoon) occupy(c.memballoon->address);
+  if (c.vsock) occupy(c.vsock->address);
+  return used;
+}
+
 DomainConfig with_pci_addresses(const DomainConfig& config) {
   DomainConfig c = config;
   name_devices(c);
@@ -129,16 +149,7 @@ DomainConfig with_pci_addresses(const DomainConfig& config) {
     if (ctl.model == PciController::Model::pcie_root_port) ports.insert(ctl.index);
   }
   // Every device with a guest address behind a root port occupies that port (a root port has one slot).
-  auto occupy = [&](const std::optional<GuestPciAddress>& a) {
-    if (a && a->bus != 0) used.insert(a->bus);
-  };
-  for (const auto& h : c.hostdevs) occupy(h.guest_address);
-  for (const auto& d : c.disks) occupy(d.address);
-  for (const auto& n : c.interfaces) occupy(n.address);
-  for (const auto& v : c.virtio_serials) occupy(v.address);
-  for (const auto& r : c.rngs) occupy(r.address);
-  if (c.memballoon) occupy(c.memballoon->address);
-  if (c.vsock) occupy(c.vsock->address);
+  used = occupied_root_ports(c);
   for (auto& h : c.hostdevs) {
     if (h.guest_address) continue;
     auto free = std::find_if(ports.begin(), ports.end(), [&](uint32_t i) { return !used.contains(i); });

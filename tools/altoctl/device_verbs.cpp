@@ -85,26 +85,9 @@ Result<config::DomainConfig> load(const std::string& file) {
   return std::move(parsed.config);
 }
 
-// Every alias the domain uses, for picking a new one.
-std::set<std::string> aliases_of(const config::DomainConfig& c) {
-  std::set<std::string> a;
-  auto note = [&](const std::string& x) {
-    if (!x.empty()) a.insert(x);
-  };
-  for (const auto& h : c.hostdevs) note(h.alias);
-  for (const auto& d : c.disks) note(d.alias);
-  for (const auto& n : c.interfaces) note(n.alias);
-  for (const auto& v : c.virtio_serials) note(v.alias);
-  for (const auto& r : c.rngs) note(r.alias);
-  if (c.memballoon) note(c.memballoon->alias);
-  if (c.vsock) note(c.vsock->alias);
-  if (c.virtio_console) note(c.virtio_console->alias);
-  return a;
-}
-
 // libvirt's alias names: PREFIX0, PREFIX1, ... the lowest the domain does not use.
 std::string new_alias(const config::DomainConfig& c, std::string_view prefix) {
-  auto used = aliases_of(c);
+  auto used = config::device_aliases(c);
   for (unsigned i = 0;; ++i)
     if (auto a = fmt::format("{}{}", prefix, i); !used.contains(a)) return a;
 }
@@ -124,17 +107,7 @@ Result<config::GuestPciAddress> live_slot(const config::DomainConfig& live, cons
                   asked->function, asked->bus);
     return *asked;
   }
-  std::set<uint32_t> used;
-  auto occupy = [&](const std::optional<config::GuestPciAddress>& a) {
-    if (a && a->bus != 0) used.insert(a->bus);
-  };
-  for (const auto& h : live.hostdevs) occupy(h.guest_address);
-  for (const auto& d : live.disks) occupy(d.address);
-  for (const auto& n : live.interfaces) occupy(n.address);
-  for (const auto& v : live.virtio_serials) occupy(v.address);
-  for (const auto& r : live.rngs) occupy(r.address);
-  if (live.memballoon) occupy(live.memballoon->address);
-  if (live.vsock) occupy(live.vsock->address);
+  std::set<uint32_t> used = config::occupied_root_ports(live);
   size_t ports = 0;
   std::optional<uint32_t> best;
   for (const auto& ctl : live.controllers) {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -258,6 +259,11 @@ struct RuntimePaths {
 // device's slot moves). Host devices without an alias get libvirt's, hostdevN: their QMP id.
 // to_altovirt_args() applies it; altoctl keeps the result as the running domain's XML.
 DomainConfig with_pci_addresses(const DomainConfig& config);
+
+// Every alias the domain's devices have (for picking a new, unused one).
+std::set<std::string> device_aliases(const DomainConfig& config);
+// The root ports (controller indexes) that a device's guest address puts something behind.
+std::set<uint32_t> occupied_root_ports(const DomainConfig& config);
 
 // The altovirt arguments (without argv[0]; the binary is config.emulator or the installed one):
 //   -name N -machine q35|pc -m <MiB>M -smp N -kernel K [-initrd I] [-append C] [-no-acpi]
