@@ -36,15 +36,19 @@ wait_running() {  # polls query-status (up to 60 s) until the machine runs; $rep
   done
 }
 wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives (or SECONDS pass)
-  local end=$((SECONDS + $2)) line rc
+  local end=$((SECONDS + $2)) line rc partial=""
   grep -q "\"event\":\"$1\"" "$events" && return 0
   while [ $SECONDS -lt $end ]; do
     if IFS= read -r -t 1 line <&"$qin"; then
+      line=$partial$line; partial=""
       echo "$line" >> "$events"
       case "$line" in *"\"event\":\"$1\""*) return 0 ;; esac
     else
       rc=$?
-      [ "$rc" -gt 128 ] || break  # a timeout (> 128) waits on; the end of the stream ends the wait
+      # A timeout (> 128) waits on, keeping what it read of a line that was still arriving (bash
+      # hands it over and it is gone from the pipe); the end of the stream ends the wait.
+      [ "$rc" -gt 128 ] || { [ -n "$line" ] && echo "$partial$line" >> "$events"; break; }
+      partial=$partial$line
     fi
   done
   grep -q "\"event\":\"$1\"" "$events"
