@@ -158,5 +158,112 @@ def kernel():
     put('vmlinux', 'kernel', b'\x00' + struct.pack('<I', 0) + vmlinux)
 
 
-for f in (virtqueue, virtio_blk, virtio_console, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options, kernel):
+# virtio_net: [flags][disabled queues][feature mask u32] then ops: 0 tx [hdr flags][gso][descs-1][len u16, sel]..,
+# 1 rx [descs-1][len u16, sel].., 2 ctrl [class][cmd][value u16][data len][ack len][ack first], 3 kick [q],
+# 4 host frame [len u16][fill], 5 config [offset][size], 6 idle check, 7 reset; op bit 3 picks the second pair
+def virtio_net():
+    def tx(pair, hflags, gso, descs):
+        return bytes([pair << 3, hflags, gso, len(descs) - 1]) + b''.join(struct.pack('<HB', n, s) for n, s in descs)
+
+    def rx(pair, descs):
+        return bytes([1 | pair << 3, len(descs) - 1]) + b''.join(struct.pack('<HB', n, s) for n, s in descs)
+
+    def ctrl(cls, cmd, value, data_len=2, ack_len=1):
+        return bytes([2, cls, cmd]) + struct.pack('<H', value) + bytes([data_len, ack_len, 0])
+
+    kick = lambda q: bytes([3, q])
+    frame = lambda pair, n, fill: bytes([4 | pair << 3]) + struct.pack('<HB', n, fill)
+    head = lambda flags, mask: bytes([flags, 0]) + struct.pack('<I', mask)
+    no_mrg = 0xffffffff & ~(1 << 15)
+    put('tx-rx', 'virtio_net', head(0, no_mrg) + rx(0, [(1526, 0)]) + tx(0, 0, 0, [(12, 0), (60, 0)]) + kick(1) +
+        frame(0, 72, 0x11) + kick(0) + bytes([5, 0, 5]))
+    put('mergeable', 'virtio_net', head(0, 0xffffffff) + rx(0, [(8, 0)]) + rx(0, [(512, 0)]) + rx(0, [(256, 0), (256, 0)]) +
+        rx(0, [(512, 0)]) + frame(0, 1400, 0x22) + frame(0, 40, 0x33) + kick(0) + rx(0, [(64, 0)]) + kick(0))
+    put('offloads', 'virtio_net', head(2, 0xffffffff) + tx(0, 1, 1, [(12, 0), (1500, 0)]) + tx(0, 1, 0x81, [(80, 0)]) +
+        tx(0, 2, 0, [(30, 0)]) + tx(0, 0, 4, [(5, 0), (7, 0), (40, 0)]) + tx(0, 0, 0, [(32768, 0x80), (2, 0)]) +
+        tx(0, 0, 0, [(20, 0), (20, 1)]) + kick(1))
+    # VIRTIO_NET_CTRL_MQ (4) VQ_PAIRS_SET (0): both pairs, traffic on the second, then a refused
+    # command (RX mode promiscuous), a count out of range, and back to one pair.
+    put('multiqueue', 'virtio_net', head(1 | 4, 0xffffffff) + ctrl(4, 0, 2) + kick(4) + rx(1, [(2048, 0)]) +
+        tx(1, 0, 0, [(12, 0), (64, 0)]) + kick(3) + frame(1, 100, 0x44) + kick(2) + ctrl(0, 0, 1, 1) + ctrl(4, 0, 9) +
+        ctrl(4, 0, 1, 2, 0) + ctrl(4, 0, 1) + kick(4) + frame(0, 60, 0x55) + rx(0, [(100, 0)]) + kick(0))
+    put('reset', 'virtio_net', head(4, 0xffffffff) + rx(0, [(1000, 0)]) + frame(0, 200, 0x66) + bytes([7]) +
+        rx(0, [(1000, 0)]) + tx(0, 0, 0, [(100, 0)]) + kick(1) + kick(0) + bytes([6]))
+
+
+# virtio_balloon: [flags] then ops: 0 inflate / 1 deflate [descs-1][len u16, sel, where, start u16, stride]..,
+# 2 stats [descs-1][len u16, sel].. [tag], 3 kick [q], 4 config write [offset][size-1][value u32],
+# 5 config read [offset][size-1], 6 set target [pages u16] (op bit 3: the stats period ends instead), 7 reset
+def virtio_balloon():
+    def pfns(q, descs):
+        return bytes([q, len(descs) - 1]) + b''.join(struct.pack('<HBBHB', n, s, w, st, stride) for n, s, w, st, stride in descs)
+
+    def stats(descs, tag=0):
+        return bytes([2, len(descs) - 1]) + b''.join(struct.pack('<HB', n, s) for n, s in descs) + bytes([tag])
+
+    kick = lambda q: bytes([3, q])
+    actual = lambda v: bytes([4, 4, 3]) + struct.pack('<I', v)
+    target = lambda pages: bytes([6]) + struct.pack('<H', pages)
+    # Where: 0 private RAM, 1 shared RAM, 2 the rings' RAM, 3 a hole, 4 near 2^32, 5 anything
+    put('inflate-deflate', 'virtio_balloon', bytes([0x08 | 0x02]) + target(40) + pfns(0, [(64, 0, 0, 0, 1)]) +
+        pfns(0, [(6, 0, 1, 3, 1), (10, 0, 1, 5, 2)]) + kick(0) + actual(18) + pfns(1, [(64, 0, 0, 0, 1)]) + kick(1) +
+        actual(2) + bytes([5, 0, 7]) + target(0))
+    put('shared-outside', 'virtio_balloon', bytes([0x01 | 0x08]) + pfns(0, [(40, 0, 1, 60, 1), (16, 0, 3, 7, 1)]) +
+        pfns(0, [(16, 0, 4, 0, 1), (16, 0, 2, 60, 1), (13, 0, 5, 1, 3)]) + kick(0) + actual(0xffffffff) + bytes([5, 2, 5]))
+    put('no-discard', 'virtio_balloon', bytes([0x20 | 0x04]) + pfns(0, [(256, 0, 0, 0, 1)]) + kick(0) + kick(2))
+    period = bytes([6 | 8])  # model A's statistics period ends: the device returns the buffer it holds
+    put('stats', 'virtio_balloon', bytes([0x08]) + stats([(100, 0)]) + kick(2) + stats([(30, 0), (25, 0)], 5) + kick(2) +
+        period + stats([(50, 0)]) + kick(2) + bytes([6, 1, 0]) + bytes([7]) + stats([(10, 0)], 0xf3) + kick(2) +
+        stats([(700, 1)]) + kick(2) + period)
+
+
+# virtio_rng: [flags: model 0 file, 1 file limited, 2 FIFO, 3 FIFO limited] then ops: 0 chain [descs-1][len u16, sel]..,
+# 1 kick, 2 FIFO bytes [count/8], 3 wait 1.2 ms, 4 reset, 5 config [offset][size]
+def virtio_rng():
+    def chain(descs):
+        return bytes([0, len(descs) - 1]) + b''.join(struct.pack('<HB', n, s) for n, s in descs)
+    kick, wait, reset = bytes([1]), bytes([3]), bytes([4])
+    put('file', 'virtio_rng', bytes([0]) + chain([(64, 0)]) + chain([(200, 0)]) + chain([(30, 0), (30, 0)]) + kick +
+        chain([(0, 0)]) + chain([(16, 1)]) + chain([(8, 1), (8, 0)]) + kick + bytes([5, 0, 3]))
+    put('rate-limit', 'virtio_rng', bytes([1 | 4]) + chain([(64, 0)]) * 4 + kick + wait + kick + chain([(64, 0)]) + wait + reset +
+        chain([(40, 0)]) + kick)
+    put('fifo', 'virtio_rng', bytes([2]) + chain([(32, 0)]) + kick + bytes([2, 8]) + wait + chain([(100, 0)]) + kick +
+        bytes([2, 1]) + kick)
+    put('fifo-limited', 'virtio_rng', bytes([3 | 8]) + chain([(64, 0)]) * 3 + kick + bytes([2, 32]) + kick + wait + reset +
+        chain([(64, 0)]) + kick + bytes([2, 16]) + wait)
+
+
+def fw_cfg():
+    # Ops: 0x84 select (2-byte key), 0x01 data read (length), 0x02 DMA in halves / 0x20 whole
+    # (request offset/2 u16, control u32, length u32, buffer offset/2 u16), 0x03 register write,
+    # 0x04 register read, 0x85 reset.
+    def select(key):
+        return bytes([0x84]) + struct.pack('<H', key)
+
+    def dma(op, control, length, req=0x80, buf=0x800):
+        return bytes([op]) + struct.pack('<HIIH', req, control, length, buf)
+    files = bytes([2, 5]) + b'hello' + bytes([3]) + b'abc'
+    put('data-port', 'fw_cfg', files + select(0x0000) + bytes([1, 4]) + select(0x0019) + bytes([1, 200]) +
+        select(0x0020) + bytes([1, 9]))
+    put('dma-select-read', 'fw_cfg', files + dma(0x02, 0x20 << 16 | 0x08 | 0x02, 8) +
+        dma(0x20, 0x19 << 16 | 0x08 | 0x02, 132) + dma(0x02, 0x02, 4))
+    put('dma-skip-write', 'fw_cfg', files + dma(0x02, 0x21 << 16 | 0x08 | 0x04, 1) + bytes([1, 2]) +
+        dma(0x02, 0x21 << 16 | 0x08 | 0x10, 2) + bytes([0x85]) + bytes([4, 4]))
+
+
+def pflash():
+    # Ops: [op u8][offset u16][8 value bytes]; op & 3: 0 write, 1 read, 2 write to the code flash, 3 reset;
+    # (op >> 4) & 3: width 1, 2, 4, 8.
+    def w(off, v, op=0):
+        return bytes([op]) + struct.pack('<H', off) + bytes([v]) + bytes(7)
+
+    def r(off, op=1):
+        return bytes([op]) + struct.pack('<H', off) + bytes(8)
+    put('probe', 'pflash', r(16) + w(16, 0x50) + r(16) + w(16, 0x70) + r(16) + w(16, 0xff) + r(16))
+    put('erase-program', 'pflash', w(0x1005, 0x20) + w(0x1005, 0xd0) + r(0) + w(0x1008, 0x10) + w(0x1008, 0xab) +
+        w(0x1009, 0x40) + w(0x1009, 0xcd) + w(0x1009, 0xff) + r(0x1008, 0x21) + w(0, 0x20, 2) + w(0, 0xd0, 2))
+    put('errors', 'pflash', w(0, 0x20) + w(0, 0x55) + r(0) + w(0, 0x50) + w(0, 0x98) + r(0, 0x31) + bytes([3, 0, 0]))
+
+
+for f in (virtqueue, virtio_blk, virtio_console, virtio_net, virtio_balloon, virtio_rng, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options, kernel, fw_cfg, pflash):
     f()

@@ -16,6 +16,8 @@
 #                           (99 when it did not end within SECONDS; 98 at once when the guest
 #                           panicked or restarted meanwhile, with the console from the panic on)
 #   gc_login SECONDS        wait for "login: ", log in as root, wait for the shell prompt
+# GC_ON_TIMEOUT names a command gc_run runs (its output on stderr) when a command did not end in
+# time, to record why while the VM is still in that state (tests/system/lib.sh's vmm_snapshot).
 GC_DIR=${GC_DIR:-/tmp/guest-console}
 GC_OUT=$GC_DIR/out
 _gc_mark=0
@@ -81,7 +83,8 @@ gc_run() {
   case $? in
     0) ;;
     2) echo "the guest's kernel died or restarted while running: $2"; gc_note_crash; gc_crash_report || gc_since | tail -c 3000; return 98 ;;
-    *) gc_since | tail -c 3000; return 99 ;;
+    *) [ -n "${GC_ON_TIMEOUT:-}" ] && "$GC_ON_TIMEOUT" >&2
+       gc_since | tail -c 3000; return 99 ;;
   esac
   local out rc
   out=$(gc_since)

@@ -159,7 +159,8 @@ XML
 # file) and the <hostdev>
 # address (BDF); and what the nested test host needs: 512 MiB on 2 MiB hugepages instead of 8 GiB on
 # 1 GiB pages, 1 vCPU, the Debian initramfs (the distribution kernel loads virtio_blk from it). Still
-# removed until their issues land: the UEFI <loader>/<nvram> and VNC <graphics>/<video>. Its
+# removed: the UEFI <loader>/<nvram> (OVMF needs the test host's CR8-intercepting kvm-amd, which only
+# system.firmware loads; the kernel boots directly here) and VNC <graphics>/<video> (not done). Its
 # <interface> is tap0 on bridge qbr0 (tb_bridge_dhcp qbr0 ... first); it needs 256 free 2 MiB
 # hugepages on /dev/hugepages and /dev/vhost-vsock.
 tb_stratovirt_xml() {

@@ -130,11 +130,11 @@ Bytes madt(const AcpiConfig& c) {
   return finish(std::move(w));
 }
 
-Bytes mcfg() {
+Bytes mcfg(const AcpiConfig& c) {
   Writer w = header("MCFG", 1);
   w.u64(0);  // reserved
   // PCI Firmware Specification 3.2, 4.1.2: base, segment, start bus, end bus, reserved.
-  w.u64(kEcamBase);
+  w.u64(c.layout.ecam_base);
   w.u16(0);
   w.u8(0);
   w.u8(static_cast<uint8_t>(kEcamSize / MiB - 1));
@@ -181,7 +181,7 @@ std::vector<uint8_t> dsdt_aml(const AcpiConfig& c) {
       io_port(0xcf8, 0xcf8, 1, 8),
       word_io(0x0000, 0x0cf7),
       word_io(0x0d00, 0xffff),
-      dword_memory(static_cast<uint32_t>(kMmio32Base), static_cast<uint32_t>(kMmio32Base + kMmio32Size - 1)),
+      dword_memory(static_cast<uint32_t>(l.mmio32_base), static_cast<uint32_t>(l.mmio32_base + l.mmio32_size - 1)),
       qword_memory(l.mmio64_base, l.mmio64_base + l.mmio64_size - 1),
   });
   // _PRT (6.2.13): INTA..INTD of every slot on IOAPIC pins 16..23 with the usual swizzle, so a
@@ -242,7 +242,7 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& c, uint64_t base) {
   t.dsdt = place(finish(std::move(dsdt_table)));
   t.fadt = place(fadt(c, base + t.facs, base + t.dsdt));
   t.madt = place(madt(c));
-  t.mcfg = place(mcfg());
+  t.mcfg = place(mcfg(c));
   Bytes x = xsdt({base + t.fadt, base + t.madt, base + t.mcfg});
   t.xsdt = place(x);
   Bytes r = rsdp(base + t.xsdt);

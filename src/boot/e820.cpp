@@ -11,7 +11,7 @@ std::vector<boot_e820_entry> build_e820(const MemoryLayout& l) {
   add(kEbdaStart, 0xa0000 - kEbdaStart, E820_RESERVED);
   add(kAcpiBase, kAcpiSize, E820_RESERVED);
   add(kKernelAddress, l.low_ram_end() - kKernelAddress, E820_RAM);
-  add(kEcamBase, kEcamSize, E820_RESERVED);
+  add(l.ecam_base, kEcamSize, E820_RESERVED);
   if (l.high_ram > 0) add(kHighRamBase, l.high_ram, E820_RAM);
   return m;
 }

@@ -15,6 +15,21 @@ std::string HostPciAddress::to_string() const {
 
 namespace {
 
+// Every device of the domain that sits on a PCI bus, as (its guest address when the XML gave one,
+// its alias): the one list of device kinds the address and alias rules below walk, so that a new
+// kind is added here once. (The virtio console is a port of a virtio-serial controller, not a PCI
+// function: device_aliases adds it.)
+template <typename Fn>
+void for_each_pci_device(const DomainConfig& c, Fn&& fn) {
+  for (const auto& h : c.hostdevs) fn(h.guest_address, h.alias);
+  for (const auto& d : c.disks) fn(d.address, d.alias);
+  for (const auto& n : c.interfaces) fn(n.address, n.alias);
+  for (const auto& v : c.virtio_serials) fn(v.address, v.alias);
+  for (const auto& r : c.rngs) fn(r.address, r.alias);
+  if (c.memballoon) fn(c.memballoon->address, c.memballoon->alias);
+  if (c.vsock) fn(c.vsock->address, c.vsock->alias);
+}
+
 // Spare root ports, so that a running domain has somewhere to hot-plug (attach-device): libvirt
 // leaves this to the user and virt-install adds them; altoctl makes sure that at least
 // kSpareRootPorts ports are empty at start. They take the highest free slots of the root bus from
@@ -50,13 +65,7 @@ void add_spare_root_ports(DomainConfig& c, const std::set<uint32_t>& used) {
     if (!used.contains(ctl.index)) ++empty;
     on_root(ctl.address);
   }
-  for (const auto& h : c.hostdevs) on_root(h.guest_address);
-  for (const auto& d : c.disks) on_root(d.address);
-  for (const auto& n : c.interfaces) on_root(n.address);
-  for (const auto& v : c.virtio_serials) on_root(v.address);
-  for (const auto& r : c.rngs) on_root(r.address);
-  if (c.memballoon) on_root(c.memballoon->address);
-  if (c.vsock) on_root(c.vsock->address);
+  for_each_pci_device(c, [&](const std::optional<GuestPciAddress>& a, const std::string&) { on_root(a); });
   if (c.virtio_serials.empty() && c.virtio_console) ++auto_slots;  // the controller libvirt adds
   // Slots 1..0x1e that neither an address names nor a device without one will take.
   unsigned spare_slots = 0x1e - static_cast<unsigned>(root_slots.size() - root_slots.count(0x1f));
@@ -112,13 +121,7 @@ std::set<std::string> device_aliases(const DomainConfig& c) {
   auto note = [&](const std::string& a) {
     if (!a.empty()) aliases.insert(a);
   };
-  for (const auto& h : c.hostdevs) note(h.alias);
-  for (const auto& d : c.disks) note(d.alias);
-  for (const auto& n : c.interfaces) note(n.alias);
-  for (const auto& v : c.virtio_serials) note(v.alias);
-  for (const auto& r : c.rngs) note(r.alias);
-  if (c.memballoon) note(c.memballoon->alias);
-  if (c.vsock) note(c.vsock->alias);
+  for_each_pci_device(c, [&](const std::optional<GuestPciAddress>&, const std::string& alias) { note(alias); });
   if (c.virtio_console) note(c.virtio_console->alias);
   return aliases;
 }
@@ -128,13 +131,7 @@ std::set<uint32_t> occupied_root_ports(const DomainConfig& c) {
   auto occupy = [&](const std::optional<GuestPciAddress>& a) {
     if (a && a->bus != 0) used.insert(a->bus);
   };
-  for (const auto& h : c.hostdevs) occupy(h.guest_address);
-  for (const auto& d : c.disks) occupy(d.address);
-  for (const auto& n : c.interfaces) occupy(n.address);
-  for (const auto& v : c.virtio_serials) occupy(v.address);
-  for (const auto& r : c.rngs) occupy(r.address);
-  if (c.memballoon) occupy(c.memballoon->address);
-  if (c.vsock) occupy(c.vsock->address);
+  for_each_pci_device(c, [&](const std::optional<GuestPciAddress>& a, const std::string&) { occupy(a); });
   return used;
 }
 
@@ -217,8 +214,20 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     return fail("serial file path '{}' contains a comma", c.serial->path);
 
   std::vector<std::string> a = {"-name", c.name, "-machine", c.machine == Machine::q35 ? "q35" : "pc",
-                                "-m", fmt::format("{}M", c.memory_mib()), "-smp", std::to_string(c.vcpus),
-                                "-kernel", c.kernel};
+                                "-m", fmt::format("{}M", c.memory_mib()), "-smp", std::to_string(c.vcpus)};
+  if (!c.kernel.empty()) a.insert(a.end(), {"-kernel", c.kernel});
+  // <loader>/<nvram>: QEMU's -drive if=pflash pair, as libvirt passes it.
+  if (c.firmware) {
+    const Firmware& f = *c.firmware;
+    std::string vars = f.nvram_path.empty() ? paths.nvram : f.nvram_path;
+    for (const std::string* path : std::initializer_list<const std::string*>{&f.loader, &vars})
+      if (path->find(',') != std::string::npos) return fail("firmware path '{}' contains a comma", *path);
+    a.insert(a.end(), {"-drive", fmt::format("if=pflash,format=raw,unit=0,file={}{}", f.loader, f.readonly ? ",readonly=on" : "")});
+    if (f.nvram) {
+      if (vars.empty()) return fail("<nvram> has no path and no default was given for it");
+      a.insert(a.end(), {"-drive", fmt::format("if=pflash,format=raw,unit=1,file={}", vars)});
+    }
+  }
   // <memoryBacking>: QEMU's form, as libvirt writes it. altoctl uses the standard mounts: systemd's
   // /dev/hugepages (the default hugepage size, 2 MiB on x86) and /dev/hugepages1G for 1 GiB pages.
   if (c.memory_backing && c.memory_backing->hugepages) {
@@ -226,7 +235,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     std::string dir = m.page_kib == 1024 * 1024 ? "/dev/hugepages1G" : "/dev/hugepages";
     a.insert(a.end(), {"-object", fmt::format("memory-backend-file,id=pc.ram,size={}M,mem-path={}{}", c.memory_mib(),
                                               dir, m.prealloc ? ",prealloc=on" : "")});
-    a[3] += ",memory-backend=pc.ram";
+    a[3] += ",memory-backend=pc.ram";  // -machine's value
   } else if (c.memory_backing && c.memory_backing->prealloc) {
     a.push_back("-mem-prealloc");
   }

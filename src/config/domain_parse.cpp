@@ -189,13 +189,41 @@ void Parser::parse_os(pugi::xml_node os) {
       (n == "kernel" ? c.kernel : n == "initrd" ? c.initrd : c.cmdline) = value;
     } else if (n == "boot") {
       boot_node = node;
+    } else if (n == "loader") {
+      if (!first_of_its_name(node, loc)) continue;
+      check_attrs(node, loc, {"readonly", "type", "secure"});
+      if (!c.firmware) c.firmware.emplace();
+      c.firmware->loader = trim(node.text().get());
+      if (c.firmware->loader.empty()) problem(node, loc, "the firmware path is empty (e.g. /usr/share/OVMF/OVMF_CODE_4M.fd)");
+      std::string_view type = node.attribute("type").value();
+      if (!type.empty() && type != "pflash")
+        problem(node, loc, fmt::format("type='{}' is not supported (altovirt maps firmware as pflash: type='pflash')", type));
+      std::string_view ro = node.attribute("readonly").value();
+      if (ro == "no") c.firmware->readonly = false;
+      else if (!ro.empty() && ro != "yes") problem(node, loc, fmt::format("readonly='{}': expected yes or no", ro));
+      if (std::string_view(node.attribute("secure").value()) == "yes")
+        problem(node, loc, "secure='yes' needs SMM, which altovirt does not emulate; use the firmware without it "
+                           "(/usr/share/OVMF/OVMF_CODE_4M.fd)");
+    } else if (n == "nvram") {
+      if (!first_of_its_name(node, loc)) continue;
+      check_attrs(node, loc, {"template"});
+      if (!c.firmware) c.firmware.emplace();
+      c.firmware->nvram = true;
+      c.firmware->nvram_path = trim(node.text().get());
+      c.firmware->nvram_template = node.attribute("template").value();
     } else {
       unsupported("os", node, false);
     }
   }
   if (!have_type) problem(os, "os", "<type> is missing (use <type arch='x86_64' machine='q35'>hvm</type>)");
-  if (c.kernel.empty()) problem(os, "os", "<kernel> is missing: altovirt boots a Linux kernel directly and has no firmware");
-  else if (boot_node) skip("os", boot_node, false, "the kernel in <os><kernel> is booted directly");
+  if (c.firmware && c.firmware->loader.empty() && c.firmware->nvram)
+    problem(os, "os", "<nvram> without <loader>: name the firmware too (<loader readonly='yes' type='pflash'>"
+                      "/usr/share/OVMF/OVMF_CODE_4M.fd</loader>)");
+  if (c.kernel.empty() && !c.firmware)
+    problem(os, "os", "<kernel> or <loader> is missing: altovirt boots a Linux kernel directly, or UEFI firmware "
+                      "(<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>)");
+  else if (boot_node && !c.firmware) skip("os", boot_node, false, "the kernel in <os><kernel> is booted directly");
+  else if (boot_node) skip("os", boot_node, false, "the firmware boots what its own boot order says");
 }
 
 void Parser::parse_features(pugi::xml_node features) {

@@ -76,7 +76,6 @@ std::string_view unsupported_reason(std::string_view parent, std::string_view na
     return "altovirt backs guest RAM with anonymous memory or, with <hugepages>, a private file on a hugetlbfs mount; "
            "remove it";
   if (parent.empty() && name == "cpu") return "altovirt gives the guest the host CPU model; remove <cpu>";
-  if (parent == "os" && (name == "loader" || name == "nvram")) return "altovirt boots the kernel in <os><kernel> directly, without firmware";
   return "not supported by altovirt";
 }
 

@@ -165,7 +165,18 @@ std::string to_xml(const DomainConfig& c) {
   bool name_fits = machine_from_name(c.machine_name) == c.machine;
   set_attr(type, "machine", name_fits ? c.machine_name : c.machine == Machine::q35 ? "q35" : "pc");
   type.text().set("hvm");
-  set_text(os, "kernel", c.kernel);
+  if (c.firmware) {
+    auto loader = os.append_child("loader");
+    set_attr(loader, "readonly", c.firmware->readonly ? "yes" : "no");
+    set_attr(loader, "type", "pflash");
+    loader.text().set(c.firmware->loader.c_str());
+    if (c.firmware->nvram) {
+      auto nvram = os.append_child("nvram");
+      if (!c.firmware->nvram_template.empty()) set_attr(nvram, "template", c.firmware->nvram_template);
+      if (!c.firmware->nvram_path.empty()) nvram.text().set(c.firmware->nvram_path.c_str());
+    }
+  }
+  if (!c.kernel.empty()) set_text(os, "kernel", c.kernel);
   if (!c.initrd.empty()) set_text(os, "initrd", c.initrd);
   if (!c.cmdline.empty()) set_text(os, "cmdline", c.cmdline);
   if (c.acpi) domain.append_child("features").append_child("acpi");

@@ -72,6 +72,15 @@ Status delete_tap(const std::string& name, bool multi_queue) {
   return ok();
 }
 
+Status set_tap_owner(const std::string& name, bool multi_queue, int64_t uid, int64_t gid) {
+  AV_TRY_ASSIGN(UniqueFd fd, open_tun(name, multi_queue));
+  if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(uid)) < 0)
+    return fail_errno(errno, "tap {}: TUNSETOWNER {}", name, uid);
+  if (::ioctl(fd.get(), TUNSETGROUP, static_cast<unsigned long>(gid)) < 0)
+    return fail_errno(errno, "tap {}: TUNSETGROUP {}", name, gid);
+  return ok();
+}
+
 Status set_link_up(const std::string& name) {
   AV_TRY_ASSIGN(UniqueFd s, inet_socket());
   struct ifreq ifr {};

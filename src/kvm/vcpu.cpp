@@ -55,6 +55,11 @@ Status Vcpu::set_sregs(const kvm_sregs& s) {
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &s) != 0) return fail_errno(errno, "KVM_SET_SREGS on vCPU {}", index_);
   return ok();
 }
+Result<uint32_t> Vcpu::mp_state() const {
+  kvm_mp_state m{};
+  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &m) != 0) return fail_errno(errno, "KVM_GET_MP_STATE on vCPU {}", index_);
+  return m.mp_state;
+}
 Status Vcpu::set_fpu(const kvm_fpu& f) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &f) != 0) return fail_errno(errno, "KVM_SET_FPU on vCPU {}", index_);
   return ok();

@@ -8,9 +8,10 @@ namespace altovirt::kvm {
 
 namespace {
 // Addresses inside the 32-bit PCI hole that no device uses. VMX needs three pages for the real-mode
-// TSS and one for the EPT identity map; QEMU uses the same addresses (just below the BIOS at 4 GiB).
-constexpr uint64_t kTssAddress = 0xfffbd000;
-constexpr uint64_t kIdentityMapAddress = 0xfffbc000;
+// TSS and one for the EPT identity map; QEMU uses the same addresses, below the 16 MiB under 4 GiB that
+// UEFI firmware flash may take (OVMF_CODE_4M + VARS start at 0xFFC00000).
+constexpr uint64_t kTssAddress = 0xfeffd000;
+constexpr uint64_t kIdentityMapAddress = 0xfeffc000;
 }  // namespace
 
 MemorySlot& MemorySlot::operator=(MemorySlot&& o) noexcept {

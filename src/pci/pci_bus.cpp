@@ -39,13 +39,9 @@ Result<PciAddress> parse_slot_function(std::string_view text) {
   return a;
 }
 
-// Class 06/00/00: bridge, host bridge (PCI Code and ID Assignment spec 1.12, D.7).
-HostBridge::HostBridge() : PciDevice("host bridge", 0x8086, 0x29c0, 0x060000, 0) {
-  config_.set16(PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
-  config_.set16(PCI_SUBSYSTEM_ID, 0x1100);
+PciBus::PciBus(unsigned last_bus) : host_bridge_(std::make_shared<HostBridge>()), last_bus_(std::min(last_bus, 255u)) {
+  devices_[0] = host_bridge_;
 }
-
-PciBus::PciBus(unsigned last_bus) : last_bus_(std::min(last_bus, 255u)) { devices_[0] = std::make_shared<HostBridge>(); }
 
 Result<PciAddress> PciBus::add(std::shared_ptr<PciDevice> device, std::optional<unsigned> slot, unsigned function,
                                bool multifunction) {

@@ -101,6 +101,7 @@ Status VirtioPciDevice::init() {
 void VirtioPciDevice::on_kick(unsigned q) {
   Queue& queue = *queues_[q];
   queue.kick->drain();
+  queue.kicks.fetch_add(1, std::memory_order_relaxed);
   if (loop_active_ && !queue.detached && queue.vq->ready()) device_->queue_notified(q);
 }
 
@@ -163,9 +164,43 @@ uint64_t VirtioPciDevice::driver_features() const {
   return driver_features_;
 }
 
+TransportReport VirtioPciDevice::report() const {
+  std::lock_guard lock(mutex_);  // the queues stay configured (or not) while we read their rings
+  TransportReport r;
+  r.status = status_.load();
+  r.features = driver_features_;
+  r.msix_enabled = msix_->enabled();
+  r.msix_function_masked = msix_->function_masked();
+  r.config_vector = config_msix_vector_.load();
+  {
+    std::lock_guard isr(isr_mutex_);
+    r.isr = isr_;
+  }
+  for (unsigned i = 0; i < queues_.size(); ++i) {
+    const Queue& q = *queues_[i];
+    QueueReport qr;
+    qr.index = i;
+    qr.enabled = q.enabled;
+    qr.detached = q.detached.load();
+    qr.broken = q.vq->broken();
+    qr.size = q.layout.size;
+    qr.vector = q.msix_vector.load();
+    if (qr.vector < msix_->vectors()) {
+      qr.vector_masked = msix_->vector_masked(qr.vector);
+      qr.vector_pending = msix_->pending(qr.vector);
+    }
+    qr.kicks = q.kicks.load(std::memory_order_relaxed);
+    qr.interrupts = q.interrupts.load(std::memory_order_relaxed);
+    qr.ring = q.vq->ring_state();
+    r.queues.push_back(qr);
+  }
+  return r;
+}
+
 // ---- interrupts -------------------------------------------------------------------------------
 
 void VirtioPciDevice::raise(std::optional<unsigned> queue) {
+  if (queue) queues_[*queue]->interrupts.fetch_add(1, std::memory_order_relaxed);
   if (msix_->enabled()) {
     uint16_t v = queue ? queues_[*queue]->msix_vector.load() : config_msix_vector_.load();
     if (v != kNoVector) msix_->signal(v);  // 4.1.5.4: NO_VECTOR means no interrupt for it

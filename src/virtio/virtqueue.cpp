@@ -134,6 +134,18 @@ std::optional<Chain> Virtqueue::pop() {
   return chain;
 }
 
+std::optional<RingState> Virtqueue::ring_state() const {
+  if (!ready_) return std::nullopt;
+  const uint16_t size = layout_.size;
+  RingState r;
+  r.avail_flags = load16(avail_, std::memory_order_relaxed);
+  r.avail_idx = load16(avail_ + 2, std::memory_order_relaxed);
+  r.used_event = load16(avail_ + 4 + 2 * size, std::memory_order_relaxed);
+  r.used_idx = load16(used_ + 2, std::memory_order_relaxed);
+  r.avail_event = load16(used_ + 4 + 8 * size, std::memory_order_relaxed);
+  return r;
+}
+
 void Virtqueue::push(uint16_t head, uint32_t written) {
   if (!ready_) return;
   uint8_t* e = used_ + 4 + 8 * (used_idx_ % layout_.size);

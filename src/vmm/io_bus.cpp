@@ -68,4 +68,17 @@ std::vector<RegionStats> IoBus::stats() const {
   return v;
 }
 
+bool MovableRegion::move(std::optional<uint64_t> base, uint64_t size) {
+  if (mapped_) bus_.remove(*mapped_);
+  mapped_.reset();
+  if (!base) return false;
+  auto added = bus_.add(*base, size, name_, handler_);
+  if (added) mapped_ = base;
+  if (limit_.allow()) {
+    if (added) log::info("vmm", "the guest moved {} to {:#x}..{:#x}", what_, *base, *base + size - 1);
+    else log::warn("vmm", "the guest moved {} to {:#x}, where it cannot decode: {}", what_, *base, added.error().message());
+  }
+  return added.has_value();
+}
+
 }  // namespace altovirt::vmm

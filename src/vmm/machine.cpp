@@ -94,6 +94,16 @@ class BarRegion : public devices::IoHandler {
 
 void kick_handler(int) {}
 
+// On the vCPU's own thread (KVM's vCPU ioctls belong to the thread that runs it). Fields stay zero
+// when an ioctl fails (a vCPU torn down under it): this is for diagnosis only.
+VcpuState read_state(const kvm::Vcpu& v) {
+  VcpuState st{.index = v.index(), .parked = true};
+  if (auto r = v.regs()) st.rip = r->rip, st.rsp = r->rsp, st.rflags = r->rflags;
+  if (auto s = v.sregs()) st.cr0 = s->cr0, st.cr3 = s->cr3, st.cr4 = s->cr4, st.efer = s->efer, st.cs = s->cs.selector;
+  if (auto m = v.mp_state()) st.mp_state = *m;
+  return st;
+}
+
 }  // namespace
 
 void install_kick_signal() {
@@ -133,7 +143,8 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   AV_TRY_ASSIGN(auto supported, kvm.supported_cpuid());
   if (kvm.check(KVM_CAP_TSC_DEADLINE_TIMER) > 0) kvm::enable_tsc_deadline(supported);
   unsigned phys_bits = kvm::phys_address_bits(supported);
-  AV_TRY_ASSIGN(layout_, boot::MemoryLayout::make(o.ram, phys_bits));
+  const bool firmware = o.firmware.has_value();
+  AV_TRY_ASSIGN(layout_, boot::MemoryLayout::make(o.ram, phys_bits, firmware ? boot::Boot::firmware : boot::Boot::direct));
   int max_vcpus = kvm.check(KVM_CAP_MAX_VCPUS);
   if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
     return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
@@ -166,7 +177,18 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   AV_TRY(pio_.add(0x60, 5, "i8042 0x60", std::make_shared<devices::I8042>(*this)));
   AV_TRY(pio_.add(0x70, 2, "rtc-cmos 0x70", std::make_shared<devices::CmosRtc>()));
   AV_TRY(pio_.add(0xcf8, 8, "pci-config 0xcf8", std::make_shared<PciConfigPorts>(pci_, *reset)));
-  AV_TRY(mmio_.add(boot::kEcamBase, boot::kEcamSize, "pci-ecam", std::make_shared<EcamRegion>(pci_)));
+  auto ecam = std::make_shared<EcamRegion>(pci_);
+  AV_TRY(mmio_.add(layout_.ecam_base, boot::kEcamSize, "pci-ecam", ecam));
+  // ECAM follows the host bridge's PCIEXBAR, which UEFI firmware moves (OVMF: to 0xB0000000, 256
+  // MiB); a direct kernel boot leaves it where the MCFG says. A window the guest puts over another
+  // region is refused by the bus and logged: the guest then has port 0xCF8 only, as with ECAM off.
+  pci_.host_bridge().set_ecam(layout_.ecam_base);
+  // The listener runs under the PCI bus's lock, which serialises the moves.
+  pci_.host_bridge().set_ecam_listener(
+      [region = std::make_shared<MovableRegion>(mmio_, "pci-ecam", "PCI ECAM", ecam, layout_.ecam_base)](
+          std::optional<pci::EcamWindow>, std::optional<pci::EcamWindow> now) {
+        region->move(now ? std::optional(now->base) : std::nullopt, now ? now->size : 0);
+      });
 
   // PCI devices from -device, then firmware-style BAR assignment. Kinds that provide a bus (root
   // ports) come first, so a device may name a root port given after it. A root-bus device without
@@ -179,7 +201,9 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     const DeviceKind* kind = DeviceRegistry::global().find(d.kind);
     return kind != nullptr && kind->provides_bus;
   });
+  if (firmware) AV_TRY(add_firmware_chipset(kPmBase));
   std::set<unsigned> asked;
+  if (firmware) asked.insert(0x1f);  // the LPC function
   for (auto& d : specs)
     if (d.bus.empty() && d.slot) asked.insert(*d.slot);
   unsigned next_free = 1;
@@ -197,8 +221,10 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   }
   phase("devices");
   AV_TRY(pci_.check_topology());
-  AV_TRY(pci_.assign_resources(pci::PciWindows{boot::kMmio32Base, boot::kMmio32Size, layout_.mmio64_base,
-                                               layout_.mmio64_size, boot::kPciIoBase, boot::kPciIoSize}));
+  // Bus numbers, windows and BARs are the firmware's job; a direct kernel boot has none to do it.
+  if (!firmware)
+    AV_TRY(pci_.assign_resources(pci::PciWindows{layout_.mmio32_base, layout_.mmio32_size, layout_.mmio64_base,
+                                                 layout_.mmio64_size, boot::kPciIoBase, boot::kPciIoSize}));
 
   // Firmware's job: ACPI tables, the kernel, the long-mode tables.
   boot::AcpiConfig acpi;
@@ -207,28 +233,41 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   acpi.pm_base = kPmBase;
   acpi.sci_irq = kSciIrq;
   acpi.s5_sleep_type = kS5SleepType;
-  AV_TRY_ASSIGN(boot::AcpiTables tables, boot::build_acpi_tables(acpi));
-  AV_TRY(memory_.write(tables.base, tables.blob));
-  boot::KernelFiles files;
-  files.kernel = o.kernel;
-  files.initrd = o.initrd;
-  files.cmdline = o.append;
-  files.extract = boot::KernelCache::enabled_by_environment();
-  if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
-  AV_TRY_ASSIGN(uint64_t entry, boot::load_linux(files, layout_, memory_));
-  AV_TRY(boot::write_long_mode_tables(memory_));
+  uint64_t entry = 0;
+  if (firmware) {
+    AV_TRY(load_firmware(kvm, o, acpi));
+  } else {
+    AV_TRY_ASSIGN(boot::AcpiTables tables, boot::build_acpi_tables(acpi));
+    AV_TRY(memory_.write(tables.base, tables.blob));
+    boot::KernelFiles files;
+    files.kernel = o.kernel;
+    files.initrd = o.initrd;
+    files.cmdline = o.append;
+    files.extract = boot::KernelCache::enabled_by_environment();
+    if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
+    AV_TRY_ASSIGN(entry, boot::load_linux(files, layout_, memory_));
+    AV_TRY(boot::write_long_mode_tables(memory_));
+  }
   phase("ACPI and kernel load");
 
   // vCPUs: CPUID with the topology, MTRRs with the PCI holes uncachable, the BSP at the kernel entry.
   std::vector<kvm::UncachedRange> uncached = {{boot::kHoleStart, 4 * boot::GiB - boot::kHoleStart},
                                               {layout_.mmio64_base, layout_.mmio64_size}};
-  AV_TRY_ASSIGN(kvm::MsrList msrs, kvm::boot_msrs(uncached, phys_bits));
+  kvm::MsrList msrs;
+  if (!firmware) {
+    AV_TRY_ASSIGN(kvm::MsrList m, kvm::boot_msrs(uncached, phys_bits));
+    msrs = std::move(m);
+  }
   for (unsigned i = 0; i < o.cpus; ++i) {
     AV_TRY_ASSIGN(kvm::Vcpu vcpu, kvm::Vcpu::create(kvm, *vm_, i));
     AV_TRY(vcpu.set_cpuid(kvm::vcpu_cpuid(supported, i, o.cpus)));
-    AV_TRY(vcpu.set_msrs(msrs));
-    AV_TRY(boot::init_fpu(vcpu));
-    if (i == 0) AV_TRY(boot::enter_long_mode(vcpu, entry));
+    // Firmware starts from the reset state KVM gives a new vCPU (the BSP at 0xFFFFFFF0, MTRRs off,
+    // the APs waiting for INIT-SIPI) and sets up the rest itself.
+    if (!firmware) {
+      AV_TRY(vcpu.set_msrs(msrs));
+      AV_TRY(boot::init_fpu(vcpu));
+      if (i == 0) AV_TRY(boot::enter_long_mode(vcpu, entry));
+    }
     vcpus_.push_back(std::move(vcpu));
   }
   // Writes of the PCI configuration address (0xCF8-0xCFB: CONFIG_ADDRESS, and the reset control
@@ -324,17 +363,35 @@ void Machine::probe_sandbox() {
   }
 }
 
+std::vector<VcpuState> Machine::vcpu_states(std::chrono::milliseconds timeout) {
+  bool was_paused = paused();
+  if (!was_paused) pause(timeout);
+  std::vector<VcpuState> out;
+  {
+    std::lock_guard lock(pause_mutex_);
+    for (unsigned i = 0; i < vcpus_.size(); ++i) {
+      if (i < parked_states_.size() && parked_states_[i]) out.push_back(*parked_states_[i]);
+      else out.push_back(VcpuState{.index = i});
+    }
+  }
+  if (!was_paused) resume();
+  return out;
+}
+
 bool Machine::paused() const {
   std::lock_guard lock(pause_mutex_);
   return pause_requested_;
 }
 
-void Machine::park_if_paused() {
+void Machine::park_if_paused(kvm::Vcpu& vcpu) {
   std::unique_lock lock(pause_mutex_);
   if (!pause_requested_ || stopping_.load()) return;
+  if (parked_states_.size() <= vcpu.index()) parked_states_.resize(vcpu.index() + 1);
+  parked_states_[vcpu.index()] = read_state(vcpu);  // KVM's vCPU ioctls belong on this thread
   ++parked_;
   pause_cv_.notify_all();
   pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping_.load(); });
+  parked_states_[vcpu.index()].reset();
   --parked_;
 }
 
@@ -414,11 +471,9 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
   struct Report {  // where each vCPU was when it stopped: the first thing to look at in a hang
     kvm::Vcpu& v;
     ~Report() {
-      auto r = v.regs();
-      auto s = v.sregs();
-      if (r && s)
-        log::info("vmm", "vCPU {} stopped at rip {:#x} rsp {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}", v.index(),
-                  r->rip, r->rsp, s->cr0, s->cr3, s->cr4, s->efer);
+      VcpuState st = read_state(v);
+      log::info("vmm", "vCPU {} stopped at rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x} mp_state {}",
+                v.index(), st.rip, st.rsp, st.rflags, st.cr0, st.cr3, st.cr4, st.efer, st.mp_state);
     }
   } report{vcpu};
   {
@@ -436,7 +491,7 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
   while (!stopping_.load()) {
     if (sandbox_probe_.load(std::memory_order_relaxed) && sandbox_probe_.exchange(false))
       (void)::syscall(SYS_getppid);  // forbidden to every role: see probe_sandbox()
-    park_if_paused();
+    park_if_paused(vcpu);
     if (stopping_.load()) break;
     auto s = vcpu.run();
     if (!s) {

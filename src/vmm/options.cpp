@@ -143,7 +143,14 @@ Result<DriveSpec> parse_drive(const std::string& text) {
       if (value != "raw") return fail("{}: format={} is not supported (only format=raw)", where, value);
       d.format = value;
     } else if (key == "if") {
-      if (value != "none") return fail("{}: if={}: only if=none (attach it with -device virtio-blk-pci,drive=ID)", where, value);
+      if (value != "none" && value != "pflash")
+        return fail("{}: if={}: expected if=none (attach it with -device virtio-blk-pci,drive=ID) or if=pflash (UEFI "
+                    "firmware)", where, value);
+      d.interface = value;
+    } else if (key == "unit") {
+      AV_TRY_ASSIGN(uint64_t u, parse_uint(value, where + ": unit"));
+      if (u > 1) return fail("{}: unit={}: a firmware has unit 0 (its code) and unit 1 (its variables)", where, value);
+      d.unit = static_cast<unsigned>(u);
     } else if (key == "readonly") {
       AV_TRY_ASSIGN(d.readonly, parse_on_off(where, key, value));
     } else if (key == "cache") {
@@ -172,11 +179,18 @@ Result<DriveSpec> parse_drive(const std::string& text) {
     } else if (key == "bps_wr" || key == "throttling.bps-write") {
       AV_TRY(limit(d.limits.bps_wr));
     } else {
-      return fail("{}: unknown key '{}' (accepted: file, format, if, id, readonly, cache, aio, discard, iops, iops_rd, iops_wr, "
-                  "bps, bps_rd, bps_wr)", where, key);
+      return fail("{}: unknown key '{}' (accepted: file, format, if, unit, id, readonly, cache, aio, discard, iops, iops_rd, "
+                  "iops_wr, bps, bps_rd, bps_wr)", where, key);
     }
   }
   if (d.file.empty()) return fail("{}: file=PATH is required", where);
+  if (d.interface == "pflash") {
+    // Flash is mapped memory, not a block device: the block-layer keys mean nothing for it.
+    if (d.limits.any() || d.direct || !d.io_uring)
+      return fail("{}: cache=, aio= and the iops/bps limits are for if=none disks, not a firmware flash", where);
+    return d;
+  }
+  if (d.unit) return fail("{}: unit= is for if=pflash (a firmware's code or variables)", where);
   if (d.id.empty()) return fail("{}: id=ID is required (the device names it with drive=ID)", where);
   return d;
 }
@@ -320,6 +334,28 @@ Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& r
   return d;
 }
 
+namespace {
+
+// A -drive if=pflash: unit= as given, else the next free one (QEMU numbers pflash drives in order).
+Status add_firmware_drive(VmOptions& o, DriveSpec d) {
+  if (!o.firmware) o.firmware.emplace();
+  FirmwareSpec& fw = *o.firmware;
+  const bool have_code = !fw.code.file.empty();
+  const unsigned unit = d.unit.value_or(have_code ? 1 : 0);
+  d.unit = unit;
+  if (unit == 0) {
+    if (have_code) return fail("-drive {}: unit 0 (the firmware's code) is already -drive {}", d.text, fw.code.text);
+    fw.code = std::move(d);
+  } else {
+    if (fw.vars) return fail("-drive {}: unit 1 (the firmware's variables) is already -drive {}", d.text, fw.vars->text);
+    if (d.readonly) return fail("-drive {}: the firmware's variable store must be writable (drop readonly=on)", d.text);
+    fw.vars = std::move(d);
+  }
+  return ok();
+}
+
+}  // namespace
+
 Result<VmOptions> parse_options(const std::vector<std::string>& args, const DeviceRegistry& registry) {
   VmOptions o;
   bool have_m = false, mem_prealloc = false;
@@ -388,6 +424,10 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       o.devices.push_back(std::move(d));
     } else if (opt == "-drive") {
       AV_TRY_ASSIGN(DriveSpec d, parse_drive(v));
+      if (d.interface == "pflash") {
+        AV_TRY(add_firmware_drive(o, std::move(d)));
+        continue;
+      }
       for (auto& other : o.drives)
         if (other.id == d.id) return fail("-drive {}: id={} is already used by -drive {}", v, d.id, other.text);
       o.drives.push_back(std::move(d));
@@ -472,7 +512,14 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     o.ram_backing = RamBacking{mem_path, mem_prealloc, false,
                                mem_path.empty() ? "-mem-prealloc" : "-mem-path " + mem_path};
   }
-  if (o.kernel.empty()) return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r))");
+  if (o.firmware && o.firmware->code.file.empty())
+    return fail("-drive {}: a firmware's variables (unit=1) need its code too (-drive if=pflash,unit=0,file=CODE,readonly=on)",
+                o.firmware->vars->text);
+  if (o.kernel.empty() && !o.firmware)
+    return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r)), or UEFI firmware with -drive "
+                "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on");
+  if (!o.initrd.empty() && o.kernel.empty()) return fail("-initrd {} needs -kernel", o.initrd);
+  if (!o.append.empty() && o.kernel.empty()) return fail("-append needs -kernel");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
   return o;
 }
@@ -483,6 +530,8 @@ std::string usage() {
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
+         "                [-drive if=pflash,format=raw,unit=0,file=OVMF_CODE.fd,readonly=on\n"
+         "                 [-drive if=pflash,format=raw,unit=1,file=VARS.fd]]  (UEFI firmware; then -kernel is optional)\n"
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"

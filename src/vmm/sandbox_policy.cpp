@@ -28,7 +28,8 @@ std::vector<uint32_t> device_ioctls() {
       // KVM (Documentation/virt/kvm/api.rst); the variable-size ones as kvm/flex_ioctl.h encodes them.
       KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE, KVM_CREATE_VM, KVM_CREATE_VCPU,
       KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_USER_MEMORY_REGION,
-      KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_IRQFD, KVM_IOEVENTFD,
+      KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_GET_MP_STATE, KVM_IRQFD,
+      KVM_IOEVENTFD,
       KVM_SIGNAL_MSI, KVM_IRQ_LINE, KVM_REGISTER_COALESCED_MMIO, KVM_UNREGISTER_COALESCED_MMIO, KVM_CREATE_DEVICE,
       KVM_SET_DEVICE_ATTR, static_cast<uint32_t>(flex::kGetSupportedCpuid), static_cast<uint32_t>(flex::kSetCpuid2),
       static_cast<uint32_t>(flex::kSetMsrs), static_cast<uint32_t>(flex::kSetGsiRouting),
@@ -77,7 +78,10 @@ sandbox::Policy sandbox_policy(sandbox::Role role) {
   switch (role) {
     case Role::vcpu:
       // KVM_RUN, and the device models' MMIO/PIO handlers (VFIO config and BAR access, MSI-X
-      // routing, virtio DRIVER_OK starting a vhost device or an I/O thread's queue).
+      // routing, virtio DRIVER_OK starting a vhost device or an I/O thread's queue), and msync: the
+      // firmware's variable flash is written back when the firmware returns it to read-array mode,
+      // on the vCPU that wrote it (devices/pflash).
+      add(p.syscalls, {"msync"});
       p.ioctls = device_ioctls();
       break;
     case Role::io:

@@ -53,12 +53,70 @@ wait_pid() {
       echo "--- $what (pid $pid) is still running after ${t}s:"
       ps -o pid,ppid,stat,wchan:32,etime,args --ppid "$pid" -p "$pid" 2>/dev/null
       cat "/proc/$pid/stack" 2>/dev/null
+      # Every thread of it and of its children (altovirt under `timeout`): a vCPU thread's kernel
+      # stack tells a guest stuck in KVM_RUN from a VMM waiting on itself.
+      local p t
+      for p in $(pgrep -P "$pid") ; do
+        for t in /proc/"$p"/task/*; do
+          echo "--- $p thread ${t##*/} ($(cat "$t/comm" 2>/dev/null), $(awk '/^State:/ {print $2}' "$t/status" 2>/dev/null)):"
+          cat "$t/stack" 2>/dev/null
+        done
+      done
       kill -9 "$pid" 2>/dev/null
       fail "$what did not end within ${t}s (step: ${TB_STEP:-none})"
     fi
     sleep 0.1
   done
   wait "$pid"
+}
+# vmm_snapshot: what each running altovirt is doing, for a guest that stopped answering: every
+# thread's state, CPU time (clock ticks) and wait channel, twice 2 s apart (a spinning thread's time
+# grows), every virtio queue's kicks, interrupts and ring indices (QMP x-query-virtio-queues:
+# avail-idx ahead of avail-event means kicks the device did not see; used-idx past used-event with
+# no interrupt means one the driver waits for), and every vCPU's registers (x-query-vcpus: where
+# the guest is; "parked":false means a vCPU did not come out of KVM_RUN).
+vmm_snapshot() {
+  local pid t sock round
+  for round in 1 2; do
+    for pid in $(pgrep -x altovirt); do
+      echo "# vmm_snapshot: altovirt $pid, threads (name state utime stime wchan):"
+      for t in /proc/"$pid"/task/*; do
+        echo "#   $(cat "$t/comm" 2>/dev/null) $(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $1, $12, $13}') $(cat "$t/wchan" 2>/dev/null)"
+      done
+    done
+    [ "$round" = 1 ] && sleep 2
+  done
+  # Where the vCPU threads are in the kernel (in KVM_RUN, or waiting on a lock of altovirt's).
+  for pid in $(pgrep -x altovirt); do
+    for t in /proc/"$pid"/task/*; do
+      case "$(cat "$t/comm" 2>/dev/null)" in
+        vcpu*) echo "# vmm_snapshot: $pid $(cat "$t/comm") kernel stack:"; sed 's/^/#     /' "$t/stack" 2>/dev/null ;;
+      esac
+    done
+  done
+  # The QMP sockets: altoctl's under the state directory, and any -qmp unix:PATH on a command line.
+  local socks
+  socks=$( { ls "${ALTOVIRT_STATE_DIR:-/run/altovirt}"/vms/*/vmm/qmp.sock 2>/dev/null
+             for pid in $(pgrep -x altovirt); do
+               tr '\0' '\n' < /proc/"$pid"/cmdline 2>/dev/null | sed -n '/^-qmp$/{n;s/^unix:\([^,]*\).*/\1/p}'
+             done; } | sort -u)
+  for sock in $socks; do
+    [ -S "$sock" ] || continue
+    echo "# vmm_snapshot: $sock x-query-virtio-queues and x-query-vcpus:"
+    (echo '{"execute":"qmp_capabilities"}'; echo '{"execute":"x-query-virtio-queues"}'
+     echo '{"execute":"x-query-vcpus"}'; sleep 4) |
+      timeout 12 socat - "UNIX-CONNECT:$sock" | grep '"return":\['
+  done
+}
+# vm_hang_report PID LOG: for an altovirt (PID: it or the timeout running it) whose guest made no
+# progress: vmm_snapshot, then SIGTERM so that each vCPU logs where it stopped, then LOG's tail.
+vm_hang_report() {
+  vmm_snapshot
+  kill -TERM "$1" 2>/dev/null
+  local end=$((SECONDS + 15))
+  while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
+  echo "# vm_hang_report: the last lines of $2:"
+  tail -n 40 "$2" 2>/dev/null | sed 's/^/#   /'
 }
 # step NAME: names the part of the test that runs now, in the output and for the testbed, which
 # names it if the test overruns its time.

@@ -22,6 +22,7 @@ struct Global {
   std::string state_dir;   // "" = default (ALTOVIRT_STATE_DIR or /run/altovirt)
   std::string sysfs_root = "/";
   std::string config_dir;  // "" = default (ALTOVIRT_CONFIG_DIR or /etc/altovirt/domains)
+  std::string vm_user;     // "" = default ($ALTOVIRT_USER, else the user "altovirt" if it exists, else root)
 };
 
 int host_validate(const Global& g, const std::string& device, bool load_modules, bool json);

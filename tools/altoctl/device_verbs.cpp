@@ -30,8 +30,11 @@
 #include "altovirt/config/device_edit.h"
 #include "device_verbs.h"
 #include "hostdevs.h"
+#include "altovirt/host/pci_address.h"
+#include "altovirt/host/pci_device.h"
 #include "interfaces.h"
 #include "vm_access.h"
+#include "vm_user.h"
 
 namespace altoctl {
 
@@ -129,6 +132,41 @@ std::string random_mac() {
   return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", rd() & 0xff, rd() & 0xff, rd() & 0xff);
 }
 
+// A domain whose altovirt runs as a user (vm_user.h): what a hot-added device needs is given to it
+// and recorded with the rest (before it is given), and taken back when the device goes.
+Status give_to_domain_user(const VmPaths& p, const std::string& path, const std::string& tap = {},
+                           bool multi_queue = false) {
+  auto user = user_of_domain(p.vmm);
+  if (!user) return ok();
+  AV_TRY_ASSIGN(auto changes, load_owner_changes(p.dir));
+  auto persist = [&](const std::vector<OwnerChange>& ch) { return save_owner_changes(p.dir, ch); };
+  if (tap.empty()) {
+    AV_TRY(take_for(changes, *user, path, persist));
+    return check_reachable(*user, path, false);
+  }
+  return take_tap(changes, *user, tap, multi_queue, persist);
+}
+
+void take_back_from_domain_user(const VmPaths& p, const std::string& path, const std::string& tap = {}) {
+  auto changes = load_owner_changes(p.dir);
+  if (!changes) return;
+  std::vector<OwnerChange> back;
+  std::erase_if(*changes, [&](const OwnerChange& c) {
+    bool match = tap.empty() ? (c.tap.empty() && c.path == path) : c.tap == tap;
+    if (match) back.push_back(c);
+    return match;
+  });
+  for (auto& problem : restore(back)) fmt::print(stderr, "altoctl: {}\n", problem);
+  (void)save_owner_changes(p.dir, *changes);
+}
+
+std::string vfio_group_node(const host::SysfsRoot& sys, const config::Hostdev& h) {
+  auto a = host::parse_pci_address(h.source.to_string());
+  if (!a) return {};
+  auto g = host::iommu_group_of(sys, *a);
+  return g && *g ? fmt::format("/dev/vfio/{}", **g) : std::string();
+}
+
 // ---- attach ---------------------------------------------------------------------------------
 
 // The host side of one live attach, undone in reverse if the add fails.
@@ -158,6 +196,12 @@ Status attach_hostdev(AttachContext& a, config::Hostdev h) {
   host::SysfsRoot sys(a.g.sysfs_root);
   config::DomainConfig one = only_hostdev(a.live, h);
   AV_TRY(prepare_hostdevs(sys, a.state, one, a.s.supervisor_pid));
+  VmPaths paths = a.store.paths(a.s.name);
+  std::string node = vfio_group_node(sys, h);
+  if (auto g = give_to_domain_user(paths, node); !g) {
+    (void)release_hostdevs(sys, a.state, one);
+    return g;
+  }
   json args = {{"driver", "vfio-pci"}, {"host", h.source.to_string()}, {"id", h.alias},
                {"bus", fmt::format("pci.{}", h.guest_address->bus)}, {"addr", "0"}};
   if (h.rom_bar == false) args["rombar"] = 0;
@@ -167,6 +211,7 @@ Status attach_hostdev(AttachContext& a, config::Hostdev h) {
       return unknown_outcome(a, r.error(), h.alias);
     }
     Error e = r.error();
+    take_back_from_domain_user(paths, node);
     if (auto back = release_hostdevs(sys, a.state, one); !back) e = e.context(back.error().message());
     else if (h.managed) e = Error(e.message() + fmt::format(" ({} is back on its host driver)", h.source.to_string()));
     return std::unexpected(e);
@@ -188,7 +233,12 @@ Status attach_disk(AttachContext& a, config::Disk d) {
   json add = {{"node-name", node}, {"driver", "raw"}, {"file", file}, {"read-only", d.readonly}};
   if (d.cache) add["cache"] = {{"direct", *d.cache == config::Disk::Cache::none}};
   if (d.discard) add["discard"] = *d.discard ? "unmap" : "ignore";
-  AV_TRY(a.qmp.execute("blockdev-add", add));
+  VmPaths paths = a.store.paths(a.s.name);
+  AV_TRY(give_to_domain_user(paths, d.source));
+  if (auto r = a.qmp.execute("blockdev-add", add); !r) {
+    take_back_from_domain_user(paths, d.source);
+    return std::unexpected(r.error());
+  }
   json dev = {{"driver", "virtio-blk-pci"}, {"drive", node}, {"id", d.alias},
               {"bus", fmt::format("pci.{}", d.address->bus)}, {"addr", "0"}};
   if (!d.serial.empty()) dev["serial"] = d.serial;
@@ -199,6 +249,7 @@ Status attach_disk(AttachContext& a, config::Disk d) {
       return unknown_outcome(a, r.error(), d.alias);
     }
     (void)a.qmp.execute("blockdev-del", {{"node-name", node}});
+    take_back_from_domain_user(paths, d.source);
     return std::unexpected(r.error());
   }
   fmt::print(stderr, "altoctl: {} is {} ({}) on root port pci.{}\n", d.source, d.alias, d.target, d.address->bus);
@@ -243,6 +294,11 @@ Status attach_interface(AttachContext& a, config::Interface n) {
     }
     forget_tap();
   };
+  VmPaths paths = a.store.paths(a.s.name);
+  if (auto g = give_to_domain_user(paths, {}, n.target, n.queues > 1); !g) {
+    undo_record();
+    return g;
+  }
   std::string netdev = "host" + n.alias;
   json add = {{"type", "tap"}, {"id", netdev}, {"ifname", n.target}};
   if (n.vhost) add["vhost"] = *n.vhost;
@@ -277,7 +333,7 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   auto added = config::add_device(*live, text, file);
   if (!added) return report(added.error());
   for (auto& w : added->warnings) fmt::print(stderr, "warning: {}\n", w);
-  auto c = QmpClient::connect(p.qmp, kAddReplyWait);
+  auto c = QmpClient::connect(p.qmp, kAddReplyWait, s.altovirt_pid);
   if (!c) return report(c.error());
   AttachContext a{g, store, s, *state, *c, *live};
   Status r = ok();
@@ -316,7 +372,9 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
 struct LiveDevice {
   config::FoundDevice found;
   std::string alias;
-  std::string name;  // for messages: the host address, the image, the tap
+  std::string name;    // for messages: the host address, the image, the tap
+  std::string source;  // a disk's image
+  std::string tap;     // an interface's tap
 };
 
 // The running domain's XML and host without the device (the guest has let go of it).
@@ -366,6 +424,13 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
       break;
   }
   if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
+  // What the domain's user was given for the device (vm_user.h).
+  {
+    host::SysfsRoot sys(g.sysfs_root);
+    if (hostdev) take_back_from_domain_user(p, vfio_group_node(sys, *hostdev));
+    if (dev.found.kind == config::DeviceElement::disk && !dev.source.empty()) take_back_from_domain_user(p, dev.source);
+    if (dev.found.kind == config::DeviceElement::interface && !dev.tap.empty()) take_back_from_domain_user(p, {}, dev.tap);
+  }
   if (hostdev) {
     host::SysfsRoot sys(g.sysfs_root);
     if (auto r = release_hostdevs(sys, *state, only_hostdev(*live, *hostdev)); !r) problems.push_back(r.error().message());
@@ -391,7 +456,7 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   if (!live) return report(live.error());
   auto found = config::find_device(*live, text, file);
   if (!found) return report(found.error());
-  LiveDevice dev{*found, {}, {}};
+  LiveDevice dev{*found, {}, {}, {}, {}};
   switch (found->kind) {
     case config::DeviceElement::hostdev:
       dev.alias = live->hostdevs[found->index].alias;
@@ -399,10 +464,12 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
       break;
     case config::DeviceElement::disk:
       dev.alias = live->disks[found->index].alias;
+      dev.source = live->disks[found->index].source;
       dev.name = fmt::format("disk {} ({})", live->disks[found->index].target, live->disks[found->index].source);
       break;
     case config::DeviceElement::interface:
       dev.alias = live->interfaces[found->index].alias;
+      dev.tap = live->interfaces[found->index].target;
       dev.name = fmt::format("interface {} (tap {})", live->interfaces[found->index].mac, live->interfaces[found->index].target);
       break;
   }
@@ -410,7 +477,7 @@ int detach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
     return report(Error(fmt::format("{} of domain '{}' has no alias (the domain was started by an older altoctl); "
                                     "restart the domain to detach it live",
                                     dev.name, s.name)));
-  auto c = QmpClient::connect(p.qmp, 30s);
+  auto c = QmpClient::connect(p.qmp, 30s, s.altovirt_pid);
   if (!c) return report(c.error());
   auto r = c->execute("device_del", {{"id", dev.alias}});
   if (!r) {

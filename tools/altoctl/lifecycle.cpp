@@ -1,5 +1,7 @@
 #include "lifecycle.h"
 
+#include "vm_args.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -69,10 +71,24 @@ int vm_start(const Global& g, const std::string& name) {
   return start_domain(g, parsed->config, fmt::format("Domain '{}' started", name));
 }
 
-int vm_undefine(const Global& g, const std::string& name) {
+int vm_undefine(const Global& g, const std::string& name, NvramChoice nvram) {
   VmStore store = store_of(g);
   if (auto r = check_vm_name(name); !r) return report(r.error());
   if (!store.defined(name)) return report(Error(fmt::format("failed to get domain '{}': not defined", name)));
+  auto parsed = parse_file(store.defined_xml(name));
+  std::string vars = parsed ? nvram_file(parsed->config) : "";
+  if (!vars.empty() && path_exists(vars)) {
+    if (nvram == NvramChoice::ask)
+      return report(Error(fmt::format("cannot undefine domain '{}' with its UEFI variable store {}: add --nvram to remove "
+                                      "it too, or --keep-nvram to keep it", name, vars)));
+    if (nvram == NvramChoice::remove) {
+      if (vars == parsed->config.firmware->nvram_template)
+        return report(Error(fmt::format("domain '{}': its variable store {} is also its <nvram template=...>, which "
+                                        "other domains may copy; not removing it (use --keep-nvram)", name, vars)));
+      if (::unlink(vars.c_str()) != 0)
+        return report(Error(fmt::format("removing the variable store {}: {}", vars, std::strerror(errno))));
+    }
+  }
   (void)store.set_autostart(name, false);  // as virsh undefine: the mark goes with the definition
   if (::unlink(store.defined_xml(name).c_str()) != 0)
     return report(Error(fmt::format("removing {}: {}", store.defined_xml(name), std::strerror(errno))));
@@ -127,7 +143,7 @@ int vm_shutdown(const Global& g, const std::string& name, unsigned timeout_s) {
   auto s = find_vm(g, store, name);
   if (!s) return report(s.error());
   if (!is_active(*s)) return report(Error(fmt::format("domain '{}' is not running", s->name)));
-  auto c = QmpClient::connect(store.paths(s->name).qmp);
+  auto c = QmpClient::connect(store.paths(s->name).qmp, std::chrono::seconds(10), s->altovirt_pid);
   if (!c) return report(c.error());
   if (auto r = c->execute("system_powerdown"); !r) return report(r.error());
   fmt::print("Domain '{}' is being shutdown\n", s->name);

@@ -19,7 +19,10 @@ namespace altoctl {
 int vm_create(const Global& g, const std::string& file);
 int vm_define(const Global& g, const std::string& file);
 int vm_start(const Global& g, const std::string& name);
-int vm_undefine(const Global& g, const std::string& name);
+// virsh's choice for a domain with UEFI variables: --nvram removes the file, --keep-nvram keeps it,
+// neither refuses to undefine while the file exists (libvirt: "cannot undefine domain with nvram").
+enum class NvramChoice { ask, remove, keep };
+int vm_undefine(const Global& g, const std::string& name, NvramChoice nvram = NvramChoice::ask);
 int vm_list(const Global& g, bool all, bool name_only = false);
 int vm_console(const Global& g, const std::string& name);
 int vm_shutdown(const Global& g, const std::string& name, unsigned timeout_s);

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
                  "state directory (default: $ALTOVIRT_STATE_DIR or /run/altovirt)");
   app.add_option("--config-dir", g.config_dir,
                  "where defined domains are kept (default: $ALTOVIRT_CONFIG_DIR or /etc/altovirt/domains)");
+  app.add_option("--user", g.vm_user,
+                 "the user altovirt runs as (default: $ALTOVIRT_USER, else 'altovirt' when it exists, else root)");
   // For tests: a directory laid out like / with sys/, proc/, dev/.
   app.add_option("--sysfs-root", g.sysfs_root)->group("");
 
@@ -83,7 +85,14 @@ int main(int argc, char** argv) {
   start->callback([&] { status = vm_start(g, domain); });
   auto* undefine = app.add_subcommand("undefine", "remove a domain's definition");
   undefine->add_option("domain", domain, "domain name")->required();
-  undefine->callback([&] { status = vm_undefine(g, domain); });
+  NvramChoice nvram = NvramChoice::ask;
+  bool remove_nvram = false, keep_nvram = false;
+  auto* rm_nv = undefine->add_flag("--nvram", remove_nvram, "also remove its UEFI variable store");
+  undefine->add_flag("--keep-nvram", keep_nvram, "keep its UEFI variable store")->excludes(rm_nv);
+  undefine->callback([&] {
+    nvram = remove_nvram ? NvramChoice::remove : keep_nvram ? NvramChoice::keep : NvramChoice::ask;
+    status = vm_undefine(g, domain, nvram);
+  });
   bool name_only = false;
   auto* vlist = app.add_subcommand("list", "list running domains (--all: also shut off and defined ones)");
   vlist->add_flag("--all", all, "also domains that are not running");

@@ -13,7 +13,7 @@ namespace altoctl {
 using namespace altovirt;
 using json = nlohmann::json;
 
-Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milliseconds timeout) {
+Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milliseconds timeout, pid_t peer) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) return fail("QMP socket path '{}' is too long", path);
@@ -28,6 +28,14 @@ Result<QmpClient> QmpClient::connect(const std::string& path, std::chrono::milli
     if (errno != EAGAIN || std::chrono::steady_clock::now() >= deadline)
       return fail_errno(errno, "connecting to the VM's QMP socket {}", path);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // backlog full: the VMM accepts one by one
+  }
+  if (peer > 0) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return fail_errno(errno, "{}: SO_PEERCRED", path);
+    if (cred.pid != peer)
+      return fail("{} is not the domain's altovirt's (pid {} listens on it, not {}); refusing to use it", path, cred.pid,
+                  peer);
   }
   QmpClient c(std::move(fd), path, timeout);
   AV_TRY_ASSIGN(json greeting, c.read_message());

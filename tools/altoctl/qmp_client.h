@@ -5,6 +5,8 @@
 // Threading: one object per thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -20,8 +22,12 @@ namespace altoctl {
 
 class QmpClient {
  public:
+  // `peer`: the pid the socket must belong to (its listener, SO_PEERCRED), 0 for any. The socket is
+  // in a directory altovirt may write (vm_store.h); a compromised altovirt could put a link to
+  // another VM's socket there and have root's altoctl drive that VM instead.
   static altovirt::Result<QmpClient> connect(const std::string& socket_path,
-                                             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                             pid_t peer = 0);
   // Runs `command` and returns its "return" value; an "error" reply becomes an Error with its desc.
   altovirt::Result<nlohmann::json> execute(const std::string& command, nlohmann::json arguments = nullptr);
   // Whether the last execute() got a reply ("return" or "error"). After a timeout or a lost

@@ -1,6 +1,7 @@
 #include "recover.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "altovirt/base/files.h"
 #include "hostdevs.h"
 #include "interfaces.h"
+#include "vm_user.h"
 
 namespace altoctl {
 
@@ -57,6 +59,11 @@ Status cleanup_orphan(host::SysfsRoot& sys, host::StateDir& state, const VmStore
                   s.altovirt_pid, s.name);
   }
   Status result = ok();
+  // What the user altovirt ran as was given (vm_user.h), first: its /dev/vfio/N nodes go with the devices.
+  if (auto owners = load_owner_changes(p.dir); owners) {
+    for (auto& problem : restore(*owners)) result = result ? Status(fail("{}", problem)) : result;
+    (void)::unlink((p.dir + "/owners.json").c_str());
+  }
   if (path_exists(p.xml)) {
     auto c = config::parse_domain_file(p.xml);
     result = c ? release_hostdevs(sys, state, c->config, opts) : Status(std::unexpected(c.error()));

@@ -22,6 +22,7 @@
 #include "interfaces.h"
 #include "qmp_client.h"
 #include "vm_args.h"
+#include "vm_user.h"
 
 namespace altoctl {
 
@@ -84,6 +85,9 @@ struct Supervisor {
   bool reported = false;
   std::string cancel_reason;  // set once a cancel was seen
   std::vector<CreatedTap> taps;  // the NICs' taps this supervisor created, deleted in finish()
+  std::optional<VmUser> user;    // who altovirt runs as (nullopt: root)
+  std::vector<OwnerChange> owners;  // what the user was given, restored in finish()
+  std::string kernel_cache;         // the user's kernel cache directory ("" when none)
 
   void tell(const std::string& line) {
     if (report_fd < 0) return;
@@ -131,6 +135,8 @@ struct Supervisor {
 };
 
 Status Supervisor::prepare(VmStatus& s) {
+  // Who altovirt will run as, before anything on the host changes.
+  AV_TRY_ASSIGN(user, resolve_vm_user(g.vm_user));
   AV_TRY_ASSIGN(host::StateDir state, open_state(g));
   AV_TRY_ASSIGN(auto existing, store.load(config.name));
   if (existing && is_active(*existing))
@@ -161,6 +167,28 @@ Status Supervisor::prepare(VmStatus& s) {
   s.message.clear();
   s.taps = taps;  // so that recover deletes them if this supervisor dies before finish()
   if (auto w = store.save(s); !w) return undo(w.error());
+  // altovirt's own directory (QMP socket, -D log, pidfile): the only one of the domain's it may write.
+  if (auto m = make_vmm_dir(p.vmm, user); !m) return undo(m.error());
+  if (config.memory_backing && config.memory_backing->hugepages) {
+    if (auto h = check_hugetlbfs(config); !h) return undo(h.error());
+    if (auto m = make_dirs(hugepage_dir(config)); !m) return undo(m.error());
+  }
+  // The user altovirt runs as gets what this domain needs (vm_user.h); each change is in
+  // owners.json before it is made, for finish() and for recover.
+  if (user) {
+    auto given = grant(sys, *user, config, [&](const std::vector<OwnerChange>& ch) { return save_owner_changes(p.dir, ch); });
+    if (!given) return undo(given.error());
+    owners = std::move(*given);
+    // altovirt's kernel cache (boot/kernel_cache.h), one per domain: root's /var/cache/altovirt is
+    // not the user's to write, and a cache shared by the user's domains would let one domain's
+    // altovirt plant the kernel another boots. Best effort: without it, every start extracts the
+    // kernel again.
+    std::string cache = "/var/cache/altovirt/domains/" + config.name;
+    if (make_dirs(cache) && ::chown(cache.c_str(), user->uid, user->gid) == 0) kernel_cache = cache;
+    fmt::print(stderr, "supervisor: altovirt runs as {} (uid {})\n", user->name, user->uid);
+  } else {
+    fmt::print(stderr, "supervisor: altovirt runs as root (no user '{}'; see --user)\n", g.vm_user.empty() ? "altovirt" : g.vm_user);
+  }
   return ok();
 }
 
@@ -170,6 +198,12 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     fmt::print(stderr, "supervisor: cannot give the devices back: {}\n", state.error().message());
   } else {
     host::SysfsRoot sys(g.sysfs_root);
+    // What the user was given, first (the reverse of prepare()): its /dev/vfio/N nodes go with the
+    // devices. The record is the truth: attach-device adds what it gives a hot-plugged device.
+    if (auto recorded = load_owner_changes(store.paths(config.name).dir); recorded) owners = std::move(*recorded);
+    for (auto& problem : restore(owners)) fmt::print(stderr, "supervisor: ownership: {}\n", problem);
+    owners.clear();
+    (void)::unlink((store.paths(config.name).dir + "/owners.json").c_str());
     // The host devices of the domain as it ends: attach-device and detach-device change the live XML.
     config::DomainConfig last = config;
     if (auto live = config::parse_domain_file(store.paths(config.name).xml); live) last.hostdevs = live->config.hostdevs;
@@ -178,6 +212,7 @@ void Supervisor::finish(VmStatus& s, const std::string& why) {
     // detach-device takes out those it deleted (whose names the kernel may have given out again).
     if (auto rec = store.load(config.name); rec && *rec) taps = (*rec)->taps;
     release_interfaces(taps);
+    if (config.memory_backing && config.memory_backing->hugepages) (void)::rmdir(hugepage_dir(config).c_str());
     s.taps.clear();
     s.state = VmState::shutoff;
     s.id = 0;
@@ -234,12 +269,26 @@ int Supervisor::run() {
     // altovirt takes SIGINT/SIGTERM as "stop the VM"; it must not inherit the supervisor's SIG_IGN.
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGHUP, SIG_DFL);
+    if (user) {
+      // libvirt's allowance: guest RAM + 1 GiB of locked memory (VFIO pins all of guest RAM).
+      if (!kernel_cache.empty()) ::setenv("ALTOVIRT_KERNEL_CACHE", kernel_cache.c_str(), 1);
+      if (auto b = become(*user, config.memory_kib * 1024 + (uint64_t{1} << 30)); !b) {
+        std::fprintf(stderr, "cannot run altovirt as %s: %s\n", user->name.c_str(), b.error().message().c_str());
+        ::_exit(127);
+      }
+    }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(emulator.c_str()));
     for (auto& a : *args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execvp(emulator.c_str(), argv.data());
-    std::fprintf(stderr, "cannot run the emulator '%s': %s\n", emulator.c_str(), std::strerror(errno));
+    if (user && errno == EACCES)
+      std::fprintf(stderr,
+                   "cannot run the emulator '%s' as user %s: %s; it and every directory on its way must be readable "
+                   "and searchable by that user (or use --user root)\n",
+                   emulator.c_str(), user->name.c_str(), std::strerror(errno));
+    else
+      std::fprintf(stderr, "cannot run the emulator '%s': %s\n", emulator.c_str(), std::strerror(errno));
     ::_exit(127);
   }
   ::close(err_pipe[1]);
@@ -288,7 +337,7 @@ int Supervisor::run() {
       term_sent = Clock::now();
     }
     if (!running && !term_sent && path_exists(p.qmp)) {
-      auto c = QmpClient::connect(p.qmp, 2s);
+      auto c = QmpClient::connect(p.qmp, 2s, child);
       auto st = c ? c->execute("query-status") : Result<json>(std::unexpected(c.error()));
       if (st && st->value("status", "") != "prelaunch") {
         running = true;
@@ -427,7 +476,7 @@ int Launcher::run(const std::string& started) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    Supervisor sup{g_, store_, c_, rep[1], cancel[0], false, {}, {}};
+    Supervisor sup{g_, store_, c_, rep[1], cancel[0], false, {}, {}, {}, {}, {}};
     std::_Exit(sup.run());
   }
   ::close(rep[1]);

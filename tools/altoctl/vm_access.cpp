@@ -25,7 +25,7 @@ Status reconcile(const Global& g, const VmStore& store) {
 
 VmState live_state(const VmStore& store, const VmStatus& s) {
   if (s.state != VmState::running) return s.state;
-  auto c = QmpClient::connect(store.paths(s.name).qmp, 3s);
+  auto c = QmpClient::connect(store.paths(s.name).qmp, 3s, s.altovirt_pid);
   if (!c) return s.state;
   auto r = c->execute("query-status");
   if (r && r->value("status", "") == "paused") return VmState::paused;
@@ -41,7 +41,7 @@ Result<VmStatus> find_vm(const Global& g, const VmStore& store, const std::strin
 
 Result<QmpClient> qmp_of(const VmStore& store, const VmStatus& s) {
   if (!is_active(s)) return fail("domain '{}' is not running", s.name);
-  return QmpClient::connect(store.paths(s.name).qmp);
+  return QmpClient::connect(store.paths(s.name).qmp, std::chrono::seconds(10), s.altovirt_pid);
 }
 
 bool wait_shutoff(const VmStore& store, const std::string& name, std::chrono::milliseconds timeout) {
@@ -54,10 +54,12 @@ bool wait_shutoff(const VmStore& store, const std::string& name, std::chrono::mi
   return false;
 }
 
-int start_domain(const Global& g, const config::DomainConfig& c, const std::string& started) {
+int start_domain(const Global& g, const config::DomainConfig& config, const std::string& started) {
   VmStore store = store_of(g);
   if (auto r = reconcile(g, store); !r) return report(r.error());
+  const config::DomainConfig c = with_nvram_path(config);
   if (auto r = check_runnable(c); !r) return report(r.error());
+  if (auto r = prepare_nvram(c); !r) return report(r.error());
   return launch(g, store, c, started);
 }
 

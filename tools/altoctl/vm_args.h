@@ -22,8 +22,27 @@ altovirt::Status check_runnable(const altovirt::config::DomainConfig& config);
 altovirt::Result<std::vector<std::string>> altovirt_args(const altovirt::config::DomainConfig& config,
                                                          const VmPaths& paths);
 
+// Where a hugepage-backed domain's RAM file goes: its own directory on the mount of its page size
+// (/dev/hugepages, or /dev/hugepages1G for 1 GiB pages), altovirt/NAME, which the supervisor makes
+// (owned by the user altovirt runs as) and removes; libvirt does the same under libvirt/qemu.
+std::string hugepage_dir(const altovirt::config::DomainConfig& config);
+// That the mount hugepage_dir() is on is a hugetlbfs (else the supervisor would make the directory
+// on /dev's tmpfs and altovirt's RAM would be ordinary pages).
+altovirt::Status check_hugetlbfs(const altovirt::config::DomainConfig& config);
+
 // The altovirt binary: <emulator> when the XML names one, else the altovirt next to altoctl's own
 // binary (`self_exe`), else "altovirt" (looked up in PATH).
+// UEFI firmware's variable store (<os><nvram>): the path <nvram> names, else NAME_VARS.fd in
+// $ALTOVIRT_NVRAM_DIR or /var/lib/altovirt/nvram (libvirt's /var/lib/libvirt/qemu/nvram). "" when the
+// domain has no <nvram>.
+std::string nvram_file(const altovirt::config::DomainConfig& config);
+// The domain with its <nvram> path filled in (as libvirt writes it at define time), so that its
+// running XML and altovirt's -drive name the file.
+altovirt::config::DomainConfig with_nvram_path(altovirt::config::DomainConfig config);
+// Before a start: a variable store that does not exist yet is copied from <nvram template=...>
+// (mode 0600, its directory made); a missing template, or none given, is an error naming both.
+altovirt::Status prepare_nvram(const altovirt::config::DomainConfig& config);
+
 std::string emulator_path(const altovirt::config::DomainConfig& config, const std::string& self_exe);
 
 }  // namespace altoctl

@@ -45,8 +45,9 @@ Status check_vm_name(const std::string& name) {
 
 VmPaths VmStore::paths(const std::string& name) const {
   std::string d = state_dir_ + "/vms/" + name;
-  return VmPaths{d, d + "/status.json", d + "/domain.xml", d + "/qmp.sock", d + "/altovirt.log",
-                 d + "/supervisor.log", d + "/altovirt.pid"};
+  std::string v = d + "/vmm";
+  return VmPaths{d, d + "/status.json", d + "/domain.xml", v + "/qmp.sock", v + "/altovirt.log",
+                 d + "/supervisor.log", v + "/altovirt.pid", v};
 }
 
 bool VmStore::defined(const std::string& name) const { return path_exists(defined_xml(name)); }

@@ -5,8 +5,11 @@
 //   <state>/vms/NAME/status.json   {"id", "name", "state", "supervisor_pid", "altovirt_pid", "pty",
 //                                   "persistent", "message"} (written atomically)
 //   <state>/vms/NAME/domain.xml    the domain as it was started (dumpxml of a running VM)
-//   <state>/vms/NAME/qmp.sock      altovirt's QMP socket
-//   <state>/vms/NAME/altovirt.log  altovirt's -D log; supervisor.log: the supervisor's own
+//   <state>/vms/NAME/owners.json   what the user altovirt runs as was given (vm_user.h)
+//   <state>/vms/NAME/supervisor.log  the supervisor's own log
+//   <state>/vms/NAME/vmm/          altovirt's own directory, the only one it may write (it runs as
+//                                  the domain's user, vm_user.h; everything root acts on stays in
+//                                  NAME/, root's): qmp.sock (QMP), altovirt.log (-D), altovirt.pid
 //   <state>/next-id                the next domain id (virsh numbers running domains 1, 2, ...)
 //   <config>/NAME.xml              defined (persistent) domains
 //   <config>/autostart/NAME.xml    a symlink to ../NAME.xml: start NAME at host boot (as libvirt's
@@ -50,6 +53,7 @@ struct VmStatus {
 
 struct VmPaths {
   std::string dir, status, xml, qmp, log, supervisor_log, pidfile;
+  std::string vmm;  // altovirt's directory: qmp, log and pidfile are in it
 };
 
 class VmStore {

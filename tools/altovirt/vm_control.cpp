@@ -220,6 +220,8 @@ Status VmControl::register_commands(qmp::Server& server) {
                                   }}));
   AV_TRY(register_balloon_commands(server, *this));
   AV_TRY(register_hotplug_commands(server, *this));
+  AV_TRY(register_virtio_commands(server, *this));
+  AV_TRY(register_vcpu_commands(server, *this));
   return ok();
 }
 

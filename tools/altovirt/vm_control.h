@@ -32,6 +32,10 @@ Status register_balloon_commands(qmp::Server& server, VmControl& control);
 // Hot-plug (tools/altovirt/hotplug_commands.cpp): device_add and device_del, in QEMU's shapes; the
 // event DEVICE_DELETED comes from the machine's removed handler (attach()).
 Status register_hotplug_commands(qmp::Server& server, VmControl& control);
+// x-query-virtio-queues (virtio_commands.cpp).
+Status register_virtio_commands(qmp::Server& server, VmControl& control);
+// x-query-vcpus (vcpu_commands.cpp).
+Status register_vcpu_commands(qmp::Server& server, VmControl& control);
 
 class VmControl {
  public:

@@ -165,7 +165,13 @@ void VirtioNet::transmit(unsigned pair) {
 
 void VirtioNet::receive(unsigned pair) {
   virtio::Virtqueue* rx = queues_.empty() ? nullptr : queues_[2 * pair];
-  if (rx == nullptr || pair >= active_pairs_) return;
+  if (rx == nullptr || pair >= active_pairs_) {
+    // Not served (the driver did not enable this receive queue, or the pair is not active): stop
+    // watching, else a frame waiting in the level-triggered fd makes the loop spin. VQ_PAIRS_SET
+    // watches an activated pair again.
+    watch(pair, false);
+    return;
+  }
   const bool mergeable = negotiated_ & bit(VIRTIO_NET_F_MRG_RXBUF);
   bool any = false, starved = false;
   for (unsigned frame = 0; frame < kBudget; ++frame) {

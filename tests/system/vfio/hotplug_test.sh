@@ -247,7 +247,7 @@ XML
 IFS=':.' read -r d b sl f <<<"$NIC_BDF"
 nic_xml="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x$d' bus='0x$b' slot='0x$sl' function='0x$f'/></source></hostdev>"
 echo "$nic_xml" > /tmp/nic.xml
-out=/tmp/hpa.out log=$ALTOVIRT_STATE_DIR/vms/hpa/altovirt.log; : > "$out"
+out=/tmp/hpa.out log=$ALTOVIRT_STATE_DIR/vms/hpa/vmm/altovirt.log; : > "$out"
 hp_domain hpa "$out" "hp-blk,hp-in,dhcp,ping,hp-out,hp-in,dhcp,ping,hp-out,sleep-15 guest.pattern=blk-pattern guest.newpattern=blk-altoctl" > /tmp/hpa.xml
 r=$("$ALTOCTL" create /tmp/hpa.xml 2>&1) || fail "altoctl create hpa: $r"
 xml=$("$ALTOCTL" dumpxml hpa)
@@ -335,7 +335,7 @@ wait_for 120 sh -c "\"$ALTOCTL\" domstate hpa | grep -q 'shut off'" || fail "hpa
 # A guest that never lets go (no pciehp: pcie_ports=compat) of a device it had from boot: detach
 # times out, says so, and changes nothing; the device stays the domain's until it ends, and goes
 # back to its host driver then.
-out=/tmp/hpb.out log=$ALTOVIRT_STATE_DIR/vms/hpb/altovirt.log; : > "$out"
+out=/tmp/hpb.out log=$ALTOVIRT_STATE_DIR/vms/hpb/vmm/altovirt.log; : > "$out"
 hp_domain hpb "$out" "sleep-600 pcie_ports=compat" "$nic_xml" > /tmp/hpb.xml
 r=$("$ALTOCTL" create /tmp/hpb.xml 2>&1) || fail "altoctl create hpb: $r"
 wait_for 300 seen_ge GUEST-INIT 1 || { explain; fail "hpb did not boot"; }

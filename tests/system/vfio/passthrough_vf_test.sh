@@ -50,9 +50,12 @@ expect_contains "two devices: DHCP lease over the NIC" "GUEST-LEASE" "$out"
 expect_contains "two devices: the VF reads" "GUEST-NVME-READ vf-pattern-3" "$out"
 
 # Two VMs, each with its own VF, at the same time; while the first holds VF 1 a third is refused.
-guest nvme-read,sleep-30 "guest.pattern=vf-pattern-3" /tmp/a.log -device vfio-pci,host="$vf1" > /tmp/vm-a.out 2>&1 &
+# VM A's kernel is not quiet (its boot log slows the boot: 200 s) and it has a QMP socket: CI once
+# saw it print nothing for 120 s.
+guest nvme-read,sleep-30 "guest.pattern=vf-pattern-3 loglevel=7" /tmp/a.log -device vfio-pci,host="$vf1" \
+  -qmp unix:/tmp/vm-a.qmp,server,nowait > /tmp/vm-a.out 2>&1 &
 a=$!
-wait_for 120 grep -q 'GUEST-INIT' /tmp/vm-a.out || fail "VM A did not start: $(cat /tmp/vm-a.out)"
+wait_for 200 grep -q 'GUEST-INIT' /tmp/vm-a.out || { vm_hang_report "$a" /tmp/a.log; fail "VM A did not start: $(tail -n 40 /tmp/vm-a.out)"; }
 out=$(guest info "" /tmp/busy.log -device vfio-pci,host="$vf1" 2>&1); rc=$?
 expect_eq "VF held by another VM: exit status" 1 "$rc"
 expect_contains "VF held by another VM: message" "already in use by another process" "$out"

@@ -102,6 +102,45 @@ TEST_F(VerbsCli, DominfoAutostartAndDomuuidOfADefinedDomain) {
   EXPECT_THAT(r.output, HasSubstr("failed to get domain 'nosuch'"));
 }
 
+// virsh undefine's nvram rule: a domain whose UEFI variable store exists is not undefined without
+// --nvram (remove it) or --keep-nvram (keep it); a store that is its own template is never removed.
+TEST_F(VerbsCli, UndefineAskHowToTreatTheVariableStore) {
+  auto define = [&](const std::string& name, const std::string& nvram) {
+    std::string xml = "<domain type='kvm'><name>" + name + "</name><memory unit='MiB'>256</memory><os>"
+                      "<type arch='x86_64' machine='q35'>hvm</type><loader readonly='yes' type='pflash'>/c.fd</loader>" +
+                      nvram + "</os></domain>\n";
+    ASSERT_TRUE(altovirt::write_file_atomic(root + "/" + name + ".xml", xml));
+    ASSERT_EQ(altoctl("define " + root + "/" + name + ".xml").status, 0);
+  };
+  const std::string env = "ALTOVIRT_NVRAM_DIR=" + root + "/nvram";
+  define("uefi", "<nvram template='/t.fd'/>");
+  std::string vars = root + "/nvram/uefi_VARS.fd";
+  ASSERT_TRUE(altovirt::make_dirs(root + "/nvram"));
+  ASSERT_TRUE(altovirt::write_file_atomic(vars, "vars"));
+  CliRun r = altoctl("undefine uefi", env);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("cannot undefine domain 'uefi' with its UEFI variable store " + vars +
+                                  ": add --nvram to remove it too, or --keep-nvram to keep it"));
+  EXPECT_EQ(altoctl("undefine --nvram --keep-nvram uefi", env).status, 2) << "the flags exclude each other";
+  r = altoctl("undefine --keep-nvram uefi", env);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(vars));
+  define("uefi", "<nvram template='/t.fd'/>");
+  r = altoctl("undefine --nvram uefi", env);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(vars));
+
+  // StratoVirt's example names one file as both store and template: it stays.
+  std::string shared = root + "/OVMF_VARS";
+  ASSERT_TRUE(altovirt::write_file_atomic(shared, "template"));
+  define("sv", "<nvram template='" + shared + "'>" + shared + "</nvram>");
+  r = altoctl("undefine --nvram sv", env);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("is also its <nvram template=...>"));
+  EXPECT_TRUE(std::filesystem::exists(shared));
+  EXPECT_EQ(altoctl("undefine --keep-nvram sv", env).status, 0);
+}
+
 TEST_F(VerbsCli, EditTakesAValidEditAndKeepsTheOldDefinitionOnAnError) {
   ASSERT_EQ(altoctl("define " + root + "/seed.xml").status, 0);
   std::string before = defined();

@@ -3,6 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+
+#include "altovirt/base/files.h"
+
 namespace altoctl {
 namespace {
 
@@ -34,6 +39,46 @@ std::string value_of(const std::vector<std::string>& args, const std::string& op
   return "<absent>";
 }
 
+config::DomainConfig uefi(const std::string& nvram) {
+  auto r = config::parse_domain_xml("<domain type='kvm'><name>vm1</name><memory unit='MiB'>256</memory><os>"
+                                    "<type arch='x86_64' machine='q35'>hvm</type>"
+                                    "<loader readonly='yes' type='pflash'>/c.fd</loader>" + nvram + "</os></domain>");
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? r->config : config::DomainConfig{};
+}
+
+TEST(VmArgsTest, TheVariableStoreIsCopiedFromItsTemplateOnce) {
+  char tmpl[] = "/tmp/altoctl-nvram-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(write_file_atomic(dir + "/TEMPLATE.fd", "template"));
+  ::setenv("ALTOVIRT_NVRAM_DIR", (dir + "/nvram").c_str(), 1);
+  auto c = with_nvram_path(uefi("<nvram template='" + dir + "/TEMPLATE.fd'/>"));
+  EXPECT_EQ(c.firmware->nvram_path, dir + "/nvram/vm1_VARS.fd") << "libvirt's NAME_VARS.fd";
+  ASSERT_TRUE(prepare_nvram(c));
+  EXPECT_EQ(*read_file(dir + "/nvram/vm1_VARS.fd"), "template");
+  ASSERT_TRUE(write_file_atomic(dir + "/nvram/vm1_VARS.fd", "written by the firmware"));
+  ASSERT_TRUE(prepare_nvram(c));
+  EXPECT_EQ(*read_file(dir + "/nvram/vm1_VARS.fd"), "written by the firmware") << "never copied over";
+  auto a = altovirt_args(c, paths());
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_THAT(*a, Contains("if=pflash,format=raw,unit=1,file=" + dir + "/nvram/vm1_VARS.fd"));
+  EXPECT_THAT(*a, Not(Contains("-kernel")));
+
+  auto no_template = with_nvram_path(uefi("<nvram>" + dir + "/other.fd</nvram>"));
+  auto e = prepare_nvram(no_template);
+  ASSERT_FALSE(e);
+  EXPECT_THAT(e.error().message(), HasSubstr("does not exist and no template= says what to make it from"));
+  ::setenv("ALTOVIRT_NVRAM_DIR", (dir + "/nvram2").c_str(), 1);
+  auto bad_template = with_nvram_path(uefi("<nvram template='/nonexistent.fd'/>"));
+  e = prepare_nvram(bad_template);
+  ASSERT_FALSE(e);
+  EXPECT_THAT(e.error().message(), HasSubstr("<nvram template='/nonexistent.fd'>: the template cannot be read"));
+  EXPECT_TRUE(prepare_nvram(with_nvram_path(uefi("")))) << "no <nvram>: nothing to prepare";
+  ::unsetenv("ALTOVIRT_NVRAM_DIR");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(VmArgsTest, RunsTheDomainWithItsRuntimePaths) {
   auto a = altovirt_args(parse("<serial type='pty'/>" + kHostdev), paths());
   ASSERT_TRUE(a) << a.error().message();
@@ -44,9 +89,9 @@ TEST(VmArgsTest, RunsTheDomainWithItsRuntimePaths) {
   EXPECT_EQ(value_of(*a, "-initrd"), "/boot/i");
   EXPECT_EQ(value_of(*a, "-append"), "console=ttyS0");
   EXPECT_EQ(value_of(*a, "-serial"), "pty");
-  EXPECT_EQ(value_of(*a, "-qmp"), "unix:/run/av/vms/vm1/qmp.sock,server,nowait");
-  EXPECT_EQ(value_of(*a, "-D"), "/run/av/vms/vm1/altovirt.log");
-  EXPECT_EQ(value_of(*a, "-pidfile"), "/run/av/vms/vm1/altovirt.pid");
+  EXPECT_EQ(value_of(*a, "-qmp"), "unix:/run/av/vms/vm1/vmm/qmp.sock,server,nowait");
+  EXPECT_EQ(value_of(*a, "-D"), "/run/av/vms/vm1/vmm/altovirt.log");
+  EXPECT_EQ(value_of(*a, "-pidfile"), "/run/av/vms/vm1/vmm/altovirt.pid");
   // On q35 the hostdev without a guest address goes behind a root port, added for it as libvirt does;
   // then two spare ports for hot-plug, at the top of the root bus.
   std::vector<std::string> devices;

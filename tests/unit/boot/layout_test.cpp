@@ -32,6 +32,24 @@ TEST(Layout, WindowShrinksToFitThePhysicalAddressWidth) {
   EXPECT_FALSE(MemoryLayout::make(63 * GiB, 36)) << "RAM ends at 64 GiB: no room for a window";
 }
 
+TEST(Layout, FirmwareBootHasQ35sFirmwareMap) {
+  // RAM stops at 0xB0000000 (ECAM is there), the 32-bit window is OVMF's fixed aperture, and the
+  // 64-bit window runs from above RAM to the end of the address space.
+  auto l = MemoryLayout::make(3 * GiB, 40, Boot::firmware);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->low_ram, 0xb0000000u);
+  EXPECT_EQ(l->high_ram, 3 * GiB - 0xb0000000u);
+  EXPECT_EQ(l->ecam_base, 0xb0000000u);
+  EXPECT_EQ(l->mmio32_base, 0xc0000000u);
+  EXPECT_EQ(l->mmio32_base + l->mmio32_size, 0xfc000000u);
+  EXPECT_EQ(l->mmio64_base, 5 * GiB) << "1 GiB aligned above RAM's end (4.25 GiB)";
+  EXPECT_EQ(l->mmio64_base + l->mmio64_size, uint64_t{1} << 40);
+  auto d = MemoryLayout::make(3 * GiB, 40);
+  EXPECT_EQ(d->low_ram, 3 * GiB) << "a direct boot keeps its 3 GiB";
+  EXPECT_EQ(d->ecam_base, kEcamBase);
+  EXPECT_FALSE(MemoryLayout::make(63 * GiB, 36, Boot::firmware));
+}
+
 TEST(Layout, RejectsTooLittleOrOddMemory) {
   EXPECT_FALSE(MemoryLayout::make(0, 40));
   EXPECT_FALSE(MemoryLayout::make(32 * MiB, 40));

@@ -114,6 +114,43 @@ TEST(DomainArgs, MinimalPcWithoutAcpiAndRoundedMemory) {
                                  "vfio-pci,host=0000:01:00.0,id=hostdev0,bus=pci.0,addr=0x04.0"));
 }
 
+TEST(DomainFirmware, RoundTripsAndBecomesPflashDrives) {
+  DomainConfig c = parse("<domain type='kvm'><name>uefi</name><memory unit='MiB'>512</memory><os>"
+                         "<type machine='q35'>hvm</type>"
+                         "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                         "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/v/uefi_VARS.fd</nvram>"
+                         "</os></domain>");
+  ASSERT_TRUE(c.firmware);
+  std::string xml = to_xml(c);
+  auto again = parse_domain_xml(xml, "dumpxml");
+  ASSERT_TRUE(again) << again.error().message() << "\n" << xml;
+  EXPECT_EQ(again->config, c) << xml;
+  EXPECT_THAT(xml, HasSubstr("<nvram template=\"/usr/share/OVMF/OVMF_VARS_4M.fd\">/var/lib/v/uefi_VARS.fd</nvram>"));
+  EXPECT_THAT(xml, ::testing::Not(HasSubstr("<kernel"))) << "no kernel: the firmware boots a disk";
+
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(args) << args.error().message();
+  EXPECT_THAT(*args, ElementsAre("-name", "uefi", "-machine", "q35", "-m", "512M", "-smp", "1", "-drive",
+                                 "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on", "-drive",
+                                 "if=pflash,format=raw,unit=1,file=/var/lib/v/uefi_VARS.fd", "-no-acpi", "-qmp",
+                                 "unix:/q,server,nowait", "-device",
+                                 "pcie-root-port,id=pci.1,chassis=1,port=0x0,bus=pcie.0,addr=0x1e.0", "-device",
+                                 "pcie-root-port,id=pci.2,chassis=2,port=0x0,bus=pcie.0,addr=0x1d.0"));
+
+  // <nvram> without a path: the caller's default; without <nvram>: no variable store.
+  c.firmware->nvram_path.clear();
+  auto dflt = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = "", .nvram = "/state/uefi_VARS.fd"});
+  ASSERT_TRUE(dflt);
+  EXPECT_THAT(*dflt, ::testing::Contains("if=pflash,format=raw,unit=1,file=/state/uefi_VARS.fd"));
+  EXPECT_FALSE(to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""})) << "no path and no default";
+  c.firmware->nvram = false;
+  auto none = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  ASSERT_TRUE(none);
+  EXPECT_THAT(*none, ::testing::Not(::testing::Contains(HasSubstr("unit=1"))));
+  c.firmware->loader = "/a,b/CODE.fd";
+  EXPECT_FALSE(to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""})) << "a comma would cut QEMU's option list";
+}
+
 TEST(DomainArgs, RejectsUnusablePaths) {
   DomainConfig c = parse("<domain type='kvm'><name>m</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel></os></domain>");
   auto empty = to_altovirt_args(c, {});

@@ -178,6 +178,45 @@ TEST_F(TransportTest, RequestRoundTripWithIntx) {
   EXPECT_EQ(driver->read<uint8_t>(VirtioPciDevice::kIsrOffset), 0) << "read-to-clear";
 }
 
+// x-query-virtio-queues' source: what a stalled guest would need explained (did it kick, did the
+// device interrupt, where do the rings stand), read without the loop thread.
+TEST_F(TransportTest, ReportShowsKicksInterruptsAndRingIndices) {
+  Ring ring(ram, kBase, 16);
+  ASSERT_TRUE(driver->negotiate(kFVersion1 | kFEventIdx));
+  driver->setup_queue(0, ring.layout);
+  auto before = dev->report();
+  ASSERT_EQ(before.queues.size(), 2u);
+  EXPECT_TRUE(before.queues[0].enabled);
+  EXPECT_FALSE(before.queues[0].ring.has_value()) << "no ring state before DRIVER_OK";
+  driver->driver_ok();
+  ring.set_used_event(0);
+  ring.desc(0, kBase + 0x8000, 4, testing::kNext, 1);
+  ring.desc(1, kBase + 0x9000, 4, testing::kWrite);
+  ring.publish(0);
+  driver->kick(0);
+  ASSERT_TRUE(testing::eventually([&] { return ring.used_idx() == 1; }));
+  ASSERT_TRUE(testing::eventually([&] { return dev->report().queues[0].interrupts == 1; }));
+  auto r = dev->report();
+  EXPECT_EQ(r.features, kFVersion1 | kFEventIdx);
+  EXPECT_TRUE(r.status & VirtioPciDevice::kDriverOk);
+  const QueueReport& q = r.queues[0];
+  EXPECT_GE(q.kicks, 1u);
+  EXPECT_FALSE(q.broken);
+  ASSERT_TRUE(q.ring.has_value());
+  EXPECT_EQ(q.ring->avail_idx, 1);
+  EXPECT_EQ(q.ring->used_idx, 1);
+  EXPECT_EQ(q.ring->avail_event, 1) << "the device asks for a kick at the next entry";
+  EXPECT_EQ(q.ring->used_event, 0);
+  EXPECT_EQ(r.isr, 1) << "INTx: the queue bit waits for the driver's ISR read";
+  EXPECT_FALSE(r.queues[1].enabled);
+  EXPECT_EQ(r.queues[1].kicks, 0u);
+  // A ring the device gave up on says so.
+  ring.desc(2, kBase + 0x8000, 4, testing::kNext, 2);  // loop
+  ring.publish(2);
+  driver->kick(0);
+  ASSERT_TRUE(testing::eventually([&] { return dev->report().queues[0].broken; }));
+}
+
 TEST_F(TransportTest, BadChainSetsNeedsResetAndRaisesConfigInterrupt) {
   Ring ring(ram, kBase, 16);
   ASSERT_TRUE(driver->negotiate(kFVersion1));

@@ -80,3 +80,28 @@ TEST(IoBus, CoalescedWritesReachTheDeviceButAreCountedApartFromExits) {
   EXPECT_EQ(stats[1].writes, 0u);
   EXPECT_EQ(stats[1].coalesced, 1u);
 }
+
+// A guest-moved region (ECAM by PCIEXBAR, the PM block by PMBASE): it follows the register, stops
+// decoding when disabled, and a move onto another device is refused without that device being
+// taken away by the next move.
+TEST(MovableRegion, FollowsTheRegisterAndNeverRemovesAnotherDevice) {
+  IoBus bus("pio");
+  auto pm = std::make_shared<Echo>();
+  auto serial = std::make_shared<Echo>();
+  ASSERT_TRUE(bus.add(0x600, 0xc, "acpi-pm", pm));
+  ASSERT_TRUE(bus.add(0x3f8, 8, "serial", serial));
+  MovableRegion region(bus, "acpi-pm", "the ACPI PM block", pm, 0x600);
+  uint8_t d[1];
+  EXPECT_TRUE(region.move(0x700, 0xc));
+  bus.read(0x600, d);
+  EXPECT_EQ(d[0], 0xff) << "the old base no longer decodes";
+  bus.read(0x704, d);
+  EXPECT_EQ(pm->last_offset, 4u);
+  EXPECT_FALSE(region.move(0x3f8, 0xc)) << "over the serial port: refused";
+  EXPECT_FALSE(region.mapped());
+  EXPECT_FALSE(region.move(std::nullopt, 0));
+  bus.read(0x3f9, d);
+  EXPECT_EQ(serial->last_offset, 1u) << "the serial port is still there after the next move";
+  EXPECT_TRUE(region.move(0x600, 0xc));
+  EXPECT_EQ(region.mapped(), 0x600u);
+}

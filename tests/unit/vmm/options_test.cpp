@@ -151,13 +151,52 @@ TEST(Drive, ErrorsNameTheOption) {
   EXPECT_NE(error_of({"-drive", "id=d0"}).find("-drive id=d0: file=PATH is required"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i"}).find("id=ID is required"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,format=qcow2"}).find("format=qcow2 is not supported"), std::string::npos);
-  EXPECT_NE(error_of({"-drive", "file=/i,id=a,if=virtio"}).find("only if=none"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "file=/i,id=a,if=virtio"}).find("if=virtio: expected if=none"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,cache=unsafe"}).find("cache=unsafe"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,aio=native"}).find("aio=native"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,discard=maybe"}).find("discard=maybe: expected unmap or ignore"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,iops=lots"}).find("iops"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a,bogus=1"}).find("unknown key 'bogus'"), std::string::npos);
   EXPECT_NE(error_of({"-drive", "file=/i,id=a", "-drive", "file=/j,id=a"}).find("id=a is already used"), std::string::npos);
+}
+
+TEST(Drive, PflashFirmwareAsQemuWritesIt) {
+  auto o = parse_options({"-m", "512M", "-drive", "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on",
+                          "-drive", "if=pflash,format=raw,unit=1,file=/var/vm/VARS.fd"},
+                         DeviceRegistry());
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_TRUE(o->firmware);
+  EXPECT_EQ(o->firmware->code.file, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+  EXPECT_TRUE(o->firmware->code.readonly);
+  ASSERT_TRUE(o->firmware->vars);
+  EXPECT_EQ(o->firmware->vars->file, "/var/vm/VARS.fd");
+  EXPECT_TRUE(o->drives.empty()) << "flash is not a disk";
+  EXPECT_TRUE(o->kernel.empty()) << "-kernel is optional with firmware";
+
+  // Units numbered in order when not given; a kernel may go through the firmware too.
+  auto k = parse({"-drive", "if=pflash,file=/c,readonly=on", "-drive", "if=pflash,file=/v"});
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_EQ(k->firmware->code.file, "/c");
+  EXPECT_EQ(k->firmware->vars->file, "/v");
+  EXPECT_EQ(k->kernel, "/boot/vmlinuz");
+}
+
+TEST(Drive, PflashErrors) {
+  EXPECT_NE(error_of({"-drive", "if=pflash,unit=2,file=/c"}).find("unit=2: a firmware has unit 0 (its code) and unit 1"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=pflash,unit=0,file=/c", "-drive", "if=pflash,unit=0,file=/d"}).find("unit 0 (the firmware's code) is already -drive if=pflash,unit=0,file=/c"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=pflash,unit=1,file=/v"}).find("need its code too"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=pflash,file=/c", "-drive", "if=pflash,file=/v,readonly=on"}).find("must be writable"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=pflash,file=/c,cache=none"}).find("not a firmware flash"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=none,id=d,file=/d,unit=1"}).find("unit= is for if=pflash"), std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=ide,file=/d"}).find("if=ide: expected if=none"), std::string::npos);
+  auto none = parse_options({"-m", "256M"}, DeviceRegistry());
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message().find("or UEFI firmware with -drive if=pflash"), std::string::npos);
+  auto initrd = parse_options({"-m", "256M", "-drive", "if=pflash,file=/c", "-initrd", "/i"}, DeviceRegistry());
+  ASSERT_FALSE(initrd);
+  EXPECT_EQ(initrd.error().message(), "-initrd /i needs -kernel");
 }
 
 TEST(Object, IoThreads) {

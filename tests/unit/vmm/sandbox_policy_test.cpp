@@ -47,6 +47,11 @@ TEST(SandboxPolicy, OnlyTheMainThreadWritesFilesMakesSocketsOrStartsThreads) {
   }
 }
 
+TEST(SandboxPolicy, AVcpuWritesTheFirmwareVariableFlashBack) {
+  EXPECT_TRUE(allows(Role::vcpu, "msync")) << "pflash's write-back on return to read-array mode";
+  EXPECT_FALSE(allows(Role::input, "msync"));
+}
+
 TEST(SandboxPolicy, EveryRoleMayOnlyReadFilesItOpens) {
   // openat with write, create, truncate or append flags is main's alone (an allow-list entry);
   // the others get the read-only rule.
@@ -57,6 +62,7 @@ TEST(SandboxPolicy, IoctlsByRole) {
   // A vCPU runs the guest and programs MSI routes and VFIO interrupts; creating VMs is the main
   // thread's (and shared in the one device list), and the console input thread touches no device.
   EXPECT_TRUE(allows_ioctl(Role::vcpu, KVM_RUN));
+  EXPECT_TRUE(allows_ioctl(Role::vcpu, KVM_GET_MP_STATE));  // x-query-vcpus and the stop report
   EXPECT_TRUE(allows_ioctl(Role::vcpu, VFIO_DEVICE_SET_IRQS));
   EXPECT_TRUE(allows_ioctl(Role::main, VFIO_IOMMU_MAP_DMA));
   EXPECT_FALSE(allows_ioctl(Role::input, KVM_RUN));

@@ -1,4 +1,4 @@
-// The guest physical address map of an altovirt machine (q35-like, direct kernel boot, no firmware):
+// The guest physical address map of an altovirt machine (q35-like), for a direct kernel boot:
 //
 //   0x0000_0500  GDT (long-mode entry)           0x0000_7000  boot_params ("zero page")
 //   0x0000_9000  identity page tables (4 GiB)    0x0002_0000  kernel command line
@@ -9,6 +9,11 @@
 //   0xfec0_0000  IOAPIC                          0xfee0_0000  local APICs
 //   4 GiB        RAM above the hole (whatever did not fit below 3 GiB)
 //   mmio64_base  64-bit PCI MMIO window, above RAM, naturally aligned so one MTRR covers it
+// A UEFI firmware boot (MemoryLayout::make(..., Boot::firmware)) has the map q35's firmware expects
+// (OVMF's PlatformInitLib): RAM below 0xB000_0000 at most, ECAM at 0xB000_0000 (where OVMF programs
+// PCIEXBAR), the 32-bit window 0xC000_0000..0xFC00_0000 (OVMF's fixed q35 aperture; the firmware
+// places the BARs), the flash just below 4 GiB, and a 64-bit window from above RAM to the end of the
+// address space (OVMF places 64-bit BARs high in it, by the CPU's address width).
 //
 // Threading: plain values.
 #pragma once
@@ -47,7 +52,17 @@ inline constexpr uint64_t kHighRamBase = 4 * GiB;
 inline constexpr uint16_t kPciIoBase = 0xc000;
 inline constexpr uint32_t kPciIoSize = 0x4000;
 
+inline constexpr uint64_t kFirmwareHoleStart = 0xb0000000;
+inline constexpr uint64_t kFirmwareEcamBase = 0xb0000000;
+inline constexpr uint64_t kFirmwareMmio32Base = 0xc0000000;
+inline constexpr uint64_t kFirmwareMmio32Size = 0xfc000000 - kFirmwareMmio32Base;
+
+enum class Boot { direct, firmware };
+
 struct MemoryLayout {
+  Boot boot = Boot::direct;
+  uint64_t ecam_base = kEcamBase;  // where ECAM decodes at power-on, and the MCFG's base
+  uint64_t mmio32_base = kMmio32Base, mmio32_size = kMmio32Size;
   uint64_t ram = 0;        // total RAM
   uint64_t low_ram = 0;    // [0, low_ram)
   uint64_t high_ram = 0;   // [4 GiB, 4 GiB + high_ram)
@@ -58,7 +73,7 @@ struct MemoryLayout {
   uint64_t high_ram_end() const { return kHighRamBase + high_ram; }
 
   // `ram` bytes split around the hole; the 64-bit window placed within `phys_bits` of address.
-  static Result<MemoryLayout> make(uint64_t ram, unsigned phys_bits);
+  static Result<MemoryLayout> make(uint64_t ram, unsigned phys_bits, Boot boot = Boot::direct);
 };
 
 }  // namespace altovirt::boot

@@ -192,6 +192,20 @@ struct MemoryBacking {
   bool operator==(const MemoryBacking&) const = default;
 };
 
+// <os><loader readonly='yes' type='pflash'>CODE</loader><nvram template='T'>VARS</nvram>: UEFI
+// firmware (https://libvirt.org/formatdomain.html#bios-bootloader), altovirt's -drive if=pflash.
+// The variable store VARS is the domain's own file, copied from T when it does not exist yet (as
+// libvirt does); without a path altoctl picks NAME_VARS.fd in its nvram directory. Without
+// <nvram> the firmware runs with no variable store (its variables last until the VM ends).
+struct Firmware {
+  std::string loader;
+  bool readonly = true;
+  bool nvram = false;             // an <nvram> element is there
+  std::string nvram_path;         // its text; empty: altoctl's default
+  std::string nvram_template;     // template='...'
+  bool operator==(const Firmware&) const = default;
+};
+
 // libvirt's defaults: destroy on poweroff, restart on reboot, destroy on crash. altovirt implements
 // on_reboot='destroy' (the VM ends when the guest reboots) besides the defaults.
 enum class OnReboot { restart, destroy };
@@ -210,6 +224,7 @@ struct DomainConfig {
   std::string kernel;
   std::string initrd;
   std::string cmdline;
+  std::optional<Firmware> firmware;  // <os><loader>: boot through UEFI firmware (kernel optional)
   bool acpi = false;
   std::string emulator;  // <devices><emulator>; empty means the installed altovirt
   std::optional<Serial> serial;
@@ -249,6 +264,7 @@ std::string to_xml(const DomainConfig& config);
 struct RuntimePaths {
   std::string qmp_socket;  // required: -qmp unix:PATH,server,nowait
   std::string log_file;    // optional: -D PATH (QEMU's log file option)
+  std::string nvram = {};  // the firmware's variable store when <nvram> has no path (altoctl's default)
 };
 
 // libvirt's guest address assignment on q35 (what `virsh define` writes into the XML): a <hostdev>

@@ -6,6 +6,7 @@
 // Threading: stateless functions; every fd is closed before a function returns.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "altovirt/base/error.h"
@@ -22,6 +23,9 @@ bool is_tap(const std::string& name, const std::string& sysfs_root = "/sys");
 Result<std::string> create_tap(const std::string& name, bool multi_queue);
 // Removes a persistent tap created with the same `multi_queue`.
 Status delete_tap(const std::string& name, bool multi_queue);
+// Gives a persistent tap to uid/gid (TUNSETOWNER, TUNSETGROUP; -1 leaves one as it is): that user
+// may then attach to it without CAP_NET_ADMIN (the kernel's tun_not_capable()).
+Status set_tap_owner(const std::string& name, bool multi_queue, int64_t uid, int64_t gid);
 // Sets IFF_UP.
 Status set_link_up(const std::string& name);
 // Enslaves `name` to bridge `bridge` (SIOCBRADDIF).

@@ -36,6 +36,8 @@ class Vcpu {
   Result<kvm_sregs> sregs() const;
   Status set_sregs(const kvm_sregs& sregs);
   Status set_fpu(const kvm_fpu& fpu);
+  // KVM_MP_STATE_* (runnable, halted, ...); meaningful while the owner is outside KVM_RUN.
+  Result<uint32_t> mp_state() const;
 
   // One KVM_RUN. An error with sys_errno() EINTR means a signal (or immediate_exit) interrupted it.
   Status run();

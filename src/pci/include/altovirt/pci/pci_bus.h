@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/pci/host_bridge.h"
 #include "altovirt/pci/pci_bridge.h"
 #include "altovirt/pci/pci_device.h"
 
@@ -59,11 +60,6 @@ struct PciWindows {
   uint64_t mmio32_base, mmio32_size;
   uint64_t mmio64_base, mmio64_size;
   uint32_t io_base, io_size;
-};
-
-class HostBridge : public PciDevice {
- public:
-  HostBridge();
 };
 
 class PciBus {
@@ -116,6 +112,9 @@ class PciBus {
   void ecam_read(uint64_t offset, std::span<uint8_t> data);
   void ecam_write(uint64_t offset, std::span<const uint8_t> data);
 
+  // The q35 host bridge at 00:00.0 (PCIEXBAR: where ECAM decodes).
+  HostBridge& host_bridge() const { return *host_bridge_; }
+
   // The functions on bus `bus` (by the bridges' live bus numbers) with their addresses.
   std::vector<std::pair<PciAddress, std::shared_ptr<PciDevice>>> devices(uint8_t bus = 0) const;
 
@@ -125,6 +124,7 @@ class PciBus {
   mutable std::mutex mutex_;
   std::map<unsigned, std::shared_ptr<PciDevice>> devices_;  // key: slot << 3 | function
   std::vector<std::pair<unsigned, PciBridge*>> bridges_;    // on the root bus: key, bridge (owned by devices_)
+  std::shared_ptr<HostBridge> host_bridge_;
   unsigned last_bus_;
   unsigned next_bus_ = 1;
   uint32_t cf8_ = 0;

@@ -49,6 +49,30 @@
 
 namespace altovirt::virtio {
 
+// One queue as the transport and the rings see it, for diagnosing a stalled device or driver (QMP
+// x-query-virtio-queues): whether the guest kicked and the device interrupted, the vector's mask and
+// pending bits, and the ring indices.
+struct QueueReport {
+  unsigned index = 0;
+  bool enabled = false;    // the driver wrote queue_enable
+  bool detached = false;   // run by a backend outside altovirt (vhost): kicks and interrupts bypass the counts
+  bool broken = false;     // a bad ring or chain stopped it (DEVICE_NEEDS_RESET)
+  uint16_t size = 0;
+  uint16_t vector = 0xffff;
+  bool vector_masked = false, vector_pending = false;
+  uint64_t kicks = 0;       // times the loop woke for this queue's notifications
+  uint64_t interrupts = 0;  // interrupts the device raised for it
+  std::optional<RingState> ring;  // nullopt before DRIVER_OK
+};
+struct TransportReport {
+  uint8_t status = 0;
+  uint64_t features = 0;  // negotiated
+  bool msix_enabled = false, msix_function_masked = false;
+  uint16_t config_vector = 0xffff;
+  uint8_t isr = 0;
+  std::vector<QueueReport> queues;
+};
+
 // A registration that is undone when destroyed (an ioeventfd).
 class Registration {
  public:
@@ -98,6 +122,9 @@ class VirtioPciDevice : public pci::PciDevice {
   VirtioDevice& device() { return *device_; }
   uint8_t status() const;
   uint64_t driver_features() const;
+  // A snapshot for diagnosis; any thread (takes the device's locks, never waits for the loop, so it
+  // answers even when the loop thread is stuck).
+  TransportReport report() const;
 
  protected:
   void bar_mapping_changed(unsigned bar, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) override;
@@ -108,10 +135,11 @@ class VirtioPciDevice : public pci::PciDevice {
     std::optional<kvm::EventFd> kick;
     std::unique_ptr<Registration> ioeventfd;
     QueueLayout layout;
-    bool detached = false;                 // loop thread: handed to a backend (detach_queue)
+    std::atomic<bool> detached{false};     // set on the loop thread: handed to a backend (detach_queue)
     std::optional<kvm::EventFd> relay;     // the call eventfd relayed to raise() when no irqfd serves
     std::atomic<uint16_t> msix_vector{kNoVector};  // read by the loop thread when it interrupts
     bool enabled = false;
+    std::atomic<uint64_t> kicks{0}, interrupts{0};  // for report(); counted on the loop thread
   };
   VirtioPciDevice(std::string name, std::shared_ptr<VirtioDevice> device, TransportHost& host, const GuestRam& ram,
                   EventLoop& loop);
@@ -148,7 +176,7 @@ class VirtioPciDevice : public pci::PciDevice {
   std::optional<uint64_t> bar_addr_;
   bool loop_active_ = false;  // loop thread only: the model is activated and may be kicked
 
-  std::mutex isr_mutex_;  // ISR and the INTx level
+  mutable std::mutex isr_mutex_;  // ISR and the INTx level
   uint8_t isr_ = 0;
   log::RateLimiter limiter_{5, std::chrono::seconds(10)};
 };

@@ -20,6 +20,7 @@
 // activation only the device's event-loop thread uses it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -35,6 +36,15 @@ namespace altovirt::virtio {
 struct QueueLayout {
   uint16_t size = 0;  // a power of two, 1..32768
   uint64_t desc = 0, avail = 0, used = 0;
+};
+
+// The ring indices as guest memory holds them (2.7.6, 2.7.8, 2.7.10): what the driver has made
+// available, what the device has used, and where each side asked to be notified.
+struct RingState {
+  uint16_t avail_idx = 0, avail_flags = 0;  // driver area: idx, flags
+  uint16_t used_idx = 0;                    // device area: idx (as published by notify())
+  uint16_t used_event = 0;                  // driver area: interrupt me when used idx passes this (EVENT_IDX)
+  uint16_t avail_event = 0;                 // device area: kick me when avail idx passes this (EVENT_IDX)
 };
 
 class Virtqueue {
@@ -54,7 +64,11 @@ class Virtqueue {
   uint16_t size() const { return layout_.size; }
   // Where the rings are (guest-physical), for a backend that runs the queue itself (vhost).
   const QueueLayout& layout() const { return layout_; }
-  bool broken() const { return broken_; }
+  bool broken() const { return broken_.load(); }
+  // Diagnosis (a driver or device that stopped): the indices read from guest memory with atomic
+  // loads, nullopt when the queue is not configured. Any thread may call it while the transport
+  // keeps the queue configured (its lock held); the values are a snapshot of a moving ring.
+  std::optional<RingState> ring_state() const;
   // The next available chain, or nullopt when none is available or the queue is broken.
   std::optional<Chain> pop();
   // Gives the last popped chain back (rate limiting: it is popped again later).
@@ -76,7 +90,8 @@ class Virtqueue {
   const GuestRam& ram_;
   unsigned index_;
   QueueLayout layout_;
-  bool indirect_ = false, event_idx_ = false, ready_ = false, broken_ = false;
+  bool indirect_ = false, event_idx_ = false, ready_ = false;
+  std::atomic<bool> broken_{false};  // set on the loop thread, read by ring_state()'s callers
   uint16_t last_avail_ = 0;   // next avail ring slot the device reads
   uint16_t used_idx_ = 0;     // next used ring slot the device writes (driver sees it after notify)
   uint16_t signalled_used_ = 0;  // used->idx at the last interrupt decision

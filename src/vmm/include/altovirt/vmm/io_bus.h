@@ -16,10 +16,12 @@
 #include <memory>
 #include <shared_mutex>
 #include <span>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/base/log.h"
 #include "altovirt/devices/io_handler.h"
 
 namespace altovirt::vmm {
@@ -70,6 +72,30 @@ class IoBus {
   std::map<uint64_t, Region> regions_;                       // by base
   std::map<std::string, std::shared_ptr<Counter>> counters_;  // by name
   Counter unassigned_;
+};
+
+// A region the guest moves by programming a register (ECAM through PCIEXBAR, the ACPI PM block
+// through the LPC's PMBASE). move() takes the region away from where this object put it and adds it
+// at the new base; it never removes what it did not add, so a guest that first points the register
+// at another device's address (refused) cannot take that device away with its next move. Refusals
+// are logged, rate-limited. Threading: not synchronised; its caller serialises moves (the PCI bus's
+// config lock).
+class MovableRegion {
+ public:
+  // `name`: the region's on the bus (exit counters); `what`: in log lines ("PCI ECAM").
+  MovableRegion(IoBus& bus, std::string name, std::string what, std::shared_ptr<devices::IoHandler> handler,
+                std::optional<uint64_t> mapped)
+      : bus_(bus), name_(std::move(name)), what_(std::move(what)), handler_(std::move(handler)), mapped_(mapped) {}
+  // nullopt: the region stops decoding. Returns whether it decodes at `base` now.
+  bool move(std::optional<uint64_t> base, uint64_t size);
+  std::optional<uint64_t> mapped() const { return mapped_; }
+
+ private:
+  IoBus& bus_;
+  std::string name_, what_;
+  std::shared_ptr<devices::IoHandler> handler_;
+  std::optional<uint64_t> mapped_;
+  log::RateLimiter limit_{4, std::chrono::seconds(10)};
 };
 
 }  // namespace altovirt::vmm

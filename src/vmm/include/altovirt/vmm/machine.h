@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "altovirt/boot/acpi.h"
 #include "altovirt/boot/layout.h"
 #include "altovirt/devices/acpi_pm.h"
 #include "altovirt/devices/char_backend.h"
@@ -59,6 +60,16 @@ enum class ExitKind { poweroff, reset, stopped, error };
 struct MachineExit {
   ExitKind kind = ExitKind::error;
   std::string message;
+};
+
+// Where one vCPU was when it last parked (x-query-vcpus, and the log when a vCPU stops): the first
+// thing to look at when a guest stops answering. mp_state is KVM_MP_STATE_* (3 = halted).
+struct VcpuState {
+  unsigned index = 0;
+  bool parked = false;  // false: the vCPU did not leave KVM_RUN or a device handler in time
+  uint64_t rip = 0, rsp = 0, rflags = 0, cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+  uint16_t cs = 0;
+  uint32_t mp_state = 0;
 };
 
 // The signal used to kick vCPU threads out of KVM_RUN. Installed by install_kick_signal().
@@ -122,6 +133,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // call no role allows (getppid), so that -sandbox on must end the process naming it. Kicks the vCPUs.
   void probe_sandbox();
   bool paused() const;
+  // Every vCPU's registers, read by the vCPU itself as it parks: pauses the machine for at most
+  // `timeout` unless it is paused already (then the states from its parking), and resumes it.
+  std::vector<VcpuState> vcpu_states(std::chrono::milliseconds timeout);
   // The id= given to the PCI device at `address` on the command line ("" when none).
   std::string device_id(const pci::PciAddress& address) const;
 
@@ -169,7 +183,11 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void input_loop();
   void handle_io(kvm_run* run);
   void handle_mmio(kvm_run* run);
-  void park_if_paused();
+  void park_if_paused(kvm::Vcpu& vcpu);
+  // A UEFI firmware boot (firmware_boot.cpp): the chipset function firmware needs (before the
+  // -device functions), then the flash, fw_cfg and its items (after them, with the ACPI tables).
+  Status add_firmware_chipset(uint16_t pm_base);
+  Status load_firmware(const kvm::Kvm& kvm, const VmOptions& options, const boot::AcpiConfig& acpi);
 
   devices::CharBackend& console_;
   Chardevs& chardevs_;
@@ -217,6 +235,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   bool pause_requested_ = false;
   unsigned parked_ = 0;
   std::vector<std::pair<unsigned, pthread_t>> vcpu_threads_;
+  std::vector<std::optional<VcpuState>> parked_states_;  // by vCPU index, while parked
   // By address; written while building and by hot-plug on the main thread, read by QMP.
   mutable std::mutex ids_mutex_;
   std::map<std::string, std::string> device_ids_;

@@ -55,6 +55,8 @@ struct DriveLimits {
 
 struct DriveSpec {
   std::string id, file, format = "raw";
+  std::string interface = "none";  // if=: none (a device names it with drive=ID) or pflash (firmware)
+  std::optional<unsigned> unit;    // unit= (if=pflash: 0 = the firmware's code, 1 = its variables)
   bool readonly = false;
   bool direct = false;          // cache=none: O_DIRECT (bypass the host page cache)
   bool io_uring = true;         // aio=io_uring (default) or aio=threads
@@ -105,6 +107,14 @@ struct RamBacking {
   std::string option;
 };
 
+// UEFI firmware from -drive if=pflash (QEMU's syntax): unit 0 the code (OVMF_CODE*.fd), normally
+// readonly=on; unit 1, optional, the variable store (a per-VM copy of OVMF_VARS*.fd), written by the
+// guest. Both are mapped just below 4 GiB, the variables under the code.
+struct FirmwareSpec {
+  DriveSpec code;
+  std::optional<DriveSpec> vars;
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -125,6 +135,7 @@ struct VmOptions {
   std::vector<NetdevSpec> netdevs;
   std::vector<MemoryBackendSpec> memory_backends;  // -object memory-backend-file
   std::optional<RamBacking> ram_backing;           // unset: anonymous memory, as before
+  std::optional<FirmwareSpec> firmware;            // -drive if=pflash: boot through UEFI firmware
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   // -sandbox: the seccomp allow-list of every thread (altovirt/base/sandbox.h); on unless asked.

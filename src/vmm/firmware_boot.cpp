@@ -1,0 +1,165 @@
+// The parts of Machine for a UEFI firmware boot (-drive if=pflash): what stock OVMF needs of a
+// q35-style machine (shared/research/firmware-ovmf.md has the sources for each rule):
+//   - the code flash as a read-only KVM memory slot ending at 4 GiB (the vCPUs start at the reset
+//     vector 0xFFFFFFF0 inside it; KVM cannot execute from MMIO), writes to it trapped and ignored;
+//   - the variable store right below it, a CFI flash (devices/pflash) whose file keeps what the
+//     firmware writes; a read-only slot while it reads as an array (QEMU's "romd" mode), none while
+//     it answers commands;
+//   - fw_cfg at 0x510 with DMA (devices/fw_cfg): the CPU count, the memory map (etc/e820), the ACPI
+//     tables through the table loader (boot/acpi_loader), and a kernel, initrd and command line for
+//     the firmware to boot when -kernel is given (QEMU's split of a bzImage into setup and kernel);
+//   - the ICH9 LPC function at 00:1f.0 (devices/ich9_lpc), whose PMBASE moves the PM block.
+// The host bridge's PCIEXBAR (pci/host_bridge) and the layout (boot::Boot::firmware) do the rest.
+//
+// Threading: built on the main thread with the machine; the flash's mode listener runs on a vCPU
+// thread under the flash's lock and only maps or unmaps the store's slot (KVM slots may change
+// while other vCPUs run).
+#include <fmt/format.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "altovirt/base/files.h"
+#include "altovirt/base/log.h"
+#include "altovirt/boot/acpi_loader.h"
+#include "altovirt/devices/fw_cfg.h"
+#include "altovirt/devices/ich9_lpc.h"
+#include "altovirt/devices/pflash.h"
+#include "altovirt/virtio/guest_ram.h"
+#include "altovirt/vmm/machine.h"
+
+namespace altovirt::vmm {
+
+namespace {
+
+constexpr uint64_t k4GiB = 4 * boot::GiB;
+
+// What lives as long as the machine (in Machine::keep_, destroyed before the VM).
+struct FirmwareState {
+  std::shared_ptr<devices::Pflash> code, vars;
+  std::optional<kvm::MemorySlot> code_slot;
+  std::mutex vars_mutex;  // vars_slot: changed by the store's mode listener on a vCPU thread
+  std::optional<kvm::MemorySlot> vars_slot;
+  std::unique_ptr<virtio::KvmGuestRam> ram;
+  std::shared_ptr<devices::FwCfg> fw_cfg;
+};
+
+// QEMU's hand-over of a bzImage to firmware: the real-mode setup ((setup_sects + 1) sectors, 4 when
+// the header says 0: the boot protocol, Documentation/x86/boot.rst) and the rest, the kernel proper.
+Status add_kernel_items(devices::FwCfg& fw, const VmOptions& o) {
+  using devices::FwCfg;
+  AV_TRY_ASSIGN(std::string image, read_file(o.kernel));
+  if (image.size() < 0x250 || std::memcmp(image.data() + 0x202, "HdrS", 4) != 0)
+    return fail("-kernel {}: not a bzImage (no 'HdrS' boot header at 0x202); UEFI firmware boots bzImages", o.kernel);
+  unsigned sects = static_cast<uint8_t>(image[0x1f1]);
+  size_t setup = (static_cast<size_t>(sects == 0 ? 4 : sects) + 1) * 512;
+  if (setup >= image.size()) return fail("-kernel {}: its setup ({} bytes) is the whole file", o.kernel, setup);
+  auto bytes = [](std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  AV_TRY(fw.set_item(FwCfg::kSetupSize, FwCfg::le32(static_cast<uint32_t>(setup))));
+  AV_TRY(fw.set_item(FwCfg::kSetupData, bytes(std::string_view(image).substr(0, setup))));
+  AV_TRY(fw.set_item(FwCfg::kKernelSize, FwCfg::le32(static_cast<uint32_t>(image.size() - setup))));
+  AV_TRY(fw.set_item(FwCfg::kKernelData, bytes(std::string_view(image).substr(setup))));
+  if (!o.initrd.empty()) {
+    AV_TRY_ASSIGN(std::string initrd, read_file(o.initrd));
+    AV_TRY(fw.set_item(FwCfg::kInitrdSize, FwCfg::le32(static_cast<uint32_t>(initrd.size()))));
+    AV_TRY(fw.set_item(FwCfg::kInitrdData, bytes(initrd)));
+  }
+  std::vector<uint8_t> cmdline = bytes(o.append);
+  cmdline.push_back(0);
+  AV_TRY(fw.set_item(FwCfg::kCmdlineSize, FwCfg::le32(static_cast<uint32_t>(cmdline.size()))));
+  AV_TRY(fw.set_item(FwCfg::kCmdlineData, std::move(cmdline)));
+  return ok();
+}
+
+}  // namespace
+
+Status Machine::add_firmware_chipset(uint16_t pm_base) {
+  // The LPC function: OVMF's serial console (SioBusDxe) and ACPI timer need it. Its PM block starts
+  // where the machine put it; a guest that moves PMBASE moves the PM registers with it.
+  auto lpc = std::make_shared<devices::Ich9Lpc>();
+  lpc->set_pm_base(pm_base);
+  // The listener runs under the PCI bus's lock, which serialises the moves.
+  lpc->set_pm_listener([region = std::make_shared<MovableRegion>(pio_, "acpi-pm", "the ACPI PM block", acpi_pm_, pm_base)](
+                           std::optional<uint16_t>, std::optional<uint16_t> now) {
+    region->move(now, devices::AcpiPm::kSize);
+  });
+  AV_TRY(pci_.add(lpc, 0x1f, 0, false));
+  return ok();
+}
+
+Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boot::AcpiConfig& acpi) {
+  const FirmwareSpec& spec = *o.firmware;
+  if (kvm.check(KVM_CAP_READONLY_MEM) <= 0)
+    return fail("-drive {}: this host's KVM has no read-only memory slots (KVM_CAP_READONLY_MEM), which firmware flash "
+                "needs", spec.code.text);
+  auto fw = std::make_shared<FirmwareState>();
+  AV_TRY_ASSIGN(auto code, devices::Pflash::open(spec.code.file, spec.code.readonly, "-drive if=pflash,unit=0"));
+  fw->code = std::move(code);
+  uint64_t total = fw->code->size();
+  if (spec.vars) {
+    AV_TRY_ASSIGN(auto vars, devices::Pflash::open(spec.vars->file, false, "-drive if=pflash,unit=1"));
+    fw->vars = std::move(vars);
+    total += fw->vars->size();
+  }
+  // OVMF's code has its variable store's address built in (PcdOvmfFdBaseAddress): the two halves
+  // of one build fill 2 MiB or 4 MiB exactly, which is what a mismatched pair gets wrong.
+  if (fw->vars && total != 2 * boot::MiB && total != 4 * boot::MiB)
+    return fail("-drive {} and -drive {}: the code ({} KiB) and variables ({} KiB) are not halves of one firmware build "
+                "(together 2 MiB or 4 MiB, e.g. OVMF_CODE_4M.fd with OVMF_VARS_4M.fd)",
+                spec.code.text, spec.vars->text, fw->code->size() / 1024, fw->vars->size() / 1024);
+  if (total > 16 * boot::MiB) return fail("-drive {}: {} MiB of flash does not fit below 4 GiB", spec.code.text, total >> 20);
+
+  const uint64_t code_base = k4GiB - fw->code->size();
+  AV_TRY_ASSIGN(kvm::MemorySlot cs, vm_->map_memory(code_base, fw->code->size(), fw->code->contents().data(), true,
+                                                    "firmware code flash"));
+  fw->code_slot = std::move(cs);
+  AV_TRY(mmio_.add(code_base, fw->code->size(), "pflash code", fw->code));  // writes: dropped by the flash
+  if (fw->vars) {
+    const uint64_t vars_base = code_base - fw->vars->size();
+    auto map_vars = [this, vars_base, state = fw.get()]() -> Status {
+      AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(vars_base, state->vars->size(), state->vars->contents().data(),
+                                                       true, "firmware variable flash"));
+      state->vars_slot = std::move(s);
+      return ok();
+    };
+    {
+      std::lock_guard lock(fw->vars_mutex);
+      AV_TRY(map_vars());
+    }
+    fw->vars->set_mode_listener([map_vars, state = fw.get()](bool array) {
+      std::lock_guard lock(state->vars_mutex);
+      if (!array) {
+        state->vars_slot.reset();  // reads exit to the flash, which answers with its status
+      } else if (!state->vars_slot) {
+        if (auto s = map_vars(); !s) log::warn("vmm", "{}: the variable store's reads keep exiting", s.error().message());
+      }
+    });
+    AV_TRY(mmio_.add(vars_base, fw->vars->size(), "pflash vars", fw->vars));
+  }
+
+  // fw_cfg: what the firmware learns of the machine.
+  using devices::FwCfg;
+  fw->ram = std::make_unique<virtio::KvmGuestRam>(memory_);
+  fw->fw_cfg = std::make_shared<FwCfg>(*fw->ram);
+  FwCfg& c = *fw->fw_cfg;
+  AV_TRY(c.set_item(FwCfg::kNbCpus, FwCfg::le16(static_cast<uint16_t>(o.cpus))));
+  AV_TRY(c.set_item(FwCfg::kMaxCpus, FwCfg::le16(static_cast<uint16_t>(o.cpus))));
+  AV_TRY(c.set_item(FwCfg::kRamSize, FwCfg::le64(o.ram)));
+  std::vector<FwCfg::E820Entry> e820 = {{0, layout_.low_ram, 1}};
+  if (layout_.high_ram > 0) e820.push_back({boot::kHighRamBase, layout_.high_ram, 1});
+  AV_TRY(c.add_file("etc/e820", FwCfg::e820_file(e820)));
+  AV_TRY_ASSIGN(boot::AcpiFwCfgFiles tables, boot::acpi_fw_cfg_files(acpi));
+  AV_TRY(c.add_file(boot::kAcpiRsdpFile, std::move(tables.rsdp)));
+  AV_TRY(c.add_file(boot::kAcpiTablesFile, std::move(tables.tables)));
+  AV_TRY(c.add_file(boot::kTableLoaderFile, std::move(tables.loader)));
+  if (!o.kernel.empty()) AV_TRY(add_kernel_items(c, o));
+  AV_TRY(pio_.add(FwCfg::kPortBase, FwCfg::kPortSize, "fw_cfg 0x510", fw->fw_cfg));
+
+  log::info("vmm", "UEFI firmware: {} ({} KiB) at {:#x}{}", spec.code.file, fw->code->size() / 1024, code_base,
+            fw->vars ? fmt::format(", variables {} ({} KiB) below it", spec.vars->file, fw->vars->size() / 1024)
+                     : std::string(", no variable store (the firmware keeps its variables in RAM)"));
+  keep_.push_back(std::move(fw));
+  return ok();
+}
+
+}  // namespace altovirt::vmm

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Stock OVMF (Debian's OVMF_CODE_4M.fd and a copy of OVMF_VARS_4M.fd) on altovirt, with real guests:
+#  - bad firmware inputs are refused before start, each naming the -drive (an SMM image, a code and
+#    variables pair of two builds, a variable store that cannot be written);
+#  - OVMF boots the Linux kernel altovirt hands it through fw_cfg: the guest runs under UEFI
+#    (/sys/firmware/efi), sees the ICH9 LPC function, and writes a non-volatile EFI variable;
+#  - a second VM on the same variable store reads that variable back (the flash's writes reached
+#    the file), then reboots, and comes back through the firmware;
+#  - the seed scenario under firmware: the e1000e passed through, its BARs placed by the firmware,
+#    the guest gets a DHCP lease over it. With rombar=0: with its option ROM offered, OVMF runs the
+#    NIC's iPXE driver from it, and the nested test host froze (twice in two runs; not solved yet).
+. "$(dirname "$0")/../lib.sh"
+ALTOVIRT=$ALTOVIRT_BUILD/tools/altovirt/altovirt
+CODE=/usr/share/OVMF/OVMF_CODE_4M.fd TEMPLATE=/usr/share/OVMF/OVMF_VARS_4M.fd
+[ -r "$CODE" ] && [ -r "$TEMPLATE" ] || fail "no $CODE or $TEMPLATE (apt-get install ovmf)"
+expect_contains "the test host runs the CR8-intercepting kvm-amd" "O" "$(cat /sys/module/kvm_amd/taint)"
+VARS=/tmp/vm_VARS.fd
+cp "$TEMPLATE" "$VARS"
+code() { echo "if=pflash,format=raw,unit=0,file=$1,readonly=on"; }
+vars() { echo "if=pflash,format=raw,unit=1,file=$1"; }
+
+step "bad firmware inputs"
+out=$("$ALTOVIRT" -m 256M -drive "$(code /usr/share/OVMF/OVMF_CODE_4M.ms.fd)" -drive "$(vars "$VARS")" 2>&1); rc=$?
+expect_eq "SMM image: exit status" 2 "$rc"
+expect_contains "SMM image: named with its descriptor" "needs SMM (its descriptor /usr/share/qemu/firmware/" "$out"
+cp /usr/share/OVMF/OVMF_VARS.fd /tmp/2m_VARS.fd  # the 2 MiB build's store
+out=$("$ALTOVIRT" -m 256M -drive "$(code "$CODE")" -drive "$(vars /tmp/2m_VARS.fd)" 2>&1); rc=$?
+expect_eq "mismatched pair: exit status" 1 "$rc"
+expect_contains "mismatched pair: says so" "are not halves of one firmware build" "$out"
+cp "$TEMPLATE" /tmp/ro_VARS.fd; chmod 0444 /tmp/ro_VARS.fd
+out=$(runuser -u nobody -- "$ALTOVIRT" -m 256M -drive "$(code "$CODE")" -drive "$(vars /tmp/ro_VARS.fd)" 2>&1); rc=$?
+expect_eq "read-only variable store: exit status" 2 "$rc"
+expect_contains "read-only variable store: named" "the variable store '/tmp/ro_VARS.fd' must be a writable file" "$out"
+
+# guest NAME STEPS APPEND-EXTRA ALTOVIRT-ARGS...: a VM on OVMF and $VARS booting the test kernel.
+guest() {
+  local name=$1 steps=$2 extra=$3; shift 3
+  timeout 600 "$ALTOVIRT" -m 256M -smp 1 -drive "$(code "$CODE")" -drive "$(vars "$VARS")" \
+    -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "console=ttyS0 quiet guest.steps=$steps $extra" \
+    -serial "file:/tmp/$name.out" -D "/tmp/$name.log" -qmp "unix:/tmp/$name.qmp,server,nowait" "$@" < /dev/null \
+    > "/tmp/$name.err" 2>&1
+}
+
+step "a kernel through OVMF"
+start=$SECONDS
+guest boot1 efi,info,efivar-write "guest.newpattern=fw-var-1"; rc=$?
+grep -a GUEST- /tmp/boot1.out
+echo "# boot through OVMF to the guest's power-off: $((SECONDS - start)) s"
+expect_eq "through OVMF: exit status ($(tail -n 3 /tmp/boot1.err))" 0 "$rc"
+expect_contains "the guest booted under UEFI" "GUEST-EFI yes 64-bit" "$(cat /tmp/boot1.out)"
+expect_contains "the guest sees the ICH9 LPC function" "GUEST-PCI 0000:00:1f.0 0x8086:0x2918 class=0x060100" "$(cat /tmp/boot1.out)"
+expect_contains "the guest wrote an EFI variable" "GUEST-EFIVAR-WRITTEN fw-var-1" "$(cat /tmp/boot1.out)"
+expect_contains "OVMF moved ECAM (PCIEXBAR)" "the guest moved PCI ECAM to 0xb0000000..0xbfffffff" "$(cat /tmp/boot1.log)"
+expect_contains "the guest powered off" "the guest powered off" "$(cat /tmp/boot1.log)"
+
+step "the variable store persists; a reboot comes back through the firmware"
+# The second VM reads the variable, then reboots (reboot -f: a reset altovirt rebuilds the machine
+# for, starting at the reset vector again); its second boot reads it again, then it is stopped.
+guest boot2 efivar-read,reboot "" &
+vm=$!
+wait_for 400 sh -c '[ "$(grep -ac "GUEST-EFIVAR fw-var-1" /tmp/boot2.out)" -ge 2 ]' ||
+  { vm_hang_report "$vm" /tmp/boot2.log; cat /tmp/boot2.out | tail -n 30; fail "the second VM did not read the variable in two boots"; }
+kill -TERM "$vm" 2>/dev/null
+wait_pid 60 "$vm" "altovirt (boot2)"
+grep -a GUEST- /tmp/boot2.out | head -6
+pass "a second VM read the variable back from the variable store, in two boots"
+expect_eq "a guest reboot rebuilt the machine once or more" 1 "$([ "$(grep -c 'set-up took' /tmp/boot2.log)" -ge 2 ] && echo 1)"
+
+step "passthrough under firmware: the e1000e and a DHCP lease"
+run_ok "DHCP server" tb_dhcp_server
+run_ok "e1000e to vfio-pci" tb_bind_vfio "$NIC_BDF"
+guest seed dhcp,info "" -device vfio-pci,host="$NIC_BDF",rombar=0; rc=$?
+grep -a -e GUEST-LEASE -e 8086:0x10d3 -e GUEST-FAIL /tmp/seed.out
+expect_eq "seed under firmware: exit status ($(tail -n 3 /tmp/seed.err))" 0 "$rc"
+expect_contains "seed under firmware: DHCP lease over the passed e1000e" "GUEST-LEASE" "$(cat /tmp/seed.out)"
+expect_contains "seed under firmware: e1000e driver bound" "0x8086:0x10d3 class=0x020000 driver=e1000e" "$(cat /tmp/seed.out)"
+finish
