@@ -268,11 +268,22 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     if (g->multifunction) p += ",multifunction=on";
     return p;
   };
+  // The firmware's boot order as bootindex=: per-device <boot order='N'/>, or <os><boot dev> giving
+  // the disks (hd) or NICs (network) the next numbers in document order (the parser allows one of
+  // the two forms).
+  std::vector<std::optional<uint32_t>> disk_boot(c.disks.size()), nic_boot(c.interfaces.size());
+  for (size_t i = 0; i < c.disks.size(); ++i) disk_boot[i] = c.disks[i].boot_order;
+  for (size_t i = 0; i < c.interfaces.size(); ++i) nic_boot[i] = c.interfaces[i].boot_order;
+  uint32_t next_boot = 1;
+  for (const auto& dev : c.boot_devs)
+    for (auto& slot : dev == "hd" ? disk_boot : nic_boot) slot = next_boot++;
+  auto bootindex = [](const std::optional<uint32_t>& n) { return n ? fmt::format(",bootindex={}", *n) : std::string(); };
   for (const auto& h : c.hostdevs) {
     std::string dev = fmt::format("vfio-pci,host={}", h.source.to_string());
     if (!h.alias.empty()) dev += ",id=" + h.alias;
     dev += placement(h.guest_address);
     if (h.rom_bar == false) dev += ",rombar=0";
+    dev += bootindex(h.boot_order);
     a.insert(a.end(), {"-device", dev});
   }
 
@@ -295,6 +306,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     std::string dev = fmt::format("virtio-blk-pci,drive=drive-{},id={}", id, id) + placement(d.address);
     if (d.iothread) dev += fmt::format(",iothread=iothread{}", *d.iothread);
     if (!d.serial.empty()) dev += ",serial=" + d.serial;
+    dev += bootindex(disk_boot[i]);
     a.insert(a.end(), {"-drive", drive, "-device", dev});
   }
 
@@ -310,6 +322,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
     std::string dev = fmt::format("virtio-net-pci,netdev=host{},id={}", id, id);
     if (!n.mac.empty()) dev += ",mac=" + n.mac;
     dev += placement(n.address);
+    dev += bootindex(nic_boot[i]);
     a.insert(a.end(), {"-netdev", netdev, "-device", dev});
   }
 

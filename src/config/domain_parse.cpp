@@ -162,7 +162,7 @@ void Parser::parse_vcpu(pugi::xml_node node, std::string_view loc) {
 void Parser::parse_os(pugi::xml_node os) {
   DomainConfig& c = parsed.config;
   check_attrs(os, "os", {});
-  pugi::xml_node boot_node;
+  std::vector<pugi::xml_node> boot_nodes;
   bool have_type = false;
   for (auto node : os.children()) {
     if (node.type() != pugi::node_element) continue;
@@ -188,7 +188,7 @@ void Parser::parse_os(pugi::xml_node os) {
       if (n != "cmdline" && value.empty()) problem(node, loc, "the path is empty");
       (n == "kernel" ? c.kernel : n == "initrd" ? c.initrd : c.cmdline) = value;
     } else if (n == "boot") {
-      boot_node = node;
+      boot_nodes.push_back(node);
     } else if (n == "loader") {
       if (!first_of_its_name(node, loc)) continue;
       check_attrs(node, loc, {"readonly", "type", "secure"});
@@ -222,8 +222,23 @@ void Parser::parse_os(pugi::xml_node os) {
   if (c.kernel.empty() && !c.firmware)
     problem(os, "os", "<kernel> or <loader> is missing: altovirt boots a Linux kernel directly, or UEFI firmware "
                       "(<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>)");
-  else if (boot_node && !c.firmware) skip("os", boot_node, false, "the kernel in <os><kernel> is booted directly");
-  else if (boot_node) skip("os", boot_node, false, "the firmware boots what its own boot order says");
+  for (auto node : boot_nodes) {
+    std::string loc = location("os", node, false);
+    if (!c.firmware) {
+      skip("os", node, false, "the kernel in <os><kernel> is booted directly");
+      continue;
+    }
+    check_attrs(node, loc, {"dev"});
+    check_no_children(node, loc);
+    std::string dev = node.attribute("dev").value();
+    if (dev == "hd" || dev == "network") {
+      if (std::find(c.boot_devs.begin(), c.boot_devs.end(), dev) == c.boot_devs.end()) c.boot_devs.push_back(dev);
+    } else if (dev == "cdrom" || dev == "fd") {
+      skip("os", node, false, fmt::format("the domain has no {} drive to boot from", dev == "cdrom" ? "CD-ROM" : "floppy"));
+    } else {
+      problem(node, loc, fmt::format("dev='{}': expected hd, network, cdrom or fd", dev));
+    }
+  }
 }
 
 void Parser::parse_features(pugi::xml_node features) {
@@ -373,6 +388,32 @@ void Parser::validate(pugi::xml_node domain) {
     unique_alias(node, loc, dev.alias);
     if (dev.guest_address) place(node, loc, *dev.guest_address);
   }
+  validate_boot_order(domain);
+}
+
+// libvirt's rules for the boot order: each <boot order='N'/> once, and per-device orders or
+// <os><boot dev> but not both (virDomainDefBootOrderPostParse).
+void Parser::validate_boot_order(pugi::xml_node domain) {
+  const DomainConfig& c = parsed.config;
+  std::map<uint32_t, std::string> orders;
+  pugi::xml_node first;
+  auto order = [&](pugi::xml_node node, const std::optional<uint32_t>& n) {
+    if (!n) return;
+    std::string loc = location("devices", node, true) + describe(node) + "/boot";
+    if (!first) first = node;
+    if (auto [it, fresh] = orders.emplace(*n, loc); !fresh)
+      problem(node.child("boot"), loc, fmt::format("boot order {} is already used by {}", *n, it->second));
+  };
+  for (size_t i = 0; i < c.disks.size(); ++i) order(disk_nodes_[i], c.disks[i].boot_order);
+  for (size_t i = 0; i < c.interfaces.size(); ++i) order(interface_nodes_[i], c.interfaces[i].boot_order);
+  for (size_t i = 0; i < c.hostdevs.size(); ++i) order(hostdev_nodes_[i], c.hostdevs[i].boot_order);
+  if (!first) return;
+  if (!c.boot_devs.empty())
+    problem(domain.child("os").child("boot"), "os/boot",
+            "per-device <boot order='N'/> cannot be combined with <os><boot dev=.../>: keep one of them");
+  else if (!c.firmware)
+    warn(first.child("boot"), location("devices", first, true) + "/boot",
+         "no effect: the kernel in <os><kernel> is booted directly (a boot order is the firmware's)");
 }
 
 }  // namespace detail

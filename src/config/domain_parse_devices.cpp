@@ -322,6 +322,9 @@ void Parser::parse_hostdev(pugi::xml_node node, const std::string& loc) {
         problem(child, cloc, fmt::format("bar='{}' must be on or off", bar));
         ok = false;
       }
+    } else if (cn == "boot") {
+      dev.boot_order = boot_order_of(child, cloc);
+      if (!dev.boot_order) ok = false;
     } else if (cn == "alias") {
       check_attrs(child, cloc, {"name"});
       dev.alias = child.attribute("name").value();

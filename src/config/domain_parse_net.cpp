@@ -114,6 +114,9 @@ void Parser::parse_interface(pugi::xml_node node, const std::string& loc) {
     } else if (cn == "alias") {
       n.alias = alias_of(child, cloc);
       if (n.alias.empty()) ok = false;
+    } else if (cn == "boot") {
+      n.boot_order = boot_order_of(child, cloc);
+      if (!n.boot_order) ok = false;
     } else {
       unsupported(loc, child, false);
       ok = false;

@@ -20,6 +20,18 @@ bool valid_alias(std::string_view a) {
 
 }  // namespace
 
+std::optional<uint32_t> Parser::boot_order_of(pugi::xml_node child, std::string_view cloc) {
+  check_attrs(child, cloc, {"order", "loadparm"});
+  check_no_children(child, cloc);
+  auto n = number_attr(child, cloc, "order", 65535);
+  if (!n) return std::nullopt;
+  if (*n == 0) {
+    problem(child, cloc, "order='0': boot orders start at 1 (the lowest boots first)");
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(*n);
+}
+
 std::string Parser::alias_of(pugi::xml_node child, std::string_view cloc) {
   check_attrs(child, cloc, {"name"});
   check_no_children(child, cloc);
@@ -193,6 +205,9 @@ void Parser::parse_disk(pugi::xml_node node, const std::string& loc) {
     } else if (cn == "alias") {
       d.alias = alias_of(child, cloc);
       if (d.alias.empty()) ok = false;
+    } else if (cn == "boot") {
+      d.boot_order = boot_order_of(child, cloc);
+      if (!d.boot_order) ok = false;
     } else {
       unsupported(loc, child, false);
       ok = false;

@@ -120,9 +120,12 @@ class Parser {
 
   // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
   std::string alias_of(pugi::xml_node child, std::string_view cloc);
+  // The N of a device's <boot order='N'/> (1 and up); nullopt (and a problem) otherwise.
+  std::optional<uint32_t> boot_order_of(pugi::xml_node child, std::string_view cloc);
 
   // Rules that involve several elements.
   void validate(pugi::xml_node domain);
+  void validate_boot_order(pugi::xml_node domain);
 
  private:
   std::vector<size_t> line_starts_;

@@ -98,6 +98,7 @@ void disk(pugi::xml_node parent, const Disk& d) {
                            {"read_iops_sec", t.read_iops_sec}, {"write_iops_sec", t.write_iops_sec}})
       if (v) set_text(io, name, std::to_string(v));
   }
+  if (d.boot_order) set_attr(n.append_child("boot"), "order", std::to_string(*d.boot_order));
   if (!d.alias.empty()) set_attr(n.append_child("alias"), "name", d.alias);
   if (d.address) guest_address(n, *d.address);
 }
@@ -115,6 +116,7 @@ void interface(pugi::xml_node parent, const Interface& i) {
     if (i.vhost) set_attr(driver, "name", *i.vhost ? "vhost" : "qemu");
     if (i.queues > 1) set_attr(driver, "queues", std::to_string(i.queues));
   }
+  if (i.boot_order) set_attr(n.append_child("boot"), "order", std::to_string(*i.boot_order));
   if (!i.alias.empty()) set_attr(n.append_child("alias"), "name", i.alias);
   if (i.address) guest_address(n, *i.address);
 }
@@ -179,6 +181,7 @@ std::string to_xml(const DomainConfig& c) {
   if (!c.kernel.empty()) set_text(os, "kernel", c.kernel);
   if (!c.initrd.empty()) set_text(os, "initrd", c.initrd);
   if (!c.cmdline.empty()) set_text(os, "cmdline", c.cmdline);
+  for (const auto& dev : c.boot_devs) set_attr(os.append_child("boot"), "dev", dev);
   if (c.acpi) domain.append_child("features").append_child("acpi");
 
   set_text(domain, "on_poweroff", "destroy");
@@ -235,6 +238,7 @@ std::string to_xml(const DomainConfig& c) {
     set_attr(addr, "function", fmt::format("{:#x}", dev.source.function));
     if (!dev.alias.empty()) set_attr(n.append_child("alias"), "name", dev.alias);
     if (dev.rom_bar) set_attr(n.append_child("rom"), "bar", *dev.rom_bar ? "on" : "off");
+    if (dev.boot_order) set_attr(n.append_child("boot"), "order", std::to_string(*dev.boot_order));
     if (dev.guest_address) guest_address(n, *dev.guest_address);
   }
 

@@ -22,6 +22,8 @@
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
 #include "altovirt/boot/acpi_loader.h"
+#include "altovirt/devices/char_backend.h"
+#include "altovirt/devices/debugcon.h"
 #include "altovirt/devices/fw_cfg.h"
 #include "altovirt/devices/ich9_lpc.h"
 #include "altovirt/devices/pflash.h"
@@ -72,6 +74,18 @@ Status add_kernel_items(devices::FwCfg& fw, const VmOptions& o) {
 }
 
 }  // namespace
+
+void Machine::note_boot_device(pci::PciDevice& d, const DeviceSpec& spec, const pci::PciAddress& at, bool bridge) {
+  if (!spec.bootindex && !(bridge && !spec.id.empty())) return;
+  boot::PciNode node{d.config_read(0x08, 4) >> 8, static_cast<uint16_t>(d.config_read(0x00, 2)),
+                     static_cast<uint16_t>(d.config_read(0x02, 2)), at.slot, at.function};
+  if (bridge && !spec.id.empty()) port_nodes_[spec.id] = node;
+  if (!spec.bootindex) return;
+  std::optional<boot::PciNode> port;
+  if (auto it = port_nodes_.find(spec.bus); !spec.bus.empty() && it != port_nodes_.end()) port = it->second;
+  const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
+  boot_paths_[*spec.bootindex] = boot::ofw_path(port, node, kind != nullptr ? kind->boot_suffix.value_or("") : "");
+}
 
 Status Machine::add_firmware_chipset(uint16_t pm_base) {
   // The LPC function: OVMF's serial console (SioBusDxe) and ACPI timer need it. Its PM block starts
@@ -153,8 +167,28 @@ Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boo
   AV_TRY(c.add_file(boot::kAcpiTablesFile, std::move(tables.tables)));
   AV_TRY(c.add_file(boot::kTableLoaderFile, std::move(tables.loader)));
   if (!o.kernel.empty()) AV_TRY(add_kernel_items(c, o));
+  // The boot order (bootindex=): OVMF boots these first, in this order, and drops its other disk and
+  // network boot options; without the file it connects every device and boots the first disk with an
+  // EFI system partition (\EFI\BOOT\BOOTX64.EFI) before any network boot.
+  if (!boot_paths_.empty()) {
+    AV_TRY(c.add_file("bootorder", boot::bootorder_file(boot_paths_)));
+    for (const auto& [index, path] : boot_paths_) log::info("vmm", "boot order {}: {}", index, path);
+  }
   AV_TRY(pio_.add(FwCfg::kPortBase, FwCfg::kPortSize, "fw_cfg 0x510", fw->fw_cfg));
 
+  if (!o.debugcon.empty()) {
+    devices::DebugCon::Sink sink;
+    if (o.debugcon == "log") {
+      sink = [](std::string_view line) { log::info("firmware", "{}", line); };
+    } else {
+      AV_TRY_ASSIGN(std::unique_ptr<devices::CharBackend> file, devices::CharBackend::open(o.debugcon));
+      sink = [out = std::shared_ptr<devices::CharBackend>(std::move(file))](std::string_view line) {
+        std::string l = std::string(line) + "\n";
+        out->write(std::span(reinterpret_cast<const uint8_t*>(l.data()), l.size()));
+      };
+    }
+    AV_TRY(pio_.add(devices::DebugCon::kPort, 1, "debugcon 0x402", std::make_shared<devices::DebugCon>(std::move(sink))));
+  }
   log::info("vmm", "UEFI firmware: {} ({} KiB) at {:#x}{}", spec.code.file, fw->code->size() / 1024, code_base,
             fw->vars ? fmt::format(", variables {} ({} KiB) below it", spec.vars->file, fw->vars->size() / 1024)
                      : std::string(", no variable store (the firmware keeps its variables in RAM)"));

@@ -304,6 +304,8 @@ Machine::~Machine() {
 }
 
 Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {
+  if (spec.bootindex && boot_paths_.contains(*spec.bootindex))
+    return fail("bootindex={} is already given to another device; each boot device needs its own number", *spec.bootindex);
   device->set_bar_listener(this);
   std::shared_ptr<pci::PciDevice> placed_device = device;
   auto bridge = std::dynamic_pointer_cast<pci::PciBridge>(device);
@@ -322,6 +324,7 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
       AV_TRY_ASSIGN(a, pci_.add_behind(*port->second, std::move(device), spec.function, spec.multifunction));
     }
   }
+  note_boot_device(*placed_device, spec, a, bridge != nullptr);
   std::lock_guard ids(ids_mutex_);
   if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
   const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);

@@ -61,11 +61,17 @@ Result<QmpSpec> parse_qmp(const std::string& text) {
 // addr= is slot 0, and no two devices share an address (the first one given keeps it).
 Status check_placement(const std::vector<DeviceSpec>& devices, const DeviceRegistry& registry) {
   std::map<std::string, const DeviceSpec*> ids, buses;
+  std::map<unsigned, const DeviceSpec*> boot;
   std::map<std::string, std::vector<const DeviceSpec*>> by_kind;
   for (auto& d : devices) {
     if (!d.id.empty()) {
       if (auto [it, fresh] = ids.emplace(d.id, &d); !fresh)
         return fail("-device {}: id={} is already used by -device {}", d.text, d.id, it->second->text);
+    }
+    if (d.bootindex) {
+      if (auto [it, fresh] = boot.emplace(*d.bootindex, &d); !fresh)
+        return fail("-device {}: bootindex={} is already given to -device {}; each boot device needs its own number",
+                    d.text, *d.bootindex, it->second->text);
     }
     const DeviceKind* kind = registry.find(d.kind);
     by_kind[d.kind].push_back(&d);
@@ -321,11 +327,18 @@ Result<DeviceSpec> parse_device(const std::string& text, const DeviceRegistry& r
       d.function = a.function;
     } else if (key == "multifunction") {
       AV_TRY_ASSIGN(d.multifunction, parse_on_off("-device " + text, key, value));
+    } else if (key == "bootindex") {
+      if (!kind->boot_suffix)
+        return fail("-device {}: a {} is not a boot device (bootindex= is for virtio-blk-pci, virtio-net-pci and vfio-pci)",
+                    text, d.kind);
+      auto n = parse_uint(value, "bootindex");
+      if (!n || *n > 0xffff) return fail("-device {}: bootindex={}: expected a number 0..65535 (lowest boots first)", text, value);
+      d.bootindex = static_cast<unsigned>(*n);
     } else if (std::find(kind->keys.begin(), kind->keys.end(), key) != kind->keys.end()) {
       if (d.props.contains(key)) return fail("-device {}: {}= given twice", text, key);
       d.props[key] = value;
     } else {
-      std::string accepted = "id, bus, addr, multifunction";
+      std::string accepted = kind->boot_suffix ? "id, bus, addr, multifunction, bootindex" : "id, bus, addr, multifunction";
       for (auto& k : kind->keys) accepted += ", " + k;
       return fail("-device {}: {} has no option '{}' (accepted: {})", text, d.kind, key, accepted);
     }
@@ -373,7 +386,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
                                              "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev",
-                                             "-netdev", "-mem-path", "-sandbox"};
+                                             "-netdev", "-mem-path", "-sandbox", "-debugcon"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -471,6 +484,10 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       o.pidfile = v;
     } else if (opt == "-D") {
       o.logfile = v;
+    } else if (opt == "-debugcon") {
+      if (v != "log" && !(v.starts_with("file:") && v.size() > 5))
+        return fail("-debugcon {}: expected log (the firmware's debug lines in altovirt's log, -D) or file:PATH", v);
+      o.debugcon = v;
     }
   }
   AV_TRY(check_placement(o.devices, registry));
@@ -518,6 +535,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
   if (o.kernel.empty() && !o.firmware)
     return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r)), or UEFI firmware with -drive "
                 "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on");
+  if (!o.debugcon.empty() && !o.firmware)
+    return fail("-debugcon {}: the debug console (port 0x402) is the UEFI firmware's: add -drive if=pflash,...", o.debugcon);
   if (!o.initrd.empty() && o.kernel.empty()) return fail("-initrd {} needs -kernel", o.initrd);
   if (!o.append.empty() && o.kernel.empty()) return fail("-append needs -kernel");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
@@ -531,7 +550,8 @@ std::string usage() {
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
          "                [-drive if=pflash,format=raw,unit=0,file=OVMF_CODE.fd,readonly=on\n"
-         "                 [-drive if=pflash,format=raw,unit=1,file=VARS.fd]]  (UEFI firmware; then -kernel is optional)\n"
+         "                 [-drive if=pflash,format=raw,unit=1,file=VARS.fd]] [-debugcon log|file:PATH]\n"
+         "                 (UEFI firmware; then -kernel is optional)\n"
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
@@ -542,8 +562,11 @@ std::string usage() {
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
          "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"
          "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"
+         "                 (virtio-blk-pci, virtio-net-pci, vfio-pci: bootindex=N sets the firmware's boot order)\n"
          "  -no-reboot     exit instead of resetting when the guest reboots\n"
          "  -D LOGFILE     log to LOGFILE, and write the per-region exit counters there at exit\n"
+         "  -debugcon      the firmware's debug console (port 0x402, QEMU's isa-debugcon): log puts its lines in\n"
+         "                 the log, file:PATH in a file (a DEBUG build of OVMF prints there; Debian's prints nothing)\n"
          "  -sandbox       seccomp allow-list per thread (default on: a forbidden system call stops altovirt,\n"
          "                 naming it); log: the kernel logs forbidden calls and they go through; off: none\n"
          "exit status: 0 guest powered off (or rebooted with -no-reboot, or SIGTERM), 1 VM error, 2 bad usage\n";

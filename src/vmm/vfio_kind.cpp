@@ -201,6 +201,7 @@ void register_vfio_pci(DeviceRegistry& registry) {
                   {"host", "sysfsdev", "rombar"},
                   create_vfio_pci};
   kind.hotpluggable = true;  // QMP device_add/device_del behind a root port (src/vmm/hotplug.cpp)
+  kind.boot_suffix = "";      // QEMU's vfio_instance_init: the function's node only (its option ROM boots it)
   registry.add("vfio-pci", std::move(kind));
 }
 

@@ -47,6 +47,7 @@ void register_virtio_blk(DeviceRegistry& registry) {
   DeviceKind kind{"virtio-blk-pci,drive=ID[,serial=S][,iothread=ID]: a virtio disk on a -drive (or blockdev-add)",
                   std::move(keys), create_virtio_blk};
   kind.hotpluggable = true;  // QMP blockdev-add + device_add behind a root port
+  kind.boot_suffix = "/disk@0,0";  // QEMU's virtio_blk_instance_init
   registry.add("virtio-blk-pci", std::move(kind));
 }
 

@@ -67,6 +67,7 @@ void register_virtio_net(DeviceRegistry& registry) {
   DeviceKind kind{"virtio-net-pci,netdev=ID[,mac=MAC][,iothread=ID]: a virtio NIC on a -netdev tap (or netdev_add)",
                   std::move(keys), create_virtio_net};
   kind.hotpluggable = true;  // QMP netdev_add + device_add behind a root port
+  kind.boot_suffix = "/ethernet-phy@0";  // QEMU's virtio_net_instance_init
   registry.add("virtio-net-pci", std::move(kind));
 }
 

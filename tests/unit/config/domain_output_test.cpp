@@ -151,6 +151,80 @@ TEST(DomainFirmware, RoundTripsAndBecomesPflashDrives) {
   EXPECT_FALSE(to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""})) << "a comma would cut QEMU's option list";
 }
 
+constexpr const char* kUefiBoot = R"(<domain type='kvm'><name>b</name><memory unit='MiB'>512</memory><os>
+  <type machine='q35'>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>%OS%</os>
+  <devices>
+    <disk type='file' device='disk'><source file='/d0.img'/><target dev='vda' bus='virtio'/>%D0%</disk>
+    <disk type='file' device='disk'><source file='/d1.img'/><target dev='vdb' bus='virtio'/>%D1%</disk>
+    <interface type='ethernet'><target dev='tap0'/><model type='virtio'/>%N0%</interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='1' slot='0' function='0'/></source>%H0%</hostdev>
+  </devices></domain>)";
+
+std::string uefi_boot(std::string os, std::string d0, std::string d1, std::string n0, std::string h0) {
+  std::string x = kUefiBoot;
+  for (auto [k, v] : {std::pair{"%OS%", os}, {"%D0%", d0}, {"%D1%", d1}, {"%N0%", n0}, {"%H0%", h0}})
+    x.replace(x.find(k), std::string(k).size(), v);
+  return x;
+}
+
+std::vector<std::string> devices_of(const DomainConfig& c) {
+  auto args = to_altovirt_args(c, {.qmp_socket = "/q", .log_file = ""});
+  EXPECT_TRUE(args) << args.error().message();
+  std::vector<std::string> d;
+  for (size_t i = 0; args && i + 1 < args->size(); ++i)
+    if ((*args)[i] == "-device" && !(*args)[i + 1].starts_with("pcie-root-port")) d.push_back((*args)[i + 1]);
+  return d;
+}
+
+TEST(DomainBootOrder, PerDeviceOrdersBecomeBootindexAndRoundTrip) {
+  DomainConfig c = parse(uefi_boot("", "<boot order='2'/>", "", "<boot order='3'/>", "<boot order='1'/>"));
+  EXPECT_EQ(c.disks[0].boot_order, 2u);
+  EXPECT_FALSE(c.disks[1].boot_order);
+  auto d = devices_of(c);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_THAT(d[0], HasSubstr("vfio-pci,host=0000:01:00.0"));
+  EXPECT_THAT(d[0], HasSubstr(",bootindex=1"));
+  EXPECT_THAT(d[1], HasSubstr("drive=drive-virtio-disk0"));
+  EXPECT_THAT(d[1], HasSubstr(",bootindex=2"));
+  EXPECT_THAT(d[2], ::testing::Not(HasSubstr("bootindex")));
+  EXPECT_THAT(d[3], HasSubstr(",bootindex=3"));
+  std::string xml = to_xml(c);
+  auto again = parse_domain_xml(xml, "dumpxml");
+  ASSERT_TRUE(again) << again.error().message() << "\n" << xml;
+  EXPECT_EQ(again->config, c) << xml;
+}
+
+TEST(DomainBootOrder, OsBootDevsOrderDisksThenNics) {
+  DomainConfig c = parse(uefi_boot("<boot dev='network'/><boot dev='hd'/><boot dev='cdrom'/>", "", "", "", ""));
+  EXPECT_THAT(c.boot_devs, ElementsAre("network", "hd"));
+  auto d = devices_of(c);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_THAT(d[0], ::testing::Not(HasSubstr("bootindex"))) << "a hostdev boots only with its own <boot order>";
+  EXPECT_THAT(d[1], HasSubstr(",bootindex=2"));
+  EXPECT_THAT(d[2], HasSubstr(",bootindex=3"));
+  EXPECT_THAT(d[3], HasSubstr(",bootindex=1"));
+  std::string xml = to_xml(c);
+  EXPECT_THAT(xml, HasSubstr("<boot dev=\"network\" />"));
+  auto again = parse_domain_xml(xml, "dumpxml");
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->config, c);
+}
+
+TEST(DomainBootOrder, LibvirtsRulesAreErrors) {
+  auto dup = parse_domain_xml(uefi_boot("", "<boot order='1'/>", "<boot order='1'/>", "", ""));
+  ASSERT_FALSE(dup);
+  EXPECT_THAT(dup.error().message(), HasSubstr("boot order 1 is already used by devices/disk[1]"));
+  auto both = parse_domain_xml(uefi_boot("<boot dev='hd'/>", "<boot order='1'/>", "", "", ""));
+  ASSERT_FALSE(both);
+  EXPECT_THAT(both.error().message(), HasSubstr("cannot be combined with <os><boot dev=.../>"));
+  auto zero = parse_domain_xml(uefi_boot("", "<boot order='0'/>", "", "", ""));
+  ASSERT_FALSE(zero);
+  EXPECT_THAT(zero.error().message(), HasSubstr("order='0': boot orders start at 1"));
+  auto bad = parse_domain_xml(uefi_boot("<boot dev='usb'/>", "", "", "", ""));
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message(), HasSubstr("dev='usb': expected hd, network, cdrom or fd"));
+}
+
 TEST(DomainArgs, RejectsUnusablePaths) {
   DomainConfig c = parse("<domain type='kvm'><name>m</name><memory>65536</memory><os><type>hvm</type><kernel>/k</kernel></os></domain>");
   auto empty = to_altovirt_args(c, {});

@@ -363,3 +363,37 @@ TEST(Options, SandboxIsOnUnlessAsked) {
   EXPECT_EQ(sandbox::Mode::log, parse({"-sandbox", "log"})->sandbox);
   EXPECT_EQ("-sandbox yes: expected on, off or log", error_of({"-sandbox", "yes"}));
 }
+
+TEST(Device, BootIndexOnBootableKindsOnly) {
+  auto r = with_fake_kind();
+  DeviceKind disk{"a bootable test kind", {"drive"}, nullptr};
+  disk.boot_suffix = "/disk@0,0";
+  r.add("fake-disk", disk);
+  auto o = parse({"-device", "fake-disk,drive=a,bootindex=2", "-device", "fake-disk,drive=b,bootindex=0",
+                  "-device", "fake-disk,drive=c"}, r);
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->devices[0].bootindex, 2u);
+  EXPECT_EQ(o->devices[1].bootindex, 0u);
+  EXPECT_FALSE(o->devices[2].bootindex);
+  EXPECT_NE(error_of({"-device", "fake-pci,host=a,bootindex=1"}, r)
+                .find("-device fake-pci,host=a,bootindex=1: a fake-pci is not a boot device"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-disk,drive=a,bootindex=x"}, r).find("bootindex=x: expected a number 0..65535"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-device", "fake-disk,drive=a,bootindex=1", "-device", "fake-disk,drive=b,bootindex=1"}, r)
+                .find("-device fake-disk,drive=b,bootindex=1: bootindex=1 is already given to -device fake-disk,drive=a,bootindex=1"),
+            std::string::npos);
+  // The accepted keys a bootable kind lists include bootindex.
+  EXPECT_NE(error_of({"-device", "fake-disk,nope=1"}, r).find("bootindex, drive"), std::string::npos);
+}
+
+TEST(Options, DebugConIsTheFirmwares) {
+  auto o = parse_options({"-m", "256M", "-drive", "if=pflash,file=/c,readonly=on", "-debugcon", "file:/tmp/fw.log"},
+                         DeviceRegistry());
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->debugcon, "file:/tmp/fw.log");
+  EXPECT_NE(error_of({"-debugcon", "log"}).find("-debugcon log: the debug console (port 0x402) is the UEFI firmware's"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-drive", "if=pflash,file=/c", "-debugcon", "stdio"}).find("-debugcon stdio: expected log"),
+            std::string::npos);
+}

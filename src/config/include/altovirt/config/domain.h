@@ -103,6 +103,7 @@ struct Disk {
   std::optional<uint32_t> iothread;  // <driver iothread='N'>: 1..<iothreads>
   std::optional<bool> discard;       // <driver discard='unmap'> (true) or 'ignore' (false)
   IoTune iotune;
+  std::optional<uint32_t> boot_order;  // <boot order='N'/>: the firmware's boot order (bootindex=N)
   std::optional<GuestPciAddress> address;
   std::string alias;  // <alias name=.../>; empty when not given
   bool operator==(const Disk&) const = default;
@@ -159,6 +160,7 @@ struct Hostdev {
   HostPciAddress source;
   std::optional<GuestPciAddress> guest_address;
   std::optional<bool> rom_bar;  // <rom bar='on|off'/>; absent means the device's default (on)
+  std::optional<uint32_t> boot_order;  // <boot order='N'/> (its option ROM is what boots it)
   std::string alias;            // <alias name=.../>; empty when not given
   bool operator==(const Hostdev&) const = default;
 };
@@ -176,6 +178,7 @@ struct Interface {
   std::string mac;                  // <mac address>, lower case; empty: altovirt's default
   std::optional<bool> vhost;        // <driver name='vhost'> true, 'qemu' false; absent: vhost when available
   uint32_t queues = 1;              // <driver queues='N'>
+  std::optional<uint32_t> boot_order;  // <boot order='N'/>: network boot in the firmware's boot order
   std::optional<GuestPciAddress> address;
   std::string alias;
   bool operator==(const Interface&) const = default;
@@ -225,6 +228,10 @@ struct DomainConfig {
   std::string initrd;
   std::string cmdline;
   std::optional<Firmware> firmware;  // <os><loader>: boot through UEFI firmware (kernel optional)
+  // <os><boot dev='hd|network'/>..., in order: the firmware tries the disks (hd), then the NICs
+  // (network), each kind in document order; altovirt gives them bootindex in that order. Cannot be
+  // combined with per-device <boot order> (libvirt's rule).
+  std::vector<std::string> boot_devs;
   bool acpi = false;
   std::string emulator;  // <devices><emulator>; empty means the installed altovirt
   std::optional<Serial> serial;

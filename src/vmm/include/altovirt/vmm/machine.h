@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "altovirt/boot/acpi.h"
+#include "altovirt/boot/boot_order.h"
 #include "altovirt/boot/layout.h"
 #include "altovirt/devices/acpi_pm.h"
 #include "altovirt/devices/char_backend.h"
@@ -188,6 +189,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // -device functions), then the flash, fw_cfg and its items (after them, with the ACPI tables).
   Status add_firmware_chipset(uint16_t pm_base);
   Status load_firmware(const kvm::Kvm& kvm, const VmOptions& options, const boot::AcpiConfig& acpi);
+  // Notes a placed device's part in the firmware's boot order: a root port's node, a bootindex=
+  // device's path (a hot-added one counts from the next reset, as in QEMU).
+  void note_boot_device(pci::PciDevice& device, const DeviceSpec& spec, const pci::PciAddress& at, bool bridge);
 
   devices::CharBackend& console_;
   Chardevs& chardevs_;
@@ -240,6 +244,10 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   mutable std::mutex ids_mutex_;
   std::map<std::string, std::string> device_ids_;
   std::map<std::string, std::shared_ptr<pci::PciBridge>> buses_;  // root ports by id, building only
+  // The firmware's boot order (firmware_boot.cpp): root ports' nodes by id, and each bootindex=
+  // device's OpenFirmware path by index; written by add_pci_device on the main thread.
+  std::map<std::string, boot::PciNode> port_nodes_;
+  std::map<unsigned, std::string> boot_paths_;
   std::deque<std::function<void()>> tasks_;  // under exit_mutex_
   bool running_ = false;                     // run() has started the vCPUs (main thread only)
   std::function<void(const std::string&)> removed_handler_;

@@ -11,7 +11,8 @@
 // hand-written parser; the numbers go through base's parse_uint/parse_size.)
 //
 // -device KIND,opts: KIND must be in the DeviceRegistry. Every PCI kind accepts id=, bus=,
-// addr=SLOT[.FN] and multifunction=on|off; a kind declares its own keys on top. bus= is pcie.0 (the
+// addr=SLOT[.FN] and multifunction=on|off (bootable kinds also bootindex=N); a kind declares its own
+// keys on top. bus= is pcie.0 (the
 // default) or the id= of a kind that provides a bus (a pcie-root-port); behind a root port addr= is
 // 0 (or absent), as its bus has device 0 only. parse_options() checks the placement of all devices
 // together: bus= must name a root port, no two devices may share an address.
@@ -41,6 +42,9 @@ struct DeviceSpec {
   std::optional<unsigned> slot;
   unsigned function = 0;
   bool multifunction = false;
+  // bootindex=N (QEMU's): the firmware's boot order, lowest first (fw_cfg "bootorder"); only kinds
+  // with a boot_suffix take it.
+  std::optional<unsigned> bootindex;
   std::string text;  // as typed, for messages
 };
 
@@ -136,6 +140,9 @@ struct VmOptions {
   std::vector<MemoryBackendSpec> memory_backends;  // -object memory-backend-file
   std::optional<RamBacking> ram_backing;           // unset: anonymous memory, as before
   std::optional<FirmwareSpec> firmware;            // -drive if=pflash: boot through UEFI firmware
+  // -debugcon log|file:PATH: the firmware's debug console (port 0x402) to the log (-D) or a file;
+  // empty: no debug console (the firmware's debug output is off).
+  std::string debugcon;
   std::optional<QmpSpec> qmp;
   bool no_reboot = false;
   // -sandbox: the seccomp allow-list of every thread (altovirt/base/sandbox.h); on unless asked.
@@ -160,6 +167,10 @@ struct DeviceKind {
   // The kind may be added and removed while the guest runs (QMP device_add/device_del behind a
   // root port); `create` then runs on the machine's main thread with the vCPUs running.
   bool hotpluggable = false;
+  // The kind can be a boot device (-device ...,bootindex=N): what it adds below its PCI function in
+  // the firmware's OpenFirmware boot path (QEMU's: "/disk@0,0" for a virtio disk, "/ethernet-phy@0"
+  // for a virtio NIC, "" for a passed-through function); unset: bootindex= is refused.
+  std::optional<std::string> boot_suffix;
 };
 
 class DeviceRegistry {
