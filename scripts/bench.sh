@@ -48,7 +48,10 @@ if [ "${TESTBED:-}" != 1 ]; then
   disk=()
   if [ "$smoke" = 0 ]; then
     "$src/testbed/debian-image" "$build/testbed/debian" >&2 || { echo "bench.sh: building the Debian image failed" >&2; exit 1; }
-    disk=(--disk "$build/testbed/debian/disk.img")
+    # The image's UEFI disk (its root is partition 2) serves the direct-boot standard VM and the
+    # firmware boot; OVMF in a second-level guest needs the CR8-intercepting kvm-amd (testbed/kvm-amd-cr8).
+    "$src/testbed/kvm-amd-cr8" "$build/testbed/kvm-amd-cr8.ko" >&2 || { echo "bench.sh: building kvm-amd-cr8 failed" >&2; exit 1; }
+    disk=(--disk "$build/testbed/debian/efi-disk.img" --kvm-amd "$build/testbed/kvm-amd-cr8.ko")
   fi
   "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${disk[@]}" \
     --env BENCH_ARGS="$*" --script "$0" | tee "$raw"
@@ -424,7 +427,7 @@ DEB=$build/testbed/debian
 # VMM's start to the login prompt, the memory overhead then, and fio's figures in the guest.
 debian_vm() {
   local name=$1 vmm=$2 cmd start now out child
-  local append="console=hvc0 root=/dev/vda rw quiet"
+  local append="console=hvc0 root=/dev/vda2 rw quiet"
   local drive="file=$deb_disk,format=raw,if=none,id=d0,cache=none,aio=io_uring"
   if [ "$vmm" = altovirt ]; then
     cmd=("$ALTOVIRT" -m 512M -smp 1 -no-reboot -D "$work/$name.log")
@@ -466,6 +469,37 @@ debian_vm() {
   kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$vmm ($name): did not power off within 300 s"; }
   gc_close
 }
+# uefi_vm NAME VMM: the same disk booted by its own boot loader (systemd-boot on its EFI system
+# partition) through Debian's OVMF, with a fresh copy of the variable store each run and the disk as
+# bootindex=1, console on the serial port: records the VMM's start to the kernel's first console
+# line (the firmware's and the boot loader's share) and to the login prompt.
+uefi_vm() {
+  local name=$1 vmm=$2 cmd start now
+  local drive="file=$deb_disk,format=raw,if=none,id=d0,cache=none,aio=io_uring"
+  cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/$name.vars"
+  if [ "$vmm" = altovirt ]; then
+    cmd=("$ALTOVIRT" -m 512M -smp 1 -no-reboot -D "$work/$name.log")
+  else
+    cmd=(qemu-system-x86_64 -machine q35 -accel kvm -cpu host -m 512M -smp 1 -nodefaults -display none -no-reboot)
+  fi
+  cmd+=(-drive if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on
+        -drive "if=pflash,format=raw,unit=1,file=$work/$name.vars" -drive "$drive"
+        -device virtio-blk-pci,drive=d0,bootindex=1 -serial stdio)
+  start=${EPOCHREALTIME/./}
+  GC_DIR=$work/$name.console gc_open timeout 1800 "${cmd[@]}"
+  gc_wait 600 "Linux version" || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): the kernel did not start through OVMF"; }
+  now=${EPOCHREALTIME/./}
+  record uefi_kernel_s "$vmm" "$(awk -v d=$((now - start)) 'BEGIN { printf "%.1f", d / 1000000 }')"
+  gc_wait 900 "login: " crash || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): no login prompt on ttyS0"; }
+  now=${EPOCHREALTIME/./}
+  record uefi_login_s "$vmm" "$(awk -v d=$((now - start)) 'BEGIN { printf "%.1f", d / 1000000 }')"
+  gc_login 30 || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): root login"; }
+  gc_type poweroff
+  local end=$((SECONDS + 300))
+  while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
+  kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$vmm ($name): did not power off within 300 s"; }
+  gc_close
+}
 deb_disk=""
 if [ "$smoke" = 0 ]; then
   deb_disk=$(tb_disk) || die "the Debian image is not attached (bench.sh attaches it with testbed --disk)"
@@ -487,6 +521,13 @@ if [ "$smoke" = 0 ]; then
     for vmm in $order; do
       say "run $r/$runs: $vmm, the standard VM (Debian on virtio-blk): boot to login, memory, fio"
       debian_vm "$vmm-std-$r" "$vmm"
+    done
+  done
+  for r in $(seq "$runs"); do
+    order="qemu altovirt"; [ $((r % 2)) = 0 ] && order="altovirt qemu"
+    for vmm in $order; do
+      say "run $r/$runs: $vmm, the disk's own boot loader through OVMF: to the kernel, to login"
+      uefi_vm "$vmm-uefi-$r" "$vmm"
     done
   done
 fi
@@ -571,6 +612,8 @@ if [ "$smoke" = 0 ]; then  # --smoke does not boot the standard VM: no rows rath
   row "standard VM: virtio-net (vhost) iperf3 guest to host (Mbit/s)" net_tx "net tx"
   row "standard VM: virtio-net (vhost) iperf3 host to guest (Mbit/s)" net_rx "net rx"
   row "standard VM: virtio-net (vhost) ping RTT avg (ms)" net_ping_ms "net ping"
+  row "UEFI (OVMF) disk boot: VMM start to the kernel's first line (s)" uefi_kernel_s "OVMF to kernel"
+  row "UEFI (OVMF) disk boot: VMM start to login prompt (s)" uefi_login_s "OVMF to login"
 fi
 row "exits, whole I/O run (all regions)" exits_total
 row "VF trapped BAR accesses outside MSI-X" vf_other_traps
@@ -583,6 +626,7 @@ echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the gues
 echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
 echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
 echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Its virtio-net NIC is on a tap with vhost=on for both VMMs, on a bridge in the test host: iperf3 (TCP, 5 s, one stream) to and from the test host, and ping (10 echoes). Not measured with --smoke."
+echo "- UEFI disk boot: the same disk (testbed/debian-image's efi-disk.img: GPT, an EFI system partition with Debian's systemd-boot, kernel and initramfs) booted by Debian's OVMF_CODE_4M.fd with a fresh copy of OVMF_VARS_4M.fd each run, the disk as bootindex=1 on both VMMs, console on ttyS0. 'To the kernel's first line' is the VMM's start to the kernel's 'Linux version' line on the serial console (firmware, boot loader, EFI stub). The test host loads the CR8-intercepting kvm-amd for this (testbed/kvm-amd-cr8); Linux never writes CR8, so the other rows are unaffected. Not measured with --smoke."
 echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
 echo "BENCH-NOTES-END"
 echo "BENCH-RUNS-BEGIN"
