@@ -170,7 +170,7 @@ struct DeviceKind {
   // The kind can be a boot device (-device ...,bootindex=N): what it adds below its PCI function in
   // the firmware's OpenFirmware boot path (QEMU's: "/disk@0,0" for a virtio disk, "/ethernet-phy@0"
   // for a virtio NIC, "" for a passed-through function); unset: bootindex= is refused.
-  std::optional<std::string> boot_suffix;
+  std::optional<std::string> boot_suffix = std::nullopt;
 };
 
 class DeviceRegistry {
