@@ -36,7 +36,16 @@ gc_open() {
 }
 gc_pid() { echo "$_gc_pid"; }
 gc_close() { exec 7>&-; }
-gc_type() { printf '%s\r' "$1" >&7; }
+# Typing into a console command that has ended would kill this script with SIGPIPE and no word of
+# why (the FIFO has no reader): say so, with what the command printed last, and fail instead.
+gc_type() {
+  if [ -n "$_gc_pid" ] && ! kill -0 "$_gc_pid" 2>/dev/null; then
+    echo "guest-console: the console command (pid $_gc_pid) has ended; its last output:" >&2
+    tail -c 1500 "$GC_OUT" | tr -d '\r' >&2
+    return 1
+  fi
+  (trap '' PIPE; printf '%s\r' "$1" >&7)
+}
 gc_mark() { _gc_mark=$(stat -c %s "$GC_OUT" 2>/dev/null || echo 0); }
 # What the console showed since the mark, without carriage returns and terminal control sequences
 # (bash's bracketed-paste switch ESC[?2004l would otherwise start the first line of every output).

@@ -117,15 +117,21 @@ cat >/tmp/efi.xml <<XML
 XML
 run_ok "define efi" "$ALTOCTL" define /tmp/efi.xml
 efi_log=$ALTOVIRT_STATE_DIR/vms/efi/vmm/altovirt.log
+# What a failure in this part needs: the console, the domain's state and its logs.
+efi_report() {
+  echo "# --- the serial console (last 60 lines)"; tr -d '\r' <"$GC_OUT" | sed 's/\x1b\[[0-9;?=]*[a-zA-Z]//g' | tail -n 60
+  "$ALTOCTL" list --all
+  for log in "$ALTOVIRT_STATE_DIR"/vms/efi/*.log "$efi_log"; do [ -f "$log" ] && { echo "# --- $log"; tail -n 30 "$log"; }; done
+}
 # boot_to_shell WHAT: starts the domain, waits for the login prompt on the serial console, logs in.
 boot_to_shell() {
   local start=$SECONDS out
   out=$("$ALTOCTL" start efi 2>&1) || fail "$1: start efi: $out"
   gc_open "$ALTOCTL" console efi
   gc_wait 900 "login: " crash ||
-    { tr '\r' '\n' <"$GC_OUT" | tail -n 40; vmm_snapshot; fail "$1: no login prompt on the serial console within 900 s"; }
+    { efi_report; vmm_snapshot; fail "$1: no login prompt on the serial console within 900 s"; }
   pass "$1: Debian's login prompt $((SECONDS - start)) s after start (firmware, systemd-boot, kernel, systemd)"
-  gc_login 120 || { tail -c 2000 "$GC_OUT"; fail "$1: root login did not give a shell"; }
+  gc_login 120 || { efi_report; fail "$1: root login did not give a shell"; }
 }
 boot_to_shell "first boot"
 expect_contains "the firmware got the boot order: the disk behind its root port" \
