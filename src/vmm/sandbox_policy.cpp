@@ -102,8 +102,10 @@ sandbox::Policy sandbox_policy(sandbox::Role role) {
       p.ioctls = device_ioctls();
       break;
     case Role::input:
-      // Reads the console's input and hands it to the UART or virtio console.
-      p.ioctls = {TCGETS, TCSETS, TIOCGWINSZ};
+      // Reads the console's input and hands it to the UART or virtio console. The UART raises its
+      // receive interrupt on this thread (KVM_IRQ_LINE on the VM, kvm/vm.cpp): without it the first
+      // key typed on a serial console stopped altovirt once the guest had enabled that interrupt.
+      p.ioctls = {TCGETS, TCSETS, TIOCGWINSZ, KVM_IRQ_LINE};
       break;
     case Role::main:
       // Builds a machine at start and again on every guest reset: opens /dev/kvm's VMs, VFIO
