@@ -2,8 +2,8 @@
 # Runs on the outer machine, not in the test host: testbed repeats a failed run once when the command
 # reports that a second-level guest's kernel crashed (testbed/guest-console.sh's gc_note_crash), says
 # so, and fails with the command's own status when it happens again; a plain failure is not repeated;
-# a test host that freezes is stopped early and repeated; one that does not come up in time is
-# repeated too.
+# a test host that freezes is stopped early and repeated; one that does not come up in time, or
+# that resets itself, is repeated too.
 set -uo pipefail
 testbed=$1
 work=$(mktemp -d)
@@ -54,6 +54,14 @@ echo "$out" | grep '^testbed:'
 check "a test host that does not come up: the testbed's status" 125 "$rc"
 check "...reported both times" 2 "$(echo "$out" | grep -c 'the test host did not come up within 2s; the last lines')"
 check "...run again once" 1 "$(echo "$out" | grep -c "(the test host did not come up within 2s); running the command again in a fresh test host (once)")"
+
+# A test host that resets itself (a triple fault looks the same from outside: QEMU, with -no-reboot,
+# just ends) leaves no status: the machine failed, not the command; it is run again once.
+printf 'echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger; sleep 30; exit 0\n' >"$work/reset.sh"
+out=$("$testbed" --timeout 60 --script "$work/reset.sh" 2>&1); rc=$?
+echo "$out" | grep '^testbed:'
+check "a test host that resets itself: the testbed's status" 125 "$rc"
+check "...run again once" 1 "$(echo "$out" | grep -c "the test host reset itself)); running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
 out=$("$testbed" --timeout 60 --script "$work/fail.sh" 2>&1); rc=$?
