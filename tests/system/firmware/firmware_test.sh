@@ -74,5 +74,4 @@ grep -a -e GUEST-LEASE -e 8086:0x10d3 -e GUEST-FAIL /tmp/seed.out
 expect_eq "seed under firmware: exit status ($(tail -n 3 /tmp/seed.err))" 0 "$rc"
 expect_contains "seed under firmware: DHCP lease over the passed e1000e" "GUEST-LEASE" "$(cat /tmp/seed.out)"
 expect_contains "seed under firmware: e1000e driver bound" "0x8086:0x10d3 class=0x020000 driver=e1000e" "$(cat /tmp/seed.out)"
-
 finish
