@@ -422,6 +422,29 @@ tb_unbind_vfio "$vf"; tb_unbind_vfio "$TB_NIC"
 # --- the standard VM: Debian on virtio-blk, alternating QEMU and altovirt ------------------------
 . "$src/testbed/guest-console.sh"
 DEB=$build/testbed/debian
+# power_off VMM NAME: the logged-in guest powers off; its VMM must end within 300 s.
+power_off() {
+  gc_type poweroff
+  local end=$((SECONDS + 300))
+  while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
+  kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$1 ($2): did not power off within 300 s"; }
+  gc_close
+}
+# paired FUNCTION TAG WHAT: FUNCTION VMM-TAG-RUN VMM for every run, QEMU and altovirt taking turns at
+# going first: a test host that warms up (page cache, THP, its own TCG translation cache) or tires in
+# the course of a pair favours one side, and that bias cancels only when both sides take both places
+# (one 8 s iperf3 run inside the test host varies by +-30%, more than the difference measured).
+# The run number is the global r, which record() files each value under.
+paired() {
+  local vmm order
+  for r in $(seq "$runs"); do
+    order="qemu altovirt"; [ $((r % 2)) = 0 ] && order="altovirt qemu"
+    for vmm in $order; do
+      say "run $r/$runs: $vmm, $3"
+      "$1" "$vmm-$2-$r" "$vmm"
+    done
+  done
+}
 # debian_vm NAME VMM: boots the Debian image from the test host's --disk (the same block device for
 # both VMMs, cache=none and aio=io_uring), with a virtio console on stdio; records the time from the
 # VMM's start to the login prompt, the memory overhead then, and fio's figures in the guest.
@@ -463,11 +486,7 @@ debian_vm() {
   done
   out=$(gc_run 60 "ping -c 10 -i 0.2 10.0.77.1 | tail -n1") || die "$vmm ($name): ping over virtio-net: $out"
   record net_ping_ms "$vmm" "$(echo "$out" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p' | tail -n1)"
-  gc_type poweroff
-  local end=$((SECONDS + 300))
-  while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
-  kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$vmm ($name): did not power off within 300 s"; }
-  gc_close
+  power_off "$vmm" "$name"
 }
 # uefi_vm NAME VMM: the same disk booted by its own boot loader (systemd-boot on its EFI system
 # partition) through Debian's OVMF, with a fresh copy of the variable store each run and the disk as
@@ -494,11 +513,7 @@ uefi_vm() {
   now=${EPOCHREALTIME/./}
   record uefi_login_s "$vmm" "$(awk -v d=$((now - start)) 'BEGIN { printf "%.1f", d / 1000000 }')"
   gc_login 30 || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): root login"; }
-  gc_type poweroff
-  local end=$((SECONDS + 300))
-  while kill -0 "$(gc_pid)" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
-  kill -0 "$(gc_pid)" 2>/dev/null && { kill "$(gc_pid)"; die "$vmm ($name): did not power off within 300 s"; }
-  gc_close
+  power_off "$vmm" "$name"
 }
 deb_disk=""
 if [ "$smoke" = 0 ]; then
@@ -512,24 +527,8 @@ if [ "$smoke" = 0 ]; then
   ip link set avbtap0 master avbr0 up
   iperf3 -s -D -B 10.0.77.1 --logfile "$work/iperf3.log" || die "iperf3 server on the test host"
   bench_mac=52:54:00:be:4c:01
-  for r in $(seq "$runs"); do
-    # Which VMM goes first alternates from pair to pair: a test host that warms up (page cache,
-    # THP, its own TCG translation cache) or tires in the course of a pair favours one side, and
-    # that bias cancels only when both sides take both places (one 8 s iperf3 run inside the
-    # test host varies by +-30%, more than the difference measured).
-    order="qemu altovirt"; [ $((r % 2)) = 0 ] && order="altovirt qemu"
-    for vmm in $order; do
-      say "run $r/$runs: $vmm, the standard VM (Debian on virtio-blk): boot to login, memory, fio"
-      debian_vm "$vmm-std-$r" "$vmm"
-    done
-  done
-  for r in $(seq "$runs"); do
-    order="qemu altovirt"; [ $((r % 2)) = 0 ] && order="altovirt qemu"
-    for vmm in $order; do
-      say "run $r/$runs: $vmm, the disk's own boot loader through OVMF: to the kernel, to login"
-      uefi_vm "$vmm-uefi-$r" "$vmm"
-    done
-  done
+  paired debian_vm std "the standard VM (Debian on virtio-blk): boot to login, memory, fio"
+  paired uefi_vm uefi "the disk's own boot loader through OVMF: to the kernel, to login"
 fi
 
 # --- report ----------------------------------------------------------------------------------------
