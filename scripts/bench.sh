@@ -218,9 +218,20 @@ map_ms() {
     if [ "$vmm" = altovirt ]; then
       grep -q 'DMA-mapped' "$work/$name.log" && { ready=1; break; }
     elif [ -S "$work/$name.qmp" ] && python3 - "$work/$name.qmp" <<'PY' 2>/dev/null; then
+# The greeting alone is not enough: QEMU's QMP chardev runs in the monitor's I/O thread and greets
+# while the main thread may still be realizing vfio-pci (mapping the RAM). A command's reply comes
+# from the main loop, which runs only once the machine is built.
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(600); s.connect(sys.argv[1])
-sys.exit(0 if b"QMP" in s.recv(4096) else 1)
+f = s.makefile("rwb")
+if b"QMP" not in f.readline(): sys.exit(1)
+for cmd in (b'{"execute":"qmp_capabilities"}', b'{"execute":"query-status"}'):
+    f.write(cmd + b"\n"); f.flush()
+    while True:
+        line = f.readline()
+        if not line: sys.exit(1)
+        if b'"return"' in line or b'"error"' in line: break
+sys.exit(0 if b'"status"' in line else 1)
 PY
       ready=1; break
     fi

@@ -74,8 +74,19 @@ expect_eq "domstate seed" running "$("$ALTOCTL" domstate seed | head -n1)"
 expect_contains "dumpxml seed: the hostdev" "<hostdev mode=\"subsystem\" type=\"pci\" managed=\"yes\">" "$("$ALTOCTL" dumpxml seed)"
 
 # QMP of the running domain: the passed-through e1000e (8086:10d3) with its XML alias as qdev id.
-pci=$( (echo '{"execute":"qmp_capabilities"}'; echo '{"execute":"query-pci"}'; sleep 3) |
-       timeout 30 socat - UNIX-CONNECT:/run/altovirt/vms/seed/vmm/qmp.sock)
+# create returns once QMP says "running"; a guest reset in between (the machine is rebuilt, QMP says
+# "prelaunch" meanwhile) is not this check's subject, so it waits for the machine again, and says so.
+seed_qmp() { (echo '{"execute":"qmp_capabilities"}'; echo "{\"execute\":\"$1\"}"; sleep 1) |
+             timeout 30 socat - UNIX-CONNECT:/run/altovirt/vms/seed/vmm/qmp.sock; }
+for _ in $(seq 60); do
+  pci=$(seed_qmp query-pci)
+  case "$pci" in *"not built yet"*) ;; *) break ;; esac
+  echo "# query-pci: the machine is being rebuilt; status: $(seed_qmp query-status | tail -n1)"
+  sleep 0.5
+done
+case "$pci" in *'"return":[{"bus":0'*) ;; *)
+  echo "# the domain's logs:"; cat /run/altovirt/vms/seed/supervisor.log /run/altovirt/vms/seed/vmm/altovirt.log ;;
+esac
 expect_contains "query-pci: the e1000e in the guest" '"id":{"device":4307,' "$pci"
 expect_contains "query-pci: the XML alias as qdev_id" '"qdev_id":"hostdev0"' "$pci"
 expect_contains "query-pci: its BAR 0" '"bar":0,' "$pci"
