@@ -107,6 +107,7 @@ std::string_view role_name(Role role) {
     case Role::qmp: return "qmp";
     case Role::signal: return "signal";
     case Role::input: return "input";
+    case Role::vnc: return "vnc";
   }
   return "?";
 }

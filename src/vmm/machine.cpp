@@ -298,9 +298,20 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
 
 Machine::~Machine() {
   stop(ExitKind::stopped);
+  // The VNC server outlives this machine: its input goes nowhere until the next machine's devices.
+  if (vnc() != nullptr) {
+    vnc()->set_keyboard(nullptr);
+    vnc()->set_tablet(nullptr);
+  }
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   if (input_thread_.joinable()) input_thread_.join();
+}
+
+void Machine::attach_input(bool keyboard, std::shared_ptr<ui::InputSink> sink) {
+  if (vnc() == nullptr) return;
+  if (keyboard) vnc()->set_keyboard(std::move(sink));
+  else vnc()->set_tablet(std::move(sink));
 }
 
 Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec) {

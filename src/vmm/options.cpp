@@ -3,6 +3,7 @@
 #include <map>
 #include <tuple>
 
+#include "altovirt/base/files.h"
 #include "altovirt/base/parse.h"
 #include "altovirt/boot/layout.h"
 #include "altovirt/pci/pci_bus.h"
@@ -386,7 +387,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     }
     static const char* const with_value[] = {"-name", "-machine", "-M", "-m", "-smp", "-kernel", "-initrd", "-append",
                                              "-serial", "-device", "-qmp", "-pidfile", "-D", "-drive", "-object", "-chardev",
-                                             "-netdev", "-mem-path", "-sandbox", "-debugcon"};
+                                             "-netdev", "-mem-path", "-sandbox", "-debugcon", "-vnc"};
     if (std::find_if(std::begin(with_value), std::end(with_value), [&](const char* s) { return opt == s; }) ==
         std::end(with_value))
       return fail("unknown option '{}' (see altovirt -help)", args[i]);
@@ -454,6 +455,18 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       for (auto& other : o.rngs)
         if (other.id == r.id) return fail("-object {}: id={} is already used by -object {}", v, r.id, other.text);
       o.rngs.push_back(std::move(r));
+    } else if (opt == "-object" && v.starts_with("secret,")) {
+      AV_TRY_ASSIGN(SecretSpec sec, parse_secret_object(v));
+      for (auto& other : o.secrets)
+        if (other.id == sec.id) return fail("-object {}: id={} is already used by -object {}", v, sec.id, other.text);
+      o.secrets.push_back(std::move(sec));
+    } else if (opt == "-vnc") {
+      if (v == "none") {
+        o.vnc.reset();
+        continue;
+      }
+      AV_TRY_ASSIGN(ui::VncSpec spec, ui::parse_vnc(v));
+      o.vnc = std::move(spec);
     } else if (opt == "-object" && v.starts_with("memory-backend")) {
       AV_TRY_ASSIGN(MemoryBackendSpec m, parse_memory_backend(v));
       for (auto& other : o.memory_backends)
@@ -472,7 +485,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     } else if (opt == "-object") {
       auto parts = split(v, ',');
       if (parts[0] != "iothread" || parts.size() != 2 || !parts[1].starts_with("id=") || parts[1].size() <= 3)
-        return fail("-object {}: expected iothread,id=ID or rng-random,id=ID[,filename=PATH]", v);
+        return fail("-object {}: expected iothread,id=ID, rng-random,id=ID[,filename=PATH], secret,id=ID,file=PATH or "
+                    "memory-backend-file,...", v);
       std::string id = parts[1].substr(3);
       if (std::find(o.iothreads.begin(), o.iothreads.end(), id) != o.iothreads.end())
         return fail("-object {}: iothread {} is declared twice", v, id);
@@ -540,7 +554,46 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
   if (!o.initrd.empty() && o.kernel.empty()) return fail("-initrd {} needs -kernel", o.initrd);
   if (!o.append.empty() && o.kernel.empty()) return fail("-append needs -kernel");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
+  if (o.vnc && !o.vnc->password_secret.empty() &&
+      std::none_of(o.secrets.begin(), o.secrets.end(), [&](const SecretSpec& s) { return s.id == o.vnc->password_secret; }))
+    return fail("-vnc {}: password-secret={} names no -object secret,id={},file=PATH", o.vnc->text,
+                o.vnc->password_secret, o.vnc->password_secret);
   return o;
+}
+
+Result<SecretSpec> parse_secret_object(const std::string& text) {
+  SecretSpec s;
+  s.text = text;
+  auto parts = split(text, ',');
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p.starts_with("id=")) s.id = p.substr(3);
+    else if (p.starts_with("data=")) s.data = p.substr(5);
+    else if (p.starts_with("file=")) s.file = p.substr(5);
+    else if (p == "format=raw") continue;
+    else return fail("-object {}: unknown property '{}' (accepted: id=, data=, file=, format=raw)", text, p);
+  }
+  if (s.id.empty()) return fail("-object {}: a secret needs id=", text);
+  if (s.data.empty() == s.file.empty())
+    return fail("-object {}: give the secret as file=PATH (or data=TEXT, which shows in ps), one of them", text);
+  return s;
+}
+
+Result<std::string> vnc_password(const VmOptions& o) {
+  if (!o.vnc || o.vnc->password_secret.empty()) return std::string{};
+  for (const auto& s : o.secrets) {
+    if (s.id != o.vnc->password_secret) continue;
+    std::string pw = s.data;
+    if (!s.file.empty()) {
+      auto text = read_file(s.file);
+      if (!text) return std::unexpected(text.error().context("-object " + s.text));
+      pw = *text;
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    }
+    if (pw.empty()) return fail("-object {}: the VNC password is empty; write one into the file", s.text);
+    return pw;
+  }
+  return fail("-vnc {}: password-secret={} names no -object secret", o.vnc->text, o.vnc->password_secret);
 }
 
 std::string usage() {
@@ -553,6 +606,7 @@ std::string usage() {
          "                 [-drive if=pflash,format=raw,unit=1,file=VARS.fd]] [-debugcon log|file:PATH]\n"
          "                 (UEFI firmware; then -kernel is optional)\n"
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
+         "                [-vnc :N|HOST:N|unix:PATH[,to=M][,password-secret=ID] -object secret,id=ID,file=PATH]\n"
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
          "                [-object memory-backend-file,id=ID,size=SIZE,mem-path=DIR[,prealloc=on][,share=on]\n"
@@ -567,6 +621,8 @@ std::string usage() {
          "  -D LOGFILE     log to LOGFILE, and write the per-region exit counters there at exit\n"
          "  -debugcon      the firmware's debug console (port 0x402, QEMU's isa-debugcon): log puts its lines in\n"
          "                 the log, file:PATH in a file (a DEBUG build of OVMF prints there; Debian's prints nothing)\n"
+         "  -vnc           the screen (-device virtio-gpu-pci), keyboard and tablet (virtio-keyboard-pci,\n"
+         "                 virtio-tablet-pci) over VNC: :N is port 5900+N on 127.0.0.1; password-secret= asks for a password\n"
          "  -sandbox       seccomp allow-list per thread (default on: a forbidden system call stops altovirt,\n"
          "                 naming it); log: the kernel logs forbidden calls and they go through; off: none\n"
          "exit status: 0 guest powered off (or rebooted with -no-reboot, or SIGTERM), 1 VM error, 2 bad usage\n";

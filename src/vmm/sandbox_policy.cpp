@@ -107,6 +107,14 @@ sandbox::Policy sandbox_policy(sandbox::Role role) {
       // key typed on a serial console stopped altovirt once the guest had enabled that interrupt.
       p.ioctls = {TCGETS, TCSETS, TIOCGWINSZ, KVM_IRQ_LINE};
       break;
+    case Role::vnc:
+      // The VNC server (ui/vnc): accepts on the socket main bound, talks RFB with its clients
+      // (libvncserver waits in select, sends and receives, sets TCP_NODELAY, asks a client's
+      // address), and hands key and pointer events to the virtio-input devices (an eventfd write).
+      // No device ioctl: it never touches the VM.
+      add(p.syscalls, {"accept", "accept4", "select", "pselect6", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
+                       "getsockopt", "setsockopt", "getsockname", "getpeername"});
+      break;
     case Role::main:
       // Builds a machine at start and again on every guest reset: opens /dev/kvm's VMs, VFIO
       // groups, vhost and tap devices, images and sockets, maps memory, starts threads. What it may

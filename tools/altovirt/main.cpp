@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   vmm::register_virtio_balloon(vmm::DeviceRegistry::global());
   vmm::register_vhost_vsock(vmm::DeviceRegistry::global());
   vmm::register_virtio_net(vmm::DeviceRegistry::global());
+  vmm::register_virtio_display(vmm::DeviceRegistry::global());
   std::vector<std::string> args(argv + 1, argv + argc);
   for (auto& a : args)
     if (a == "-h" || a == "-help" || a == "--help") {
@@ -173,14 +174,36 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a
+  // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors). So does
+  // the VNC server, started here: after the signal mask (its thread blocks the stop signals) and
+  // before the main thread confines itself (the vnc role accepts and selects, which main may not).
+  vmm::ResetSurvivors survivors;
+  if (o.vnc) {
+    auto password = vmm::vnc_password(o);
+    if (!password) return usage_error(password.error().message());
+    ui::VncOptions vo = o.vnc->options;
+    vo.password = *password;
+    auto vnc = ui::VncServer::start(vo);
+    if (!vnc) {
+      std::fprintf(stderr, "altovirt: -vnc %s: %s\n", o.vnc->text.c_str(), vnc.error().message().c_str());
+      quit = true;
+      signal_thread.join();
+      return 1;
+    }
+    survivors.vnc = std::move(*vnc);
+    if (vo.password.empty() && vo.unix_path.empty() && vo.host != "127.0.0.1" && vo.host != "localhost")
+      std::fprintf(stderr, "altovirt: warning: VNC on %s without a password: anyone who reaches it gets the screen "
+                           "and keyboard (add ,password-secret=ID)\n", survivors.vnc->address().c_str());
+    std::fprintf(stderr, "altovirt: VNC server on %s\n", survivors.vnc->address().c_str());
+    log::info("vnc", "listening on {}{}", survivors.vnc->address(), vo.password.empty() ? "" : " (password required)");
+  }
+
   // The main thread builds every Machine (at start and on each guest reset): it confines itself
   // now, before anything of the guest's runs; the threads it starts inherit its list under theirs.
   sandbox::start_thread(sandbox::Role::main, "altovirt");
 
   int status = 0;
-  // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a
-  // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors).
-  vmm::ResetSurvivors survivors;
   for (;;) {
     auto machine = vmm::Machine::create(*kvm, o, **console, *chardevs, survivors);
     if (!machine) {

@@ -13,7 +13,7 @@ using namespace altovirt;
 using sandbox::Role;
 
 namespace {
-constexpr Role kRoles[] = {Role::main, Role::vcpu, Role::io, Role::qmp, Role::signal, Role::input};
+constexpr Role kRoles[] = {Role::main, Role::vcpu, Role::io, Role::qmp, Role::signal, Role::input, Role::vnc};
 bool allows(Role r, const std::string& name) {
   auto p = vmm::sandbox_policy(r);
   return std::find(p.syscalls.begin(), p.syscalls.end(), name) != p.syscalls.end();
@@ -42,7 +42,7 @@ TEST(SandboxPolicy, NoThreadMayExecForkTraceMountOrLoadModules) {
 TEST(SandboxPolicy, OnlyTheMainThreadWritesFilesMakesSocketsOrStartsThreads) {
   for (const char* name : {"openat", "socket", "clone", "clone3", "connect", "bind", "unlink", "io_uring_setup"}) {
     EXPECT_TRUE(allows(Role::main, name)) << name;
-    for (Role r : {Role::vcpu, Role::io, Role::qmp, Role::signal, Role::input})
+    for (Role r : {Role::vcpu, Role::io, Role::qmp, Role::signal, Role::input, Role::vnc})
       EXPECT_FALSE(allows(r, name)) << sandbox::role_name(r) << " allows " << name;
   }
 }

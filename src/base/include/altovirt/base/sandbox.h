@@ -1,5 +1,5 @@
 // The seccomp sandbox: every thread of altovirt runs under the allow-list of its role (main, vcpu,
-// io, qmp, signal, input), so that a guest that takes over one thread (say, through a device model
+// io, qmp, signal, input, vnc), so that a guest that takes over one thread (say, through a device model
 // bug) can make only the system calls that thread needs: no exec, no new files or sockets where the
 // role opens none, and ioctl only with the request numbers altovirt itself uses (compared as 32-bit
 // values: the kernel's ioctl request argument is an unsigned int, whatever the upper half holds).
@@ -28,7 +28,7 @@
 namespace altovirt::sandbox {
 
 enum class Mode { off, on, log };
-enum class Role { main, vcpu, io, qmp, signal, input };
+enum class Role { main, vcpu, io, qmp, signal, input, vnc };
 
 // What a role may do: system calls by name (names this architecture lacks are skipped), and ioctl
 // requests; any system call with an "ioctl" entry in `syscalls` would allow every request.

@@ -4,6 +4,7 @@
 //   virtio-balloon-pci (src/vmm/virtio_balloon_kind.cpp) -device virtio-balloon-pci[,deflate-on-oom=on]
 //                                                        [,guest-stats-polling-interval=S]
 //   vhost-vsock-pci    (src/vmm/vhost_vsock_kind.cpp)    -device vhost-vsock-pci,guest-cid=N
+//   virtio-gpu-pci, virtio-keyboard-pci, virtio-tablet-pci (src/vmm/virtio_gpu_kind.cpp), shown and fed by -vnc
 #pragma once
 
 namespace altovirt::vmm {
@@ -13,5 +14,6 @@ class DeviceRegistry;
 void register_virtio_rng(DeviceRegistry& registry);
 void register_virtio_balloon(DeviceRegistry& registry);
 void register_vhost_vsock(DeviceRegistry& registry);
+void register_virtio_display(DeviceRegistry& registry);
 
 }  // namespace altovirt::vmm

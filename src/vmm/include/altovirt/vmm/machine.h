@@ -120,6 +120,11 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   const VmOptions& options() const { return options_; }
   // The -chardev backends (opened once per process; device kinds take theirs by id).
   Chardevs& chardevs() { return chardevs_; }
+  // The VNC server (-vnc), or nullptr. It outlives the machine.
+  ui::VncServer* vnc() { return survivors_.vnc.get(); }
+  // A virtio keyboard (or tablet) of this machine takes the VNC server's input; the machine gives
+  // the server's input back (to nobody) when it ends.
+  void attach_input(bool keyboard, std::shared_ptr<ui::InputSink> sink);
   // The exit counters of both buses as text, one region per line.
   std::string exit_stats() const;
 

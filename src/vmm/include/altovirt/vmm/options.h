@@ -29,6 +29,7 @@
 
 #include "altovirt/base/error.h"
 #include "altovirt/base/sandbox.h"
+#include "altovirt/ui/vnc_server.h"
 
 namespace altovirt::vmm {
 
@@ -119,6 +120,13 @@ struct FirmwareSpec {
   std::optional<DriveSpec> vars;
 };
 
+// -object secret,id=ID,data=TEXT|file=PATH (QEMU's): a password the VNC server asks for. A file is
+// read when the VM starts (its trailing newline dropped), so the password is not in `ps`.
+struct SecretSpec {
+  std::string id, data, file;
+  std::string text;
+};
+
 struct QmpSpec {
   std::string path;  // unix socket
   bool server = true;
@@ -144,6 +152,10 @@ struct VmOptions {
   // empty: no debug console (the firmware's debug output is off).
   std::string debugcon;
   std::optional<QmpSpec> qmp;
+  // -vnc: the screen (a virtio-gpu-pci), keyboard and tablet (virtio-keyboard-pci, virtio-tablet-pci)
+  // over VNC; unset: no VNC server (a virtio-gpu then shows nothing outside the guest).
+  std::optional<ui::VncSpec> vnc;
+  std::vector<SecretSpec> secrets;  // -object secret
   bool no_reboot = false;
   // -sandbox: the seccomp allow-list of every thread (altovirt/base/sandbox.h); on unless asked.
   sandbox::Mode sandbox = sandbox::Mode::on;
@@ -197,6 +209,10 @@ Result<ChardevSpec> parse_chardev(const std::string& text);
 Result<RngSpec> parse_rng_object(const std::string& text);
 // Parses one -object memory-backend-file value.
 Result<MemoryBackendSpec> parse_memory_backend(const std::string& text);
+// Parses one -object secret value.
+Result<SecretSpec> parse_secret_object(const std::string& text);
+// The password of -vnc's password-secret= (reads its file); "" without one. Errors name the options.
+Result<std::string> vnc_password(const VmOptions& options);
 // Parses one -netdev value.
 Result<NetdevSpec> parse_netdev(const std::string& text);
 // Parses one -device value.

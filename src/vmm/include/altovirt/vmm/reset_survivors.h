@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "altovirt/kvm/guest_memory.h"
+#include "altovirt/ui/vnc_server.h"
 #include "altovirt/vmm/options.h"
 #include "altovirt/vmm/vfio_context.h"
 
@@ -35,6 +36,8 @@ struct ResetSurvivors {
   // Backends added over QMP (blockdev-add, netdev_add) for hot-plugged devices, until deleted.
   std::vector<DriveSpec> hot_drives;
   std::vector<NetdevSpec> hot_netdevs;
+  // The VNC server (-vnc): started before the first machine, its clients stay across resets.
+  std::unique_ptr<ui::VncServer> vnc;
 };
 
 }  // namespace altovirt::vmm
