@@ -211,6 +211,10 @@ Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
   sc->ipv6port = 0;
   sc->autoPort = FALSE;
   sc->httpPort = 0;
+  // No server-drawn pointer: libvncserver would paint its default arrow into the pixels it sends
+  // to clients without cursor encodings, over the guest's picture. The guest draws its own, and the
+  // viewer shows its local pointer.
+  sc->cursor = nullptr;
   sc->alwaysShared = TRUE;  // several viewers at once; none pushes the others out
   sc->screenData = impl.get();
   sc->newClientHook = Impl::new_client;

@@ -1,4 +1,7 @@
 // The altovirt command line: accepted forms and the errors for everything else.
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -222,6 +225,41 @@ TEST(Object, RngRandom) {
   EXPECT_NE(error_of({"-object", "rng-random,filename=/dev/urandom"}).find("id=ID is required"), std::string::npos);
   EXPECT_NE(error_of({"-object", "rng-random,id=r,size=3"}).find("unknown or empty key 'size=3'"), std::string::npos);
   EXPECT_NE(error_of({"-object", "rng-random,id=r", "-object", "rng-random,id=r"}).find("id=r is already used"),
+            std::string::npos);
+}
+
+TEST(Vnc, DisplayAndPasswordSecret) {
+  auto o = parse({"-vnc", ":3"});
+  ASSERT_TRUE(o) << o.error().message();
+  ASSERT_TRUE(o->vnc);
+  EXPECT_EQ(o->vnc->options.display, 3u);
+  EXPECT_EQ(*vnc_password(*o), "");
+  EXPECT_FALSE(parse({"-vnc", ":3", "-vnc", "none"})->vnc);
+
+  char path[] = "/tmp/altovirt-secret-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "hunter2\n", 8), 8);
+  ::close(fd);
+  auto p = parse({"-object", std::string("secret,id=vncpw,file=") + path, "-vnc", "0.0.0.0:1,password-secret=vncpw"});
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(*vnc_password(*p), "hunter2");  // without the file's newline
+  ::unlink(path);
+  auto gone = vnc_password(*p);
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message().find("secret,id=vncpw"), std::string::npos) << gone.error().message();
+  EXPECT_EQ(*vnc_password(*parse({"-object", "secret,id=s,data=pw", "-vnc", ":1,password-secret=s"})), "pw");
+}
+
+TEST(Vnc, ErrorsNameTheOption) {
+  EXPECT_NE(error_of({"-vnc", ":1,password-secret=nope"}).find("password-secret=nope names no -object secret"),
+            std::string::npos);
+  EXPECT_NE(error_of({"-vnc", "5901"}).find("-vnc 5901: no display number"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "secret,id=s"}).find("give the secret as file=PATH"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "secret,id=s,data=a,file=b"}).find("one of them"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "secret,data=a"}).find("needs id="), std::string::npos);
+  EXPECT_NE(error_of({"-object", "secret,id=s,data=a,keyid=k"}).find("unknown property 'keyid=k'"), std::string::npos);
+  EXPECT_NE(error_of({"-object", "secret,id=s,data=a", "-object", "secret,id=s,data=b"}).find("id=s is already used"),
             std::string::npos);
 }
 

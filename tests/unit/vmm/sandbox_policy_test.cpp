@@ -72,5 +72,9 @@ TEST(SandboxPolicy, IoctlsByRole) {
   EXPECT_TRUE(vmm::sandbox_policy(Role::input).ioctls.size() <= 4);
   EXPECT_TRUE(allows(Role::signal, "rt_sigtimedwait"));
   EXPECT_TRUE(allows(Role::qmp, "accept4"));
+  // The VNC thread talks to its clients and never touches the VM: no device ioctl at all.
+  EXPECT_TRUE(allows(Role::vnc, "accept4"));
+  EXPECT_TRUE(allows(Role::vnc, "select"));
+  EXPECT_TRUE(vmm::sandbox_policy(Role::vnc).ioctls.empty());
   EXPECT_FALSE(allows(Role::vcpu, "accept4"));
 }
