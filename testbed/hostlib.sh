@@ -160,7 +160,8 @@ XML
 # address (BDF); and what the nested test host needs: 512 MiB on 2 MiB hugepages instead of 8 GiB on
 # 1 GiB pages, 1 vCPU, the Debian initramfs (the distribution kernel loads virtio_blk from it). Still
 # removed: the UEFI <loader>/<nvram> (OVMF needs the test host's CR8-intercepting kvm-amd, which only
-# system.firmware loads; the kernel boots directly here) and VNC <graphics>/<video> (not done). Its
+# system.firmware loads; the kernel boots directly here). Its <graphics> (VNC on 0.0.0.0, autoport)
+# and <video> stay. Its
 # <interface> is tap0 on bridge qbr0 (tb_bridge_dhcp qbr0 ... first); it needs 256 free 2 MiB
 # hugepages on /dev/hugepages and /dev/vhost-vsock.
 tb_stratovirt_xml() {
@@ -175,7 +176,6 @@ tb_stratovirt_xml() {
       -e "s|/path/to/rootfs|$disk|" \
       -e "s|/path/to/random_file|/dev/urandom|" \
       -e "s|/path/to/StratoVirt_binary_file|$ALTOVIRT_BUILD/tools/altovirt/altovirt|" \
-      -e "/<!-- vnc -->/,/<\/video>/d" \
       -e "s|<address domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>|<address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/>|" \
       "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml"
 }

@@ -28,6 +28,8 @@ void for_each_pci_device(const DomainConfig& c, Fn&& fn) {
   for (const auto& r : c.rngs) fn(r.address, r.alias);
   if (c.memballoon) fn(c.memballoon->address, c.memballoon->alias);
   if (c.vsock) fn(c.vsock->address, c.vsock->alias);
+  if (c.video) fn(c.video->address, c.video->alias);
+  for (const auto& i : c.inputs) fn(i.address, i.alias);
 }
 
 // Spare root ports, so that a running domain has somewhere to hot-plug (attach-device): libvirt
@@ -201,6 +203,46 @@ Status guest_device_args(const DomainConfig& c, const Placement& placement, std:
   return ok();
 }
 
+// <graphics type='vnc'>, <video>, <input> (libvirt's qemuBuildGraphicsVNCCommandLine,
+// qemuBuildVideoCommandLine, qemuBuildInputCommandLine). With <graphics> and no <video>, a
+// virtio-gpu is added (libvirt adds a default video device too); with <graphics> and no virtio
+// input, a keyboard and a tablet (where libvirt adds PS/2 ones), so that a VNC client can type and point.
+template <typename Placement>
+Status display_args(const DomainConfig& c, const RuntimePaths& paths, const Placement& placement,
+                    std::vector<std::string>& a) {
+  if (c.graphics) {
+    const Graphics& g = *c.graphics;
+    std::string vnc = !g.socket.empty() ? "unix:" + g.socket
+                      : g.autoport      ? g.listen + ":0,to=99"
+                                        : fmt::format("{}:{}", g.listen, g.port - 5900);
+    if (!g.passwd.empty()) {
+      if (paths.vnc_password.empty()) return fail("<graphics passwd>: no file to hand the password over in");
+      if (paths.vnc_password.find(',') != std::string::npos)
+        return fail("VNC password file path '{}' contains a comma", paths.vnc_password);
+      a.insert(a.end(), {"-object", "secret,id=vnc0-secret,file=" + paths.vnc_password});
+      vnc += ",password-secret=vnc0-secret";
+    }
+    a.insert(a.end(), {"-vnc", vnc});
+  }
+  if (c.video) {
+    const Video& v = *c.video;
+    std::string dev = fmt::format("virtio-gpu-pci,id={}", v.alias.empty() ? "video0" : v.alias);
+    if (v.xres) dev += fmt::format(",xres={},yres={}", v.xres, v.yres);
+    a.insert(a.end(), {"-device", dev + placement(v.address)});
+  } else if (c.graphics && !c.video_none) {
+    a.insert(a.end(), {"-device", "virtio-gpu-pci,id=video0"});
+  }
+  std::vector<Input> inputs = c.inputs;
+  if (c.graphics && inputs.empty()) inputs = {Input{Input::Kind::keyboard, {}, {}}, Input{Input::Kind::tablet, {}, {}}};
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Input& in = inputs[i];
+    std::string dev = fmt::format("{},id={}", in.kind == Input::Kind::keyboard ? "virtio-keyboard-pci" : "virtio-tablet-pci",
+                                  in.alias.empty() ? fmt::format("input{}", i) : in.alias);
+    a.insert(a.end(), {"-device", dev + placement(in.address)});
+  }
+  return ok();
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, const RuntimePaths& paths) {
@@ -351,6 +393,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
                        fmt::format("virtconsole,chardev=char{},id={}", id, id)});
   }
   AV_TRY(guest_device_args(c, placement, a));
+  AV_TRY(display_args(c, paths, placement, a));
   return a;
 }
 

@@ -88,13 +88,12 @@ void Parser::parse_devices(pugi::xml_node devices) {
       parse_rng(node, loc);
     } else if (n == "vsock") {
       parse_vsock(node, loc);
-    } else if (n == "video" && node.child("model") &&
-               std::string_view(node.child("model").attribute("type").value()) == "none") {
-      check_attrs(node, loc, {});  // no display adapter, which is what model type='none' asks
+    } else if (n == "video") {
+      parse_video(node, loc);
     } else if (n == "graphics") {
-      skip("devices", node, true, "altovirt has no display; the guest sees no display adapter either way");
-    } else if (n == "input" && std::string_view(node.attribute("bus").value()) == "ps2") {
-      skip("devices", node, true, "PS/2 input is implicit on x86 and cannot be configured");
+      parse_graphics(node, loc);
+    } else if (n == "input") {
+      parse_input(node, loc);
     } else if (n == "audio") {
       skip("devices", node, true, "an audio backend alone adds no guest device");
     } else {

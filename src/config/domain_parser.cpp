@@ -67,7 +67,6 @@ std::optional<uint64_t> memory_unit_bytes(std::string_view unit) {
 // Reasons shown next to elements users commonly carry over from QEMU/libvirt VMs.
 std::string_view unsupported_reason(std::string_view parent, std::string_view name) {
   if (parent == "devices") {
-    if (name == "video") return "altovirt has no display adapter; use <video><model type='none'/></video> or remove it";
     if (name == "console") return "only a console on the serial port (<target type='serial'/>) or a virtio console (<target type='virtio'/>) is supported";
     if (name == "controller") return "altovirt has only PCI controllers (pcie-root, pcie-root-port, pci-root) and virtio-serial";
     if (name == "hostdev") return "only <hostdev mode='subsystem' type='pci'> with the vfio driver is supported";

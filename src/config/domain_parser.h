@@ -118,6 +118,11 @@ class Parser {
   void parse_memballoon(pugi::xml_node node, const std::string& loc);
   void parse_vsock(pugi::xml_node node, const std::string& loc);
 
+  // domain_parse_display.cpp: <graphics type='vnc'>, <video>, <input bus='virtio'>.
+  void parse_graphics(pugi::xml_node node, const std::string& loc);
+  void parse_video(pugi::xml_node node, const std::string& loc);
+  void parse_input(pugi::xml_node node, const std::string& loc);
+
   // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
   std::string alias_of(pugi::xml_node child, std::string_view cloc);
   // The N of a device's <boot order='N'/> (1 and up); nullopt (and a problem) otherwise.

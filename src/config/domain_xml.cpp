@@ -72,6 +72,54 @@ void guest_devices(pugi::xml_node devices, const DomainConfig& c) {
   }
 }
 
+// <input>, <graphics>, <video> in libvirt's order (after the guest devices).
+void display_devices(pugi::xml_node devices, const DomainConfig& c) {
+  auto tail = [](pugi::xml_node n, const std::string& alias, const std::optional<GuestPciAddress>& address) {
+    if (!alias.empty()) set_attr(n.append_child("alias"), "name", alias);
+    if (address) guest_address(n, *address);
+  };
+  for (const auto& in : c.inputs) {
+    auto n = devices.append_child("input");
+    set_attr(n, "type", in.kind == Input::Kind::keyboard ? "keyboard" : "tablet");
+    set_attr(n, "bus", "virtio");
+    tail(n, in.alias, in.address);
+  }
+  if (c.graphics) {
+    const Graphics& g = *c.graphics;
+    auto n = devices.append_child("graphics");
+    set_attr(n, "type", "vnc");
+    if (g.socket.empty()) {
+      set_attr(n, "port", g.autoport ? "-1" : std::to_string(g.port));
+      set_attr(n, "autoport", g.autoport ? "yes" : "no");
+      set_attr(n, "listen", g.listen);
+    }
+    if (!g.passwd.empty()) set_attr(n, "passwd", g.passwd);
+    auto l = n.append_child("listen");
+    if (g.socket.empty()) {
+      set_attr(l, "type", "address");
+      set_attr(l, "address", g.listen);
+    } else {
+      set_attr(l, "type", "socket");
+      set_attr(l, "socket", g.socket);
+    }
+  }
+  if (c.video || c.video_none) {
+    auto n = devices.append_child("video");
+    auto m = n.append_child("model");
+    set_attr(m, "type", c.video ? "virtio" : "none");
+    if (c.video) {
+      set_attr(m, "heads", "1");
+      set_attr(m, "primary", "yes");
+      if (c.video->xres) {
+        auto r = m.append_child("resolution");
+        set_attr(r, "x", std::to_string(c.video->xres));
+        set_attr(r, "y", std::to_string(c.video->yres));
+      }
+      tail(n, c.video->alias, c.video->address);
+    }
+  }
+}
+
 void disk(pugi::xml_node parent, const Disk& d) {
   auto n = parent.append_child("disk");
   bool file = d.type == Disk::Type::file;
@@ -243,6 +291,7 @@ std::string to_xml(const DomainConfig& c) {
   }
 
   guest_devices(devices, c);
+  display_devices(devices, c);
 
   std::ostringstream out;
   doc.save(out, "  ", pugi::format_indent | pugi::format_no_declaration);

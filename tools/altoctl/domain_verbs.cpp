@@ -59,6 +59,24 @@ int vm_domid(const Global& g, const std::string& name) {
   return kExitOk;
 }
 
+int vm_vncdisplay(const Global& g, const std::string& name) {
+  VmStore store = store_of(g);
+  auto s = find_vm(g, store, name);
+  if (!s) return report(s.error());
+  if (!is_active(*s)) return report(Error(fmt::format("domain '{}' is not running", s->name)));
+  if (s->vnc.empty()) return report(Error(fmt::format("domain '{}' has no VNC display; add <graphics type='vnc'/> to its XML", s->name)));
+  // virsh's form: HOST:DISPLAY, the host left out when the server listens on every address.
+  if (s->vnc.starts_with("unix:")) {
+    fmt::print("{}\n\n", s->vnc);
+    return kExitOk;
+  }
+  auto colon = s->vnc.rfind(':');
+  std::string host = s->vnc.substr(0, colon);
+  unsigned port = static_cast<unsigned>(std::stoul(s->vnc.substr(colon + 1)));
+  fmt::print("{}:{}\n\n", host == "0.0.0.0" ? "" : host, port - 5900);
+  return kExitOk;
+}
+
 int vm_domname(const Global& g, const std::string& name) {
   VmStore store = store_of(g);
   auto s = find_vm(g, store, name);

@@ -1,6 +1,6 @@
 // The rest of virsh's daily verbs, around lifecycle.h's start/stop:
 //   power.cpp        reboot [--mode acpi], reset, suspend, resume
-//   domain_verbs.cpp dominfo, domid, domname, domuuid, domblklist, domhostdev, version
+//   domain_verbs.cpp dominfo, domid, domname, domuuid, domblklist, domhostdev, vncdisplay, version
 //   edit.cpp         edit (domain_edit.h)
 //   memory_verbs.cpp setmem DOMAIN SIZE, dommemstat: the balloon (memory_stats.h)
 //   host_boot.cpp    autostart [--disable], recover [--autostart], shutdown --all: what the systemd
@@ -24,6 +24,7 @@ int vm_resume(const Global& g, const std::string& name);
 int vm_dominfo(const Global& g, const std::string& name);
 int vm_domid(const Global& g, const std::string& name);
 int vm_domname(const Global& g, const std::string& name);
+int vm_vncdisplay(const Global& g, const std::string& name);
 int vm_domuuid(const Global& g, const std::string& name);
 int vm_domhostdev(const Global& g, const std::string& name);
 int vm_domblklist(const Global& g, const std::string& name);

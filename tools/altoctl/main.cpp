@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   domain_verb("domid", "the id of a running domain ('-' when it is not running)", vm_domid);
   domain_verb("domname", "the name of a domain given by id", vm_domname);
   domain_verb("domuuid", "the UUID of a domain", vm_domuuid);
+  domain_verb("vncdisplay", "where a running domain's VNC display is (HOST:N; :N when on every address)", vm_vncdisplay);
   domain_verb("domblklist", "the disks of a domain: target and source, as virsh lists them", vm_domblklist);
   domain_verb("domhostdev", "the host PCI devices of a domain, with the host driver each is on now", vm_domhostdev);
   domain_verb("edit", "edit a defined domain's XML in $EDITOR; kept only if valid", vm_edit);

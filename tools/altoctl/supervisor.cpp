@@ -169,6 +169,14 @@ Status Supervisor::prepare(VmStatus& s) {
   if (auto w = store.save(s); !w) return undo(w.error());
   // altovirt's own directory (QMP socket, -D log, pidfile): the only one of the domain's it may write.
   if (auto m = make_vmm_dir(p.vmm, user); !m) return undo(m.error());
+  // <graphics passwd>: handed over in a file only altovirt's user reads (not on its command line,
+  // which any user sees in ps). The vmm/ directory is made afresh on every start.
+  if (config.graphics && !config.graphics->passwd.empty()) {
+    std::string pw = vnc_password_file(p);
+    if (auto w = write_file_atomic(pw, config.graphics->passwd + "\n", 0600); !w) return undo(w.error());
+    if (user && ::chown(pw.c_str(), user->uid, user->gid) != 0)
+      return undo(Error(fmt::format("cannot give {} to user {}: {}", pw, user->name, std::strerror(errno))));
+  }
   if (config.memory_backing && config.memory_backing->hugepages) {
     if (auto h = check_hugetlbfs(config); !h) return undo(h.error());
     if (auto m = make_dirs(hugepage_dir(config)); !m) return undo(m.error());
@@ -325,6 +333,13 @@ int Supervisor::run() {
       if (s.pty.empty() && at != std::string::npos) {
         auto end = output.find('\n', at);
         if (end != std::string::npos) s.pty = output.substr(at + pty_marker.size(), end - at - pty_marker.size());
+      }
+      // `altoctl vncdisplay`: altovirt announces where its VNC server listens (an autoport's display
+      // is known only once it has bound one).
+      static constexpr std::string_view kVncMarker = "VNC server on ";
+      if (auto v = output.find(kVncMarker); s.vnc.empty() && v != std::string::npos) {
+        auto end = output.find('\n', v);
+        if (end != std::string::npos) s.vnc = output.substr(v + kVncMarker.size(), end - v - kVncMarker.size());
       }
     }
     if (!running && !term_sent && cancelled()) {

@@ -26,7 +26,7 @@ Status check_runnable(const config::DomainConfig& c) {
 
 Result<std::vector<std::string>> altovirt_args(const config::DomainConfig& c, const VmPaths& p) {
   AV_TRY(check_runnable(c));
-  AV_TRY_ASSIGN(std::vector<std::string> a, config::to_altovirt_args(c, config::RuntimePaths{p.qmp, p.log}));
+  AV_TRY_ASSIGN(std::vector<std::string> a, config::to_altovirt_args(c, config::RuntimePaths{p.qmp, p.log, {}, vnc_password_file(p)}));
   // The RAM file goes in the domain's own directory on the mount (hugepage_dir()).
   if (c.memory_backing && c.memory_backing->hugepages)
     for (auto& arg : a)
@@ -39,6 +39,8 @@ Result<std::vector<std::string>> altovirt_args(const config::DomainConfig& c, co
   a.insert(a.end(), {"-pidfile", p.pidfile});
   return a;
 }
+
+std::string vnc_password_file(const VmPaths& p) { return p.vmm + "/vnc-password"; }
 
 namespace {
 std::string hugepage_mount(const config::DomainConfig& c) {

@@ -45,4 +45,7 @@ altovirt::Status prepare_nvram(const altovirt::config::DomainConfig& config);
 
 std::string emulator_path(const altovirt::config::DomainConfig& config, const std::string& self_exe);
 
+// Where the supervisor writes <graphics passwd> for altovirt (-object secret,file=).
+std::string vnc_password_file(const VmPaths& p);
+
 }  // namespace altoctl

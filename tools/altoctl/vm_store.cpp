@@ -91,6 +91,7 @@ Result<std::optional<VmStatus>> VmStore::load(const std::string& name) const {
     s.supervisor_pid = j.value("supervisor_pid", 0);
     s.altovirt_pid = j.value("altovirt_pid", 0);
     s.pty = j.value("pty", "");
+    s.vnc = j.value("vnc", "");
     s.message = j.value("message", "");
     if (j.contains("taps"))
       for (const auto& t : j.at("taps")) s.taps.push_back({t.at("name").get<std::string>(), t.value("multi_queue", false)});
@@ -110,6 +111,7 @@ Status VmStore::save(const VmStatus& s) const {
             {"supervisor_pid", s.supervisor_pid},
             {"altovirt_pid", s.altovirt_pid},
             {"pty", s.pty},
+            {"vnc", s.vnc},
             {"message", s.message}};
   j["taps"] = json::array();
   for (const auto& t : s.taps) j["taps"].push_back({{"name", t.name}, {"multi_queue", t.multi_queue}});

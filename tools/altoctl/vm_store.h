@@ -46,6 +46,7 @@ struct VmStatus {
   pid_t supervisor_pid = 0;
   pid_t altovirt_pid = 0;
   std::string pty;
+  std::string vnc;  // where altovirt's VNC server listens ("127.0.0.1:5901", "unix:PATH"), "" for none
   bool persistent = false;
   std::string message;  // why it ended, for the log and domstate --reason
   std::vector<CreatedTap> taps;  // the taps its supervisor created, while the domain runs

@@ -93,8 +93,9 @@ run_ok "bridge qbr0 (10.0.79.1/24, the one StratoVirt's XML names) with a DHCP s
 modprobe vhost_vsock
 tb_stratovirt_xml debian "$DISK" "$NIC_BDF" >/tmp/debian.xml
 diff "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" /tmp/debian.xml
-! grep -q -e /path/to -e '<loader' -e '<graphics' /tmp/debian.xml ||
-  fail "editing StratoVirt's XML left a placeholder path, the loader or graphics: $(cat /tmp/debian.xml)"
+! grep -q -e /path/to -e '<loader' /tmp/debian.xml ||
+  fail "editing StratoVirt's XML left a placeholder path or the loader: $(cat /tmp/debian.xml)"
+grep -q "<graphics type='vnc'" /tmp/debian.xml || fail "editing StratoVirt's XML lost its <graphics>"
 step "seed: create, boot to login"
 start=$(date +%s.%N)
 out=$("$ALTOCTL" create /tmp/debian.xml 2>&1)
@@ -115,6 +116,27 @@ expect_contains "systemd reached multi-user (is-system-running)" "running" "$out
 out=$(gc_run 60 'echo IDS $(cat /sys/bus/virtio/devices/*/device | sort | tr "\n" " ")')
 expect_contains "the guest has StratoVirt's virtio devices: net, block, console, rng, balloon, vsock" \
   "IDS 0x0001 0x0002 0x0003 0x0004 0x0005 0x0013" "$(echo "$out" | grep '^IDS')"
+# StratoVirt's <graphics type='vnc' port='0' autoport='yes' listen='0.0.0.0'> and <video><model
+# type='virtio'>: the guest's virtio-gpu framebuffer with Debian's getty on tty1, seen and typed on
+# with a VNC client (tests/system/vnc_probe); the login on tty1 shows in `who` on the console.
+step "seed: the VNC display"
+expect_eq "vncdisplay debian: the first free display, on every address" ":0" "$("$ALTOCTL" vncdisplay debian | head -n1)"
+out=$(gc_run 60 'echo FB $(cat /sys/class/graphics/fb0/name); grep -h "^N: Name=" /proc/bus/input/devices | tr "\n" " "')
+expect_contains "the guest's framebuffer is virtio-gpu's" "FB virtio_gpudrmfb" "$out"
+expect_contains "the guest has the virtio keyboard altoctl added for the display" "altovirt Virtio Keyboard" "$out"
+expect_contains "the guest has the virtio tablet altoctl added for the display" "altovirt Virtio Tablet" "$out"
+VNC_PROBE=$ALTOVIRT_BUILD/tests/system/vnc_probe
+size=$("$VNC_PROBE" 127.0.0.1:5900 shot /tmp/debian-vnc.ppm) || fail "no screenshot from 127.0.0.1:5900"
+lit=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read().split(b"\n",3)[3]; print(sum(1 for i in range(0,len(d),3) if d[i]|d[i+1]|d[i+2]))' /tmp/debian-vnc.ppm)
+[ "$lit" -gt 1000 ] || fail "the VNC screen ($size) is blank: $lit lit pixels"
+pass "the VNC screen ($size) shows the guest's tty1 ($lit lit pixels)"
+run_ok "typing root and Enter on the VNC keyboard" "$VNC_PROBE" 127.0.0.1:5900 type root
+for _ in $(seq 30); do
+  out=$(gc_run 30 'who | grep -c "tty1"')
+  [ "$(echo "$out" | grep -x '[0-9]*' | tail -n1)" -ge 1 ] 2>/dev/null && break
+  sleep 2
+done
+expect_contains "root logged in on tty1 through the VNC keyboard (who)" "1" "$(echo "$out" | grep -x '[0-9]*' | tail -n1)"
 # The balloon as virsh's user drives it: setmem and dommemstat (KiB), and the guest gives the memory
 # up (virtio_balloon takes inflated pages off MemTotal) and gets it back.
 step "seed: the balloon (altoctl setmem, dommemstat)"

@@ -154,6 +154,38 @@ struct Vsock {
   bool operator==(const Vsock&) const = default;
 };
 
+// <graphics type='vnc' port='N'|autoport='yes' listen='ADDR' passwd='PW'>, with an optional
+// <listen type='address' address='ADDR'/> or <listen type='socket' socket='PATH'/>: altovirt's VNC
+// server (-vnc). autoport takes the first free display from 5900 up (libvirt's rule); the listen
+// address defaults to 127.0.0.1 (libvirt's vnc_listen default).
+struct Graphics {
+  bool autoport = true;
+  uint32_t port = 0;                 // 5900..65535 when !autoport
+  std::string listen = "127.0.0.1";  // an IPv4 address
+  std::string socket;                // a Unix socket instead of TCP
+  std::string passwd;                // VNC authentication when not empty (8 characters count)
+  bool operator==(const Graphics&) const = default;
+};
+
+// <video><model type='virtio' heads='1' primary='yes'><resolution x='W' y='H'/></model></video>:
+// a virtio-gpu-pci (2D) with one head, its mode W x H (default 1280x800).
+struct Video {
+  uint32_t xres = 0, yres = 0;  // 0: altovirt's default
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const Video&) const = default;
+};
+
+// <input type='keyboard'|'tablet' bus='virtio'/>: virtio-keyboard-pci, virtio-tablet-pci. With
+// <graphics> and no virtio input, altoctl adds a keyboard and a tablet (as libvirt adds PS/2 ones).
+struct Input {
+  enum class Kind { keyboard, tablet };
+  Kind kind = Kind::keyboard;
+  std::optional<GuestPciAddress> address;
+  std::string alias;
+  bool operator==(const Input&) const = default;
+};
+
 // <hostdev mode='subsystem' type='pci'> with <driver name='vfio'/>.
 struct Hostdev {
   bool managed = false;  // libvirt's default when the attribute is absent
@@ -245,6 +277,10 @@ struct DomainConfig {
   std::optional<MemBalloon> memballoon;  // absent, or <memballoon model='none'/>: no balloon
   std::optional<Vsock> vsock;
   std::vector<Interface> interfaces;
+  std::optional<Graphics> graphics;
+  std::optional<Video> video;
+  bool video_none = false;  // <video><model type='none'/></video>: no display adapter, even with <graphics>
+  std::vector<Input> inputs;
   uint32_t iothreads = 0;  // <iothreads>N</iothreads>: altovirt's iothread1..iothreadN
   OnReboot on_reboot = OnReboot::restart;
 
@@ -272,6 +308,7 @@ struct RuntimePaths {
   std::string qmp_socket;  // required: -qmp unix:PATH,server,nowait
   std::string log_file;    // optional: -D PATH (QEMU's log file option)
   std::string nvram = {};  // the firmware's variable store when <nvram> has no path (altoctl's default)
+  std::string vnc_password = {};  // where the caller wrote <graphics passwd> (a file only altovirt reads)
 };
 
 // libvirt's guest address assignment on q35 (what `virsh define` writes into the XML): a <hostdev>
@@ -301,6 +338,8 @@ std::set<uint32_t> occupied_root_ports(const DomainConfig& config);
 //   [-object rng-random,id=objRNG,filename=PATH -device virtio-rng-pci,rng=objRNG,id=RNG[,max-bytes=B,period=MS]]...
 //   [-device virtio-balloon-pci,id=balloon0[,deflate-on-oom=on][,guest-stats-polling-interval=S]]
 //   [-device vhost-vsock-pci,id=vsock0,guest-cid=N|auto]
+//   [-object secret,id=vnc0-secret,file=PATH] [-vnc ADDR:N[,to=99]|unix:PATH[,password-secret=vnc0-secret]]
+//   [-device virtio-gpu-pci,id=video0[,xres=W,yres=H]] [-device virtio-keyboard-pci|virtio-tablet-pci,id=inputN]...
 //   [-netdev tap,id=hostnetN,ifname=TAP,script=no,downscript=no[,vhost=on|off][,queues=N]
 //    -device virtio-net-pci,netdev=hostnetN,id=ALIAS[,mac=MAC][,bus=..][,addr=..]]...
 // Memory that is not a whole number of MiB is rounded up (parse_domain_xml() warns about it).
