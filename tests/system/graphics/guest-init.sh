@@ -51,14 +51,17 @@ event_dev() {
   done
   return 1
 }
+# The device stays open on fd 3 between reads: evdev queues events only for readers that have it
+# open, so a dd that opened it afresh for each event would lose those sent in between.
 read_event() {
-  timeout 120 dd if="$1" bs=24 count=1 2>/dev/null | od -An -v -tu2 -w24 | awk 'NF >= 12 { print $9, $10, $11 + $12 * 65536 }'
+  timeout 120 dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2 -w24 | awk 'NF >= 12 { print $9, $10, $11 + $12 * 65536 }'
 }
 wait_for 100 event_dev "altovirt Virtio Keyboard" || die "no keyboard event device"
 kbd=$(event_dev "altovirt Virtio Keyboard")
+exec 3< "$kbd"
 say "KBD-READY $kbd"
 while :; do
-  ev=$(read_event "$kbd")
+  ev=$(read_event)
   [ -n "$ev" ] || die "no key event within 120 s"
   set -- $ev
   [ "$1" = 1 ] && say "KEY $2 $3"
@@ -68,9 +71,10 @@ say KEYS-DONE
 
 wait_for 100 event_dev "altovirt Virtio Tablet" || die "no tablet event device"
 tab=$(event_dev "altovirt Virtio Tablet")
+exec 3< "$tab"
 say "TABLET-READY $tab"
 while :; do
-  ev=$(read_event "$tab")
+  ev=$(read_event)
   [ -n "$ev" ] || die "no pointer event within 120 s"
   set -- $ev
   [ "$1" = 3 ] && say "ABS $2 $3"
