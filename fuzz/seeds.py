@@ -233,6 +233,28 @@ def virtio_rng():
         chain([(64, 0)]) + kick + bytes([2, 16]) + wait)
 
 
+# virtio_gpu: [flags: 1 EVENT_IDX, 2 INDIRECT] then ops: 0 command [sel][id][x y w h u16][extra u64]
+# ([n][entries: addr-sel u8, len u16] for attach)[resp u16], 1 raw, 2 kick control, 3 cursor, 4 reset,
+# 5 config. sel: 0 display info, 1 create, 2 unref, 3 set scanout, 4 flush, 5 transfer, 6 attach, 7 detach.
+def virtio_gpu():
+    def cmd(sel, rid, x=0, y=0, w=0, h=0, extra=0, resp=24, op=0, entries=None):
+        b = bytes([op, sel, rid]) + struct.pack('<HHHHQ', x, y, w, h, extra)
+        if entries is not None:
+            b += bytes([len(entries)]) + b''.join(struct.pack('<BH', a, n) for a, n in entries)
+        return b + struct.pack('<H', resp)
+    kick = bytes([2])
+    draw = (cmd(0, 0, resp=408) + cmd(1, 1, w=64, h=32, extra=1) +
+            cmd(6, 1, entries=[(0, 4096), (4, 4096)]) + cmd(5, 1, w=64, h=32) + cmd(3, 1, w=64, h=32) +
+            cmd(4, 1, x=8, y=4, w=16, h=8) + kick)
+    put('draw', 'virtio_gpu', bytes([0]) + draw)
+    put('partial-and-unref', 'virtio_gpu', bytes([1]) + draw + cmd(5, 1, x=8, y=4, w=16, h=8, extra=(4 * 64 + 8) * 4) +
+        cmd(4, 1, x=8, y=4, w=16, h=8) + cmd(2, 1) + cmd(7, 1) + kick + bytes([4]) + draw)
+    put('bad', 'virtio_gpu', bytes([2]) + cmd(1, 2, w=600, h=400, extra=1) + cmd(1, 3, w=600, h=400, extra=1) +
+        cmd(6, 2, entries=[(255, 100)], op=0x80) + cmd(5, 2, w=64, h=32, extra=0xfffff) + cmd(3, 4, w=64, h=32, op=0x80) +
+        cmd(9, 0) + cmd(0, 0, resp=8, op=0x20) + bytes([1, 5]) + b'\x01\x02\x03\x04\x05' + struct.pack('<H', 24) +
+        kick + bytes([3, 24, 5, 4, 4, 13, 0, 4]))
+
+
 def fw_cfg():
     # Ops: 0x84 select (2-byte key), 0x01 data read (length), 0x02 DMA in halves / 0x20 whole
     # (request offset/2 u16, control u32, length u32, buffer offset/2 u16), 0x03 register write,
@@ -265,5 +287,5 @@ def pflash():
     put('errors', 'pflash', w(0, 0x20) + w(0, 0x55) + r(0) + w(0, 0x50) + w(0, 0x98) + r(0, 0x31) + bytes([3, 0, 0]))
 
 
-for f in (virtqueue, virtio_blk, virtio_console, virtio_net, virtio_balloon, virtio_rng, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options, kernel, fw_cfg, pflash):
+for f in (virtqueue, virtio_blk, virtio_console, virtio_net, virtio_balloon, virtio_rng, virtio_gpu, virtio_pci, pci_bus, vfio_pci, qmp, domain_xml, options, kernel, fw_cfg, pflash):
     f()

@@ -12,8 +12,6 @@ namespace altovirt::devices {
 
 namespace {
 
-constexpr size_t kHeader = offsetof(virtio_input_config, u);  // select, subsel, size, reserved
-
 void set_bit(std::vector<uint8_t>& bitmap, unsigned bit) {
   if (bitmap.size() <= bit / 8) bitmap.resize(bit / 8 + 1, 0);
   bitmap[bit / 8] |= static_cast<uint8_t>(1u << (bit % 8));

@@ -29,7 +29,7 @@ constexpr long kRoundUsec = 20'000;
 constexpr size_t kMaxDirty = 32;
 
 // libvncserver's own messages (client connects, protocol versions, errors) into altovirt's log.
-void rfb_log(const char* format, ...) {
+__attribute__((format(printf, 1, 2))) void rfb_log(const char* format, ...) {
   char line[512];
   va_list ap;
   va_start(ap, format);
@@ -39,7 +39,7 @@ void rfb_log(const char* format, ...) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   log::debug("vnc", "{}", s);  // libvncserver's chatter (versions, formats, encodings): -D at debug level
 }
-void rfb_err(const char* format, ...) {
+__attribute__((format(printf, 1, 2))) void rfb_err(const char* format, ...) {
   char line[512];
   va_list ap;
   va_start(ap, format);
