@@ -12,6 +12,9 @@
 namespace altoctl {
 
 inline constexpr int kExitOk = 0;
+// Domain XML files (definitions, running domains' XML, kept edits) are root's alone, as libvirt keeps
+// /etc/libvirt/qemu/*.xml: they may hold a <graphics passwd>.
+inline constexpr unsigned kDomainXmlMode = 0600;
 inline constexpr int kExitFailed = 1;
 
 // Prints "error: MESSAGE" on stderr and returns kExitFailed: how every verb reports a failed operation.

@@ -359,10 +359,10 @@ int attach_live(const Global& g, const VmStore& store, const VmStatus& s, const 
   }
   if (!r) {
     if (a.unknown)
-      if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
+      if (auto w = write_file_atomic(p.xml, config::to_xml(*live), kDomainXmlMode); !w) return report(w.error());
     return report(r.error().context(fmt::format("failed to attach {} to domain '{}'", what, s.name)));
   }
-  if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
+  if (auto w = write_file_atomic(p.xml, config::to_xml(*live), kDomainXmlMode); !w) return report(w.error());
   return kExitOk;
 }
 
@@ -423,7 +423,7 @@ int finish_removal(const Global& g, const VmStore& store, const VmStatus& s, Qmp
         backend_problem(r.error());
       break;
   }
-  if (auto w = write_file_atomic(p.xml, config::to_xml(*live)); !w) return report(w.error());
+  if (auto w = write_file_atomic(p.xml, config::to_xml(*live), kDomainXmlMode); !w) return report(w.error());
   // What the domain's user was given for the device (vm_user.h).
   {
     host::SysfsRoot sys(g.sysfs_root);
@@ -527,7 +527,7 @@ int vm_attach_device(const Global& g, const std::string& name, const std::string
   if (t->live)
     if (int rc = attach_live(g, store, *s, file, *text); rc != kExitOk) return rc;
   if (defined)
-    if (auto w = write_file_atomic(store.defined_xml(s->name), config::to_xml(*defined)); !w) return report(w.error());
+    if (auto w = write_file_atomic(store.defined_xml(s->name), config::to_xml(*defined), kDomainXmlMode); !w) return report(w.error());
   fmt::print("Device attached successfully\n\n");
   return kExitOk;
 }
@@ -551,7 +551,7 @@ int vm_detach_device(const Global& g, const std::string& name, const std::string
   if (t->live)
     if (int rc = detach_live(g, store, *s, file, *text); rc != kExitOk) return rc;
   if (defined)
-    if (auto w = write_file_atomic(store.defined_xml(s->name), config::to_xml(*defined)); !w) return report(w.error());
+    if (auto w = write_file_atomic(store.defined_xml(s->name), config::to_xml(*defined), kDomainXmlMode); !w) return report(w.error());
   fmt::print("Device detached successfully\n\n");
   return kExitOk;
 }

@@ -56,7 +56,7 @@ int vm_edit(const Global& g, const std::string& name) {
   if (fd < 0) return report(Error(fmt::format("creating a temporary file: {}", std::strerror(errno))));
   ::close(fd);
   std::string file = tmpl;
-  if (auto w = write_file_atomic(file, old_xml); !w) return report(w.error());
+  if (auto w = write_file_atomic(file, old_xml, kDomainXmlMode); !w) return report(w.error());
 
   int st = run_editor(file);
   if (st != 0) {
@@ -79,7 +79,7 @@ int vm_edit(const Global& g, const std::string& name) {
     return kExitFailed;
   }
   for (auto& w : checked->warnings) fmt::print(stderr, "warning: {}\n", w);
-  if (auto w = write_file_atomic(store.defined_xml(name), config::to_xml(checked->config)); !w) return report(w.error());
+  if (auto w = write_file_atomic(store.defined_xml(name), config::to_xml(checked->config), kDomainXmlMode); !w) return report(w.error());
   ::unlink(file.c_str());
   fmt::print("Domain '{}' XML configuration edited.\n", name);
   auto s = store.load(name);

@@ -55,7 +55,7 @@ int vm_define(const Global& g, const std::string& file) {
   if (!c.uuid) c.uuid = config::random_uuid();
   VmStore store = store_of(g);
   if (auto r = make_dirs(store.config_dir()); !r) return report(r.error().context("--config-dir"));
-  if (auto r = write_file_atomic(store.defined_xml(c.name), config::to_xml(c)); !r) return report(r.error());
+  if (auto r = write_file_atomic(store.defined_xml(c.name), config::to_xml(c), kDomainXmlMode); !r) return report(r.error());
   fmt::print("Domain '{}' defined from {}\n", c.name, file);
   return kExitOk;
 }
@@ -127,13 +127,15 @@ int vm_domstate(const Global& g, const std::string& name, bool reason) {
   return kExitOk;
 }
 
-int vm_dumpxml(const Global& g, const std::string& name) {
+int vm_dumpxml(const Global& g, const std::string& name, bool security_info) {
   VmStore store = store_of(g);
   auto s = find_vm(g, store, name);
   if (!s) return report(s.error());
   std::string file = is_active(*s) || !store.defined(s->name) ? store.paths(s->name).xml : store.defined_xml(s->name);
   auto parsed = config::parse_domain_file(file);
   if (!parsed) return report(parsed.error());
+  // virsh leaves the VNC password out unless --security-info asks for it.
+  if (!security_info && parsed->config.graphics) parsed->config.graphics->passwd.clear();
   fmt::print("{}", config::to_xml(parsed->config));
   return kExitOk;
 }

@@ -27,7 +27,7 @@ int vm_list(const Global& g, bool all, bool name_only = false);
 int vm_console(const Global& g, const std::string& name);
 int vm_shutdown(const Global& g, const std::string& name, unsigned timeout_s);
 int vm_destroy(const Global& g, const std::string& name);
-int vm_dumpxml(const Global& g, const std::string& name);
+int vm_dumpxml(const Global& g, const std::string& name, bool security_info = false);
 int vm_domstate(const Global& g, const std::string& name, bool reason);
 
 }  // namespace altoctl

@@ -119,7 +119,9 @@ int main(int argc, char** argv) {
   destroy->callback([&] { status = vm_destroy(g, domain); });
   auto* dumpxml = app.add_subcommand("dumpxml", "print a domain's XML");
   dumpxml->add_option("domain", domain, "domain name or id")->required();
-  dumpxml->callback([&] { status = vm_dumpxml(g, domain); });
+  bool security_info = false;
+  dumpxml->add_flag("--security-info", security_info, "include the VNC password (<graphics passwd>)");
+  dumpxml->callback([&] { status = vm_dumpxml(g, domain, security_info); });
   auto* domstate = app.add_subcommand("domstate", "print a domain's state");
   domstate->add_option("domain", domain, "domain name or id")->required();
   domstate->add_flag("--reason", reason, "also why it is in that state");

@@ -158,7 +158,7 @@ Status Supervisor::prepare(VmStatus& s) {
   config = config::with_pci_addresses(*named);
   auto id = store.next_id();
   if (!id) return undo(id.error());
-  if (auto w = write_file_atomic(p.xml, config::to_xml(config)); !w) return undo(w.error());
+  if (auto w = write_file_atomic(p.xml, config::to_xml(config), kDomainXmlMode); !w) return undo(w.error());
   (void)::unlink(p.qmp.c_str());
   s.id = *id;
   s.name = config.name;

@@ -5,7 +5,8 @@
 #  - OVMF boots the Linux kernel altovirt hands it through fw_cfg: the guest runs under UEFI
 #    (/sys/firmware/efi), sees the ICH9 LPC function, and writes a non-volatile EFI variable;
 #  - a second VM on the same variable store reads that variable back (the flash's writes reached
-#    the file), then reboots, and comes back through the firmware;
+#    the file), then reboots, and comes back through the firmware; OVMF draws on its virtio-gpu,
+#    seen with a VNC client;
 #  - the seed scenario under firmware: the e1000e passed through, its BARs placed by the firmware,
 #    the guest gets a DHCP lease over it. With rombar=0: with its option ROM offered, OVMF runs the
 #    NIC's iPXE driver from it, and the nested test host froze (twice in two runs; not solved yet).
@@ -56,8 +57,23 @@ expect_contains "the guest powered off" "the guest powered off" "$(cat /tmp/boot
 step "the variable store persists; a reboot comes back through the firmware"
 # The second VM reads the variable, then reboots (reboot -f: a reset altovirt rebuilds the machine
 # for, starting at the reset vector again); its second boot reads it again, then it is stopped.
-guest boot2 efivar-read,reboot "" &
+# It has a screen too: OVMF drives the virtio-gpu with its own VirtioGpuDxe and draws its console
+# and logo there, seen over VNC while the firmware runs (at ExitBootServices the driver resets the
+# device, and this guest's kernel has no virtio-gpu driver, so the screen is looked at early).
+guest boot2 efivar-read,reboot "" -device virtio-gpu-pci -vnc :3 &
 vm=$!
+lit_pixels() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read().split(b"\n",3)[3]; print(sum(1 for i in range(0,len(d),3) if d[i]|d[i+1]|d[i+2]))' "$1"; }
+ovmf_lit=0 ovmf_size=""
+for _ in $(seq 120); do
+  if ovmf_size=$("$ALTOVIRT_BUILD/tests/system/vnc_probe" 127.0.0.1:5903 shot /tmp/ovmf.ppm 2>/dev/null); then
+    ovmf_lit=$(lit_pixels /tmp/ovmf.ppm)
+    [ "$ovmf_lit" -gt 200 ] && break
+  fi
+  grep -aq GUEST-EFIVAR /tmp/boot2.out && break
+  sleep 1
+done
+[ "$ovmf_lit" -gt 200 ] || fail "OVMF drew nothing on the virtio-gpu screen before the kernel ran ($ovmf_lit lit pixels, ${ovmf_size:-no screenshot})"
+pass "OVMF draws on the virtio-gpu screen over VNC (${ovmf_size}, $ovmf_lit lit pixels)"
 wait_for 400 sh -c '[ "$(grep -ac "GUEST-EFIVAR fw-var-1" /tmp/boot2.out)" -ge 2 ]' ||
   { vm_hang_report "$vm" /tmp/boot2.log; cat /tmp/boot2.out | tail -n 30; fail "the second VM did not read the variable in two boots"; }
 kill -TERM "$vm" 2>/dev/null

@@ -3,6 +3,7 @@
 // definition unchanged), attach-device/detach-device on a definition.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -214,6 +215,34 @@ TEST_F(VerbsCli, AttachAndDetachDeviceChangeADefinition) {
   r = altoctl("attach-device nosuch " + root + "/nic.xml");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr("failed to get domain 'nosuch'"));
+}
+
+}  // namespace
+}  // namespace altoctl
+
+namespace altoctl {
+namespace {
+
+TEST_F(VerbsCli, AVncPasswordStaysOutOfDumpxmlAndOutOfOtherUsersReach) {
+  ASSERT_TRUE(altovirt::write_file_atomic(
+      root + "/vnc.xml",
+      "<domain type='kvm'><name>vnc</name><memory unit='MiB'>256</memory><os><type machine='q35'>hvm</type>"
+      "<kernel>/k</kernel></os><devices><graphics type='vnc' autoport='yes' passwd='hunter2'/>"
+      "<video><model type='virtio'/></video></devices></domain>\n"));
+  CliRun r = altoctl("define " + root + "/vnc.xml");
+  ASSERT_EQ(r.status, 0) << r.output;
+  struct stat st{};
+  ASSERT_EQ(::stat((root + "/conf/vnc.xml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "a definition may hold a VNC password: root's alone";
+  r = altoctl("dumpxml vnc");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("<graphics type=\"vnc\""));
+  EXPECT_THAT(r.output, Not(HasSubstr("hunter2")));  // virsh's rule: not without --security-info
+  r = altoctl("dumpxml --security-info vnc");
+  EXPECT_THAT(r.output, HasSubstr("passwd=\"hunter2\""));
+  r = altoctl("vncdisplay vnc");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, HasSubstr("domain 'vnc' is not running"));
 }
 
 }  // namespace
