@@ -112,10 +112,11 @@ pass "root logged in over altoctl console"
 out=$(gc_run 300 'systemctl is-system-running --wait')
 expect_contains "systemd reached multi-user (is-system-running)" "running" "$out"
 # Every virtio device of StratoVirt's XML, as the guest's virtio bus lists them (virtio 1.2 5: net 1,
-# block 2, console 3, entropy 4, balloon 5, socket 19).
+# block 2, console 3, entropy 4, balloon 5, GPU 16, input 18 (the keyboard and tablet altoctl adds
+# for the VNC display), socket 19).
 out=$(gc_run 60 'echo IDS $(cat /sys/bus/virtio/devices/*/device | sort | tr "\n" " ")')
-expect_contains "the guest has StratoVirt's virtio devices: net, block, console, rng, balloon, vsock" \
-  "IDS 0x0001 0x0002 0x0003 0x0004 0x0005 0x0013" "$(echo "$out" | grep '^IDS')"
+expect_contains "the guest has StratoVirt's virtio devices: net, block, console, rng, balloon, gpu, 2 inputs, vsock" \
+  "IDS 0x0001 0x0002 0x0003 0x0004 0x0005 0x0010 0x0012 0x0012 0x0013" "$(echo "$out" | grep '^IDS')"
 # StratoVirt's <graphics type='vnc' port='0' autoport='yes' listen='0.0.0.0'> and <video><model
 # type='virtio'>: the guest's virtio-gpu framebuffer with Debian's getty on tty1, seen and typed on
 # with a VNC client (tests/system/vnc_probe); the login on tty1 shows in `who` on the console.
