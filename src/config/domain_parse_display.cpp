@@ -128,11 +128,7 @@ void Parser::parse_video(pugi::xml_node node, const std::string& loc) {
           unsupported(cloc, r, false);
         }
       }
-    } else if (cn == "alias") {
-      v.alias = alias_of(child, cloc);
-    } else if (cn == "address") {
-      if (auto ad = guest_address(child, cloc)) v.address = ad;
-    } else {
+    } else if (!placement_child(child, cloc, v.alias, v.address)) {
       unsupported(loc, child, false);
     }
   }
@@ -165,13 +161,7 @@ void Parser::parse_input(pugi::xml_node node, const std::string& loc) {
   }
   for (auto child : node.children()) {
     if (child.type() != pugi::node_element) continue;
-    std::string cloc = location(loc, child, false);
-    if (std::string_view(child.name()) == "alias") in.alias = alias_of(child, cloc);
-    else if (std::string_view(child.name()) == "address") {
-      if (auto ad = guest_address(child, cloc)) in.address = ad;
-    } else {
-      unsupported(loc, child, false);
-    }
+    if (!placement_child(child, location(loc, child, false), in.alias, in.address)) unsupported(loc, child, false);
   }
   placed_.push_back({node, in.address, in.alias});
   parsed.config.inputs.push_back(in);

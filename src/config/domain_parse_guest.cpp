@@ -40,11 +40,7 @@ void Parser::parse_rng(pugi::xml_node node, const std::string& loc) {
       if (!path.empty()) r.backend = path;  // libvirt's default for an empty random backend is /dev/urandom
       if (r.backend.front() != '/') problem(child, cloc, fmt::format("'{}' is not an absolute path", r.backend));
       have_backend = true;
-    } else if (cn == "alias") {
-      r.alias = alias_of(child, cloc);
-    } else if (cn == "address") {
-      if (auto a = guest_address(child, cloc)) r.address = a;
-    } else {
+    } else if (!placement_child(child, cloc, r.alias, r.address)) {
       unsupported(loc, child, false);
     }
   }
@@ -78,11 +74,7 @@ void Parser::parse_memballoon(pugi::xml_node node, const std::string& loc) {
       check_attrs(child, cloc, {"period"});
       check_no_children(child, cloc);
       if (auto p = number_attr(child, cloc, "period", 86400)) b.stats_period = static_cast<uint32_t>(*p);
-    } else if (cn == "alias") {
-      b.alias = alias_of(child, cloc);
-    } else if (cn == "address") {
-      if (auto a = guest_address(child, cloc)) b.address = a;
-    } else {
+    } else if (!placement_child(child, cloc, b.alias, b.address)) {
       unsupported(loc, child, false);
     }
   }
@@ -124,11 +116,7 @@ void Parser::parse_vsock(pugi::xml_node node, const std::string& loc) {
         }
       }
       have_cid = true;
-    } else if (cn == "alias") {
-      v.alias = alias_of(child, cloc);
-    } else if (cn == "address") {
-      if (auto ad = guest_address(child, cloc)) v.address = ad;
-    } else {
+    } else if (!placement_child(child, cloc, v.alias, v.address)) {
       unsupported(loc, child, false);
     }
   }

@@ -45,6 +45,20 @@ std::string Parser::alias_of(pugi::xml_node child, std::string_view cloc) {
   return alias;
 }
 
+bool Parser::placement_child(pugi::xml_node child, std::string_view cloc, std::string& alias,
+                             std::optional<GuestPciAddress>& address) {
+  std::string_view cn = child.name();
+  if (cn == "alias") {
+    alias = alias_of(child, cloc);
+    return true;
+  }
+  if (cn == "address") {
+    if (auto a = guest_address(child, cloc)) address = a;
+    return true;
+  }
+  return false;
+}
+
 void Parser::parse_iothreads(pugi::xml_node node, std::string_view loc) {
   if (!first_of_its_name(node, loc)) return;
   check_attrs(node, loc, {});

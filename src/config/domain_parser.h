@@ -123,6 +123,10 @@ class Parser {
   void parse_video(pugi::xml_node node, const std::string& loc);
   void parse_input(pugi::xml_node node, const std::string& loc);
 
+  // A device's <alias name=.../> or guest <address type='pci' .../> child into `alias` / `address`;
+  // false when `child` is neither (the caller reports it).
+  bool placement_child(pugi::xml_node child, std::string_view cloc, std::string& alias,
+                       std::optional<GuestPciAddress>& address);
   // The name of an <alias name=.../> that is valid as a device id; empty (and a problem) otherwise.
   std::string alias_of(pugi::xml_node child, std::string_view cloc);
   // The N of a device's <boot order='N'/> (1 and up); nullopt (and a problem) otherwise.

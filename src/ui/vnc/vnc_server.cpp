@@ -28,26 +28,27 @@ constexpr long kRoundUsec = 20'000;
 // More dirty rectangles than this in one round are merged into their bounding box.
 constexpr size_t kMaxDirty = 32;
 
-// libvncserver's own messages (client connects, protocol versions, errors) into altovirt's log.
-__attribute__((format(printf, 1, 2))) void rfb_log(const char* format, ...) {
+// libvncserver's own messages (client connects, protocol versions, errors) into altovirt's log:
+// its chatter (versions, formats, encodings) at debug level, its errors as warnings.
+__attribute__((format(printf, 2, 0))) void rfb_line(log::Level level, const char* format, va_list ap) {
   char line[512];
-  va_list ap;
-  va_start(ap, format);
   std::vsnprintf(line, sizeof line, format, ap);
-  va_end(ap);
   std::string s(line);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  log::debug("vnc", "{}", s);  // libvncserver's chatter (versions, formats, encodings): -D at debug level
+  if (level == log::Level::warn) log::warn("vnc", "{}", s);
+  else log::debug("vnc", "{}", s);
+}
+__attribute__((format(printf, 1, 2))) void rfb_log(const char* format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  rfb_line(log::Level::debug, format, ap);
+  va_end(ap);
 }
 __attribute__((format(printf, 1, 2))) void rfb_err(const char* format, ...) {
-  char line[512];
   va_list ap;
   va_start(ap, format);
-  std::vsnprintf(line, sizeof line, format, ap);
+  rfb_line(log::Level::warn, format, ap);
   va_end(ap);
-  std::string s(line);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  log::warn("vnc", "{}", s);
 }
 
 Rect bounding(const Rect& a, const Rect& b) {

@@ -56,31 +56,29 @@ event_dev() {
 read_event() {
   timeout 120 dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2 -w24 | awk 'NF >= 12 { print $9, $10, $11 + $12 * 65536 }'
 }
-wait_for 100 event_dev "altovirt Virtio Keyboard" || die "no keyboard event device"
-kbd=$(event_dev "altovirt Virtio Keyboard")
-exec 3< "$kbd"
-say "KBD-READY $kbd"
-while :; do
-  ev=$(read_event)
-  [ -n "$ev" ] || die "no key event within 120 s"
-  set -- $ev
-  [ "$1" = 1 ] && say "KEY $2 $3"
-  [ "$1" = 1 ] && [ "$2" = 28 ] && [ "$3" = 0 ] && break  # KEY_ENTER released
-done
+# watch_events NAME READY-STAGE STOP-CODE: opens the evdev device named NAME, says READY-STAGE, then prints
+# each key/button event as KEY code value (BTN for pointer buttons) and each absolute one as ABS,
+# until key STOP-CODE is released.
+watch_events() {
+  name=$1 ready=$2 stop=$3
+  wait_for 100 event_dev "$name" || die "no event device '$name'"
+  dev=$(event_dev "$name")
+  exec 3< "$dev"
+  say "$ready $dev"
+  while :; do
+    ev=$(read_event)
+    [ -n "$ev" ] || die "no event from '$name' within 120 s"
+    set -- $ev
+    case "$1" in
+      1) if [ "$2" -ge 256 ]; then say "BTN $2 $3"; else say "KEY $2 $3"; fi ;;
+      3) say "ABS $2 $3" ;;
+    esac
+    [ "$1" = 1 ] && [ "$2" = "$stop" ] && [ "$3" = 0 ] && break
+  done
+}
+watch_events "altovirt Virtio Keyboard" KBD-READY 28   # until KEY_ENTER is released
 say KEYS-DONE
-
-wait_for 100 event_dev "altovirt Virtio Tablet" || die "no tablet event device"
-tab=$(event_dev "altovirt Virtio Tablet")
-exec 3< "$tab"
-say "TABLET-READY $tab"
-while :; do
-  ev=$(read_event)
-  [ -n "$ev" ] || die "no pointer event within 120 s"
-  set -- $ev
-  [ "$1" = 3 ] && say "ABS $2 $3"
-  [ "$1" = 1 ] && say "BTN $2 $3"
-  [ "$1" = 1 ] && [ "$2" = 272 ] && [ "$3" = 0 ] && break  # BTN_LEFT released
-done
+watch_events "altovirt Virtio Tablet" TABLET-READY 272  # until BTN_LEFT is released
 say TABLET-DONE
 
 say IDLE

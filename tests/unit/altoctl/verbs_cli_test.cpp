@@ -61,7 +61,7 @@ TEST_F(VerbsCli, AMistypedVerbIsNamedWithTheClosestOnes) {
 
 TEST_F(VerbsCli, EveryDailyVerbIsKnown) {
   for (const char* verb : {"reboot", "reset", "suspend", "resume", "dominfo", "domid", "domname", "domuuid",
-                           "domhostdev", "edit", "autostart", "recover", "version", "attach-device", "detach-device"}) {
+                           "domhostdev", "vncdisplay", "edit", "autostart", "recover", "version", "attach-device", "detach-device"}) {
     CliRun r = altoctl(std::string(verb) + " --help");
     EXPECT_EQ(r.status, 0) << verb << ": " << r.output;
   }
