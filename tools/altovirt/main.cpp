@@ -140,9 +140,13 @@ int main(int argc, char** argv) {
     if (!srv) return usage_error(fmt::format("-qmp unix:{}: {}", o.qmp->path, srv.error().message()));
     qmp_server = std::move(*srv);
   }
+  // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a
+  // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors).
+  vmm::ResetSurvivors survivors;
   tool::VmControl control(qmp_server.get());
   if (qmp_server) {
     if (auto s = control.register_commands(*qmp_server); !s) return usage_error(s.error().message());
+    if (auto s = tool::register_vnc_commands(*qmp_server, survivors); !s) return usage_error(s.error().message());
   }
 
   // SIGINT/SIGTERM/SIGHUP are taken by one thread with sigwait; every other thread blocks them.
@@ -174,11 +178,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Guest RAM and the VFIO state (container, groups, devices, DMA mappings) outlive each Machine: a
-  // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors). So does
-  // the VNC server, started here: after the signal mask (its thread blocks the stop signals) and
-  // before the main thread confines itself (the vnc role accepts and selects, which main may not).
-  vmm::ResetSurvivors survivors;
+  // The VNC server outlives each Machine too (ResetSurvivors), started here: after the signal mask
+  // (its thread blocks the stop signals) and before the main thread confines itself (the vnc role
+  // accepts and selects, which main may not).
   if (o.vnc) {
     auto password = vmm::vnc_password(o);
     if (!password) return usage_error(password.error().message());

@@ -34,6 +34,8 @@ Status register_balloon_commands(qmp::Server& server, VmControl& control);
 Status register_hotplug_commands(qmp::Server& server, VmControl& control);
 // x-query-virtio-queues (virtio_commands.cpp).
 Status register_virtio_commands(qmp::Server& server, VmControl& control);
+// query-vnc (vnc_commands.cpp): the VNC server of `survivors` (it outlives every machine).
+Status register_vnc_commands(qmp::Server& server, vmm::ResetSurvivors& survivors);
 // x-query-vcpus (vcpu_commands.cpp).
 Status register_vcpu_commands(qmp::Server& server, VmControl& control);
 

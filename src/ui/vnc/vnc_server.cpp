@@ -76,6 +76,10 @@ struct VncServer::Impl {
   static void client_gone(rfbClientPtr cl) {
     VncServer& s = server(cl);
     --s.clients_;
+    {
+      std::lock_guard lock(s.clients_mutex_);
+      std::erase_if(s.client_list_, [cl](const auto& e) { return e.first == cl; });
+    }
     log::info("vnc", "client {} disconnected ({} connected)", cl->host ? cl->host : "?", s.clients_.load());
   }
 
@@ -83,6 +87,16 @@ struct VncServer::Impl {
     VncServer& s = server(cl);
     cl->clientGoneHook = client_gone;
     ++s.clients_;
+    // The peer's port for query-vnc (libvncserver keeps only its address); "" on a Unix socket.
+    Client c{cl->host ? cl->host : "", ""};
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(cl->sock, reinterpret_cast<sockaddr*>(&peer), &len) == 0 && peer.sin_family == AF_INET)
+      c.service = std::to_string(ntohs(peer.sin_port));
+    {
+      std::lock_guard lock(s.clients_mutex_);
+      s.client_list_.emplace_back(cl, std::move(c));
+    }
     log::info("vnc", "client {} connected ({} connected)", cl->host ? cl->host : "?", s.clients_.load());
     return RFB_CLIENT_ACCEPT;
   }
@@ -229,6 +243,7 @@ Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
     std::string warm = o.password;
     rfbEncryptBytes(challenge, warm.data());
     impl->password = o.password;
+    s->password_required_ = true;
     impl->passwords[0] = impl->password.data();
     sc->authPasswdData = impl->passwords;
     sc->passwordCheck = rfbCheckPasswordByList;
@@ -247,6 +262,13 @@ VncServer::~VncServer() {
   quit_ = true;
   if (thread_.joinable()) thread_.join();
   if (impl_ && impl_->screen) rfbShutdownServer(impl_->screen, TRUE);
+}
+
+std::vector<VncServer::Client> VncServer::client_list() const {
+  std::lock_guard lock(clients_mutex_);
+  std::vector<Client> out;
+  for (const auto& [record, c] : client_list_) out.push_back(c);
+  return out;
 }
 
 void VncServer::set_keyboard(std::shared_ptr<InputSink> keyboard) {

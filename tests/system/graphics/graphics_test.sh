@@ -76,6 +76,11 @@ ss -ltn | grep -q '127.0.0.1:5901 ' && pass "altovirt listens on 127.0.0.1:5901"
 holder=$!
 wait_for 30 grep -q "client 127.0.0.1 connected (1 connected)" /tmp/graphics.log || fail "the first client did not connect"
 pass "a client connected before the guest set a mode"
+vnc_info=$( (echo '{"execute":"qmp_capabilities"}'; echo '{"execute":"query-vnc"}'; sleep 1) | timeout 20 socat - "UNIX-CONNECT:$sock" | tail -n1)
+echo "# query-vnc: $vnc_info"
+expect_contains "QMP query-vnc: where and how" '"auth":"vnc"' "$vnc_info"
+expect_contains "QMP query-vnc: the port" '"service":"5901"' "$vnc_info"
+expect_contains "QMP query-vnc: the connected client" '"clients":[{"family":"ipv4","host":"127.0.0.1"' "$vnc_info"
 out_wrong=$("$PROBE" "$VNC" --password-file /tmp/vnc-wrong.pw shot /tmp/wrong.ppm 2>&1)
 expect_eq "a wrong password: refused (status 1)" 1 "$?"
 "$PROBE" "$VNC" shot /tmp/nopw.ppm >/dev/null 2>&1

@@ -222,6 +222,12 @@ TEST_F(VncServerTest, SeveralClientsAtOnceAndOneThatLeavesMidUpdate) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   ASSERT_TRUE(eventually([&] { return server->clients() == 2; }));
+  auto list = server->client_list();  // what QMP query-vnc reports
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].host, "127.0.0.1");
+  EXPECT_FALSE(list[0].service.empty());
+  EXPECT_NE(list[0].service, list[1].service);
+  EXPECT_FALSE(server->password_required());
   // A third asks for the whole screen and closes its socket at once.
   rfbClient* d = connect(port);
   ASSERT_NE(d, nullptr);
@@ -239,10 +245,12 @@ TEST_F(VncServerTest, SeveralClientsAtOnceAndOneThatLeavesMidUpdate) {
   rfbClientCleanup(a);
   rfbClientCleanup(b);
   ASSERT_TRUE(eventually([&] { return server->clients() == 0; }));
+  EXPECT_TRUE(server->client_list().empty());
 }
 
 TEST_F(VncServerTest, PasswordIsRequiredAndChecked) {
   start("s3cret");
+  EXPECT_TRUE(server->password_required());
   EXPECT_EQ(connect(port, "wrong"), nullptr);
   EXPECT_EQ(connect(port, ""), nullptr);
   rfbClient* c = connect(port, "s3cret");

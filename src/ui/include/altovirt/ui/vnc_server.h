@@ -81,6 +81,12 @@ class VncServer : public Display {
 
   // For tests and the log: clients connected now, and framebuffer updates handed to libvncserver.
   unsigned clients() const { return clients_.load(); }
+  // The clients connected now (QMP query-vnc), any thread.
+  struct Client {
+    std::string host, service;
+  };
+  std::vector<Client> client_list() const;
+  bool password_required() const { return password_required_; }
   uint64_t rects_marked() const { return rects_marked_.load(); }
 
   struct Impl;  // libvncserver's state and callbacks (vnc/vnc_server.cpp)
@@ -97,6 +103,9 @@ class VncServer : public Display {
   std::atomic<bool> quit_{false};
   std::atomic<unsigned> clients_{0};
   std::atomic<uint64_t> rects_marked_{0};
+  bool password_required_ = false;
+  mutable std::mutex clients_mutex_;
+  std::vector<std::pair<const void*, Client>> client_list_;  // by libvncserver's client record
 
   // The shadow surface and what changed in it since the VNC thread last looked (under mutex_).
   std::mutex mutex_;
