@@ -22,8 +22,15 @@ checks=0
 # (testbed/guest-console.sh's gc_note_crash); a second failure fails the test.
 note_guest_triple_fault() {
   [ -n "${TESTBED_JOB:-}" ] && [ -d "$TESTBED_JOB" ] && [ ! -s "$TESTBED_JOB/guest-crash" ] || return 0
-  local line
-  line=$(grep -h -m1 "triple fault" /tmp/*.log "${ALTOVIRT_STATE_DIR:-/run/altovirt}"/vms/*/vmm/altovirt.log 2>/dev/null | head -n1)
+  # Only logs this test host wrote: its /tmp is an overlay on the outer machine's /tmp, whose files
+  # (other runs' logs) show through from the lower layer, on another device than what it writes.
+  local probe=/tmp/.triple-probe-$$ dev f line=""
+  : >"$probe" && dev=$(stat -c %d "$probe") && rm -f "$probe" || return 0
+  for f in /tmp/*.log "${ALTOVIRT_STATE_DIR:-/run/altovirt}"/vms/*/vmm/altovirt.log; do
+    [ -f "$f" ] || continue
+    case "$f" in /tmp/*) [ "$(stat -c %d "$f")" = "$dev" ] || continue ;; esac
+    line=$(grep -m1 "triple fault" "$f") && break
+  done
   [ -n "$line" ] || return 0
   echo "# a second-level guest triple-faulted: $line"
   echo "a second-level guest triple-faulted ($line)" >"$TESTBED_JOB/guest-crash"

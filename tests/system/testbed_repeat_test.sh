@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the outer machine, not in the test host: testbed repeats a failed run once when the command
 # reports that a second-level guest's kernel crashed (testbed/guest-console.sh's gc_note_crash), says
-# so, and fails with the command's own status when it happens again; a plain failure is not repeated;
+# so, and fails with the command's own status when it happens again (a system test's guest that
+# triple-faulted too); a plain failure is not repeated;
 # a test host that freezes is stopped early and repeated; one that does not come up in time, or
 # that resets itself, is repeated too.
 set -uo pipefail
@@ -62,6 +63,19 @@ out=$("$testbed" --timeout 60 --script "$work/reset.sh" 2>&1); rc=$?
 echo "$out" | grep '^testbed:'
 check "a test host that resets itself: the testbed's status" 125 "$rc"
 check "...run again once" 1 "$(echo "$out" | grep -c "the test host reset itself)); running the command again in a fresh test host (once)")"
+
+# A system test (tests/system/lib.sh) that fails after a second-level guest triple-faulted (the line
+# altovirt writes to its -D log) is run again once, like a guest's kernel panic.
+src=$(cd "$(dirname "$testbed")/.." && pwd)
+cat >"$work/triple.sh" <<'S'
+. "$ALTOVIRT_SRC/tests/system/lib.sh"
+echo "12:00:00.000 info: vmm: vCPU 0: triple fault, resetting" >/tmp/guest.log
+fail "the guest never came up (written by the test)"
+S
+out=$("$testbed" --timeout 60 --env ALTOVIRT_SRC="$src" --env ALTOVIRT_BUILD=/nonexistent --script "$work/triple.sh" 2>&1); rc=$?
+echo "$out" | grep '^testbed:'
+check "a guest's triple fault twice: the command's own status" 1 "$rc"
+check "...run again once, saying why" 1 "$(echo "$out" | grep -c "a second-level guest triple-faulted.*running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
 out=$("$testbed" --timeout 60 --script "$work/fail.sh" 2>&1); rc=$?
