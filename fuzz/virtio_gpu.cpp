@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (next_desc + 2 > kQueueSize) return;
     const uint16_t head = next_desc;
     uint64_t r = buffer(static_cast<uint32_t>(req.size()));
-    std::memcpy(ram.at(r), req.data(), req.size());
+    if (!req.empty()) std::memcpy(ram.at(r), req.data(), req.size());  // an empty vector's data() may be null
     control.desc(next_desc, r, static_cast<uint32_t>(req.size()), resp ? kNext : 0, static_cast<uint16_t>(next_desc + 1));
     ++next_desc;
     if (resp) {
