@@ -42,15 +42,21 @@ tb_bridge_dhcp qbr0 10.0.79 && echo "bridge qbr0 (its <interface> names it) with
 modprobe tun; modprobe vhost_net; modprobe vhost_vsock
 tb_stratovirt_xml debian "$disk" "$TB_NIC" > /tmp/debian.xml
 echo "What changes from tests/data/stratovirt_x86.xml (paths, altovirt as emulator, the hostdev, 512 MiB on 2 MiB pages, 1 vCPU;"
-echo "no UEFI loader or VNC yet):"
+echo "no UEFI loader here; its VNC display stays):"
 diff "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" /tmp/debian.xml || true
 show "$altoctl" create /tmp/debian.xml
 show "$altoctl" domblklist debian
 show "$altoctl" domhostdev debian
+show "$altoctl" vncdisplay debian
 step "altoctl console debian: systemd boots, root logs in on hvc0 (this takes a few minutes under TCG)"
 gc_open "$altoctl" console debian
 gc_login 900 || { tail -c 2000 "$GC_OUT"; echo "no login prompt"; exit 1; }
 echo "logged in"
+# Its screen, as any VNC client sees it (the test host's port 5900: StratoVirt's <graphics> listens on
+# every address with the first free display).
+if size=$("$ALTOVIRT_BUILD/tests/system/vnc_probe" 127.0.0.1:5900 shot /tmp/debian-screen.ppm 2>/dev/null); then
+  echo "a VNC client on 127.0.0.1:5900 sees the guest's ${size} screen (Debian's tty1 login), saved as /tmp/debian-screen.ppm in the test host"
+fi
 nic=""
 for _ in $(seq 90); do
   nic=$(gc_run 30 'for i in /sys/class/net/*; do [ "$(basename "$(readlink $i/device/driver)" 2>/dev/null)" = e1000e ] && echo NIC=${i##*/}; done; true' | sed -n 's/^NIC=//p' | head -n1 || true)
