@@ -36,12 +36,14 @@ void char_device(pugi::xml_node parent, const char* name, const Serial& s, const
   set_attr(target, "port", "0");
 }
 
+// A device's <alias> and guest <address>, the last children libvirt writes.
+void tail(pugi::xml_node n, const std::string& alias, const std::optional<GuestPciAddress>& address) {
+  if (!alias.empty()) set_attr(n.append_child("alias"), "name", alias);
+  if (address) guest_address(n, *address);
+}
+
 // <memballoon>, <rng>, <vsock> in libvirt's order (after the host devices).
 void guest_devices(pugi::xml_node devices, const DomainConfig& c) {
-  auto tail = [](pugi::xml_node n, const std::string& alias, const std::optional<GuestPciAddress>& address) {
-    if (!alias.empty()) set_attr(n.append_child("alias"), "name", alias);
-    if (address) guest_address(n, *address);
-  };
   if (c.memballoon) {
     auto n = devices.append_child("memballoon");
     set_attr(n, "model", "virtio");
@@ -74,10 +76,6 @@ void guest_devices(pugi::xml_node devices, const DomainConfig& c) {
 
 // <input>, <graphics>, <video> in libvirt's order (after the guest devices).
 void display_devices(pugi::xml_node devices, const DomainConfig& c) {
-  auto tail = [](pugi::xml_node n, const std::string& alias, const std::optional<GuestPciAddress>& address) {
-    if (!alias.empty()) set_attr(n.append_child("alias"), "name", alias);
-    if (address) guest_address(n, *address);
-  };
   for (const auto& in : c.inputs) {
     auto n = devices.append_child("input");
     set_attr(n, "type", in.kind == Input::Kind::keyboard ? "keyboard" : "tablet");

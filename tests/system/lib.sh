@@ -36,6 +36,10 @@ note_guest_triple_fault() {
   echo "a second-level guest triple-faulted ($line)" >"$TESTBED_JOB/guest-crash"
 }
 fail() { echo "FAIL: $*"; note_guest_triple_fault; exit 1; }
+# lit_pixels FILE.ppm: how many pixels of a binary PPM screenshot (tests/system/vnc_probe shot) are not black.
+lit_pixels() {
+  python3 -c 'import sys; d=open(sys.argv[1],"rb").read().split(b"\n",3)[3]; print(sum(1 for i in range(0,len(d),3) if d[i]|d[i+1]|d[i+2]))' "$1"
+}
 TB_STEP=""
 pass() { checks=$((checks + 1)); echo "ok $checks - $*"; }
 expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL

@@ -62,7 +62,6 @@ step "the variable store persists; a reboot comes back through the firmware"
 # device, and this guest's kernel has no virtio-gpu driver, so the screen is looked at early).
 guest boot2 efivar-read,reboot "" -device virtio-gpu-pci -vnc :3 &
 vm=$!
-lit_pixels() { python3 -c 'import sys; d=open(sys.argv[1],"rb").read().split(b"\n",3)[3]; print(sum(1 for i in range(0,len(d),3) if d[i]|d[i+1]|d[i+2]))' "$1"; }
 ovmf_lit=0 ovmf_size=""
 for _ in $(seq 120); do
   if ovmf_size=$("$ALTOVIRT_BUILD/tests/system/vnc_probe" 127.0.0.1:5903 shot /tmp/ovmf.ppm 2>/dev/null); then

@@ -98,14 +98,7 @@ wait_stage 120 FBCON
 sleep 2  # fbcon and the fbdev emulation flush the text within a few frames
 size=$(shot /tmp/fbcon.ppm) || fail "screenshot of the console failed"
 expect_eq "the client's screen is 640x480" 640x480 "$size"
-lit=$(python3 - /tmp/fbcon.ppm <<'PY'
-import sys
-data = open(sys.argv[1], "rb").read()
-hdr = data.split(b"\n", 3)
-px = hdr[3]
-print(sum(1 for i in range(0, len(px), 3) if px[i] | px[i + 1] | px[i + 2]))
-PY
-)
+lit=$(lit_pixels /tmp/fbcon.ppm)
 [ "$lit" -gt 2000 ] || fail "the console's text is not on the screen: $lit lit pixels"
 pass "the console's text is on the client's screen ($lit lit pixels)"
 

@@ -128,7 +128,7 @@ expect_contains "the guest has the virtio keyboard altoctl added for the display
 expect_contains "the guest has the virtio tablet altoctl added for the display" "altovirt Virtio Tablet" "$out"
 VNC_PROBE=$ALTOVIRT_BUILD/tests/system/vnc_probe
 size=$("$VNC_PROBE" 127.0.0.1:5900 shot /tmp/debian-vnc.ppm) || fail "no screenshot from 127.0.0.1:5900"
-lit=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read().split(b"\n",3)[3]; print(sum(1 for i in range(0,len(d),3) if d[i]|d[i+1]|d[i+2]))' /tmp/debian-vnc.ppm)
+lit=$(lit_pixels /tmp/debian-vnc.ppm)
 [ "$lit" -gt 300 ] || fail "the VNC screen ($size) is blank: $lit lit pixels"
 pass "the VNC screen ($size) shows the guest's tty1 ($lit lit pixels)"
 run_ok "typing root and Enter on the VNC keyboard" "$VNC_PROBE" 127.0.0.1:5900 type root
