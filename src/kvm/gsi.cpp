@@ -11,33 +11,20 @@
 
 namespace altovirt::kvm {
 
-std::vector<kvm_irq_routing_entry> irqchip_routes() {
-  std::vector<kvm_irq_routing_entry> t;
-  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
-    kvm_irq_routing_entry e{};
-    e.gsi = gsi;
-    e.type = KVM_IRQ_ROUTING_IRQCHIP;
-    e.u.irqchip.irqchip = chip;
-    e.u.irqchip.pin = pin;
-    t.push_back(e);
-  };
-  for (uint32_t i = 0; i < 16; ++i) {
-    if (i == 2) continue;  // the cascade input
-    add(i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
-  }
-  for (uint32_t i = 0; i < 24; ++i) add(i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
-  return t;
-}
-
 std::vector<kvm_irq_routing_entry> GsiRouter::table_locked() const {
   auto t = irqchip_routes();
-  for (auto& [gsi, msg] : msi_) {
+  for (auto& [gsi, route] : msi_) {
+    const MsiMessage& msg = route.msg;
     kvm_irq_routing_entry e{};
     e.gsi = gsi;
     e.type = KVM_IRQ_ROUTING_MSI;
     e.u.msi.address_lo = static_cast<uint32_t>(msg.address);
     e.u.msi.address_hi = static_cast<uint32_t>(msg.address >> 32);
     e.u.msi.data = msg.data;
+    if (vm_.msi_devid_required() && route.devid) {  // an ITS finds the device's table by it (KVM_CAP_MSI_DEVID)
+      e.flags = KVM_MSI_VALID_DEVID;
+      e.u.msi.devid = *route.devid;
+    }
     t.push_back(e);
   }
   return t;
@@ -60,12 +47,12 @@ Status GsiRouter::install() {
   return commit_locked();
 }
 
-Result<uint32_t> GsiRouter::add_msi(const MsiMessage& msg) {
+Result<uint32_t> GsiRouter::add_msi(const MsiMessage& msg, std::optional<uint32_t> devid) {
   std::lock_guard lock(mutex_);
   uint32_t gsi = kFirstMsiGsi;
   while (msi_.contains(gsi)) ++gsi;
   if (gsi >= max_routes_) return fail("no free GSI for an MSI route: all {} are in use", max_routes_);
-  msi_[gsi] = msg;
+  msi_[gsi] = Route{msg, devid};
   if (auto s = commit_locked(); !s) {
     msi_.erase(gsi);
     return std::unexpected(s.error());
@@ -77,8 +64,8 @@ Status GsiRouter::update_msi(uint32_t gsi, const MsiMessage& msg) {
   std::lock_guard lock(mutex_);
   auto it = msi_.find(gsi);
   if (it == msi_.end()) return fail("GSI {} is not an MSI route", gsi);
-  if (it->second == msg) return ok();
-  it->second = msg;
+  if (it->second.msg == msg) return ok();
+  it->second.msg = msg;
   return commit_locked();
 }
 

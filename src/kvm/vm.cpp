@@ -6,14 +6,6 @@
 
 namespace altovirt::kvm {
 
-namespace {
-// Addresses inside the 32-bit PCI hole that no device uses. VMX needs three pages for the real-mode
-// TSS and one for the EPT identity map; QEMU uses the same addresses, below the 16 MiB under 4 GiB that
-// UEFI firmware flash may take (OVMF_CODE_4M + VARS start at 0xFFC00000).
-constexpr uint64_t kTssAddress = 0xfeffd000;
-constexpr uint64_t kIdentityMapAddress = 0xfeffc000;
-}  // namespace
-
 MemorySlot& MemorySlot::operator=(MemorySlot&& o) noexcept {
   if (this != &o) {
     reset();
@@ -39,17 +31,6 @@ Result<std::unique_ptr<Vm>> Vm::create(const Kvm& kvm) {
 }
 
 Vm::~Vm() = default;
-
-Status Vm::create_irqchip_and_pit() {
-  if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, kTssAddress) != 0) return fail_errno(errno, "KVM_SET_TSS_ADDR");
-  uint64_t idmap = kIdentityMapAddress;
-  if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &idmap) != 0) return fail_errno(errno, "KVM_SET_IDENTITY_MAP_ADDR");
-  if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) != 0) return fail_errno(errno, "KVM_CREATE_IRQCHIP");
-  kvm_pit_config pit{};
-  pit.flags = KVM_PIT_SPEAKER_DUMMY;
-  if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &pit) != 0) return fail_errno(errno, "KVM_CREATE_PIT2");
-  return ok();
-}
 
 Result<MemorySlot> Vm::map_memory(uint64_t gpa, uint64_t size, void* host, bool read_only, std::string_view what) {
   if ((gpa | size | reinterpret_cast<uint64_t>(host)) & 0xfff)
@@ -99,19 +80,15 @@ unsigned Vm::slots_in_use() const {
   return n;
 }
 
-Status Vm::set_irq_line(uint32_t gsi, bool level) {
-  kvm_irq_level l{};
-  l.irq = gsi;
-  l.level = level ? 1 : 0;
-  if (::ioctl(fd_.get(), KVM_IRQ_LINE, &l) != 0) return fail_errno(errno, "KVM_IRQ_LINE {} {}", gsi, level);
-  return ok();
-}
-
-Status Vm::signal_msi(const MsiMessage& msg) {
+Status Vm::signal_msi(const MsiMessage& msg, std::optional<uint32_t> devid) {
   kvm_msi m{};
   m.address_lo = static_cast<uint32_t>(msg.address);
   m.address_hi = static_cast<uint32_t>(msg.address >> 32);
   m.data = msg.data;
+  if (msi_devid_ && devid) {
+    m.flags = KVM_MSI_VALID_DEVID;
+    m.devid = *devid;
+  }
   // Returns >0 when delivered, 0 when the guest blocked it: both fine.
   if (::ioctl(fd_.get(), KVM_SIGNAL_MSI, &m) < 0) return fail_errno(errno, "KVM_SIGNAL_MSI");
   return ok();

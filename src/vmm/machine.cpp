@@ -12,65 +12,11 @@
 
 #include "altovirt/base/log.h"
 #include "altovirt/base/sandbox.h"
-#include "altovirt/boot/acpi.h"
-#include "altovirt/boot/bzimage.h"
-#include "altovirt/boot/kernel_cache.h"
-#include "altovirt/boot/long_mode.h"
-#include "altovirt/devices/legacy.h"
-#include "altovirt/kvm/cpuid.h"
-#include "altovirt/kvm/msrs.h"
-#include "altovirt/vmm/ram_backing.h"
+#include "kvm_irq_line.h"
 
 namespace altovirt::vmm {
 
 namespace {
-
-constexpr uint16_t kCom1Port = 0x3f8;
-constexpr uint32_t kCom1Irq = 4;
-constexpr uint16_t kPmBase = 0x600;
-constexpr uint8_t kSciIrq = 9;
-constexpr uint8_t kS5SleepType = 5;
-
-class KvmIrqLine : public devices::IrqLine {
- public:
-  KvmIrqLine(kvm::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-  void set_level(bool asserted) override {
-    if (auto s = vm_.set_irq_line(gsi_, asserted); !s) log::error("irq", "{}", s.error().message());
-  }
-
- private:
-  kvm::Vm& vm_;
-  uint32_t gsi_;
-};
-
-// 0xCF8..0xCFF: the config address/data ports, except a byte access to 0xCF9, which is the reset
-// control register (ICH9: it shares the dword at 0xCF8).
-class PciConfigPorts : public devices::IoHandler {
- public:
-  PciConfigPorts(pci::PciBus& bus, devices::ResetControl& reset) : bus_(bus), reset_(reset) {}
-  void io_read(uint64_t offset, std::span<uint8_t> data) override {
-    if (offset == 1 && data.size() == 1) return reset_.io_read(0, data);
-    bus_.cf8_read(static_cast<unsigned>(offset), data);
-  }
-  void io_write(uint64_t offset, std::span<const uint8_t> data) override {
-    if (offset == 1 && data.size() == 1) return reset_.io_write(0, data);
-    bus_.cf8_write(static_cast<unsigned>(offset), data);
-  }
-
- private:
-  pci::PciBus& bus_;
-  devices::ResetControl& reset_;
-};
-
-class EcamRegion : public devices::IoHandler {
- public:
-  explicit EcamRegion(pci::PciBus& bus) : bus_(bus) {}
-  void io_read(uint64_t offset, std::span<uint8_t> data) override { bus_.ecam_read(offset, data); }
-  void io_write(uint64_t offset, std::span<const uint8_t> data) override { bus_.ecam_write(offset, data); }
-
- private:
-  pci::PciBus& bus_;
-};
 
 // A trapped BAR: accesses go to the device's bar_read/bar_write.
 // A trapped BAR. It holds its device weakly: a hot-removed device may be destroyed while a vCPU
@@ -93,16 +39,6 @@ class BarRegion : public devices::IoHandler {
 };
 
 void kick_handler(int) {}
-
-// On the vCPU's own thread (KVM's vCPU ioctls belong to the thread that runs it). Fields stay zero
-// when an ioctl fails (a vCPU torn down under it): this is for diagnosis only.
-VcpuState read_state(const kvm::Vcpu& v) {
-  VcpuState st{.index = v.index(), .parked = true};
-  if (auto r = v.regs()) st.rip = r->rip, st.rsp = r->rsp, st.rflags = r->rflags;
-  if (auto s = v.sregs()) st.cr0 = s->cr0, st.cr3 = s->cr3, st.cr4 = s->cr4, st.efer = s->efer, st.cs = s->cs.selector;
-  if (auto m = v.mp_state()) st.mp_state = *m;
-  return st;
-}
 
 }  // namespace
 
@@ -135,60 +71,8 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     mark = now;
   };
   AV_TRY_ASSIGN(vm_, kvm::Vm::create(kvm));
-  AV_TRY(vm_->create_irqchip_and_pit());
-  int max_routes = kvm.check(KVM_CAP_IRQ_ROUTING);
-  gsi_ = std::make_unique<kvm::GsiRouter>(*vm_, static_cast<uint32_t>(max_routes > 0 ? max_routes : 1024));
-  AV_TRY(gsi_->install());
-
-  AV_TRY_ASSIGN(auto supported, kvm.supported_cpuid());
-  if (kvm.check(KVM_CAP_TSC_DEADLINE_TIMER) > 0) kvm::enable_tsc_deadline(supported);
-  unsigned phys_bits = kvm::phys_address_bits(supported);
-  const bool firmware = o.firmware.has_value();
-  AV_TRY_ASSIGN(layout_, boot::MemoryLayout::make(o.ram, phys_bits, firmware ? boot::Boot::firmware : boot::Boot::direct));
-  int max_vcpus = kvm.check(KVM_CAP_MAX_VCPUS);
-  if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
-    return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
-
-  // Guest RAM, below and above the 32-bit PCI hole: mapped by the first machine of the process, and
-  // the same mapping (contents and all, as a PC's reset leaves RAM) for every machine after a guest
-  // reset, which only registers it with its new VM.
-  if (memory_.regions().empty()) {
-    if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
-    AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
-    if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
-  }
-  for (auto& r : memory_.regions()) {
-    AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
-    ram_slots_.push_back(std::move(s));
-  }
+  AV_TRY(create_platform(kvm, o));
   phase("KVM VM and RAM");
-
-  // Legacy devices.
-  auto com1_irq = std::make_shared<KvmIrqLine>(*vm_, kCom1Irq);
-  auto sci = std::make_shared<KvmIrqLine>(*vm_, kSciIrq);
-  keep_.push_back(com1_irq);
-  keep_.push_back(sci);
-  serial_ = std::make_shared<devices::Serial16550>(*com1_irq, console_);
-  acpi_pm_ = std::make_shared<devices::AcpiPm>(*sci, *this, kS5SleepType);
-  auto reset = std::make_shared<devices::ResetControl>(*this);
-  keep_.push_back(reset);
-  AV_TRY(pio_.add(kCom1Port, 8, "serial 0x3f8", serial_));
-  AV_TRY(pio_.add(kPmBase, devices::AcpiPm::kSize, "acpi-pm 0x600", acpi_pm_));
-  AV_TRY(pio_.add(0x60, 5, "i8042 0x60", std::make_shared<devices::I8042>(*this)));
-  AV_TRY(pio_.add(0x70, 2, "rtc-cmos 0x70", std::make_shared<devices::CmosRtc>()));
-  AV_TRY(pio_.add(0xcf8, 8, "pci-config 0xcf8", std::make_shared<PciConfigPorts>(pci_, *reset)));
-  auto ecam = std::make_shared<EcamRegion>(pci_);
-  AV_TRY(mmio_.add(layout_.ecam_base, boot::kEcamSize, "pci-ecam", ecam));
-  // ECAM follows the host bridge's PCIEXBAR, which UEFI firmware moves (OVMF: to 0xB0000000, 256
-  // MiB); a direct kernel boot leaves it where the MCFG says. A window the guest puts over another
-  // region is refused by the bus and logged: the guest then has port 0xCF8 only, as with ECAM off.
-  pci_.host_bridge().set_ecam(layout_.ecam_base);
-  // The listener runs under the PCI bus's lock, which serialises the moves.
-  pci_.host_bridge().set_ecam_listener(
-      [region = std::make_shared<MovableRegion>(mmio_, "pci-ecam", "PCI ECAM", ecam, layout_.ecam_base)](
-          std::optional<pci::EcamWindow>, std::optional<pci::EcamWindow> now) {
-        region->move(now ? std::optional(now->base) : std::nullopt, now ? now->size : 0);
-      });
 
   // PCI devices from -device, then firmware-style BAR assignment. Kinds that provide a bus (root
   // ports) come first, so a device may name a root port given after it. A root-bus device without
@@ -201,9 +85,8 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     const DeviceKind* kind = DeviceRegistry::global().find(d.kind);
     return kind != nullptr && kind->provides_bus;
   });
-  if (firmware) AV_TRY(add_firmware_chipset(kPmBase));
   std::set<unsigned> asked;
-  if (firmware) asked.insert(0x1f);  // the LPC function
+  AV_TRY(add_platform_functions(asked));
   for (auto& d : specs)
     if (d.bus.empty() && d.slot) asked.insert(*d.slot);
   unsigned next_free = 1;
@@ -221,76 +104,13 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   }
   phase("devices");
   AV_TRY(pci_.check_topology());
-  // Bus numbers, windows and BARs are the firmware's job; a direct kernel boot has none to do it.
-  if (!firmware)
-    AV_TRY(pci_.assign_resources(pci::PciWindows{layout_.mmio32_base, layout_.mmio32_size, layout_.mmio64_base,
-                                                 layout_.mmio64_size, boot::kPciIoBase, boot::kPciIoSize}));
-
-  // Firmware's job: ACPI tables, the kernel, the long-mode tables.
-  boot::AcpiConfig acpi;
-  acpi.cpus = o.cpus;
-  acpi.layout = layout_;
-  acpi.pm_base = kPmBase;
-  acpi.sci_irq = kSciIrq;
-  acpi.s5_sleep_type = kS5SleepType;
-  uint64_t entry = 0;
-  if (firmware) {
-    AV_TRY(load_firmware(kvm, o, acpi));
-  } else {
-    AV_TRY_ASSIGN(boot::AcpiTables tables, boot::build_acpi_tables(acpi));
-    AV_TRY(memory_.write(tables.base, tables.blob));
-    boot::KernelFiles files;
-    files.kernel = o.kernel;
-    files.initrd = o.initrd;
-    files.cmdline = o.append;
-    files.extract = boot::KernelCache::enabled_by_environment();
-    if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
-    AV_TRY_ASSIGN(entry, boot::load_linux(files, layout_, memory_));
-    AV_TRY(boot::write_long_mode_tables(memory_));
-  }
-  phase("ACPI and kernel load");
-
-  // vCPUs: CPUID with the topology, MTRRs with the PCI holes uncachable, the BSP at the kernel entry.
-  std::vector<kvm::UncachedRange> uncached = {{boot::kHoleStart, 4 * boot::GiB - boot::kHoleStart},
-                                              {layout_.mmio64_base, layout_.mmio64_size}};
-  kvm::MsrList msrs;
-  if (!firmware) {
-    AV_TRY_ASSIGN(kvm::MsrList m, kvm::boot_msrs(uncached, phys_bits));
-    msrs = std::move(m);
-  }
-  for (unsigned i = 0; i < o.cpus; ++i) {
-    AV_TRY_ASSIGN(kvm::Vcpu vcpu, kvm::Vcpu::create(kvm, *vm_, i));
-    AV_TRY(vcpu.set_cpuid(kvm::vcpu_cpuid(supported, i, o.cpus)));
-    // Firmware starts from the reset state KVM gives a new vCPU (the BSP at 0xFFFFFFF0, MTRRs off,
-    // the APs waiting for INIT-SIPI) and sets up the rest itself.
-    if (!firmware) {
-      AV_TRY(vcpu.set_msrs(msrs));
-      AV_TRY(boot::init_fpu(vcpu));
-      if (i == 0) AV_TRY(boot::enter_long_mode(vcpu, entry));
-    }
-    vcpus_.push_back(std::move(vcpu));
-  }
-  // Writes of the PCI configuration address (0xCF8-0xCFB: CONFIG_ADDRESS, and the reset control
-  // register at 0xCF9) go through KVM's coalesced ring instead of exiting: Linux's type-1
-  // configuration access is "write 0xCF8, then access 0xCFC", half of all exits while it boots.
-  // The 0xCFC access exits, and every exit replays the ring first, so the address is in place
-  // before the data access, as on a PC (Linux serialises the pair with pci_config_lock).
-  const auto page_size = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  auto run_size = kvm.vcpu_mmap_size();
-  if (auto page = kvm::CoalescedIo::ring_page(kvm); page && run_size && (*page + 1) * page_size <= *run_size) {
-    if (auto s = kvm::CoalescedIo::register_zone(*vm_, 0xcf8, 4, true); s) {
-      // The ring is the same page in every vCPU's kvm_run mapping; vCPU 0's lives as long as this machine.
-      coalesced_ = std::make_unique<kvm::CoalescedIo>(
-          reinterpret_cast<uint8_t*>(vcpus_[0].run_state()) + *page * page_size, page_size);
-    } else {
-      log::warn("vmm", "{}: PCI configuration writes will exit", s.error().message());
-    }
-  }
+  AV_TRY(load_guest(kvm, o));
+  phase("guest tables and kernel");
+  AV_TRY(create_vcpus(kvm, o));
   AV_TRY_ASSIGN(kvm::EventFd stop, kvm::EventFd::create());
   input_stop_ = std::move(stop);
   phase("vCPUs");
-  log::info("vmm", "{}: {} MiB RAM ({} MiB below 4 GiB), {} vCPUs, 64-bit PCI window {:#x}+{:#x}", o.name,
-            o.ram >> 20, layout_.low_ram >> 20, o.cpus, layout_.mmio64_base, layout_.mmio64_size);
+  log::info("vmm", "{}: {} MiB RAM, {} vCPUs, {}", o.name, o.ram >> 20, o.cpus, platform_summary());
   log::info("vmm", "set-up took {} ms: {}", std::chrono::duration_cast<std::chrono::milliseconds>(mark - t0).count(),
             phases);
   return ok();
@@ -437,6 +257,10 @@ void Machine::bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::opt
   }
 }
 
+void Machine::press_power_button() {
+  if (power_button_) power_button_->press_power_button();
+}
+
 void Machine::request_shutdown(devices::ShutdownReason reason) {
   if (reason == devices::ShutdownReason::poweroff) stop(ExitKind::poweroff, "the guest powered off");
   else stop(ExitKind::reset, "the guest reset the machine");
@@ -486,8 +310,7 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
     kvm::Vcpu& v;
     ~Report() {
       VcpuState st = read_state(v);
-      log::info("vmm", "vCPU {} stopped at rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x} mp_state {}",
-                v.index(), st.rip, st.rsp, st.rflags, st.cr0, st.cr3, st.cr4, st.efer, st.mp_state);
+      log::info("vmm", "vCPU {} stopped at {}", v.index(), describe(st));
     }
   } report{vcpu};
   {
@@ -553,7 +376,7 @@ void Machine::input_loop() {
   std::vector<uint8_t> pending;
   while (!stopping_.load()) {
     if (!pending.empty()) {
-      size_t n = serial_->receive(pending);
+      size_t n = console_in_ ? console_in_->receive(pending) : pending.size();
       pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
       if (!pending.empty()) {  // the guest has not drained the FIFO yet
         pollfd p{input_stop_->fd(), POLLIN, 0};

@@ -181,7 +181,7 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
                                     emit("POWERDOWN");
                                     reboot_requested_ = false;  // a shutdown asked later wins over a reboot
-                                    current_->acpi_pm().press_power_button();
+                                    current_->press_power_button();
                                     return Json::object();
                                   }}));
   // altovirt's own (QEMU has no such command; libvirt does the same with -no-shutdown, system_powerdown,
@@ -193,7 +193,7 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     if (current_ == nullptr) return fail("the machine is not built yet (status prelaunch); try again");
                                     emit("POWERDOWN");
                                     reboot_requested_ = true;
-                                    current_->acpi_pm().press_power_button();
+                                    current_->press_power_button();
                                     return Json::object();
                                   }}));
   AV_TRY(server.register_command({"system_reset", {}, [this](const Json&) -> Result<Json> {

@@ -18,7 +18,7 @@
 
 namespace altovirt::devices {
 
-class AcpiPm : public IoHandler {
+class AcpiPm : public IoHandler, public PowerButton {
  public:
   static constexpr unsigned kSize = 12;
   AcpiPm(IrqLine& sci, MachineControl& machine, uint8_t s5_sleep_type)
@@ -27,7 +27,7 @@ class AcpiPm : public IoHandler {
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
   // The power button (QMP system_powerdown): the guest's ACPI driver sees PWRBTN_STS.
-  void press_power_button();
+  void press_power_button() override;
 
  private:
   uint32_t read_reg(uint64_t offset, unsigned size);

@@ -17,7 +17,7 @@
 
 namespace altovirt::devices {
 
-class Serial16550 : public IoHandler {
+class Serial16550 : public IoHandler, public ConsoleInput {
  public:
   static constexpr unsigned kFifoSize = 16;
   Serial16550(IrqLine& irq, CharBackend& backend) : irq_(irq), backend_(backend) {}
@@ -25,7 +25,7 @@ class Serial16550 : public IoHandler {
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
   // Input from the backend; returns how many bytes were taken (the rest must be offered again).
-  size_t receive(std::span<const uint8_t> data);
+  size_t receive(std::span<const uint8_t> data) override;
   // True while the receive FIFO has room (the input thread waits otherwise).
   bool can_receive() const;
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "altovirt/base/error.h"
@@ -24,27 +25,33 @@ namespace altovirt::kvm {
 
 class Vm;
 
-// An MSI message as the device writes it: address (0xFEExxxxx for x86 LAPICs) and data.
+// An MSI message as the device writes it: address (0xFEExxxxx for x86 LAPICs, the ITS's doorbell
+// on arm64) and data.
 struct MsiMessage {
   uint64_t address = 0;
   uint32_t data = 0;
   bool operator==(const MsiMessage&) const = default;
 };
 
-// The routes KVM_CREATE_IRQCHIP would have installed, but with ISA IRQ 0 (the PIT) on IOAPIC pin 2,
+// The architecture's irqchip routes (src/kvm/<arch>/gsi_<arch>.cpp). x86: the routes KVM_CREATE_IRQCHIP would have installed, but with ISA IRQ 0 (the PIT) on IOAPIC pin 2,
 // as the MADT's interrupt source override says (ACPI 6.4 5.2.12.5; PC/AT wiring puts the 8259
 // cascade, not the timer, on IOAPIC pin 2's ISA line). PIC routes for IRQs 0..15 except 2.
 std::vector<kvm_irq_routing_entry> irqchip_routes();
 
 class GsiRouter {
  public:
+#if defined(__aarch64__)
+  static constexpr uint32_t kFirstMsiGsi = 64;
+#else
   static constexpr uint32_t kFirstMsiGsi = 24;
+#endif
   GsiRouter(Vm& vm, uint32_t max_routes) : vm_(vm), max_routes_(max_routes) {}
 
   // Installs the irqchip routes alone. Call once after the irqchip exists.
   Status install();
-  // A new GSI routed to `msg`; the table is committed before returning.
-  Result<uint32_t> add_msi(const MsiMessage& msg);
+  // A new GSI routed to `msg`; the table is committed before returning. `devid` is the
+  // requester (bus << 8 | devfn), passed on when the VM's irqchip needs it (a GICv3 ITS).
+  Result<uint32_t> add_msi(const MsiMessage& msg, std::optional<uint32_t> devid = std::nullopt);
   Status update_msi(uint32_t gsi, const MsiMessage& msg);
   Status remove(uint32_t gsi);
   // The table as last committed (for tests and debugging).
@@ -56,7 +63,11 @@ class GsiRouter {
   Vm& vm_;
   uint32_t max_routes_;
   mutable std::mutex mutex_;
-  std::map<uint32_t, MsiMessage> msi_;
+  struct Route {
+    MsiMessage msg;
+    std::optional<uint32_t> devid;
+  };
+  std::map<uint32_t, Route> msi_;
 };
 
 class EventFd {

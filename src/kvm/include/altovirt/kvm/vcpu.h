@@ -29,6 +29,8 @@ class Vcpu {
   int fd() const { return fd_.get(); }
   kvm_run* run_state() const { return static_cast<kvm_run*>(run_.addr()); }
 
+#if defined(__x86_64__)
+  // The x86 register interface (src/kvm/x86/vcpu_x86.cpp).
   Status set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
   Status set_msrs(const MsrList& msrs);
   Result<kvm_regs> regs() const;
@@ -36,6 +38,16 @@ class Vcpu {
   Result<kvm_sregs> sregs() const;
   Status set_sregs(const kvm_sregs& sregs);
   Status set_fpu(const kvm_fpu& fpu);
+#elif defined(__aarch64__)
+  // The arm64 register interface (src/kvm/arm64/vcpu_arm64.cpp). arm_init: KVM_ARM_VCPU_INIT with
+  // the host's preferred target and PSCI 0.2 (KVM implements PSCI: CPU_ON, SYSTEM_OFF/RESET reach
+  // user space as KVM_EXIT_SYSTEM_EVENT); `powered_off` starts a secondary CPU waiting for CPU_ON.
+  Status arm_init(const Vm& vm, bool powered_off);
+  Status set_one_reg(uint64_t id, uint64_t value);
+  Result<uint64_t> one_reg(uint64_t id) const;
+  // The program counter, for diagnosis (regs.pc).
+  Result<uint64_t> pc() const;
+#endif
   // KVM_MP_STATE_* (runnable, halted, ...); meaningful while the owner is outside KVM_RUN.
   Result<uint32_t> mp_state() const;
 

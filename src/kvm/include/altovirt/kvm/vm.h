@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,17 +61,27 @@ class Vm {
 
   int fd() const { return fd_.get(); }
 
+#if defined(__x86_64__)
   // The in-kernel PIC + IOAPIC + local APICs and the PIT (with the PC speaker port emulated as a
   // dummy so that port 0x61 never exits). Must be called before any vCPU is created.
+  // (src/kvm/x86/vm_x86.cpp)
   Status create_irqchip_and_pit();
+#endif
 
   // Maps `size` bytes at `host` to guest physical `gpa`. Both must be page aligned.
   Result<MemorySlot> map_memory(uint64_t gpa, uint64_t size, void* host, bool read_only, std::string_view what);
 
-  // Drives an IOAPIC/PIC input (an ISA IRQ or a GSI) to `level`.
+  // Drives an irqchip input to `level`: x86, an IOAPIC/PIC input (an ISA IRQ or a GSI); arm64, the
+  // GIC's shared peripheral interrupt `gsi` (INTID 32 + gsi). (src/kvm/<arch>/vm_<arch>.cpp)
   Status set_irq_line(uint32_t gsi, bool level);
   // Injects one MSI (KVM_SIGNAL_MSI), for emulated devices' interrupts.
-  Status signal_msi(const MsiMessage& msg);
+  // `devid`: the requester, when the irqchip needs it (see set_msi_devid_required).
+  Status signal_msi(const MsiMessage& msg, std::optional<uint32_t> devid = std::nullopt);
+
+  // MSIs carry their requester id (KVM_MSI_VALID_DEVID): set once, by the board, when its
+  // irqchip has a GICv3 ITS, before any route exists.
+  void set_msi_devid_required(bool required) { msi_devid_ = required; }
+  bool msi_devid_required() const { return msi_devid_; }
 
   unsigned max_slots() const { return max_slots_; }
   unsigned slots_in_use() const;
@@ -82,6 +93,7 @@ class Vm {
 
   UniqueFd fd_;
   unsigned max_slots_;
+  bool msi_devid_ = false;
   mutable std::mutex slots_mutex_;
   std::vector<bool> used_;
 };

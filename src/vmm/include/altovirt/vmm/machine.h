@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,7 +42,6 @@
 #include "altovirt/devices/acpi_pm.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/devices/io_handler.h"
-#include "altovirt/devices/serial.h"
 #include "altovirt/vmm/chardevs.h"
 #include "altovirt/vmm/reset_survivors.h"
 #include "altovirt/kvm/coalesced_io.h"
@@ -109,7 +109,8 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   pci::PciBus& pci() { return pci_; }
   IoBus& pio() { return pio_; }
   IoBus& mmio() { return mmio_; }
-  devices::AcpiPm& acpi_pm() { return *acpi_pm_; }
+  // The guest's power button (QMP system_powerdown): the ACPI one on x86, a GPIO key on arm64.
+  void press_power_button();
   // The VFIO state of this machine (created with the first passed-through device).
   VfioContext& vfio();
   // Guest RAM is DMA-mapped for a passed-through device (any thread).
@@ -185,6 +186,18 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   Machine(devices::CharBackend& console, Chardevs& chardevs, ResetSurvivors& survivors)
       : console_(console), chardevs_(chardevs), survivors_(survivors), memory_(survivors.memory), vfio_use_{survivors} {}
   Status build(const kvm::Kvm& kvm, const VmOptions& options);
+  // The architecture's part of the machine (src/vmm/x86/pc_board.cpp, src/vmm/arm64/virt_board.cpp),
+  // in build order: the irqchip, the memory layout, RAM and the platform devices; PCI functions the
+  // platform itself puts on the root bus (their slots go into `taken`); after the -device
+  // functions, firmware tables and the kernel (or firmware); the vCPUs at their entry.
+  Status create_platform(const kvm::Kvm& kvm, const VmOptions& options);
+  Status add_platform_functions(std::set<unsigned>& taken);
+  Status load_guest(const kvm::Kvm& kvm, const VmOptions& options);
+  Status create_vcpus(const kvm::Kvm& kvm, const VmOptions& options);
+  std::string platform_summary() const;  // for the start-up log line
+  // A vCPU's registers (on its own thread: KVM's vCPU ioctls belong there), and as a log line.
+  static VcpuState read_state(const kvm::Vcpu& v);
+  static std::string describe(const VcpuState& st);
   void vcpu_loop(kvm::Vcpu& vcpu);
   void input_loop();
   void handle_io(kvm_run* run);
@@ -222,8 +235,10 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::unique_ptr<VirtioContext> virtio_;
   pci::PciBus pci_{boot::kEcamSize / boot::MiB - 1};  // one bus per MiB of ECAM
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
-  std::shared_ptr<devices::Serial16550> serial_;
-  std::shared_ptr<devices::AcpiPm> acpi_pm_;
+  std::shared_ptr<devices::ConsoleInput> console_in_;  // the console UART's receive side
+  std::shared_ptr<devices::PowerButton> power_button_;
+  std::shared_ptr<devices::AcpiPm> acpi_pm_;          // x86: firmware_boot.cpp moves it with PMBASE
+  std::shared_ptr<void> arch_;                         // what the board keeps between its build steps
   std::vector<kvm::Vcpu> vcpus_;
   // KVM's coalesced ring for the PCI configuration address port (absent when KVM lacks it).
   std::unique_ptr<kvm::CoalescedIo> coalesced_;
