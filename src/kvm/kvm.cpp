@@ -5,7 +5,6 @@
 
 #include <memory>
 
-#include "altovirt/kvm/flex_ioctl.h"
 
 namespace altovirt::kvm {
 
@@ -23,11 +22,16 @@ Result<Kvm> Kvm::open() {
     int cap;
     const char* name;
   };
-  for (auto [cap, name] : {Needed{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}, Needed{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-                           Needed{KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"}, Needed{KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
-                           Needed{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-                           Needed{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-                           Needed{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"}}) {
+  for (auto [cap, name] : {Needed{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}, Needed{KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+                           Needed{KVM_CAP_IRQFD, "KVM_CAP_IRQFD"}, Needed{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+                           Needed{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+#if defined(__x86_64__)
+                           Needed{KVM_CAP_PIT2, "KVM_CAP_PIT2"}, Needed{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+#elif defined(__aarch64__)
+                           Needed{KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2"}, Needed{KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG"},
+                           Needed{KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL"},
+#endif
+                       }) {
     if (kvm.check(cap) <= 0) return fail("this kernel's KVM lacks {}, which altovirt needs", name);
   }
   return kvm;
@@ -42,16 +46,6 @@ Result<size_t> Kvm::vcpu_mmap_size() const {
   int r = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (r <= 0) return fail_errno(errno, "KVM_GET_VCPU_MMAP_SIZE");
   return static_cast<size_t>(r);
-}
-
-Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
-  // The kernel says E2BIG when the buffer is too small; grow until it fits.
-  for (unsigned n = 128; n <= 4096; n *= 2) {
-    flex::Buffer<kvm_cpuid_entry2> buf(n);
-    if (::ioctl(fd_.get(), flex::kGetSupportedCpuid, buf.data()) == 0) return buf.entries();
-    if (errno != E2BIG) return fail_errno(errno, "KVM_GET_SUPPORTED_CPUID");
-  }
-  return fail("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
 }  // namespace altovirt::kvm

@@ -164,6 +164,19 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
   return a;
 }
 
+// The firmware boot order (fw_cfg bootorder on x86): OpenFirmware device paths, as QEMU writes them.
+void Machine::note_boot_device(pci::PciDevice& d, const DeviceSpec& spec, const pci::PciAddress& at, bool bridge) {
+  if (!spec.bootindex && !(bridge && !spec.id.empty())) return;
+  boot::PciNode node{d.config_read(0x08, 4) >> 8, static_cast<uint16_t>(d.config_read(0x00, 2)),
+                     static_cast<uint16_t>(d.config_read(0x02, 2)), at.slot, at.function};
+  if (bridge && !spec.id.empty()) port_nodes_[spec.id] = node;
+  if (!spec.bootindex) return;
+  std::optional<boot::PciNode> port;
+  if (auto it = port_nodes_.find(spec.bus); !spec.bus.empty() && it != port_nodes_.end()) port = it->second;
+  const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
+  boot_paths_[*spec.bootindex] = boot::ofw_path(port, node, kind != nullptr ? kind->boot_suffix.value_or("") : "");
+}
+
 std::string Machine::device_id(const pci::PciAddress& address) const {
   std::lock_guard lock(ids_mutex_);
   auto it = device_ids_.find(address.str());

@@ -5,10 +5,13 @@
 
 #include "altovirt/base/files.h"
 #include "altovirt/base/parse.h"
-#include "altovirt/boot/layout.h"
 #include "altovirt/pci/pci_bus.h"
 
 namespace altovirt::vmm {
+
+namespace {
+constexpr uint64_t kMiB = 1024 * 1024, kGiB = 1024 * kMiB;
+}  // namespace
 
 namespace {
 
@@ -412,11 +415,11 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     } else if (opt == "-m") {
       std::string size = v.starts_with("size=") ? v.substr(5) : v;
       // A bare number means MiB, as in QEMU.
-      AV_TRY_ASSIGN(o.ram, parse_size(size, "-m", boot::MiB));
-      if (o.ram < 64 * boot::MiB)
+      AV_TRY_ASSIGN(o.ram, parse_size(size, "-m", kMiB));
+      if (o.ram < 64 * kMiB)
         return fail("-m {}: a guest needs at least 64M (forms: 512M, 2G, or a number of MiB)", v);
-      if (o.ram % (2 * boot::MiB) != 0) return fail("-m {}: the size must be a multiple of 2 MiB", v);
-      if (o.ram > 1024 * boot::GiB) return fail("-m {}: at most 1T", v);
+      if (o.ram % (2 * kMiB) != 0) return fail("-m {}: the size must be a multiple of 2 MiB", v);
+      if (o.ram > 1024 * kGiB) return fail("-m {}: at most 1T", v);
       have_m = true;
     } else if (opt == "-smp") {
       std::string n = v.starts_with("cpus=") ? v.substr(5) : v;
@@ -531,7 +534,7 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
                   it->text, it->size >> 20, o.ram >> 20);
     if (!have_m) {
       o.ram = it->size;
-      if (o.ram < 64 * boot::MiB || o.ram % (2 * boot::MiB) != 0 || o.ram > 1024 * boot::GiB)
+      if (o.ram < 64 * kMiB || o.ram % (2 * kMiB) != 0 || o.ram > 1024 * kGiB)
         return fail("-object {}: size= must be a multiple of 2 MiB between 64M and 1T", it->text);
       have_m = true;
     }

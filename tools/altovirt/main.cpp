@@ -15,7 +15,9 @@
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
 #include "altovirt/base/sandbox.h"
+#if defined(__x86_64__)
 #include "altovirt/boot/bzimage.h"
+#endif
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/kvm/kvm.h"
 #include "altovirt/vmm/chardevs.h"
@@ -40,7 +42,9 @@ int usage_error(const std::string& message) {
 
 // Input files are checked before anything starts, so a typo is a usage error (exit 2).
 Status check_inputs(const vmm::VmOptions& o) {
+#if defined(__x86_64__)  // arm64's Image is checked as it is loaded (src/arch/arm64/image.cpp)
   if (!o.kernel.empty()) AV_TRY(boot::check_kernel_file(o.kernel, fmt::format("-kernel '{}'", o.kernel)));
+#endif
   if (o.firmware) {
     if (::access(o.firmware->code.file.c_str(), R_OK) != 0)
       return fail_errno(errno, "-drive {}: the firmware '{}' cannot be read (Debian's is /usr/share/OVMF/OVMF_CODE_4M.fd, "

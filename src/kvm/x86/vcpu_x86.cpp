@@ -1,4 +1,5 @@
-// The x86 register interface of a Vcpu (CPUID, MSRs, general, segment and FPU registers).
+// The x86 register interface of a Vcpu (CPUID, MSRs, general, segment and FPU registers), and the
+// CPUID KVM supports.
 #include <sys/ioctl.h>
 
 #include "altovirt/kvm/flex_ioctl.h"
@@ -48,6 +49,16 @@ Status Vcpu::set_sregs(const kvm_sregs& s) {
 Status Vcpu::set_fpu(const kvm_fpu& f) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &f) != 0) return fail_errno(errno, "KVM_SET_FPU on vCPU {}", index_);
   return ok();
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
+  // The kernel says E2BIG when the buffer is too small; grow until it fits.
+  for (unsigned n = 128; n <= 4096; n *= 2) {
+    flex::Buffer<kvm_cpuid_entry2> buf(n);
+    if (::ioctl(fd_.get(), flex::kGetSupportedCpuid, buf.data()) == 0) return buf.entries();
+    if (errno != E2BIG) return fail_errno(errno, "KVM_GET_SUPPORTED_CPUID");
+  }
+  return fail("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
 }  // namespace altovirt::kvm

@@ -29,6 +29,7 @@
 #include "altovirt/devices/pflash.h"
 #include "altovirt/virtio/guest_ram.h"
 #include "altovirt/vmm/machine.h"
+#include "x86/pc_state.h"
 
 namespace altovirt::vmm {
 
@@ -74,18 +75,6 @@ Status add_kernel_items(devices::FwCfg& fw, const VmOptions& o) {
 }
 
 }  // namespace
-
-void Machine::note_boot_device(pci::PciDevice& d, const DeviceSpec& spec, const pci::PciAddress& at, bool bridge) {
-  if (!spec.bootindex && !(bridge && !spec.id.empty())) return;
-  boot::PciNode node{d.config_read(0x08, 4) >> 8, static_cast<uint16_t>(d.config_read(0x00, 2)),
-                     static_cast<uint16_t>(d.config_read(0x02, 2)), at.slot, at.function};
-  if (bridge && !spec.id.empty()) port_nodes_[spec.id] = node;
-  if (!spec.bootindex) return;
-  std::optional<boot::PciNode> port;
-  if (auto it = port_nodes_.find(spec.bus); !spec.bus.empty() && it != port_nodes_.end()) port = it->second;
-  const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);
-  boot_paths_[*spec.bootindex] = boot::ofw_path(port, node, kind != nullptr ? kind->boot_suffix.value_or("") : "");
-}
 
 Status Machine::add_firmware_chipset(uint16_t pm_base) {
   // The LPC function: OVMF's serial console (SioBusDxe) and ACPI timer need it. Its PM block starts
@@ -159,6 +148,7 @@ Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boo
   AV_TRY(c.set_item(FwCfg::kNbCpus, FwCfg::le16(static_cast<uint16_t>(o.cpus))));
   AV_TRY(c.set_item(FwCfg::kMaxCpus, FwCfg::le16(static_cast<uint16_t>(o.cpus))));
   AV_TRY(c.set_item(FwCfg::kRamSize, FwCfg::le64(o.ram)));
+  const boot::MemoryLayout& layout_ = pc_state(arch_).layout;
   std::vector<FwCfg::E820Entry> e820 = {{0, layout_.low_ram, 1}};
   if (layout_.high_ram > 0) e820.push_back({boot::kHighRamBase, layout_.high_ram, 1});
   AV_TRY(c.add_file("etc/e820", FwCfg::e820_file(e820)));

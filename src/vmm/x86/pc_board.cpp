@@ -18,6 +18,7 @@
 #include "altovirt/vmm/machine.h"
 #include "altovirt/vmm/ram_backing.h"
 #include "kvm_irq_line.h"
+#include "x86/pc_state.h"
 
 namespace altovirt::vmm {
 
@@ -29,13 +30,6 @@ constexpr uint16_t kPmBase = 0x600;
 constexpr uint8_t kSciIrq = 9;
 constexpr uint8_t kS5SleepType = 5;
 
-// What the x86 board keeps between its build steps.
-struct PcState {
-  std::vector<kvm_cpuid_entry2> supported;  // KVM's CPUID, the base of every vCPU's
-  unsigned phys_bits = 0;
-  uint64_t entry = 0;  // the kernel's 64-bit entry point (direct boot)
-};
-PcState& arch_state(const std::shared_ptr<void>& p) { return *static_cast<PcState*>(p.get()); }
 
 // 0xCF8..0xCFF: the config address/data ports, except a byte access to 0xCF9, which is the reset
 // control register (ICH9: it shares the dword at 0xCF8).
@@ -66,6 +60,7 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
 
   auto arch = std::make_shared<PcState>();
   arch_ = arch;
+  boot::MemoryLayout& layout_ = arch->layout;
   AV_TRY_ASSIGN(arch->supported, kvm.supported_cpuid());
   if (kvm.check(KVM_CAP_TSC_DEADLINE_TIMER) > 0) kvm::enable_tsc_deadline(arch->supported);
   const unsigned phys_bits = arch->phys_bits = kvm::phys_address_bits(arch->supported);
@@ -127,6 +122,7 @@ Status Machine::add_platform_functions(std::set<unsigned>& taken) {
 }
 
 Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
+  const boot::MemoryLayout& layout_ = pc_state(arch_).layout;
   const bool firmware = o.firmware.has_value();
   // Bus numbers, windows and BARs are the firmware's job; a direct kernel boot has none to do it.
   if (!firmware)
@@ -155,13 +151,14 @@ Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
     AV_TRY_ASSIGN(entry, boot::load_linux(files, layout_, memory_));
     AV_TRY(boot::write_long_mode_tables(memory_));
   }
-  arch_state(arch_).entry = entry;
+  pc_state(arch_).entry = entry;
   return ok();
 }
 
 Status Machine::create_vcpus(const kvm::Kvm& kvm, const VmOptions& o) {
 
-  PcState& arch = arch_state(arch_);
+  PcState& arch = pc_state(arch_);
+  const boot::MemoryLayout& layout_ = arch.layout;
   const bool firmware = o.firmware.has_value();
   // vCPUs: CPUID with the topology, MTRRs with the PCI holes uncachable, the BSP at the kernel entry.
   std::vector<kvm::UncachedRange> uncached = {{boot::kHoleStart, 4 * boot::GiB - boot::kHoleStart},
@@ -203,6 +200,7 @@ Status Machine::create_vcpus(const kvm::Kvm& kvm, const VmOptions& o) {
 }
 
 std::string Machine::platform_summary() const {
+  const boot::MemoryLayout& layout_ = pc_state(arch_).layout;
   return fmt::format("{} MiB RAM below 4 GiB, 64-bit PCI window {:#x}+{:#x}", layout_.low_ram >> 20, layout_.mmio64_base,
                      layout_.mmio64_size);
 }

@@ -22,8 +22,11 @@ class Kvm {
   // KVM_CHECK_EXTENSION; 0 when the capability is missing.
   int check(int capability) const;
   Result<size_t> vcpu_mmap_size() const;
-  // KVM_GET_SUPPORTED_CPUID: what this host's KVM can show a guest, the base of every vCPU's CPUID.
+#if defined(__x86_64__)
+  // KVM_GET_SUPPORTED_CPUID: what this host's KVM can show a guest, the base of every vCPU's CPUID
+  // (src/kvm/x86/vcpu_x86.cpp).
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+#endif
 
  private:
   explicit Kvm(UniqueFd fd) : fd_(std::move(fd)) {}

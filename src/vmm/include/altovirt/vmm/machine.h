@@ -36,9 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "altovirt/boot/acpi.h"
 #include "altovirt/boot/boot_order.h"
-#include "altovirt/boot/layout.h"
 #include "altovirt/devices/acpi_pm.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/devices/io_handler.h"
@@ -53,6 +51,10 @@
 #include "altovirt/pci/pci_bus.h"
 #include "altovirt/vmm/io_bus.h"
 #include "altovirt/vmm/options.h"
+
+namespace altovirt::boot {
+struct AcpiConfig;  // x86 (boot/acpi.h)
+}
 
 namespace altovirt::vmm {
 
@@ -105,7 +107,6 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   const kvm::GuestMemory& memory() const { return memory_; }
   // Every guest RAM region (gpa, size, host address): what VFIO DMA-maps with IOVA = GPA.
   const std::vector<kvm::RamRegion>& ram_regions() const { return memory_.regions(); }
-  const boot::MemoryLayout& layout() const { return layout_; }
   pci::PciBus& pci() { return pci_; }
   IoBus& pio() { return pio_; }
   IoBus& mmio() { return mmio_; }
@@ -203,7 +204,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   void handle_io(kvm_run* run);
   void handle_mmio(kvm_run* run);
   void park_if_paused(kvm::Vcpu& vcpu);
-  // A UEFI firmware boot (firmware_boot.cpp): the chipset function firmware needs (before the
+  // A UEFI firmware boot (x86/firmware_boot.cpp): the chipset function firmware needs (before the
   // -device functions), then the flash, fw_cfg and its items (after them, with the ACPI tables).
   Status add_firmware_chipset(uint16_t pm_base);
   Status load_firmware(const kvm::Kvm& kvm, const VmOptions& options, const boot::AcpiConfig& acpi);
@@ -216,7 +217,6 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   ResetSurvivors& survivors_;
   std::unique_ptr<kvm::Vm> vm_;
   std::unique_ptr<kvm::GsiRouter> gsi_;
-  boot::MemoryLayout layout_;
   kvm::GuestMemory& memory_;  // survivors_.memory
   std::vector<kvm::MemorySlot> ram_slots_;
   IoBus pio_{"port I/O"};
@@ -233,7 +233,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // Before pci_ as well: the virtio transports stop their models on their I/O threads when they are
   // destroyed, so the threads must outlive them.
   std::unique_ptr<VirtioContext> virtio_;
-  pci::PciBus pci_{boot::kEcamSize / boot::MiB - 1};  // one bus per MiB of ECAM
+  pci::PciBus pci_{15};  // buses 0..15: one per MiB of the boards' 16 MiB ECAM
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::ConsoleInput> console_in_;  // the console UART's receive side
   std::shared_ptr<devices::PowerButton> power_button_;
