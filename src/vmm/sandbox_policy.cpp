@@ -27,12 +27,16 @@ std::vector<uint32_t> device_ioctls() {
   return {
       // KVM (Documentation/virt/kvm/api.rst); the variable-size ones as kvm/flex_ioctl.h encodes them.
       KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE, KVM_CREATE_VM, KVM_CREATE_VCPU,
-      KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_USER_MEMORY_REGION,
-      KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_GET_MP_STATE, KVM_IRQFD,
-      KVM_IOEVENTFD,
-      KVM_SIGNAL_MSI, KVM_IRQ_LINE, KVM_REGISTER_COALESCED_MMIO, KVM_UNREGISTER_COALESCED_MMIO, KVM_CREATE_DEVICE,
-      KVM_SET_DEVICE_ATTR, static_cast<uint32_t>(flex::kGetSupportedCpuid), static_cast<uint32_t>(flex::kSetCpuid2),
-      static_cast<uint32_t>(flex::kSetMsrs), static_cast<uint32_t>(flex::kSetGsiRouting),
+      KVM_SET_USER_MEMORY_REGION, KVM_RUN, KVM_GET_MP_STATE, KVM_IRQFD, KVM_IOEVENTFD, KVM_SIGNAL_MSI, KVM_IRQ_LINE,
+      KVM_REGISTER_COALESCED_MMIO, KVM_UNREGISTER_COALESCED_MMIO, KVM_CREATE_DEVICE, KVM_SET_DEVICE_ATTR,
+      static_cast<uint32_t>(flex::kSetGsiRouting),
+#if defined(__x86_64__)
+      KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_GET_REGS, KVM_SET_REGS,
+      KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_FPU, static_cast<uint32_t>(flex::kGetSupportedCpuid),
+      static_cast<uint32_t>(flex::kSetCpuid2), static_cast<uint32_t>(flex::kSetMsrs),
+#elif defined(__aarch64__)
+      KVM_ARM_PREFERRED_TARGET, KVM_ARM_VCPU_INIT, KVM_GET_ONE_REG, KVM_SET_ONE_REG,
+#endif
       // VFIO (Documentation/driver-api/vfio.rst)
       VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU, VFIO_IOMMU_GET_INFO, VFIO_IOMMU_MAP_DMA,
       VFIO_IOMMU_UNMAP_DMA, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER,
