@@ -60,12 +60,12 @@ Result<uint32_t> GsiRouter::add_msi(const MsiMessage& msg, std::optional<uint32_
   return gsi;
 }
 
-Status GsiRouter::update_msi(uint32_t gsi, const MsiMessage& msg) {
+Status GsiRouter::update_msi(uint32_t gsi, const MsiMessage& msg, std::optional<uint32_t> devid) {
   std::lock_guard lock(mutex_);
   auto it = msi_.find(gsi);
   if (it == msi_.end()) return fail("GSI {} is not an MSI route", gsi);
-  if (it->second.msg == msg) return ok();
-  it->second.msg = msg;
+  if (it->second.msg == msg && it->second.devid == devid) return ok();
+  it->second = Route{msg, devid};
   return commit_locked();
 }
 

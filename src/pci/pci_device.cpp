@@ -134,4 +134,14 @@ void PciDevice::set_multifunction(bool on) {
   config_.set8(PCI_HEADER_TYPE, on ? (h | 0x80) : (h & 0x7f));
 }
 
+std::optional<uint32_t> PciDevice::requester_id() const {
+  std::lock_guard lock(requester_mutex_);
+  return requester_ ? requester_() : std::nullopt;
+}
+
+void PciDevice::set_requester_resolver(std::function<std::optional<uint32_t>()> resolver) {
+  std::lock_guard lock(requester_mutex_);
+  requester_ = std::move(resolver);
+}
+
 }  // namespace altovirt::pci

@@ -78,7 +78,7 @@ Status VirtioPciDevice::init() {
   offered_ = kFVersion1 | (device_->device_features() & ((1ull << 24) - 1)) |
              (device_->device_features() & (kFIndirectDesc | kFEventIdx));
 
-  msix_sink_ = host_.make_msix_sink(name());
+  msix_sink_ = host_.make_msix_sink(name(), this);
   AV_TRY_ASSIGN(msix_, pci::MsixCapability::create(config_, *msix_sink_, nq + 1, kBar,
                                                    static_cast<uint32_t>(kMsixTableOffset), kBar,
                                                    static_cast<uint32_t>(kMsixPbaOffset)));

@@ -156,6 +156,17 @@ Result<pci::PciAddress> Machine::add_pci_device(std::shared_ptr<pci::PciDevice> 
     }
   }
   note_boot_device(*placed_device, spec, a, bridge != nullptr);
+  // The requester id its MSIs carry: on bus 0 fixed; behind a root port, the bus number the guest
+  // gave the port's secondary side (it may renumber).
+  const uint32_t devfn = a.slot << 3 | a.function;
+  if (spec.bus.empty()) {
+    placed_device->set_requester_resolver([rid = a.bus << 8 | devfn]() -> std::optional<uint32_t> { return rid; });
+  } else {
+    placed_device->set_requester_resolver([port = std::weak_ptr<pci::PciBridge>(buses_.at(spec.bus)), devfn]() -> std::optional<uint32_t> {
+      if (auto p = port.lock()) return static_cast<uint32_t>(p->secondary_bus()) << 8 | devfn;
+      return std::nullopt;
+    });
+  }
   std::lock_guard ids(ids_mutex_);
   if (!spec.id.empty()) device_ids_[a.str()] = spec.id;
   const DeviceKind* kind = DeviceRegistry::global().find(spec.kind);

@@ -12,6 +12,10 @@ MsiRoutes::~MsiRoutes() {
   }
 }
 
+std::optional<uint32_t> MsiRoutes::requester() const {
+  return vm_.msi_devid_required() && device_ != nullptr ? device_->requester_id() : std::nullopt;
+}
+
 MsiRoutes::Vector& MsiRoutes::slot_locked(unsigned v) {
   if (v >= vectors_.size()) vectors_.resize(v + 1);
   return vectors_[v];
@@ -60,10 +64,10 @@ void MsiRoutes::vector_changed(unsigned vector, const pci::MsiMessage& msg, bool
   }
   if (auto s = ensure_eventfd_locked(v); !s) return report(s.error());
   if (!v.gsi) {
-    auto g = router_.add_msi(msg);
+    auto g = router_.add_msi(msg, requester());
     if (!g) return report(g.error());
     v.gsi = *g;
-  } else if (auto s = router_.update_msi(*v.gsi, msg); !s) {
+  } else if (auto s = router_.update_msi(*v.gsi, msg, requester()); !s) {
     return report(s.error());
   }
   if (!v.irqfd.valid()) {
@@ -74,7 +78,7 @@ void MsiRoutes::vector_changed(unsigned vector, const pci::MsiMessage& msg, bool
 }
 
 void MsiRoutes::inject(unsigned vector, const pci::MsiMessage& msg) {
-  if (auto s = vm_.signal_msi(msg); !s) log::error("msi", "{} vector {}: {}", owner_, vector, s.error().message());
+  if (auto s = vm_.signal_msi(msg, requester()); !s) log::error("msi", "{} vector {}: {}", owner_, vector, s.error().message());
 }
 
 }  // namespace altovirt::vmm

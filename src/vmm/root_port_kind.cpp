@@ -57,7 +57,9 @@ Status create_root_port(Machine& machine, const DeviceSpec& spec) {
   options.slot_number = static_cast<uint16_t>(n.slot_number());
   // The port's MSI (its hot-plug interrupt, a later issue) goes through KVM routes like any device's.
   auto routes = std::make_unique<MsiRoutes>(machine.vm(), machine.gsi(), options.name);
+  MsiRoutes* port_routes = routes.get();
   AV_TRY_ASSIGN(auto port, pci::RootPort::create(options, std::move(routes)));
+  port_routes->set_device(port.get());
   // The guest powered the slot off (a vCPU thread, under the bus's lock): the removal itself is the
   // main thread's.
   port->set_eject_handler([&machine, weak = std::weak_ptr<pci::RootPort>(port)] {

@@ -46,8 +46,8 @@ class MachineHost : public PassthroughHost {
     return m_.mmio().add(base, size, std::move(name), std::move(handler));
   }
   void remove_mmio(uint64_t base) override { m_.mmio().remove(base); }
-  std::unique_ptr<VectorRoutes> make_routes(std::string owner) override {
-    return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner));
+  std::unique_ptr<VectorRoutes> make_routes(std::string owner, const pci::PciDevice* device) override {
+    return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner), device);
   }
   Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int trigger_fd, int resample_fd) override {
     AV_TRY_ASSIGN(kvm::Irqfd irqfd, kvm::Irqfd::assign(m_.vm(), trigger_fd, gsi, resample_fd));

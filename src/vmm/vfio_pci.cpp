@@ -56,8 +56,8 @@ VfioPciDevice::VfioPciDevice(PassthroughHost& host, std::shared_ptr<vfio::Device
     : PciDevice(std::move(name), vendor, device_id, class_code, revision),
       host_(host),
       device_(std::move(device)),
-      msix_routes_(host.make_routes(this->name() + " MSI-X")),
-      msi_routes_(host.make_routes(this->name() + " MSI")),
+      msix_routes_(host.make_routes(this->name() + " MSI-X", this)),
+      msi_routes_(host.make_routes(this->name() + " MSI", this)),
       msix_sink_(*this, VFIO_PCI_MSIX_IRQ_INDEX, *msix_routes_),
       msi_sink_(*this, VFIO_PCI_MSI_IRQ_INDEX, *msi_routes_) {}
 

@@ -31,8 +31,8 @@ class MachineTransportHost : public virtio::TransportHost {
     AV_TRY_ASSIGN(kvm::IoEventFd e, kvm::IoEventFd::assign_mmio(m_.vm(), gpa, fd));
     return std::make_unique<IoEventRegistration>(std::move(e));
   }
-  std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner) override {
-    return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner));
+  std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner, const pci::PciDevice* device) override {
+    return std::make_unique<MsiRoutes>(m_.vm(), m_.gsi(), std::move(owner), device);
   }
   Result<int> vector_eventfd(pci::MsiSink& sink, unsigned vector) override {
     // make_msix_sink made it, so it is an MsiRoutes: each vector's eventfd is its KVM irqfd.

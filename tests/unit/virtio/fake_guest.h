@@ -87,7 +87,7 @@ class FakeHost : public TransportHost {
     ioeventfds.push_back(gpa);
     return fail("no KVM in unit tests");  // notifies then come through bar_write
   }
-  std::unique_ptr<pci::MsiSink> make_msix_sink(std::string) override {
+  std::unique_ptr<pci::MsiSink> make_msix_sink(std::string, const pci::PciDevice*) override {
     auto s = std::make_unique<Sink>();
     sink = s.get();
     return s;

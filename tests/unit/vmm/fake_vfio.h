@@ -225,7 +225,7 @@ class FakeHost : public PassthroughHost {
     return ok();
   }
   void remove_mmio(uint64_t base) override { mmio.erase(base); }
-  std::unique_ptr<VectorRoutes> make_routes(std::string owner) override { return std::make_unique<Routes>(*this, owner); }
+  std::unique_ptr<VectorRoutes> make_routes(std::string owner, const pci::PciDevice*) override { return std::make_unique<Routes>(*this, owner); }
   Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int, int) override {
     intx_gsi = gsi;
     return std::make_unique<Intx>(*this);

@@ -52,7 +52,7 @@ class GsiRouter {
   // A new GSI routed to `msg`; the table is committed before returning. `devid` is the
   // requester (bus << 8 | devfn), passed on when the VM's irqchip needs it (a GICv3 ITS).
   Result<uint32_t> add_msi(const MsiMessage& msg, std::optional<uint32_t> devid = std::nullopt);
-  Status update_msi(uint32_t gsi, const MsiMessage& msg);
+  Status update_msi(uint32_t gsi, const MsiMessage& msg, std::optional<uint32_t> devid = std::nullopt);
   Status remove(uint32_t gsi);
   // The table as last committed (for tests and debugging).
   std::vector<kvm_irq_routing_entry> table() const;

@@ -18,7 +18,9 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -59,6 +61,13 @@ class PciDevice : public std::enable_shared_from_this<PciDevice> {
 
   const std::string& name() const { return name_; }
 
+  // The function's requester id (bus << 8 | devfn, PCIe 5.0 2.2.6.2) as the guest numbers buses
+  // now, which its MSIs carry to a GICv3 ITS; nullopt while it is not on a bus. The machine sets
+  // how to find it when it places the function (behind a root port it follows the port's
+  // secondary bus number, which the guest may renumber). Any thread.
+  std::optional<uint32_t> requester_id() const;
+  void set_requester_resolver(std::function<std::optional<uint32_t>()> resolver);
+
   virtual uint32_t config_read(unsigned offset, unsigned size);
   virtual void config_write(unsigned offset, unsigned size, uint32_t value);
   // Trapped BAR accesses; `offset` is from the BAR's start. The default reads all ones, drops writes.
@@ -94,6 +103,8 @@ class PciDevice : public std::enable_shared_from_this<PciDevice> {
   ConfigSpace config_;
 
  private:
+  mutable std::mutex requester_mutex_;
+  std::function<std::optional<uint32_t>()> requester_;
   std::array<std::optional<uint64_t>, kNumBars> decoded() const;
   std::string name_;
   std::array<BarSpec, kNumBars> bars_{};

@@ -86,7 +86,8 @@ class TransportHost {
   // The kernel signals `fd` when the guest writes (any length) to MMIO address `gpa`.
   virtual Result<std::unique_ptr<Registration>> add_ioeventfd(uint64_t gpa, int fd) = 0;
   // Where the MSI-X capability sends the vectors the guest programs, and delivers them.
-  virtual std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner) = 0;
+  // `device`: the transport, whose requester id the MSIs carry (for a GICv3 ITS).
+  virtual std::unique_ptr<pci::MsiSink> make_msix_sink(std::string owner, const pci::PciDevice* device) = 0;
   // This function's INTx (INTA#) line, level-triggered.
   virtual void set_intx(bool asserted) = 0;
   // The eventfd that delivers MSI-X `vector` of `sink` (one make_msix_sink made) without passing

@@ -24,7 +24,11 @@ namespace altovirt::vmm {
 
 class MsiRoutes : public VectorRoutes {
  public:
-  MsiRoutes(kvm::Vm& vm, kvm::GsiRouter& router, std::string owner) : vm_(vm), router_(router), owner_(std::move(owner)) {}
+  // `device` (may be set later, before the guest runs): whose requester id the MSIs carry, which
+  // a GICv3 ITS needs (kvm::Vm::msi_devid_required); it outlives these routes (it owns them).
+  MsiRoutes(kvm::Vm& vm, kvm::GsiRouter& router, std::string owner, const pci::PciDevice* device = nullptr)
+      : vm_(vm), router_(router), owner_(std::move(owner)), device_(device) {}
+  void set_device(const pci::PciDevice* device) { device_ = device; }
   ~MsiRoutes() override;
 
   // The eventfd of `vector`, created on first use.
@@ -43,10 +47,12 @@ class MsiRoutes : public VectorRoutes {
     kvm::Irqfd irqfd;
   };
   Vector& slot_locked(unsigned v);
+  std::optional<uint32_t> requester() const;
   Status ensure_eventfd_locked(Vector& v);
   kvm::Vm& vm_;
   kvm::GsiRouter& router_;
   std::string owner_;
+  const pci::PciDevice* device_;
   mutable std::mutex mutex_;
   std::vector<Vector> vectors_;
 };

@@ -18,6 +18,7 @@
 #include "altovirt/base/error.h"
 #include "altovirt/devices/io_handler.h"
 #include "altovirt/pci/msi_sink.h"
+#include "altovirt/pci/pci_device.h"
 
 namespace altovirt::vmm {
 
@@ -47,7 +48,8 @@ class PassthroughHost {
                                                                  std::string_view what) = 0;
   virtual Status add_mmio(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) = 0;
   virtual void remove_mmio(uint64_t base) = 0;
-  virtual std::unique_ptr<VectorRoutes> make_routes(std::string owner) = 0;
+  // `device`: whose requester id the MSIs carry (PciDevice::requester_id), for a GICv3 ITS.
+  virtual std::unique_ptr<VectorRoutes> make_routes(std::string owner, const pci::PciDevice* device) = 0;
   virtual Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int trigger_fd, int resample_fd) = 0;
 };
 
