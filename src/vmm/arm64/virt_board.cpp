@@ -62,8 +62,18 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
   arch_ = arch;
   AV_TRY_ASSIGN(Gic gic, Gic::create(*vm_, o.cpus));
   arch->gic = std::move(gic);
+  // The vCPUs now, not after the devices as on x86: KVM initialises the GIC only once every vCPU
+  // exists, and refuses irqfds (a passed-through device's INTx, its MSIs) until it has.
+  for (unsigned i = 0; i < o.cpus; ++i) {
+    AV_TRY_ASSIGN(kvm::Vcpu vcpu, kvm::Vcpu::create(kvm, *vm_, i));
+    AV_TRY(vcpu.arm_init(*vm_, i != 0));  // the secondaries wait for PSCI CPU_ON
+    vcpus_.push_back(std::move(vcpu));
+  }
+  AV_TRY(arch->gic->finish(*vm_));
+  vm_->set_msi_devid_required(arch->gic->has_its());
   int max_routes = kvm.check(KVM_CAP_IRQ_ROUTING);
   gsi_ = std::make_unique<kvm::GsiRouter>(*vm_, static_cast<uint32_t>(max_routes > 0 ? max_routes : 1024));
+  AV_TRY(gsi_->install());
 
   // Guest RAM from 1 GiB: mapped by the first machine of the process and kept across guest resets.
   if (memory_.regions().empty()) {
@@ -95,45 +105,27 @@ Status Machine::add_platform_functions(std::set<unsigned>&) { return ok(); }
 
 Status Machine::load_guest(const kvm::Kvm&, const VmOptions& o) {
   VirtState& arch = arch_state(arch_);
-  // No firmware: altovirt numbers the buses and places the BARs; Linux keeps or redoes it.
-  AV_TRY(pci_.assign_resources(pci::PciWindows{kPciMmio32Base, kPciMmio32Size, kPciMmio64Base, kPciMmio64Size, 0x1000,
-                                               static_cast<uint32_t>(kPciIoSize - 0x1000)}));
+  // Bus numbers and BARs are left to the guest, as on QEMU's virt board without firmware: Linux's
+  // generic ECAM host driver renumbers every bus and reassigns every BAR (PCI_REASSIGN_ALL_BUS)
+  // whatever it finds, and BARs placed here first would only move under it, overlapping each
+  // other on the way. Until the guest programs them, BARs and bridges decode nothing.
   AV_TRY_ASSIGN(arch.kernel, load_image(o.kernel, o.initrd, memory_, kRamBase, o.ram));
   DeviceTreeConfig dt;
   dt.cpus = o.cpus;
   dt.ram_size = o.ram;
   dt.cmdline = o.append;
   dt.initrd = arch.kernel.initrd;
-  dt.its = true;  // known only once the vCPUs exist: the tree is rewritten then if there is none
+  dt.its = arch.gic->has_its();
   dt.last_bus = static_cast<unsigned>(kEcamSize / MiB - 1);
   AV_TRY_ASSIGN(std::vector<uint8_t> blob, build_device_tree(dt));
   AV_TRY(memory_.write(arch.kernel.dtb, blob));
   return ok();
 }
 
-Status Machine::create_vcpus(const kvm::Kvm& kvm, const VmOptions& o) {
+Status Machine::create_vcpus(const kvm::Kvm&, const VmOptions&) {
   VirtState& arch = arch_state(arch_);
-  for (unsigned i = 0; i < o.cpus; ++i) {
-    AV_TRY_ASSIGN(kvm::Vcpu vcpu, kvm::Vcpu::create(kvm, *vm_, i));
-    AV_TRY(vcpu.arm_init(*vm_, i != 0));  // the secondaries wait for PSCI CPU_ON
-    vcpus_.push_back(std::move(vcpu));
-  }
-  AV_TRY(arch.gic->finish(*vm_));
-  vm_->set_msi_devid_required(arch.gic->has_its());
-  if (!arch.gic->has_its()) {
-    DeviceTreeConfig dt;
-    dt.cpus = o.cpus;
-    dt.ram_size = o.ram;
-    dt.cmdline = o.append;
-    dt.initrd = arch.kernel.initrd;
-    dt.its = false;
-    dt.last_bus = static_cast<unsigned>(kEcamSize / MiB - 1);
-    AV_TRY_ASSIGN(std::vector<uint8_t> blob, build_device_tree(dt));
-    AV_TRY(memory_.write(arch.kernel.dtb, blob));
-  }
-  AV_TRY(gsi_->install());
   // booting.rst: x0 = the device tree, x1..x3 = 0, the PC at the image; KVM's reset state has the
-  // MMU off and every exception masked at EL1h.
+  // MMU off and every exception masked at EL1h. (The vCPUs exist since create_platform.)
   AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.pc)), arch.kernel.entry));
   AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.regs[0])), arch.kernel.dtb));
   return ok();
