@@ -21,6 +21,10 @@ echo "$out" | grep '^testbed:'
 check "a guest crash twice: the command's own status" 3 "$rc"
 check "...after two runs" 2 "$(echo "$out" | grep -c 'command exited with status 3')"
 check "...saying why it ran again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
+out=$("$testbed" --repeats 2 --timeout 60 --script "$work/crash.sh" 2>&1); rc=$?
+check "--repeats 2, a guest crash every time: the command's own status" 3 "$rc"
+check "...after three runs" 3 "$(echo "$out" | grep -c 'command exited with status 3')"
+check "...each repeat counted" 1 "$(echo "$out" | grep -c "repeat 2 of at most 2")"
 
 # A test host that freezes (here: its CPUs stopped through the outer QEMU's monitor, once the command
 # says it runs) is found by its missing heartbeat, reported with where its CPUs are, and run again.
