@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "altovirt/base/sandbox.h"
+
 namespace altovirt::arch::arm64 {
 
 namespace {
@@ -10,13 +12,33 @@ enum Reg : uint64_t { kDir = 0x400, kIs = 0x404, kIbe = 0x408, kIev = 0x40c, kIe
 constexpr uint8_t kIds[8] = {0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
 }  // namespace
 
+Pl061::Pl061(devices::IrqLine& irq, unsigned power_line) : irq_(irq), power_line_(power_line) {
+  // The key's release timer, started with the machine (a confined process may not start threads
+  // later, e.g. from the QMP thread that presses the key). It only drives the line: the console
+  // input role's rights (futex, KVM_IRQ_LINE).
+  release_ = std::thread([this] {
+    sandbox::start_thread(sandbox::Role::input, "gpio-key");
+    std::unique_lock l(mutex_);
+    while (!closing_) {
+      if (!release_at_) {
+        cv_.wait(l);
+        continue;
+      }
+      if (cv_.wait_until(l, *release_at_) == std::cv_status::timeout || std::chrono::steady_clock::now() >= *release_at_) {
+        release_at_.reset();
+        set_input_locked(power_line_, false);
+      }
+    }
+  });
+}
+
 Pl061::~Pl061() {
   {
     std::lock_guard lock(mutex_);
     closing_ = true;
   }
   cv_.notify_all();
-  if (release_.joinable()) release_.join();
+  release_.join();
 }
 
 void Pl061::io_read(uint64_t offset, std::span<uint8_t> data) {
@@ -84,16 +106,13 @@ void Pl061::set_input_locked(unsigned line, bool high) {
 }
 
 void Pl061::press_power_button() {
-  std::unique_lock lock(mutex_);
-  if (closing_ || (in_ & (1u << power_line_))) return;  // pressed already: the release is under way
-  set_input_locked(power_line_, true);
-  lock.unlock();
-  if (release_.joinable()) release_.join();  // the previous press's release, long done
-  release_ = std::thread([this] {
-    std::unique_lock l(mutex_);
-    cv_.wait_for(l, std::chrono::milliseconds(100), [this] { return closing_; });
-    set_input_locked(power_line_, false);
-  });
+  {
+    std::lock_guard lock(mutex_);
+    if (release_at_) return;  // pressed already: the release is under way
+    set_input_locked(power_line_, true);
+    release_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  }
+  cv_.notify_all();
 }
 
 void Pl061::update_irq_locked() {

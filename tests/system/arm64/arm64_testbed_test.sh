@@ -4,8 +4,14 @@
 # ACS on the root ports), and hostlib.sh's helpers work there unchanged with the arm64 user space:
 # the DHCP server on the e1000e's link partner gives the e1000e a lease, the e1000e binds to vfio-pci,
 # and an NVMe SR-IOV VF is created (nvme-cli's virtualization management) and bound to vfio-pci in a
-# group of its own, not its PF's.
+# group of its own, not its PF's. Then altovirt itself (the arm64 build, ./run build-arm64) in that
+# test host: the seed scenario on arm64 (the e1000e gets a DHCP lease over MSI-X through the GICv3
+# ITS, the NVMe VF reads the pattern the test host wrote and writes one the test host reads back,
+# DMA through the SMMUv3), QMP system_powerdown reaching the guest as its power key (the PL061's
+# gpio-keys line), and an x86 kernel refused with what it is.
 . "$(dirname "$0")/../lib.sh"
+ALTOVIRT=${ALTOVIRT_ARM64_BUILD:-}/tools/altovirt/altovirt
+A64_INITRD=$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz
 
 # group BDF: the IOMMU group number of BDF (empty when it has none).
 group() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group" 2>/dev/null)" 2>/dev/null; }
@@ -68,6 +74,9 @@ expect_own_vfio_group "e1000e" "$TB_NIC"
 
 step "NVMe SR-IOV VF to vfio-pci"
 expect_eq "NVMe PF driver" nvme "$(current_driver $TB_NVME)"
+ns=/dev/$(ls /sys/bus/pci/devices/$TB_NVME/nvme)n1
+wait_for 20 test -b "$ns" || fail "no namespace block device $ns on the PF"
+printf 'altovirt-a64-pattern-1' | dd of="$ns" bs=512 conv=sync,fsync oflag=direct 2>/dev/null || fail "writing the pattern to $ns"
 expect_eq "NVMe sriov_totalvfs" 4 "$(cat /sys/bus/pci/devices/$TB_NVME/sriov_totalvfs)"
 out=$(tb_nvme_vfs 1 2>&1) || fail "tb_nvme_vfs 1 failed: $out"
 vf=$(tb_nvme_vf 1)
@@ -77,4 +86,54 @@ tb_bind_vfio "$vf"
 expect_own_vfio_group "NVMe VF" "$vf"
 [ "$(group "$vf")" != "$(group $TB_NVME)" ] || fail "the VF shares its PF's IOMMU group $(group $TB_NVME)"
 pass "VF group $(group "$vf") is not the PF's ($(group $TB_NVME))"
+
+[ -x "$ALTOVIRT" ] || fail "no arm64 altovirt at '$ALTOVIRT' (ALTOVIRT_ARM64_BUILD: ./run build-arm64 builds it in build-arm64/)"
+[ -s "$A64_INITRD" ] || fail "no arm64 guest initramfs at $A64_INITRD (testbed/guest/build FILE --arch arm64)"
+KERNEL=$(tb_kernel)
+# a64 NAME STEPS APPEND-EXTRA ALTOVIRT-ARGS...: an arm64 VM on the test host's own kernel.
+a64() {
+  local name=$1 steps=$2 extra=$3; shift 3
+  timeout 300 "$ALTOVIRT" -m 256M -smp 2 -kernel "$KERNEL" -initrd "$A64_INITRD" \
+    -append "console=ttyAMA0 panic=-1 quiet guest.steps=$steps $extra" -serial "file:/tmp/$name.out" -D "/tmp/$name.log" \
+    "$@" < /dev/null > "/tmp/$name.err" 2>&1
+}
+
+step "altovirt on arm64: the seed scenario (the e1000e and an NVMe VF passed through)"
+start=$SECONDS
+a64 seed info,dhcp,nvme-read,nvme-write "guest.pattern=altovirt-a64-pattern-1 guest.newpattern=altovirt-a64-pattern-2" \
+  -device vfio-pci,host="$TB_NIC" -device vfio-pci,host="$vf"; rc=$?
+grep -a GUEST- /tmp/seed.out
+echo "# altovirt start to the guest's power-off: $((SECONDS - start)) s"
+expect_eq "seed: exit status ($(tail -n 3 /tmp/seed.err))" 0 "$rc"
+expect_contains "the arm64 virt board with an ITS" "arm64 virt board, GICv3 with ITS" "$(cat /tmp/seed.log)"
+expect_contains "the guest runs 2 vCPUs (PSCI CPU_ON)" "GUEST-CPUS 2" "$(cat /tmp/seed.out)"
+expect_contains "e1000e driver bound in the guest" "0x8086:0x10d3 class=0x020000 driver=e1000e" "$(cat /tmp/seed.out)"
+expect_contains "DHCP lease over the passed e1000e" "GUEST-LEASE" "$(cat /tmp/seed.out)"
+expect_contains "the e1000e's interrupts are MSI-X (through the ITS)" "vfio-pci $TB_NIC: the guest enabled MSI-X" "$(cat /tmp/seed.log)"
+expect_contains "the guest read the test host's pattern through the VF" "GUEST-NVME-READ altovirt-a64-pattern-1" "$(cat /tmp/seed.out)"
+got=$(dd if="$ns" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0')
+expect_eq "the test host reads the guest's pattern from the namespace" altovirt-a64-pattern-2 "$got"
+expect_contains "the guest powered off (PSCI SYSTEM_OFF)" "the guest powered off" "$(cat /tmp/seed.log)"
+
+step "QMP system_powerdown is the guest's power key"
+sock=/tmp/pk.qmp
+a64 pk info,powerbutton "" -qmp "unix:$sock,server,nowait" &
+vm=$!
+. "$(dirname "$0")/../qmp_client.sh"
+wait_for 100 grep -aq GUEST-WAIT-POWERBUTTON /tmp/pk.out || { tail -n 20 /tmp/pk.out; fail "the guest did not wait for its power key"; }
+open_client
+qmp '{"execute":"qmp_capabilities"}'
+qmp '{"execute":"system_powerdown"}'
+expect_contains "system_powerdown: reply" '"return"' "$reply"
+close_client
+wait_pid 60 "$vm" "altovirt (power key)" || fail "altovirt did not end after system_powerdown"
+wait "$vm"; rc=$?
+expect_eq "power key: exit status" 0 "$rc"
+expect_contains "the guest saw its power key (gpio-keys)" "GUEST-POWERBUTTON" "$(cat /tmp/pk.out)"
+
+step "bad input"
+head -c 2048 /dev/zero > /tmp/bzImage && printf 'HdrS' | dd of=/tmp/bzImage bs=1 seek=514 conv=notrunc 2>/dev/null
+out=$("$ALTOVIRT" -m 256M -kernel /tmp/bzImage 2>&1); rc=$?
+expect_eq "an x86 kernel: exit status" 1 "$rc"
+expect_contains "an x86 kernel: says what it is" "not an arm64 Linux Image (no 'ARM\\x64' magic at byte 56); it is an x86 bzImage" "$out"
 finish

@@ -6,12 +6,14 @@
 // by IE; RIS latches edges, IC clears them, the line to the GIC is MIS = RIS & IE != 0.
 //
 // Threading: io_* from vCPU threads, press_power_button() from any thread; one mutex. The release
-// happens on a thread of the device's own, joined when the device is destroyed.
+// happens on a thread of the device's own, started with it and joined when it is destroyed.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <chrono>
 #include <thread>
 
 #include "altovirt/devices/io_handler.h"
@@ -20,7 +22,7 @@ namespace altovirt::arch::arm64 {
 
 class Pl061 : public devices::IoHandler, public devices::PowerButton {
  public:
-  Pl061(devices::IrqLine& irq, unsigned power_line) : irq_(irq), power_line_(power_line) {}
+  Pl061(devices::IrqLine& irq, unsigned power_line);
   ~Pl061() override;
 
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
@@ -37,9 +39,10 @@ class Pl061 : public devices::IoHandler, public devices::PowerButton {
   std::mutex mutex_;
   uint8_t in_ = 0, out_ = 0, dir_ = 0, is_ = 0, ibe_ = 0, iev_ = 0, ie_ = 0, ris_ = 0, afsel_ = 0;
   bool level_ = false;
-  std::thread release_;
   std::condition_variable cv_;
   bool closing_ = false;
+  std::optional<std::chrono::steady_clock::time_point> release_at_;  // while the key is down
+  std::thread release_;  // last: it uses the members above
 };
 
 }  // namespace altovirt::arch::arm64
