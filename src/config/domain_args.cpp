@@ -140,7 +140,7 @@ std::set<uint32_t> occupied_root_ports(const DomainConfig& c) {
 DomainConfig with_pci_addresses(const DomainConfig& config) {
   DomainConfig c = config;
   name_devices(c);
-  if (c.machine != Machine::q35) return c;
+  if (!is_pcie(c.machine)) return c;
   std::set<uint32_t> used, ports;
   uint32_t highest = 0;
   for (const auto& ctl : c.controllers) {
@@ -255,7 +255,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
   if (c.serial && c.serial->type == Serial::Type::file && c.serial->path.find(',') != std::string::npos)
     return fail("serial file path '{}' contains a comma", c.serial->path);
 
-  std::vector<std::string> a = {"-name", c.name, "-machine", c.machine == Machine::q35 ? "q35" : "pc",
+  std::vector<std::string> a = {"-name", c.name, "-machine", std::string(machine_type(c.machine)),
                                 "-m", fmt::format("{}M", c.memory_mib()), "-smp", std::to_string(c.vcpus)};
   if (!c.kernel.empty()) a.insert(a.end(), {"-kernel", c.kernel});
   // <loader>/<nvram>: QEMU's -drive if=pflash pair, as libvirt passes it.
@@ -290,7 +290,7 @@ Result<std::vector<std::string>> to_altovirt_args(const DomainConfig& config, co
   if (!paths.log_file.empty()) a.insert(a.end(), {"-D", paths.log_file});
   if (c.on_reboot == OnReboot::destroy) a.push_back("-no-reboot");
 
-  const std::string root_bus = c.machine == Machine::q35 ? "pcie.0" : "pci.0";
+  const std::string root_bus = is_pcie(c.machine) ? "pcie.0" : "pci.0";
   // Root ports get libvirt's ids, pci.<index>, so that bus='N' in a guest address names bus pci.N.
   for (const auto& ctl : c.controllers) {
     if (ctl.model != PciController::Model::pcie_root_port) continue;

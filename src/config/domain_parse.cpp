@@ -4,6 +4,8 @@
 // skippable (dropped with a warning, only where the guest cannot tell the difference), or a problem.
 // Problems are collected, not returned on the first one, so that one error lists everything a user
 // has to change.
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -174,13 +176,23 @@ void Parser::parse_os(pugi::xml_node os) {
       check_attrs(node, loc, {"arch", "machine"});
       if (std::string_view(trim(node.text().get())) != "hvm")
         problem(node, loc, fmt::format("OS type '{}' is not supported (use hvm)", node.text().get()));
-      if (auto arch = node.attribute("arch"); arch && std::string_view(arch.value()) != "x86_64")
-        problem(node, loc, fmt::format("arch='{}' is not supported (altovirt runs x86_64 guests)", arch.value()));
+      // Without arch= libvirt takes the host's (KVM runs guests of the host's own architecture).
+      std::string_view arch = node.attribute("arch").value();
+      c.arch = arch.empty() ? host_arch : std::string(arch);
+      const bool arm = c.arch == "aarch64";
+      if (c.arch != "x86_64" && !arm)
+        problem(node, loc, fmt::format("arch='{}' is not supported (altovirt runs x86_64 and aarch64 guests)", c.arch));
+      else if (c.arch != host_arch)
+        problem(node, loc, fmt::format("arch='{}': this host runs {} guests (KVM runs guests of the host's own "
+                                       "architecture); define this domain on an {} host, or use arch='{}' machine='{}'",
+                                       c.arch, host_arch, c.arch, host_arch, host_arch == "aarch64" ? "virt" : "q35"));
       std::string_view machine = node.attribute("machine").value();
-      c.machine_name = machine.empty() ? "pc" : std::string(machine);
-      // Without a machine libvirt uses QEMU's default for x86_64, which is pc.
-      if (auto m = machine_from_name(c.machine_name)) c.machine = *m;
-      else problem(node, loc, fmt::format("machine='{}' is not supported (use q35 or pc)", machine));
+      // Without a machine libvirt uses QEMU's default: pc for x86_64, virt for aarch64.
+      c.machine_name = machine.empty() ? (arm ? "virt" : "pc") : std::string(machine);
+      auto m = machine_from_name(c.machine_name);
+      if (m && (*m == Machine::virt) == arm) c.machine = *m;
+      else problem(node, loc, fmt::format("machine='{}' is not supported for arch='{}' (use {})", machine, c.arch,
+                                          arm ? "virt" : "q35 or pc"));
     } else if (n == "kernel" || n == "initrd" || n == "cmdline") {
       if (!first_of_its_name(node, loc)) continue;
       check_attrs(node, loc, {});
@@ -251,6 +263,14 @@ void Parser::parse_features(pugi::xml_node features) {
       check_attrs(node, loc, {});
       check_no_children(node, loc);
       parsed.config.acpi = true;
+    } else if (n == "gic") {
+      // The arm64 board's interrupt controller is a GICv3 (with an ITS for MSIs).
+      check_attrs(node, loc, {"version"});
+      check_no_children(node, loc);
+      std::string_view v = node.attribute("version").value();
+      if (parsed.config.arch != "aarch64") problem(node, loc, "<gic> is for aarch64 guests (arch='aarch64' machine='virt')");
+      else if (!v.empty() && v != "3" && v != "host")
+        problem(node, loc, fmt::format("version='{}': altovirt's arm64 board has a GICv3; use version='3'", v));
     } else if (n == "apic" || n == "pae") {
       // The guest always has a local APIC and (being x86_64) PAE; these only state that.
       check_attrs(node, loc, {});
@@ -296,11 +316,11 @@ void Parser::validate(pugi::xml_node domain) {
   std::set<uint32_t> root_ports;
   for (const auto& ctl : c.controllers) {
     bool q35_only = ctl.model != PciController::Model::pci_root;
-    if (q35_only != (c.machine == Machine::q35))
+    if (q35_only != is_pcie(c.machine))
       problem(domain.child("devices"), "devices",
               fmt::format("PCI controller index {} ({}) does not exist on machine {}", ctl.index,
                           ctl.model == PciController::Model::pci_root ? "pci-root" : ctl.model == PciController::Model::pcie_root ? "pcie-root" : "pcie-root-port",
-                          c.machine == Machine::q35 ? "q35" : "pc"));
+                          machine_type(c.machine)));
     if (ctl.model == PciController::Model::pcie_root_port) root_ports.insert(ctl.index);
   }
 
@@ -421,7 +441,17 @@ void Parser::validate_boot_order(pugi::xml_node domain) {
 using detail::Parser;
 using detail::trim;
 
+std::string_view machine_type(Machine m) { return m == Machine::q35 ? "q35" : m == Machine::pc ? "pc" : "virt"; }
+
+std::string host_arch() {
+  utsname u{};
+  if (::uname(&u) != 0) return "x86_64";
+  std::string_view machine = u.machine;
+  return machine == "aarch64" || machine == "arm64" ? "aarch64" : std::string(machine);
+}
+
 std::optional<Machine> machine_from_name(std::string_view name) {
+  if (name == "virt" || name.starts_with("virt-")) return Machine::virt;
   if (name == "q35" || name.starts_with("pc-q35-")) return Machine::q35;
   if (name == "pc" || name.starts_with("pc-i440fx-") ||
       (name.starts_with("pc-") && name.size() > 3 && std::isdigit(static_cast<unsigned char>(name[3]))))
@@ -429,8 +459,9 @@ std::optional<Machine> machine_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source) {
+Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source, std::string_view host) {
   Parser parser(xml);
+  parser.host_arch = host.empty() ? altovirt::config::host_arch() : std::string(host);
   pugi::xml_document doc;
   // No DOCTYPE entity expansion is involved: pugixml does not load external entities.
   pugi::xml_parse_result r = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);

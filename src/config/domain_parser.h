@@ -42,6 +42,7 @@ class Parser {
   size_t line_start(size_t line) const { return line_starts_[line - 1]; }
 
   ParsedDomain parsed;
+  std::string host_arch;  // the architecture this host runs guests of (config::host_arch())
 
   std::vector<std::pair<size_t, std::string>> problems;  // (line, message)
 

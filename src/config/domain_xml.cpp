@@ -208,10 +208,10 @@ std::string to_xml(const DomainConfig& c) {
 
   auto os = domain.append_child("os");
   auto type = os.append_child("type");
-  set_attr(type, "arch", "x86_64");
+  set_attr(type, "arch", c.arch);
   // The versioned name as the user wrote it, unless it no longer matches the machine.
   bool name_fits = machine_from_name(c.machine_name) == c.machine;
-  set_attr(type, "machine", name_fits ? c.machine_name : c.machine == Machine::q35 ? "q35" : "pc");
+  set_attr(type, "machine", name_fits ? c.machine_name : std::string(machine_type(c.machine)));
   type.text().set("hvm");
   if (c.firmware) {
     auto loader = os.append_child("loader");

@@ -402,7 +402,12 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
     } else if (opt == "-machine" || opt == "-M") {
       auto parts = split(v, ',');
       std::string type = parts[0].starts_with("type=") ? parts[0].substr(5) : parts[0];
+      // The board this build has (src/vmm/<arch>): q35 on x86_64, virt on aarch64.
+#if defined(__aarch64__)
+      if (type != "virt") return fail("{} {}: the only machine type on arm64 is virt", opt, v);
+#else
       if (type != "q35") return fail("{} {}: the only machine type is q35", opt, v);
+#endif
       for (size_t p = 1; p < parts.size(); ++p) {
         if (parts[p] == "accel=kvm") continue;
         if (parts[p].starts_with("memory-backend=") && parts[p].size() > 15) {

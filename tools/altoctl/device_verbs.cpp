@@ -98,7 +98,7 @@ std::string new_alias(const config::DomainConfig& c, std::string_view prefix) {
 // Where a device hot-plugged into the running domain `live` goes: the root port its <address>
 // names (the parser checked that it exists and is free), else the lowest-index empty one.
 Result<config::GuestPciAddress> live_slot(const config::DomainConfig& live, const std::optional<config::GuestPciAddress>& asked) {
-  if (live.machine != config::Machine::q35)
+  if (!config::is_pcie(live.machine))
     return fail("domain '{}' is a pc machine: hot-plug needs the root ports of a q35 machine", live.name);
   if (asked) {
     if (asked->bus == 0)

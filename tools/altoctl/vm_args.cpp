@@ -16,8 +16,11 @@ using namespace altovirt;
 
 Status check_runnable(const config::DomainConfig& c) {
   std::vector<std::string> problems;
-  if (c.machine != config::Machine::q35)
+  if (c.machine == config::Machine::pc)
     problems.push_back("<os><type machine='pc'>: altovirt emulates q35 only; use machine='q35'");
+  if (c.machine == config::Machine::virt && c.firmware)
+    problems.push_back("<os><loader>: UEFI firmware on the arm64 board is not supported yet; remove <loader> (and "
+                       "<nvram>) to boot the <kernel> directly");
   if (problems.empty()) return ok();
   std::string m = fmt::format("domain '{}' uses what altovirt does not implement yet:", c.name);
   for (auto& p : problems) m += "\n  " + p;

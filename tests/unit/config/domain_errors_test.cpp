@@ -80,8 +80,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"missing_kernel", "<os><type>hvm</type></os>", "", "line 4: os: <kernel> or <loader> is missing: altovirt boots a Linux kernel directly, or UEFI firmware"},
         ErrorCase{"missing_type", "<os><kernel>/k</kernel></os>", "", "line 4: os: <type> is missing"},
         ErrorCase{"os_type_xen", "<os><type>xen</type><kernel>/k</kernel></os>", "", "os/type: OS type 'xen' is not supported (use hvm)"},
-        ErrorCase{"arch", "<os><type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel></os>", "", "os/type: arch='aarch64' is not supported"},
-        ErrorCase{"machine", "<os><type machine='microvm'>hvm</type><kernel>/k</kernel></os>", "", "os/type: machine='microvm' is not supported (use q35 or pc)"},
+        ErrorCase{"arch", "<os><type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel></os>", "", "os/type: arch='aarch64': this host runs x86_64 guests"},
+        ErrorCase{"machine", "<os><type machine='microvm'>hvm</type><kernel>/k</kernel></os>", "", "os/type: machine='microvm' is not supported for arch='x86_64' (use q35 or pc)"},
+        ErrorCase{"gic_on_x86", "<os><type machine='q35'>hvm</type><kernel>/k</kernel></os><features><gic version='3'/></features>", "",
+                  "features/gic: <gic> is for aarch64 guests"},
         ErrorCase{"loader_rom", "<os><type>hvm</type><loader type='rom'>/OVMF.fd</loader></os>", "", "os/loader: type='rom' is not supported (altovirt maps firmware as pflash: type='pflash')"},
         ErrorCase{"loader_empty", "<os><type>hvm</type><loader type='pflash'/></os>", "", "os/loader: the firmware path is empty"},
         ErrorCase{"loader_secure", "<os><type>hvm</type><loader secure='yes'>/c</loader></os>", "", "os/loader: secure='yes' needs SMM, which altovirt does not emulate"},
@@ -232,7 +234,7 @@ TEST(DomainErrors, AllProblemsAreListedInLineOrder) {
   // One line per problem, in document order.
   EXPECT_EQ(msg,
             "vm1.xml: altovirt cannot run this domain as written; change or remove:\n"
-            "  line 4: os/type: arch='i686' is not supported (altovirt runs x86_64 guests)\n"
+            "  line 4: os/type: arch='i686' is not supported (altovirt runs x86_64 and aarch64 guests)\n"
             "  line 5: cpu: altovirt gives the guest the host CPU model; remove <cpu>\n"
             "  line 7: devices/disk[1] (type='volume'): only <disk type='file'|'block' device='disk'> (a virtio-blk disk over a raw image) is supported\n"
             "  line 8: devices/interface[1] (type='network'): only <interface type='ethernet'> (a tap) and <interface type='bridge'> (a tap on a host bridge) are supported; pass a host NIC through with <hostdev>\n"
@@ -257,6 +259,61 @@ TEST(DomainStratoVirt, TheWholeExampleParsesWithItsDisplay) {
   // A VNC display comes with a keyboard and a tablet, as libvirt adds input devices for one.
   EXPECT_THAT(all, HasSubstr("-device virtio-keyboard-pci,id=input0"));
   EXPECT_THAT(all, HasSubstr("-device virtio-tablet-pci,id=input1"));
+}
+
+// StratoVirt's aarch64 example: on an aarch64 host the whole file parses (the arm64 board, its GICv3,
+// the same devices as x86); on an x86_64 host it is refused for its architecture, and an x86
+// domain is refused on an aarch64 host the same way.
+TEST(DomainStratoVirt, TheAarch64ExampleParsesOnAnAarch64HostOnly) {
+  auto text = read_file(ALTOVIRT_TEST_DATA "/stratovirt_aarch64.xml");
+  ASSERT_TRUE(text);
+  auto r = parse_domain_xml(*text, "stratovirt_aarch64.xml", "aarch64");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.arch, "aarch64");
+  EXPECT_EQ(r->config.machine, Machine::virt);
+  EXPECT_EQ(r->config.vcpus, 4u);
+  ASSERT_EQ(r->config.hostdevs.size(), 1u);
+  auto a = to_altovirt_args(r->config, RuntimePaths{"/run/q.sock", "", "", ""});
+  ASSERT_TRUE(a) << a.error().message();
+  std::string all = fmt::format("{}", fmt::join(*a, " "));
+  EXPECT_THAT(all, HasSubstr("-machine virt"));
+  EXPECT_THAT(all, HasSubstr("-append console=ttyAMA0"));
+  EXPECT_THAT(all, HasSubstr("vfio-pci,host=0000:03:00.0"));
+  // Written back, it is the same domain (arch and machine included).
+  auto again = parse_domain_xml(to_xml(r->config), "again", "aarch64");
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->config, r->config);
+
+  auto on_x86 = parse_domain_xml(*text, "stratovirt_aarch64.xml", "x86_64");
+  ASSERT_FALSE(on_x86);
+  EXPECT_THAT(on_x86.error().message(),
+              HasSubstr("os/type: arch='aarch64': this host runs x86_64 guests (KVM runs guests of the host's own architecture)"));
+  // One problem, the architecture: the rest of the file is a valid aarch64 domain.
+  EXPECT_THAT(on_x86.error().message(), Not(HasSubstr("gic")));
+  auto x86 = read_file(ALTOVIRT_TEST_DATA "/stratovirt_x86.xml");
+  ASSERT_TRUE(x86);
+  auto on_arm = parse_domain_xml(*x86, "stratovirt_x86.xml", "aarch64");
+  ASSERT_FALSE(on_arm);
+  EXPECT_THAT(on_arm.error().message(), HasSubstr("os/type: arch='x86_64': this host runs aarch64 guests"));
+}
+
+TEST(DomainStratoVirt, Aarch64MachineAndGicVersionAreChecked) {
+  const char* bad_machine = "<domain type='kvm'><name>a</name><memory unit='MiB'>256</memory>"
+                            "<os><type arch='aarch64' machine='q35'>hvm</type><kernel>/k</kernel></os></domain>";
+  auto r = parse_domain_xml(bad_machine, "a.xml", "aarch64");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("machine='q35' is not supported for arch='aarch64' (use virt)"));
+  const char* gic2 = "<domain type='kvm'><name>a</name><memory unit='MiB'>256</memory>"
+                     "<os><type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel></os>"
+                     "<features><gic version='2'/></features></domain>";
+  r = parse_domain_xml(gic2, "a.xml", "aarch64");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("version='2': altovirt's arm64 board has a GICv3; use version='3'"));
+  const char* no_machine = "<domain type='kvm'><name>a</name><memory unit='MiB'>256</memory>"
+                           "<os><type arch='aarch64'>hvm</type><kernel>/k</kernel></os></domain>";
+  r = parse_domain_xml(no_machine, "a.xml", "aarch64");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.machine, Machine::virt);  // libvirt's default for aarch64
 }
 
 TEST(DomainStratoVirt, WithoutTheUnsupportedElementsItParses) {

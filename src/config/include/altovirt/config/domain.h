@@ -51,11 +51,19 @@ struct GuestPciAddress {
   bool operator==(const GuestPciAddress&) const = default;
 };
 
-enum class Machine { q35, pc };
+// q35 and pc: x86_64 guests; virt: aarch64 guests (altovirt's arm64 board, PCIe like q35).
+enum class Machine { q35, pc, virt };
+// Machines whose root bus is PCIe with root ports (q35, virt); pc has conventional PCI.
+inline bool is_pcie(Machine m) { return m != Machine::pc; }
+std::string_view machine_type(Machine m);  // "q35", "pc", "virt": altovirt's -machine
 
 // The machine a libvirt machine name stands for: "q35" and the versioned "pc-q35-X.Y" are q35;
-// "pc", "pc-i440fx-X.Y" and the old "pc-X.Y" are pc; anything else is not supported.
+// "pc", "pc-i440fx-X.Y" and the old "pc-X.Y" are pc; "virt" and "virt-X.Y" are virt; anything
+// else is not supported.
 std::optional<Machine> machine_from_name(std::string_view name);
+
+// The guest architecture this host's KVM runs (its own: "x86_64" or "aarch64", from uname).
+std::string host_arch();
 
 // <controller type='pci' model='...' index='N'>.
 struct PciController {
@@ -254,6 +262,7 @@ struct DomainConfig {
   std::optional<uint64_t> current_memory_kib;     // <currentMemory>, equal to memory_kib when given
   std::optional<MemoryBacking> memory_backing;
   uint32_t vcpus = 1;
+  std::string arch = "x86_64";  // <os><type arch>: x86_64 (q35, pc) or aarch64 (virt)
   Machine machine = Machine::q35;
   std::string machine_name;  // as written ("pc-q35-6.2"; "pc" when absent), kept for dumpxml
   std::string kernel;
@@ -296,7 +305,9 @@ struct ParsedDomain {
 };
 
 // Parses a domain XML document. `source` names it in messages (a file name, or "domain XML").
-Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source = "domain XML");
+// `host`: the architecture this host runs guests of (host_arch()); a domain of another is refused.
+Result<ParsedDomain> parse_domain_xml(std::string_view xml, std::string_view source = "domain XML",
+                                      std::string_view host = {});
 // Reads and parses a file; messages start with its path.
 Result<ParsedDomain> parse_domain_file(const std::string& path);
 
