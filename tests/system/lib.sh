@@ -60,6 +60,7 @@ current_driver() {  # current_driver BDF -> driver name or "none"
   local l=/sys/bus/pci/devices/$1/driver
   if [ -e "$l" ]; then basename "$(readlink "$l")"; else echo none; fi
 }
+driver_is() { test "$(current_driver "$1")" = "$2"; }  # driver_is BDF NAME: for wait_for, which re-runs it
 wait_for() {  # wait_for SECONDS CMD... : retry CMD until it succeeds
   local t=$1; shift
   local end=$((SECONDS + t))

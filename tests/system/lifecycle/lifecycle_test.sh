@@ -18,7 +18,6 @@
 #  - the seed scenario with altovirt as user nobody (--user): no capabilities, no_new_privs,
 #    seccomp, RLIMIT_MEMLOCK, the domain's /dev/vfio/N and state directory its own while it runs.
 . "$(dirname "$0")/../lib.sh"
-driver_is() { test "$(current_driver "$1")" = "$2"; }  # for wait_for, which re-runs it
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
 [ -c /dev/kvm ] || fail "no /dev/kvm in the test host"

@@ -4,7 +4,6 @@
 # and writes a new one; the guest powers off by itself after its steps; the VF is back on nvme and
 # `list --all` shows the domain shut off.
 . "$(dirname "$0")/../lib.sh"
-driver_is() { test "$(current_driver "$1")" = "$2"; }  # for wait_for, which re-runs it
 
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel 2>/dev/null
 [ -c /dev/kvm ] || fail "no /dev/kvm in the test host"

@@ -230,7 +230,6 @@ close_client
 step "altoctl attach-device and detach-device"
 ALTOCTL=$ALTOVIRT_BUILD/tools/altoctl/altoctl
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
-driver_is() { test "$(current_driver "$1")" = "$2"; }
 # hp_domain NAME CONSOLE STEPS [HOSTDEV]: a q35 guest of the test initramfs, no root port of its own.
 hp_domain() {
   cat <<XML
