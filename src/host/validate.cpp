@@ -40,18 +40,51 @@ constexpr std::string_view kIommuCmdline =
     "enable VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup and boot with intel_iommu=on (Intel) "
     "or amd_iommu=on (AMD) on the kernel command line";
 
-Check check_iommu(const SysfsRoot& sys) {
+// arm64 servers (Kunpeng, Ampere, Graviton) have an SMMUv3 (Linux: arm-smmu-v3, units smmu3.0x<base>
+// in /sys/class/iommu) described by the firmware's ACPI IORT or the device tree.
+constexpr std::string_view kSmmuFix =
+    "enable the SMMU in the firmware setup (Kunpeng: BIOS > Advanced > MISC Config > Support Smmu), boot "
+    "through UEFI/ACPI so the kernel reads the IORT, and use a kernel with CONFIG_ARM_SMMU_V3 (Debian's has it)";
+
+bool is_arm(const ValidateOptions& o) { return o.arch == "aarch64"; }
+
+Check check_iommu(const SysfsRoot& sys, const ValidateOptions& o) {
   auto units = sys.list("/sys/class/iommu");
+  if (is_arm(o)) {
+    std::vector<std::string> smmu;
+    for (auto& u : units.value_or(std::vector<std::string>{}))
+      if (u.starts_with("smmu3.")) smmu.push_back(u);
+    if (!smmu.empty()) return {"IOMMU hardware", CheckStatus::pass, fmt::format("SMMUv3 {}", fmt::join(smmu, " ")), ""};
+    if (units && !units->empty())
+      return {"IOMMU hardware", CheckStatus::warn, fmt::format("{} (not an SMMUv3)", fmt::join(*units, " ")), std::string(kSmmuFix)};
+    return {"IOMMU hardware", CheckStatus::fail, "no SMMU in /sys/class/iommu", std::string(kSmmuFix)};
+  }
   if (units && !units->empty()) return {"IOMMU hardware", CheckStatus::pass, fmt::format("{}", fmt::join(*units, " ")), ""};
   return {"IOMMU hardware", CheckStatus::fail, "no IOMMU in /sys/class/iommu", std::string(kIommuCmdline)};
 }
 
-Check check_groups(const SysfsRoot& sys) {
+Check check_groups(const SysfsRoot& sys, const ValidateOptions& o) {
   auto groups = sys.list("/sys/kernel/iommu_groups");
   if (groups && !groups->empty())
     return {"IOMMU groups", CheckStatus::pass, fmt::format("{} groups in /sys/kernel/iommu_groups", groups->size()), ""};
   return {"IOMMU groups", CheckStatus::fail, "no groups in /sys/kernel/iommu_groups (the IOMMU is not in use)",
-          std::string(kIommuCmdline)};
+          std::string(is_arm(o) ? kSmmuFix : kIommuCmdline)};
+}
+
+// arm64: a device's MSIs are isolated by the GICv3 ITS (each write is tagged with the device's id),
+// which the kernel shows as ITS-MSI interrupt domains in /proc/interrupts; vfio_iommu_type1 needs
+// that isolation as x86 needs interrupt remapping (irq_domain_check_msi_remap()).
+Check check_its(const SysfsRoot& sys) {
+  const std::string name = "MSI isolation (GICv3 ITS)";
+  auto text = read_file(sys.path("/proc/interrupts"));
+  if (text && text->find("ITS-") != std::string::npos) return {name, CheckStatus::pass, "ITS-MSI domains in /proc/interrupts", ""};
+  std::string fix = "the host needs a GICv3 with an ITS (dmesg: 'ITS@0x...'), described by the firmware's ACPI MADT or "
+                    "device tree, and a kernel with CONFIG_ARM_GIC_V3_ITS";
+  auto unsafe = sys.read("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
+  if (unsafe && (*unsafe == "Y" || *unsafe == "1"))
+    return {name, CheckStatus::warn, "no ITS MSI domain; vfio_iommu_type1 allows unsafe interrupts", fix};
+  return {name, CheckStatus::fail, "no ITS MSI domain in /proc/interrupts: VFIO refuses devices without MSI isolation",
+          fix + " (or, accepting the risk, load vfio_iommu_type1 with allow_unsafe_interrupts=1)"};
 }
 
 // The kernel prefixes remapped interrupt domains with "IR-" in /proc/interrupts ("IR-PCI-MSI",
@@ -123,12 +156,14 @@ Check check_dev_vfio(const SysfsRoot& sys) {
   return {name, CheckStatus::pass, "opens", ""};
 }
 
-Check check_kvm(const SysfsRoot& sys) {
+Check check_kvm(const SysfsRoot& sys, const ValidateOptions& o) {
   const std::string name = "KVM";
   const std::string path = sys.path("/dev/kvm");
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  std::string fix =
-      "enable VT-x/AMD-V in the firmware, load kvm_intel or kvm_amd, and run as root or a member of group kvm";
+  std::string fix = is_arm(o) ? "the firmware must start the kernel at EL2 for KVM (dmesg: 'CPU: All CPU(s) started at "
+                                "EL2' and 'kvm [1]: VHE mode initialized'); run as root or a member of group kvm"
+                              : "enable VT-x/AMD-V in the firmware, load kvm_intel or kvm_amd, and run as root or a "
+                                "member of group kvm";
   if (!fd) return {name, CheckStatus::fail, fmt::format("cannot open {}: {}", path, strerrordesc_np(errno)), fix};
   if (sys.is_system_root()) {
     int v = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
@@ -164,7 +199,7 @@ Check check_memlock(const SysfsRoot&) {
           "or LimitMEMLOCK=infinity in a systemd unit"};
 }
 
-void check_device(const SysfsRoot& sys, const PciAddress& a, std::vector<Check>& out) {
+void check_device(const SysfsRoot& sys, const PciAddress& a, const ValidateOptions& o, std::vector<Check>& out) {
   const std::string name = "device " + a.str();
   auto dev = read_pci_device(sys, a);
   if (!dev) {
@@ -180,7 +215,7 @@ void check_device(const SysfsRoot& sys, const PciAddress& a, std::vector<Check>&
                  fmt::format("{:04x}:{:04x}, driver {}", dev->vendor, dev->device, dev->driver.empty() ? "none" : dev->driver), ""});
   const std::string gname = "IOMMU group of " + a.str();
   if (!dev->iommu_group) {
-    out.push_back({gname, CheckStatus::fail, "the device has no IOMMU group", std::string(kIommuCmdline)});
+    out.push_back({gname, CheckStatus::fail, "the device has no IOMMU group", std::string(is_arm(o) ? kSmmuFix : kIommuCmdline)});
   } else {
     std::vector<std::string> others;
     for (const auto& m : dev->group_members)
@@ -211,16 +246,22 @@ void check_device(const SysfsRoot& sys, const PciAddress& a, std::vector<Check>&
 
 }  // namespace
 
-std::vector<Check> validate_host(SysfsRoot& sys, const ValidateOptions& opts) {
+std::vector<Check> validate_host(SysfsRoot& sys, const ValidateOptions& given) {
+  ValidateOptions opts = given;
+  if (opts.arch.empty()) {
+    utsname u{};
+    opts.arch = ::uname(&u) == 0 && (std::string_view(u.machine) == "aarch64" || std::string_view(u.machine) == "arm64")
+                    ? "aarch64" : "x86_64";
+  }
   std::vector<Check> out;
-  out.push_back(check_iommu(sys));
-  out.push_back(check_groups(sys));
-  out.push_back(check_interrupt_remapping(sys));
+  out.push_back(check_iommu(sys, opts));
+  out.push_back(check_groups(sys, opts));
+  out.push_back(is_arm(opts) ? check_its(sys) : check_interrupt_remapping(sys));
   out.push_back(check_vfio_pci(sys, opts.load_modules));
   out.push_back(check_dev_vfio(sys));
-  out.push_back(check_kvm(sys));
+  out.push_back(check_kvm(sys, opts));
   out.push_back(check_memlock(sys));
-  if (opts.device) check_device(sys, *opts.device, out);
+  if (opts.device) check_device(sys, *opts.device, opts, out);
   return out;
 }
 

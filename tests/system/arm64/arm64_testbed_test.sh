@@ -119,6 +119,13 @@ expect_eq "an x86_64 domain on this aarch64 host: exit status" 1 "$rc"
 expect_contains "an x86_64 domain on this aarch64 host: says why" "arch='x86_64': this host runs aarch64 guests" "$out"
 "$ALTOCTL" undefine a64 >/dev/null 2>&1
 
+step "host-validate on arm64: the SMMUv3 and the ITS"
+out=$("$ALTOCTL" host-validate 2>&1); rc=$?
+echo "$out"
+expect_eq "host-validate: exit status" 0 "$rc"
+expect_contains "the SMMUv3 is the IOMMU" "SMMUv3 smmu3." "$out"
+expect_contains "MSIs are isolated by the GICv3 ITS" "ITS-MSI domains in /proc/interrupts" "$out"
+
 step "e1000e to vfio-pci"
 tb_bind_vfio "$TB_NIC"
 expect_own_vfio_group "e1000e" "$TB_NIC"

@@ -43,6 +43,33 @@ TEST_F(ValidateTest, NoIommuFailsWithTheKernelCommandLineFix) {
   EXPECT_FALSE(passthrough_possible(checks));
 }
 
+// An arm64 host: an SMMUv3 and the GICv3 ITS's MSI domains, else FAIL with the firmware's and the
+// kernel's fixes.
+TEST_F(ValidateTest, Arm64LooksForAnSmmuV3AndTheIts) {
+  std::filesystem::remove_all(k.path("/sys/class/iommu"));
+  std::filesystem::create_directories(k.path("/sys/class/iommu/smmu3.0x0000000009050000"));
+  k.put_file("/proc/interrupts", "  40:  0  ITS-MSI 524288 Edge  eth0\n");
+  ValidateOptions arm;
+  arm.arch = "aarch64";
+  auto checks = validate_host(k, arm);
+  EXPECT_EQ(find(checks, "IOMMU hardware").status, CheckStatus::pass);
+  EXPECT_EQ(find(checks, "IOMMU hardware").detail, "SMMUv3 smmu3.0x0000000009050000");
+  EXPECT_EQ(find(checks, "MSI isolation (GICv3 ITS)").status, CheckStatus::pass);
+  EXPECT_THROW(find(checks, "interrupt remapping"), std::runtime_error);  // an x86 notion
+  EXPECT_TRUE(passthrough_possible(checks));
+
+  std::filesystem::remove_all(k.path("/sys/class/iommu"));
+  std::filesystem::create_directories(k.path("/sys/class/iommu"));
+  k.put_file("/proc/interrupts", "  40:  0  GICv3 27 Level  arch_timer\n");
+  checks = validate_host(k, arm);
+  EXPECT_EQ(find(checks, "IOMMU hardware").status, CheckStatus::fail);
+  EXPECT_THAT(find(checks, "IOMMU hardware").fix, HasSubstr("Support Smmu"));
+  EXPECT_THAT(find(checks, "IOMMU hardware").fix, HasSubstr("CONFIG_ARM_SMMU_V3"));
+  EXPECT_EQ(find(checks, "MSI isolation (GICv3 ITS)").status, CheckStatus::fail);
+  EXPECT_THAT(find(checks, "MSI isolation (GICv3 ITS)").fix, HasSubstr("GICv3 with an ITS"));
+  EXPECT_FALSE(passthrough_possible(checks));
+}
+
 TEST_F(ValidateTest, InterruptRemappingMissingFailsUnlessUnsafeAllowed) {
   k.put_file("/proc/interrupts", "  24:  0  PCI-MSI 524288-edge  eth0\n");
   auto checks = validate_host(k, {});

@@ -27,6 +27,10 @@ struct Check {
 struct ValidateOptions {
   std::optional<PciAddress> device;  // also check this device: group, its other members, reset
   bool load_modules = false;         // load vfio-pci when it is not loaded
+  // The host's architecture ("x86_64" or "aarch64"; empty: this machine's, from uname): which
+  // IOMMU (VT-d/AMD-Vi or SMMUv3) and MSI isolation (interrupt remapping or the GICv3 ITS) to
+  // look for, and which fixes to print.
+  std::string arch;
 };
 
 std::vector<Check> validate_host(SysfsRoot& sys, const ValidateOptions& opts);
