@@ -12,6 +12,7 @@
 
 #include "altovirt/base/log.h"
 #include "altovirt/base/sandbox.h"
+#include "altovirt/vmm/ram_backing.h"
 #include "kvm_irq_line.h"
 
 namespace altovirt::vmm {
@@ -114,6 +115,25 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   log::info("vmm", "set-up took {} ms: {}", std::chrono::duration_cast<std::chrono::milliseconds>(mark - t0).count(),
             phases);
   return ok();
+}
+
+Status Machine::map_guest_ram(const VmOptions& o, const std::vector<RamPart>& parts) {
+  if (memory_.regions().empty()) {
+    if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
+    for (const RamPart& p : parts)
+      if (p.size > 0) AV_TRY(memory_.add(p.gpa, p.size, p.what));
+  }
+  for (auto& r : memory_.regions()) {
+    AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
+    ram_slots_.push_back(std::move(s));
+  }
+  return ok();
+}
+
+devices::IrqLine& Machine::irq_line(uint32_t gsi) {
+  auto line = std::make_shared<KvmIrqLine>(*vm_, gsi);
+  keep_.push_back(line);
+  return *line;
 }
 
 Machine::~Machine() {

@@ -17,7 +17,6 @@
 #include "altovirt/arch/arm64/pl061.h"
 #include "altovirt/base/log.h"
 #include "altovirt/vmm/machine.h"
-#include "altovirt/vmm/ram_backing.h"
 #include "kvm_irq_line.h"
 
 namespace altovirt::vmm {
@@ -75,23 +74,11 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
   gsi_ = std::make_unique<kvm::GsiRouter>(*vm_, static_cast<uint32_t>(max_routes > 0 ? max_routes : 1024));
   AV_TRY(gsi_->install());
 
-  // Guest RAM from 1 GiB: mapped by the first machine of the process and kept across guest resets.
-  if (memory_.regions().empty()) {
-    if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
-    AV_TRY(memory_.add(kRamBase, o.ram, "guest RAM"));
-  }
-  for (auto& r : memory_.regions()) {
-    AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
-    ram_slots_.push_back(std::move(s));
-  }
+  AV_TRY(map_guest_ram(o, {{kRamBase, o.ram, "guest RAM"}}));  // from 1 GiB
 
-  auto uart_irq = std::make_shared<KvmIrqLine>(*vm_, kUartSpi);
-  auto gpio_irq = std::make_shared<KvmIrqLine>(*vm_, kGpioSpi);
-  keep_.push_back(uart_irq);
-  keep_.push_back(gpio_irq);
-  auto uart = std::make_shared<Pl011>(*uart_irq, console_);
+  auto uart = std::make_shared<Pl011>(irq_line(kUartSpi), console_);
   console_in_ = uart;
-  auto gpio = std::make_shared<Pl061>(*gpio_irq, kPowerKeyLine);
+  auto gpio = std::make_shared<Pl061>(irq_line(kGpioSpi), kPowerKeyLine);
   power_button_ = gpio;
   AV_TRY(mmio_.add(kUartBase, kPl0xxSize, "pl011 0x9000000", uart));
   AV_TRY(mmio_.add(kRtcBase, kPl0xxSize, "pl031 0x9010000", std::make_shared<Pl031>()));

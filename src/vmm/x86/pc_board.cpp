@@ -16,7 +16,6 @@
 #include "altovirt/kvm/cpuid.h"
 #include "altovirt/kvm/msrs.h"
 #include "altovirt/vmm/machine.h"
-#include "altovirt/vmm/ram_backing.h"
 #include "kvm_irq_line.h"
 #include "x86/pc_state.h"
 
@@ -70,27 +69,14 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
   if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
     return fail("-smp {}: this host's KVM allows at most {} vCPUs", o.cpus, max_vcpus);
 
-  // Guest RAM, below and above the 32-bit PCI hole: mapped by the first machine of the process, and
-  // the same mapping (contents and all, as a PC's reset leaves RAM) for every machine after a guest
-  // reset, which only registers it with its new VM.
-  if (memory_.regions().empty()) {
-    if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
-    AV_TRY(memory_.add(0, layout_.low_ram, "guest RAM below 3 GiB"));
-    if (layout_.high_ram > 0) AV_TRY(memory_.add(boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"));
-  }
-  for (auto& r : memory_.regions()) {
-    AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));
-    ram_slots_.push_back(std::move(s));
-  }
+  // Guest RAM, below and above the 32-bit PCI hole.
+  AV_TRY(map_guest_ram(o, {{0, layout_.low_ram, "guest RAM below 3 GiB"},
+                           {boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"}}));
 
   // Legacy devices.
-  auto com1_irq = std::make_shared<KvmIrqLine>(*vm_, kCom1Irq);
-  auto sci = std::make_shared<KvmIrqLine>(*vm_, kSciIrq);
-  keep_.push_back(com1_irq);
-  keep_.push_back(sci);
-  auto serial = std::make_shared<devices::Serial16550>(*com1_irq, console_);
+  auto serial = std::make_shared<devices::Serial16550>(irq_line(kCom1Irq), console_);
   console_in_ = serial;
-  acpi_pm_ = std::make_shared<devices::AcpiPm>(*sci, *this, kS5SleepType);
+  acpi_pm_ = std::make_shared<devices::AcpiPm>(irq_line(kSciIrq), *this, kS5SleepType);
   power_button_ = acpi_pm_;
   auto reset = std::make_shared<devices::ResetControl>(*this);
   keep_.push_back(reset);

@@ -196,6 +196,16 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   Status load_guest(const kvm::Kvm& kvm, const VmOptions& options);
   Status create_vcpus(const kvm::Kvm& kvm, const VmOptions& options);
   std::string platform_summary() const;  // for the start-up log line
+  // For the boards. Guest RAM as the board lays it out: allocated by the first machine of the
+  // process (a guest reset keeps RAM, contents and all, as a PC's does) and registered with this
+  // machine's VM as memory slots. And an interrupt line into the in-kernel irqchip (a GSI: an
+  // IOAPIC pin on x86, an SPI on arm64) that lives as long as this machine.
+  struct RamPart {
+    uint64_t gpa, size;
+    const char* what;
+  };
+  Status map_guest_ram(const VmOptions& options, const std::vector<RamPart>& parts);
+  devices::IrqLine& irq_line(uint32_t gsi);
   // A vCPU's registers (on its own thread: KVM's vCPU ioctls belong there), and as a log line.
   static VcpuState read_state(const kvm::Vcpu& v);
   static std::string describe(const VcpuState& st);
