@@ -10,7 +10,8 @@
 # DMA through the SMMUv3), QMP system_powerdown reaching the guest as its power key (the PL061's
 # gpio-keys line), and an x86 kernel refused with what it is.
 . "$(dirname "$0")/../lib.sh"
-ALTOVIRT=${ALTOVIRT_ARM64_BUILD:-}/tools/altovirt/altovirt
+ALTOVIRT=${ALTOVIRT_ARM64_BUILD:-}/tools/altovirt/altovirt ALTOCTL=${ALTOVIRT_ARM64_BUILD:-}/tools/altoctl/altoctl
+export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
 A64_INITRD=$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz
 
 # group BDF: the IOMMU group number of BDF (empty when it has none).
@@ -68,58 +69,8 @@ lease=$(busybox udhcpc -i "$nic" -n -q -f -t 10 -T 1 -s /bin/true 2>&1) || fail 
 expect_contains "DHCP lease over the e1000e" "lease of $TB_NET_PREFIX.1" "$lease"
 ip link set "$nic" down
 
-step "altoctl on arm64: StratoVirt's aarch64 domain XML, edited, with the e1000e as managed hostdev"
-ALTOCTL=${ALTOVIRT_ARM64_BUILD:-}/tools/altoctl/altoctl
-[ -x "$ALTOCTL" ] || fail "no arm64 altoctl at '$ALTOCTL' (./run build-arm64 builds it in build-arm64/)"
-[ -s "$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz" ] || fail "no arm64 guest initramfs (testbed/guest/build FILE --arch arm64)"
-export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
-modprobe tun; modprobe vhost_net; modprobe vhost_vsock
-run_ok "160 free 2 MiB hugepages on /dev/hugepages" tb_hugepages 160
-run_ok "bridge qbr0 (the one StratoVirt's XML names) with a DHCP server" tb_bridge_dhcp qbr0 10.0.79
-truncate -s 64M /tmp/rootfs.img
-# The user's edits, as for the x86 file (tb_stratovirt_xml): the paths, the size, the hostdev's
-# address, no firmware (UEFI on the arm64 board is not there yet); the guest's steps on its command
-# line and a file <serial> for the test to read the guest's console.
-IFS=':.' read -r d b s f <<<"$TB_NIC"
-sed -e "s|<name>StratoVirt</name>|<name>a64</name>|" \
-    -e "s|<memory unit='GiB'>8</memory>|<memory unit='MiB'>256</memory>|" \
-    -e "s|<page size='1' unit='GiB' />|<page size='2' unit='MiB' />|" \
-    -e "s|<vcpu>4</vcpu>|<vcpu>2</vcpu>|" \
-    -e "s|<kernel>/path/to/standard_vm_kernel</kernel>|<kernel>$(tb_kernel)</kernel><initrd>$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz</initrd>|" \
-    -e "s|<cmdline>.*</cmdline>|<cmdline>console=ttyAMA0 panic=-1 quiet guest.steps=info,dhcp,powerbutton</cmdline>|" \
-    -e "/<loader /d" -e "/<nvram /d" \
-    -e "s|/path/to/rootfs|/tmp/rootfs.img|" \
-    -e "s|/path/to/random_file|/dev/urandom|" \
-    -e "s|/path/to/StratoVirt_binary_file|$ALTOVIRT_ARM64_BUILD/tools/altovirt/altovirt|" \
-    -e "s|<address domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>|<address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/>|" \
-    -e "s|</devices>|<serial type='file'><source path='/tmp/a64-console.out'/></serial></devices>|" \
-    "$ALTOVIRT_SRC/tests/data/stratovirt_aarch64.xml" > /tmp/a64.xml
-diff "$ALTOVIRT_SRC/tests/data/stratovirt_aarch64.xml" /tmp/a64.xml
-! grep -q /path/to /tmp/a64.xml || fail "a placeholder path is left: $(cat /tmp/a64.xml)"
-expect_eq "the e1000e starts on its host driver" e1000e "$(current_driver "$TB_NIC")"
-out=$("$ALTOCTL" create /tmp/a64.xml 2>&1)
-expect_eq "create a64: exit status (output: $out)" 0 "$?"
-expect_eq "the managed e1000e is on vfio-pci" vfio-pci "$(current_driver "$TB_NIC")"
-wait_for 200 grep -aq GUEST-WAIT-POWERBUTTON /tmp/a64-console.out ||
-  { tail -n 30 /tmp/a64-console.out; tail -n 30 /run/altovirt/vms/a64/vmm/altovirt.log; fail "the guest did not come up to wait for its power key"; }
-grep -a GUEST- /tmp/a64-console.out
-expect_contains "every StratoVirt device is in the guest (virtio net, block, console, rng, balloon, vsock, gpu)" \
-  "-device vhost-vsock-pci" "$(cat /run/altovirt/vms/a64/supervisor.log)"
-expect_contains "the e1000e behind a root port, on its driver in the guest" "0x8086:0x10d3 class=0x020000 driver=e1000e parent=0000:00" "$(cat /tmp/a64-console.out)"
-expect_contains "DHCP lease over the managed e1000e" "GUEST-LEASE" "$(cat /tmp/a64-console.out)"
-out=$("$ALTOCTL" shutdown a64 2>&1)
-expect_eq "shutdown a64: exit status (output: $out)" 0 "$?"
-wait_for 150 sh -c "\"$ALTOCTL\" list --all | grep -q 'a64 *shut off'" || fail "a64 did not shut off: $("$ALTOCTL" list --all 2>&1)"
-expect_contains "the guest powered off on its power key (gpio-keys)" "GUEST-POWERBUTTON" "$(cat /tmp/a64-console.out)"
-expect_contains "altovirt ended as the guest powered off" "the guest powered off" "$(cat /run/altovirt/vms/a64/vmm/altovirt.log)"
-wait_for 50 driver_is "$TB_NIC" e1000e || fail "the e1000e is on $(current_driver "$TB_NIC") after shutdown, not e1000e"
-pass "the e1000e is back on its host driver"
-out=$("$ALTOCTL" define "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" 2>&1); rc=$?
-expect_eq "an x86_64 domain on this aarch64 host: exit status" 1 "$rc"
-expect_contains "an x86_64 domain on this aarch64 host: says why" "arch='x86_64': this host runs aarch64 guests" "$out"
-"$ALTOCTL" undefine a64 >/dev/null 2>&1
-
 step "host-validate on arm64: the SMMUv3 and the ITS"
+[ -x "$ALTOCTL" ] || fail "no arm64 altoctl at '$ALTOCTL' (./run build-arm64 builds it in build-arm64/)"
 out=$("$ALTOCTL" host-validate 2>&1); rc=$?
 echo "$out"
 expect_eq "host-validate: exit status" 0 "$rc"
@@ -194,4 +145,62 @@ head -c 2048 /dev/zero > /tmp/bzImage && printf 'HdrS' | dd of=/tmp/bzImage bs=1
 out=$("$ALTOVIRT" -m 256M -kernel /tmp/bzImage 2>&1); rc=$?
 expect_eq "an x86 kernel: exit status" 1 "$rc"
 expect_contains "an x86 kernel: says what it is" "not an arm64 Linux Image (no 'ARM\\x64' magic at byte 56); it is an x86 bzImage" "$out"
+
+step "altoctl on arm64: StratoVirt's aarch64 domain XML, edited, with the e1000e and the NVMe VF as managed hostdevs"
+tb_unbind_vfio "$TB_NIC"  # back to e1000e, as a host has it before altoctl detaches it
+wait_for 30 driver_is "$TB_NIC" e1000e || fail "the e1000e did not go back to e1000e (on $(current_driver "$TB_NIC"))"
+printf 'altovirt-a64-pattern-3' | dd of="$ns" bs=512 conv=sync,fsync oflag=direct 2>/dev/null || fail "writing the pattern to $ns"
+[ -x "$ALTOCTL" ] || fail "no arm64 altoctl at '$ALTOCTL' (./run build-arm64 builds it in build-arm64/)"
+[ -s "$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz" ] || fail "no arm64 guest initramfs (testbed/guest/build FILE --arch arm64)"
+modprobe tun; modprobe vhost_net; modprobe vhost_vsock
+run_ok "160 free 2 MiB hugepages on /dev/hugepages" tb_hugepages 160
+run_ok "bridge qbr0 (the one StratoVirt's XML names) with a DHCP server" tb_bridge_dhcp qbr0 10.0.79
+truncate -s 64M /tmp/rootfs.img
+# The user's edits, as for the x86 file (tb_stratovirt_xml): the paths, the size, the hostdev's
+# address, no firmware (UEFI on the arm64 board is not there yet); the guest's steps on its command
+# line and a file <serial> for the test to read the guest's console.
+IFS=':.' read -r d b s f <<<"$vf"
+vf_hostdev="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source></hostdev>"
+IFS=':.' read -r d b s f <<<"$TB_NIC"
+sed -e "s|<name>StratoVirt</name>|<name>a64</name>|" \
+    -e "s|<memory unit='GiB'>8</memory>|<memory unit='MiB'>256</memory>|" \
+    -e "s|<page size='1' unit='GiB' />|<page size='2' unit='MiB' />|" \
+    -e "s|<vcpu>4</vcpu>|<vcpu>2</vcpu>|" \
+    -e "s|<kernel>/path/to/standard_vm_kernel</kernel>|<kernel>$(tb_kernel)</kernel><initrd>$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz</initrd>|" \
+    -e "s|<cmdline>.*</cmdline>|<cmdline>console=ttyAMA0 panic=-1 quiet guest.steps=info,dhcp,ping,nvme-read,nvme-write,powerbutton guest.pattern=altovirt-a64-pattern-3 guest.newpattern=altovirt-a64-pattern-4</cmdline>|" \
+    -e "/<loader /d" -e "/<nvram /d" \
+    -e "s|/path/to/rootfs|/tmp/rootfs.img|" \
+    -e "s|/path/to/random_file|/dev/urandom|" \
+    -e "s|/path/to/StratoVirt_binary_file|$ALTOVIRT_ARM64_BUILD/tools/altovirt/altovirt|" \
+    -e "s|<address domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>|<address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/>|" \
+    -e "s|</devices>|$vf_hostdev<serial type='file'><source path='/tmp/a64-console.out'/></serial></devices>|" \
+    "$ALTOVIRT_SRC/tests/data/stratovirt_aarch64.xml" > /tmp/a64.xml
+diff "$ALTOVIRT_SRC/tests/data/stratovirt_aarch64.xml" /tmp/a64.xml
+! grep -q /path/to /tmp/a64.xml || fail "a placeholder path is left: $(cat /tmp/a64.xml)"
+expect_eq "the e1000e starts on its host driver" e1000e "$(current_driver "$TB_NIC")"
+out=$("$ALTOCTL" create /tmp/a64.xml 2>&1)
+expect_eq "create a64: exit status (output: $out)" 0 "$?"
+expect_eq "the managed e1000e is on vfio-pci" vfio-pci "$(current_driver "$TB_NIC")"
+wait_for 200 grep -aq GUEST-WAIT-POWERBUTTON /tmp/a64-console.out ||
+  { tail -n 30 /tmp/a64-console.out; tail -n 30 /run/altovirt/vms/a64/vmm/altovirt.log; fail "the guest did not come up to wait for its power key"; }
+grep -a GUEST- /tmp/a64-console.out
+expect_contains "every StratoVirt device is in the guest (virtio net, block, console, rng, balloon, vsock, gpu)" \
+  "-device vhost-vsock-pci" "$(cat /run/altovirt/vms/a64/supervisor.log)"
+expect_contains "the e1000e behind a root port, on its driver in the guest" "0x8086:0x10d3 class=0x020000 driver=e1000e parent=0000:00" "$(cat /tmp/a64-console.out)"
+expect_contains "DHCP lease over the managed e1000e" "GUEST-LEASE" "$(cat /tmp/a64-console.out)"
+expect_contains "the guest pings the test host over it" "GUEST-PING" "$(cat /tmp/a64-console.out)"
+expect_contains "the guest read the test host's pattern through the managed VF" "GUEST-NVME-READ altovirt-a64-pattern-3" "$(cat /tmp/a64-console.out)"
+out=$("$ALTOCTL" shutdown a64 2>&1)
+expect_eq "shutdown a64: exit status (output: $out)" 0 "$?"
+wait_for 150 sh -c "\"$ALTOCTL\" list --all | grep -q 'a64 *shut off'" || fail "a64 did not shut off: $("$ALTOCTL" list --all 2>&1)"
+expect_contains "the guest powered off on its power key (gpio-keys)" "GUEST-POWERBUTTON" "$(cat /tmp/a64-console.out)"
+expect_contains "altovirt ended as the guest powered off" "the guest powered off" "$(cat /run/altovirt/vms/a64/vmm/altovirt.log)"
+wait_for 50 driver_is "$TB_NIC" e1000e || fail "the e1000e is on $(current_driver "$TB_NIC") after shutdown, not e1000e"
+pass "the e1000e is back on its host driver"
+got=$(dd if="$ns" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0')
+expect_eq "the test host reads the guest's pattern from the namespace" altovirt-a64-pattern-4 "$got"
+out=$("$ALTOCTL" define "$ALTOVIRT_SRC/tests/data/stratovirt_x86.xml" 2>&1); rc=$?
+expect_eq "an x86_64 domain on this aarch64 host: exit status" 1 "$rc"
+expect_contains "an x86_64 domain on this aarch64 host: says why" "arch='x86_64': this host runs aarch64 guests" "$out"
+"$ALTOCTL" undefine a64 >/dev/null 2>&1
 finish
