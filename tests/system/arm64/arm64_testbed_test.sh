@@ -7,8 +7,9 @@
 # group of its own, not its PF's. Then altovirt itself (the arm64 build, ./run build-arm64) in that
 # test host: the seed scenario on arm64 (the e1000e gets a DHCP lease over MSI-X through the GICv3
 # ITS, the NVMe VF reads the pattern the test host wrote and writes one the test host reads back,
-# DMA through the SMMUv3), QMP system_powerdown reaching the guest as its power key (the PL061's
-# gpio-keys line), and an x86 kernel refused with what it is.
+# DMA through the SMMUv3), the e1000e on INTx through the GIC, QMP system_powerdown reaching the
+# guest as its power key (the PL061's gpio-keys line), an x86 kernel refused with what it is, and
+# altoctl with StratoVirt's aarch64 domain XML (host-validate first).
 . "$(dirname "$0")/../lib.sh"
 ALTOVIRT=${ALTOVIRT_ARM64_BUILD:-}/tools/altovirt/altovirt ALTOCTL=${ALTOVIRT_ARM64_BUILD:-}/tools/altoctl/altoctl
 export ALTOVIRT_STATE_DIR=/run/altovirt ALTOVIRT_CONFIG_DIR=/tmp/altovirt-domains
@@ -123,6 +124,14 @@ expect_contains "the guest read the test host's pattern through the VF" "GUEST-N
 got=$(dd if="$ns" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0')
 expect_eq "the test host reads the guest's pattern from the namespace" altovirt-a64-pattern-2 "$got"
 expect_contains "the guest powered off (PSCI SYSTEM_OFF)" "the guest powered off" "$(cat /tmp/seed.log)"
+
+step "INTx through the GIC (the guest without MSIs: pci=nomsi)"
+a64 intx info,dhcp,ping "pci=nomsi" -device vfio-pci,host="$TB_NIC"; rc=$?
+grep -a -e GUEST-LEASE -e GUEST-PING -e GUEST-FAIL /tmp/intx.out
+expect_eq "intx: exit status ($(tail -n 3 /tmp/intx.err))" 0 "$rc"
+expect_contains "DHCP lease over the e1000e's INTx" "GUEST-LEASE" "$(cat /tmp/intx.out)"
+expect_contains "pings over it" "GUEST-PING" "$(cat /tmp/intx.out)"
+expect_contains "no MSI-X vector was used" "MSI-X table 0/0" "$(cat /tmp/intx.log)"
 
 step "QMP system_powerdown is the guest's power key"
 sock=/tmp/pk.qmp
