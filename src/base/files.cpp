@@ -50,6 +50,26 @@ Result<std::vector<uint8_t>> read_bytes(const std::string& path) {
   return out;
 }
 
+Result<size_t> read_into(const std::string& path, std::span<uint8_t> dest) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, "reading {}", path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "reading {}", path);
+  if (static_cast<uint64_t>(st.st_size) > dest.size())
+    return fail("{} is {} bytes: more than the {} bytes it has to fit in", path, st.st_size, dest.size());
+  size_t have = 0;
+  while (have < dest.size()) {
+    ssize_t n = ::read(fd.get(), dest.data() + have, std::min<size_t>(dest.size() - have, 8 << 20));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, "reading {}", path);
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  return have;
+}
+
 Result<std::string> read_trimmed(const std::string& path) {
   AV_TRY_ASSIGN(std::string s, read_file(path));
   auto not_space = [](unsigned char c) { return !std::isspace(c); };

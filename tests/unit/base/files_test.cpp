@@ -32,6 +32,22 @@ TEST_F(FilesTest, AtomicWriteThenRead) {
   EXPECT_EQ(list_dir(dir_).value(), std::vector<std::string>{"state.json"});
 }
 
+TEST_F(FilesTest, ReadIntoFillsTheBufferOrRefusesAFileTooLarge) {
+  std::string p = dir_ + "/Image";
+  ASSERT_TRUE(write_file_atomic(p, "kernel bytes"));
+  std::vector<uint8_t> room(16, 0xee);
+  auto n = read_into(p, room);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 12u);
+  EXPECT_EQ(std::string(room.begin(), room.begin() + 12), "kernel bytes");
+  EXPECT_EQ(room[12], 0xee);  // past the file: untouched
+  std::vector<uint8_t> small(4, 0xee);
+  auto r = read_into(p, small);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("is 12 bytes: more than the 4 bytes"), std::string::npos) << r.error().message();
+  EXPECT_EQ(small, std::vector<uint8_t>(4, 0xee));
+}
+
 TEST_F(FilesTest, ReadTrimmedStripsSysfsNewline) {
   std::string p = dir_ + "/vendor";
   ASSERT_TRUE(write_file_atomic(p, "0x8086\n"));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,9 @@ Result<std::string> read_file(const std::string& path);
 // The whole file as bytes, read in large chunks (kernels and initrds: tens of MiB, often over a
 // network file system where every read is a round trip).
 Result<std::vector<uint8_t>> read_bytes(const std::string& path);
+// The whole file straight into `dest` (a kernel or initrd into guest RAM, with no copy in between);
+// returns its size. A file larger than `dest` is an error naming both sizes, and `dest` is untouched.
+Result<size_t> read_into(const std::string& path, std::span<uint8_t> dest);
 // The file with surrounding white space removed (sysfs attributes end with '\n').
 Result<std::string> read_trimmed(const std::string& path);
 // One write(2) of `data` to an existing file, as sysfs attributes require (the kernel acts on each
