@@ -1,4 +1,5 @@
 #include "altovirt/arch/arm64/pl011.h"
+#include "altovirt/arch/arm64/register_lanes.h"
 
 #include <algorithm>
 
@@ -23,14 +24,13 @@ void Pl011::io_read(uint64_t offset, std::span<uint8_t> data) {
   uint32_t v = 0;
   if (offset % 4 == 0 || data.size() == 1) {
     std::lock_guard lock(mutex_);
-    v = read_reg(offset & ~3ull) >> (8 * (offset & 3));
+    v = read_reg(offset & ~3ull);
   }
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(v >> (8 * i));
+  load_lanes(v, offset, data);
 }
 
 void Pl011::io_write(uint64_t offset, std::span<const uint8_t> data) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) v |= static_cast<uint32_t>(data[i]) << (8 * i);
+  const uint32_t v = store_lanes(data);
   std::lock_guard lock(mutex_);  // also serialises the backend's writes (CharBackend's contract)
   if ((offset & ~3ull) == kDr) {
     auto out = static_cast<uint8_t>(v);

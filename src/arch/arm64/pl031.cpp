@@ -1,4 +1,5 @@
 #include "altovirt/arch/arm64/pl031.h"
+#include "altovirt/arch/arm64/register_lanes.h"
 
 #include <ctime>
 
@@ -28,13 +29,11 @@ void Pl031::io_read(uint64_t offset, std::span<uint8_t> data) {
         if (offset >= 0xfe0 && offset <= 0xffc) v = kIds[((offset & ~3ull) - 0xfe0) / 4];
     }
   }
-  v >>= 8 * (offset & 3);
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(v >> (8 * i));
+  load_lanes(v, offset, data);
 }
 
 void Pl031::io_write(uint64_t offset, std::span<const uint8_t> data) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) v |= static_cast<uint32_t>(data[i]) << (8 * i);
+  const uint32_t v = store_lanes(data);
   std::lock_guard lock(mutex_);
   switch (offset & ~3ull) {
     case kMr: mr_ = v; break;

@@ -1,4 +1,5 @@
 #include "altovirt/arch/arm64/pl061.h"
+#include "altovirt/arch/arm64/register_lanes.h"
 
 #include <chrono>
 
@@ -58,8 +59,7 @@ void Pl061::io_read(uint64_t offset, std::span<uint8_t> data) {
     else if (reg == kAfsel) v = afsel_;
     else if (reg >= 0xfe0 && reg <= 0xffc) v = kIds[(reg - 0xfe0) / 4];
   }
-  v >>= 8 * (offset & 3);
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(v >> (8 * i));
+  load_lanes(v, offset, data);
 }
 
 void Pl061::io_write(uint64_t offset, std::span<const uint8_t> data) {
