@@ -127,6 +127,20 @@ Result<std::vector<uint8_t>> build_device_tree(const DeviceTreeConfig& c) {
   f.end();
   f.end();
 
+  if (c.firmware) {
+    // Two banks of 32-bit wide flash (two 16-bit parts each), as QEMU's virt board.
+    f.begin(node("flash", kFlashBase));
+    f.prop("compatible", "cfi-flash");
+    f.prop_u64s("reg", {kFlashBase, kFlashBankSize, kFlashBase + kFlashBankSize, kFlashBankSize});
+    f.prop_u32("bank-width", 4);
+    f.end();
+    f.begin(node("fw-cfg", kFwCfgBase));
+    f.prop("compatible", "qemu,fw-cfg-mmio");
+    f.prop_u64s("reg", {kFwCfgBase, kFwCfgSize});
+    f.prop_empty("dma-coherent");
+    f.end();
+  }
+
   f.begin(node("pcie", kEcamBase));
   f.prop("compatible", "pci-host-ecam-generic");
   f.prop("device_type", "pci");

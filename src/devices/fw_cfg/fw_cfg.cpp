@@ -18,7 +18,7 @@ uint64_t be_bytes(std::span<const uint8_t> d) {
 
 }  // namespace
 
-FwCfg::FwCfg(const virtio::GuestRam& ram) : ram_(ram) {
+FwCfg::FwCfg(const virtio::GuestRam& ram, Interface interface) : ram_(ram), interface_(interface) {
   items_[kSignature] = {'Q', 'E', 'M', 'U'};
   // FW_CFG_ID: bit 0 the traditional interface, bit 1 DMA (OVMF uses DMA when it is set).
   items_[kId] = le32(0x3);
@@ -115,40 +115,54 @@ const std::vector<uint8_t>* FwCfg::current_locked() const {
   return it == items_.end() ? nullptr : &it->second;
 }
 
+void FwCfg::read_data_locked(std::span<uint8_t> data) {
+  // The item's next bytes, 0 past its end (fw_cfg.rst "Data Register").
+  const auto* item = current_locked();
+  for (auto& b : data) {
+    b = item != nullptr && offset_ < item->size() ? (*item)[offset_] : 0;
+    if (item != nullptr && offset_ < item->size()) ++offset_;
+  }
+}
+
 void FwCfg::io_read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mutex_);
-  if (offset == 1) {
-    // The data port: the item's next bytes, 0 past its end (fw_cfg.rst "Data Register").
-    const auto* item = current_locked();
-    for (auto& b : data) {
-      b = item != nullptr && offset_ < item->size() ? (*item)[offset_] : 0;
-      if (item != nullptr && offset_ < item->size()) ++offset_;
-    }
-    return;
-  }
+  const uint64_t data_at = interface_ == Interface::port ? 1 : 0, dma_at = interface_ == Interface::port ? 4 : 16;
+  if (offset == data_at && (interface_ == Interface::port || data.size() <= 8)) return read_data_locked(data);
   for (size_t i = 0; i < data.size(); ++i) {
     uint64_t at = offset + i;
     // The DMA address register reads as the signature "QEMU CFG", big-endian.
-    data[i] = at >= 4 && at < 12 ? static_cast<uint8_t>(kDmaSignature >> (8 * (11 - at))) : 0;
+    data[i] = at >= dma_at && at < dma_at + 8 ? static_cast<uint8_t>(kDmaSignature >> (8 * (dma_at + 7 - at))) : 0;
+  }
+}
+
+void FwCfg::dma_register_write_locked(uint64_t at, std::span<const uint8_t> data) {
+  if (at == 0 && data.size() == 4) {
+    dma_high_ = static_cast<uint32_t>(be_bytes(data));
+  } else if (at == 4 && data.size() == 4) {
+    // The low half starts the transfer; the high half is spent (a 32-bit guest writes only this one).
+    uint64_t address = uint64_t{dma_high_} << 32 | be_bytes(data);
+    dma_high_ = 0;
+    dma_locked(address);
+  } else if (at == 0 && data.size() == 8) {
+    dma_high_ = 0;
+    dma_locked(be_bytes(data));
   }
 }
 
 void FwCfg::io_write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mutex_);
-  if (offset == 0 && (data.size() == 1 || data.size() == 2)) {
-    select_locked(static_cast<uint16_t>(data[0] | (data.size() == 2 ? data[1] << 8 : 0)));
-  } else if (offset == 4 && data.size() == 4) {
-    dma_high_ = static_cast<uint32_t>(be_bytes(data));
-  } else if (offset == 8 && data.size() == 4) {
-    // The low half starts the transfer; the high half is spent (a 32-bit guest writes only this one).
-    uint64_t address = uint64_t{dma_high_} << 32 | be_bytes(data);
-    dma_high_ = 0;
-    dma_locked(address);
-  } else if (offset == 4 && data.size() == 8) {
-    dma_high_ = 0;
-    dma_locked(be_bytes(data));
+  if (interface_ == Interface::port) {
+    if (offset == 0 && (data.size() == 1 || data.size() == 2))
+      select_locked(static_cast<uint16_t>(data[0] | (data.size() == 2 ? data[1] << 8 : 0)));  // little-endian
+    else if (offset >= 4)
+      dma_register_write_locked(offset - 4, data);
+  } else {
+    if (offset == 8 && data.size() == 2)
+      select_locked(static_cast<uint16_t>(be_bytes(data)));  // big-endian on MMIO (fw_cfg.rst)
+    else if (offset >= 16)
+      dma_register_write_locked(offset - 16, data);
   }
-  // Anything else, data port writes included (removed in QEMU 2.4), is ignored.
+  // Anything else, data register writes included (removed in QEMU 2.4), is ignored.
 }
 
 template <typename... Args>

@@ -1,7 +1,8 @@
 // The arm64 part of Machine: the `virt` board (arch/arm64/layout.h has its address map). The
 // in-kernel GICv3 with its ITS, the PL011 console, PL031 RTC and PL061 GPIO (the power key), a
 // generic ECAM PCIe host whose I/O space is memory-mapped, and a direct boot of an arm64 Image
-// with a device tree; KVM implements PSCI, the architected timer and the vCPUs' reset state.
+// with a device tree or a UEFI firmware boot (firmware_boot.cpp); KVM implements PSCI, the
+// architected timer and the vCPUs' reset state.
 //
 // Threading: as Machine (built on the main thread).
 #include <linux/kvm.h>
@@ -28,7 +29,8 @@ using namespace arch::arm64;
 // What the board keeps between its build steps.
 struct VirtState {
   std::optional<Gic> gic;
-  LoadedKernel kernel;
+  LoadedKernel kernel;  // a direct boot's
+  bool firmware = false;
 };
 VirtState& arch_state(const std::shared_ptr<void>& p) { return *static_cast<VirtState*>(p.get()); }
 
@@ -51,8 +53,12 @@ constexpr uint64_t core_reg(size_t offset) {
 }  // namespace
 
 Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
-  if (o.firmware) return fail("-drive if=pflash: UEFI firmware is not supported on arm64 yet; boot with -kernel");
-  if (o.kernel.empty()) return fail("arm64: give the kernel with -kernel (an arm64 Linux Image)");
+  if (o.kernel.empty() && !o.firmware)
+    return fail("arm64: give the kernel with -kernel (an arm64 Linux Image), or UEFI firmware with -drive if=pflash "
+                "(AAVMF_CODE.fd and a copy of AAVMF_VARS.fd)");
+  if (!o.debugcon.empty())
+    return fail("-debugcon {}: the debug console port (0x402) is x86's; AAVMF's debug builds print to the serial console",
+                o.debugcon);
   if (o.ram > kMaxRam) return fail("-m {}: the arm64 virt board holds at most {} GiB of RAM", o.ram, kMaxRam / GiB);
   int max_vcpus = kvm.check(KVM_CAP_MAX_VCPUS);
   if (max_vcpus > 0 && o.cpus > static_cast<unsigned>(max_vcpus))
@@ -90,37 +96,50 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
 
 Status Machine::add_platform_functions(std::set<unsigned>&) { return ok(); }
 
-Status Machine::load_guest(const kvm::Kvm&, const VmOptions& o) {
+Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
   VirtState& arch = arch_state(arch_);
-  // Bus numbers and BARs are left to the guest, as on QEMU's virt board without firmware: Linux's
-  // generic ECAM host driver renumbers every bus and reassigns every BAR (PCI_REASSIGN_ALL_BUS)
-  // whatever it finds, and BARs placed here first would only move under it, overlapping each
-  // other on the way. Until the guest programs them, BARs and bridges decode nothing.
-  AV_TRY_ASSIGN(arch.kernel, load_image(o.kernel, o.initrd, memory_, kRamBase, o.ram));
+  // Bus numbers and BARs are left to the guest, as on QEMU's virt board: Linux's generic ECAM host
+  // driver renumbers every bus and reassigns every BAR (PCI_REASSIGN_ALL_BUS) whatever it finds,
+  // UEFI firmware enumerates them itself, and BARs placed here first would only move under either,
+  // overlapping each other on the way. Until the guest programs them, BARs and bridges decode nothing.
   DeviceTreeConfig dt;
   dt.cpus = o.cpus;
   dt.ram_size = o.ram;
-  dt.cmdline = o.append;
-  dt.initrd = arch.kernel.initrd;
   dt.its = arch.gic->has_its();
   dt.last_bus = static_cast<unsigned>(kEcamSize / MiB - 1);
+  uint64_t dtb_at = kRamBase;  // firmware: where ArmVirtQemu reads it
+  if (o.firmware) {
+    // The kernel, initrd and command line go to the firmware over fw_cfg (arm64/firmware_boot.cpp).
+    AV_TRY(load_firmware(kvm, o));
+    arch.firmware = true;
+    dt.firmware = true;
+  } else {
+    AV_TRY_ASSIGN(arch.kernel, load_image(o.kernel, o.initrd, memory_, kRamBase, o.ram));
+    dt.cmdline = o.append;
+    dt.initrd = arch.kernel.initrd;
+    dtb_at = arch.kernel.dtb;
+  }
   AV_TRY_ASSIGN(std::vector<uint8_t> blob, build_device_tree(dt));
-  AV_TRY(memory_.write(arch.kernel.dtb, blob));
+  AV_TRY(memory_.write(dtb_at, blob));
   return ok();
 }
 
 Status Machine::create_vcpus(const kvm::Kvm&, const VmOptions&) {
   VirtState& arch = arch_state(arch_);
   // booting.rst: x0 = the device tree, x1..x3 = 0, the PC at the image; KVM's reset state has the
-  // MMU off and every exception masked at EL1h. (The vCPUs exist since create_platform.)
-  AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.pc)), arch.kernel.entry));
-  AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.regs[0])), arch.kernel.dtb));
+  // MMU off and every exception masked at EL1h. (The vCPUs exist since create_platform.) Firmware
+  // starts at the bottom of its flash, x0 at the tree as QEMU passes it.
+  const uint64_t pc = arch.firmware ? kFlashBase : arch.kernel.entry;
+  const uint64_t dtb = arch.firmware ? kRamBase : arch.kernel.dtb;
+  AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.pc)), pc));
+  AV_TRY(vcpus_[0].set_one_reg(core_reg(offsetof(kvm_regs, regs.regs[0])), dtb));
   return ok();
 }
 
 std::string Machine::platform_summary() const {
   const VirtState& arch = arch_state(arch_);
-  return fmt::format("arm64 virt board, GICv3{}", arch.gic && arch.gic->has_its() ? " with ITS" : " without ITS");
+  return fmt::format("arm64 virt board, GICv3{}{}", arch.gic && arch.gic->has_its() ? " with ITS" : " without ITS",
+                     arch.firmware ? ", UEFI firmware" : "");
 }
 
 VcpuState Machine::read_state(const kvm::Vcpu& v) {

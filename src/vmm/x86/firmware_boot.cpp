@@ -29,6 +29,7 @@
 #include "altovirt/devices/pflash.h"
 #include "altovirt/virtio/guest_ram.h"
 #include "altovirt/vmm/machine.h"
+#include "firmware_flash.h"
 #include "x86/pc_state.h"
 
 namespace altovirt::vmm {
@@ -39,10 +40,7 @@ constexpr uint64_t k4GiB = 4 * boot::GiB;
 
 // What lives as long as the machine (in Machine::keep_, destroyed before the VM).
 struct FirmwareState {
-  std::shared_ptr<devices::Pflash> code, vars;
-  std::optional<kvm::MemorySlot> code_slot;
-  std::mutex vars_mutex;  // vars_slot: changed by the store's mode listener on a vCPU thread
-  std::optional<kvm::MemorySlot> vars_slot;
+  FirmwareFlash flash;
   std::unique_ptr<virtio::KvmGuestRam> ram;
   std::shared_ptr<devices::FwCfg> fw_cfg;
 };
@@ -92,53 +90,26 @@ Status Machine::add_firmware_chipset(uint16_t pm_base) {
 
 Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boot::AcpiConfig& acpi) {
   const FirmwareSpec& spec = *o.firmware;
-  if (kvm.check(KVM_CAP_READONLY_MEM) <= 0)
-    return fail("-drive {}: this host's KVM has no read-only memory slots (KVM_CAP_READONLY_MEM), which firmware flash "
-                "needs", spec.code.text);
   auto fw = std::make_shared<FirmwareState>();
+  FirmwareFlash& flash = fw->flash;
   AV_TRY_ASSIGN(auto code, devices::Pflash::open(spec.code.file, spec.code.readonly, "-drive if=pflash,unit=0"));
-  fw->code = std::move(code);
-  uint64_t total = fw->code->size();
+  flash.code = std::move(code);
+  uint64_t total = flash.code->size();
   if (spec.vars) {
     AV_TRY_ASSIGN(auto vars, devices::Pflash::open(spec.vars->file, false, "-drive if=pflash,unit=1"));
-    fw->vars = std::move(vars);
-    total += fw->vars->size();
+    flash.vars = std::move(vars);
+    total += flash.vars->size();
   }
   // OVMF's code has its variable store's address built in (PcdOvmfFdBaseAddress): the two halves
   // of one build fill 2 MiB or 4 MiB exactly, which is what a mismatched pair gets wrong.
-  if (fw->vars && total != 2 * boot::MiB && total != 4 * boot::MiB)
+  if (flash.vars && total != 2 * boot::MiB && total != 4 * boot::MiB)
     return fail("-drive {} and -drive {}: the code ({} KiB) and variables ({} KiB) are not halves of one firmware build "
                 "(together 2 MiB or 4 MiB, e.g. OVMF_CODE_4M.fd with OVMF_VARS_4M.fd)",
-                spec.code.text, spec.vars->text, fw->code->size() / 1024, fw->vars->size() / 1024);
+                spec.code.text, spec.vars->text, flash.code->size() / 1024, flash.vars->size() / 1024);
   if (total > 16 * boot::MiB) return fail("-drive {}: {} MiB of flash does not fit below 4 GiB", spec.code.text, total >> 20);
-
-  const uint64_t code_base = k4GiB - fw->code->size();
-  AV_TRY_ASSIGN(kvm::MemorySlot cs, vm_->map_memory(code_base, fw->code->size(), fw->code->contents().data(), true,
-                                                    "firmware code flash"));
-  fw->code_slot = std::move(cs);
-  AV_TRY(mmio_.add(code_base, fw->code->size(), "pflash code", fw->code));  // writes: dropped by the flash
-  if (fw->vars) {
-    const uint64_t vars_base = code_base - fw->vars->size();
-    auto map_vars = [this, vars_base, state = fw.get()]() -> Status {
-      AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(vars_base, state->vars->size(), state->vars->contents().data(),
-                                                       true, "firmware variable flash"));
-      state->vars_slot = std::move(s);
-      return ok();
-    };
-    {
-      std::lock_guard lock(fw->vars_mutex);
-      AV_TRY(map_vars());
-    }
-    fw->vars->set_mode_listener([map_vars, state = fw.get()](bool array) {
-      std::lock_guard lock(state->vars_mutex);
-      if (!array) {
-        state->vars_slot.reset();  // reads exit to the flash, which answers with its status
-      } else if (!state->vars_slot) {
-        if (auto s = map_vars(); !s) log::warn("vmm", "{}: the variable store's reads keep exiting", s.error().message());
-      }
-    });
-    AV_TRY(mmio_.add(vars_base, fw->vars->size(), "pflash vars", fw->vars));
-  }
+  // The code ends at 4 GiB (the reset vector 0xFFFFFFF0 is inside it), the variables right below.
+  const uint64_t code_base = k4GiB - flash.code->size();
+  AV_TRY(map_firmware_flash(kvm, flash, code_base, flash.vars ? code_base - flash.vars->size() : 0));
 
   // fw_cfg: what the firmware learns of the machine.
   using devices::FwCfg;
@@ -179,8 +150,8 @@ Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boo
     }
     AV_TRY(pio_.add(devices::DebugCon::kPort, 1, "debugcon 0x402", std::make_shared<devices::DebugCon>(std::move(sink))));
   }
-  log::info("vmm", "UEFI firmware: {} ({} KiB) at {:#x}{}", spec.code.file, fw->code->size() / 1024, code_base,
-            fw->vars ? fmt::format(", variables {} ({} KiB) below it", spec.vars->file, fw->vars->size() / 1024)
+  log::info("vmm", "UEFI firmware: {} ({} KiB) at {:#x}{}", spec.code.file, flash.code->size() / 1024, code_base,
+            flash.vars ? fmt::format(", variables {} ({} KiB) below it", spec.vars->file, flash.vars->size() / 1024)
                      : std::string(", no variable store (the firmware keeps its variables in RAM)"));
   keep_.push_back(std::move(fw));
   return ok();

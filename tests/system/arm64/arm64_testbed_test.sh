@@ -155,6 +155,38 @@ out=$("$ALTOVIRT" -m 256M -kernel /tmp/bzImage 2>&1); rc=$?
 expect_eq "an x86 kernel: exit status" 1 "$rc"
 expect_contains "an x86 kernel: says what it is" "not an arm64 Linux Image (no 'ARM\\x64' magic at byte 56); it is an x86 bzImage" "$out"
 
+step "UEFI firmware (AAVMF) on the virt board: the kernel through fw_cfg, an EFI variable kept in flash"
+# Debian's AAVMF_CODE.fd and a copy of AAVMF_VARS.fd (testbed/arm64-assets copies them from
+# qemu-efi-aarch64), on the test host's tmpfs: the firmware boots the kernel altovirt hands it over
+# fw_cfg, the guest runs under UEFI and writes a non-volatile variable (VirtNorFlashDxe programs
+# the flash); a second VM on the same store reads it back, reboots (PSCI SYSTEM_RESET: the machine
+# is rebuilt and the firmware runs again) and reads it again.
+efi_dir=$ALTOVIRT_BUILD/testbed/arm64/$(uname -r)/efi
+[ -s "$efi_dir/AAVMF_CODE.fd" ] && [ -s "$efi_dir/AAVMF_VARS.fd" ] || fail "no AAVMF_CODE.fd or AAVMF_VARS.fd in $efi_dir (testbed/arm64-assets)"
+cp "$efi_dir/AAVMF_CODE.fd" /tmp/AAVMF_CODE.fd
+cp "$efi_dir/AAVMF_VARS.fd" /tmp/AAVMF_VARS.fd
+cp /tmp/AAVMF_VARS.fd /tmp/a64_VARS.fd
+efi_drives=(-drive if=pflash,format=raw,unit=0,file=/tmp/AAVMF_CODE.fd,readonly=on -drive if=pflash,format=raw,unit=1,file=/tmp/a64_VARS.fd)
+out=$("$ALTOVIRT" -m 256M -drive if=pflash,format=raw,unit=0,file=/tmp/AAVMF_CODE.fd,readonly=on 2>&1); rc=$?
+expect_eq "AAVMF without its variable store: exit status" 1 "$rc"
+expect_contains "AAVMF without its variable store: says what to add" "AAVMF needs its variable store too" "$out"
+start=$SECONDS
+a64 efi1 efi,info,efivar-write "guest.newpattern=a64-efi-var-1" "${efi_drives[@]}"; rc=$?
+grep -a GUEST- /tmp/efi1.out
+echo "# altovirt start through AAVMF to the guest's power-off: $((SECONDS - start)) s"
+expect_eq "through AAVMF: exit status ($(tail -n 3 /tmp/efi1.err))" 0 "$rc"
+expect_contains "the board booted firmware" "arm64 virt board, GICv3 with ITS, UEFI firmware" "$(cat /tmp/efi1.log)"
+expect_contains "the guest booted under UEFI" "GUEST-EFI yes 64-bit" "$(cat /tmp/efi1.out)"
+expect_contains "the guest wrote an EFI variable" "GUEST-EFIVAR-WRITTEN a64-efi-var-1" "$(cat /tmp/efi1.out)"
+expect_contains "the guest powered off" "the guest powered off" "$(cat /tmp/efi1.log)"
+a64 efi2 efivar-read,reboot "" "${efi_drives[@]}" &
+vm=$!
+wait_for 300 sh -c '[ "$(grep -ac "GUEST-EFIVAR a64-efi-var-1" /tmp/efi2.out)" -ge 2 ]' ||
+  { tail -n 30 /tmp/efi2.out; tail -n 30 /tmp/efi2.log; kill "$vm"; fail "the second VM did not read the variable in two boots"; }
+kill -TERM "$vm" 2>/dev/null
+wait_pid 60 "$vm" "altovirt (efi2)"
+pass "a second VM read the variable back from the store, before and after a reboot through the firmware"
+
 step "altoctl on arm64: StratoVirt's aarch64 domain XML, edited, with the e1000e and the NVMe VF as managed hostdevs"
 tb_unbind_vfio "$TB_NIC"  # back to e1000e, as a host has it before altoctl detaches it
 wait_for 30 driver_is "$TB_NIC" e1000e || fail "the e1000e did not go back to e1000e (on $(current_driver "$TB_NIC"))"

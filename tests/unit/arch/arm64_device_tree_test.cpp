@@ -98,5 +98,22 @@ TEST(Arm64DeviceTree, PowerKeyIsGpioLineThreeOfThePl061) {
   EXPECT_EQ(t.cells("/pl061@9030000", "interrupts"), (std::vector<uint32_t>{0, kGpioSpi, 4}));
 }
 
+// With UEFI firmware the tree also names the flash banks (ArmVirtPkg's NorFlashQemuLib: "cfi-flash",
+// the code bank at 0, the variables at 64 MiB) and fw_cfg ("qemu,fw-cfg-mmio"); without, neither.
+TEST(Arm64DeviceTree, FirmwareBootAddsFlashBanksAndFwCfg) {
+  DeviceTreeConfig c = two_cpus();
+  c.firmware = true;
+  Tree t = build(c);
+  EXPECT_EQ(t.str("/flash@0", "compatible"), "cfi-flash");
+  EXPECT_EQ(t.cells("/flash@0", "reg"), (std::vector<uint32_t>{0, 0, 0, 0x4000000, 0, 0x4000000, 0, 0x4000000}));
+  EXPECT_EQ(t.cells("/flash@0", "bank-width"), (std::vector<uint32_t>{4}));
+  EXPECT_EQ(t.str("/fw-cfg@9020000", "compatible"), "qemu,fw-cfg-mmio");
+  EXPECT_EQ(t.cells("/fw-cfg@9020000", "reg"), (std::vector<uint32_t>{0, 0x9020000, 0, 0x18}));
+  EXPECT_GE(fdt_getprop(t.fdt(), t.node("/fw-cfg@9020000"), "dma-coherent", nullptr) != nullptr, true);
+  Tree direct = build(two_cpus());
+  EXPECT_LT(direct.node("/flash@0"), 0);
+  EXPECT_LT(direct.node("/fw-cfg@9020000"), 0);
+}
+
 }  // namespace
 }  // namespace altovirt::arch::arm64

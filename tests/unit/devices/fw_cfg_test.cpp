@@ -178,3 +178,49 @@ TEST_F(FwCfgTest, SixtyFourBitAddressWriteAndReset) {
 
 }  // namespace
 }  // namespace altovirt::devices
+
+namespace altovirt::devices {
+namespace {
+
+// The memory-mapped registers as ArmVirtPkg's QemuFwCfgLib uses them on the arm64 virt board: a
+// big-endian selector at +8, 8-byte data reads at +0, one 64-bit big-endian DMA write at +16.
+TEST(FwCfgMmioTest, SelectorDataAndDmaAtTheirMmioOffsets) {
+  FakeRam ram{kBase, 0x10000};
+  FwCfg cfg{ram, FwCfg::Interface::mmio};
+  ASSERT_TRUE(cfg.add_file("etc/arm", {'a', 'r', 'm', '6', '4', '!', '!', '!', '?'}));
+  const uint8_t sel[2] = {0x00, 0x20};  // key 0x20, big-endian
+  cfg.io_write(8, sel);
+  uint8_t eight[8];
+  cfg.io_read(0, eight);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(eight), 8), "arm64!!!") << "a 64-bit read gives 8 bytes in order";
+  uint8_t one;
+  cfg.io_read(0, std::span<uint8_t>(&one, 1));
+  EXPECT_EQ(one, '?');
+  // A little-endian selector (x86's) would have picked key 0x2000, which does not exist.
+  const uint8_t sel_le[2] = {0x20, 0x00};
+  cfg.io_write(8, sel_le);
+  cfg.io_read(0, std::span<uint8_t>(&one, 1));
+  EXPECT_EQ(one, 0) << "key 0x2000 is no item";
+  // The DMA register reads as "QEMU CFG".
+  uint8_t sig[8];
+  cfg.io_read(16, sig);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(sig), 8), "QEMU CFG");
+  // DMA: select the file and read 5 bytes.
+  uint32_t c = htobe32(uint32_t{FwCfg::kFirstFile} << 16 | FwCfg::kDmaSelect | FwCfg::kDmaRead), l = htobe32(5);
+  uint64_t a = htobe64(kBuf);
+  std::memcpy(ram.at(kReq), &c, 4);
+  std::memcpy(ram.at(kReq) + 4, &l, 4);
+  std::memcpy(ram.at(kReq) + 8, &a, 8);
+  uint64_t req = htobe64(kReq);
+  cfg.io_write(16, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&req), 8));
+  EXPECT_EQ(be32toh(ram.get<uint32_t>(kReq)), 0u) << "done without error";
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(ram.at(kBuf)), 5), "arm64");
+  // The port interface's offsets mean nothing here: a write at +0 (x86's selector) selects nothing.
+  cfg.io_write(0, sel);
+  cfg.io_write(8, sel);
+  cfg.io_read(0, std::span<uint8_t>(&one, 1));
+  EXPECT_EQ(one, 'a') << "the selector at +8 rewound the item";
+}
+
+}  // namespace
+}  // namespace altovirt::devices

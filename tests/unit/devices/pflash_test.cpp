@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -151,6 +152,116 @@ TEST_F(PflashTest, ImageFileChecks) {
     ASSERT_FALSE(ro);
     EXPECT_NE(ro.error().message().find("must be writable"), std::string::npos) << ro.error().message();
   }
+}
+
+}  // namespace
+}  // namespace altovirt::devices
+
+namespace altovirt::devices {
+namespace {
+
+// The arm64 wiring, driven the way ArmVirtPkg's VirtNorFlashDxe drives it: every command written
+// 32 bits wide to both 16-bit parts ((cmd << 16) | cmd), status read 32 bits wide, 256 KiB blocks.
+class AavmfFlashTest : public PflashTest {
+ protected:
+  static constexpr uint64_t kBlock = 256 * 1024;
+  void SetUp() override {
+    PflashTest::SetUp();
+    std::vector<uint8_t> image(4 * kBlock, 0x5a);
+    write_file(path, image);
+  }
+  static void cmd(Pflash& f, uint64_t off, uint32_t c) { put32(f, off, c << 16 | c); }
+  static void put32(Pflash& f, uint64_t off, uint32_t v) {
+    uint8_t b[4];
+    std::memcpy(b, &v, 4);
+    f.io_write(off, b);
+  }
+  static uint32_t get32(Pflash& f, uint64_t off) {
+    uint8_t b[4];
+    f.io_read(off, b);
+    uint32_t v;
+    std::memcpy(&v, b, 4);
+    return v;
+  }
+};
+
+TEST_F(AavmfFlashTest, UnlockEraseAndBufferedProgramAsVirtNorFlashDxe) {
+  auto f = Pflash::open(path, false, "<nvram>", Pflash::aavmf());
+  ASSERT_TRUE(f) << f.error().message();
+  Pflash& fl = **f;
+  const uint64_t block = 2 * kBlock;
+  // NorFlashBlockIsLocked: read identifier at word 2 (byte 8) of the block: both parts unlocked.
+  cmd(fl, block + 8, 0x90);
+  EXPECT_EQ(get32(fl, block + 8), 0u);
+  EXPECT_EQ(get32(fl, block), uint32_t{Pflash::kIntelMaker} << 16 | Pflash::kIntelMaker) << "word 0: the maker, both parts";
+  // NorFlashUnlockSingleBlock: lock setup, unlock, then the status shows ready in both halves.
+  cmd(fl, block, 0x60);
+  cmd(fl, block, 0xd0);
+  cmd(fl, 0, 0x70);
+  EXPECT_EQ(get32(fl, 0), 0x00800080u);
+  cmd(fl, 0, 0xff);
+  // NorFlashEraseSingleBlock.
+  cmd(fl, block, 0x20);
+  cmd(fl, block, 0xd0);
+  cmd(fl, 0, 0x70);
+  EXPECT_EQ(get32(fl, 0) & 0x00b000b0u, 0x00800080u) << "ready, no erase or program error";
+  cmd(fl, 0, 0xff);
+  EXPECT_EQ(fl.contents()[block], 0xff);
+  EXPECT_EQ(fl.contents()[block + kBlock - 1], 0xff) << "the whole 256 KiB block";
+  EXPECT_EQ(fl.contents()[block - 1], 0x5a) << "the block before it untouched";
+  EXPECT_EQ(fl.contents()[block + kBlock], 0x5a) << "the block after it untouched";
+  // NorFlashWriteBuffer: setup (the buffer is free: status bit 7 read back at the target), the
+  // count (words - 1, in both parts), the words, the confirm, the status, read array.
+  const uint64_t target = block + 0x80;
+  cmd(fl, target, 0xe8);
+  EXPECT_EQ(get32(fl, target) & 0x80, 0x80u);
+  cmd(fl, target, 3);
+  for (uint32_t i = 0; i < 4; ++i) put32(fl, target + 4 * i, 0x11223344u + i);
+  cmd(fl, 0, 0xd0);
+  cmd(fl, 0, 0x70);
+  EXPECT_EQ(get32(fl, 0), 0x00800080u) << "no error bits";
+  cmd(fl, 0, 0x50);
+  cmd(fl, 0, 0xff);
+  EXPECT_TRUE(fl.array_mode());
+  for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(get32(fl, target + 4 * i), 0x11223344u + i) << "word " << i;
+  EXPECT_EQ(get32(fl, target + 16), 0xffffffffu) << "nothing past the count";
+  // NorFlashWriteSingleWord.
+  cmd(fl, block + 0x200, 0x40);
+  put32(fl, block + 0x200, 0xcafef00d);
+  cmd(fl, 0, 0xff);
+  EXPECT_EQ(get32(fl, block + 0x200), 0xcafef00du);
+  // All of it is in the file.
+  auto bytes = read_file(path);
+  uint32_t w;
+  std::memcpy(&w, &bytes[target + 12], 4);
+  EXPECT_EQ(w, 0x11223347u);
+}
+
+TEST_F(AavmfFlashTest, BufferedProgramWithoutConfirmIsASequenceError) {
+  auto f = Pflash::open(path, false, "<nvram>", Pflash::aavmf());
+  ASSERT_TRUE(f);
+  Pflash& fl = **f;
+  cmd(fl, 0, 0xe8);
+  cmd(fl, 0, 0);          // one word
+  put32(fl, 0, 0x1234);   // the word
+  cmd(fl, 0, 0xff);       // not the confirm
+  EXPECT_EQ(get32(fl, 0) & 0x30, 0x30u) << "SR.4 and SR.5";
+  // A count beyond the part's buffer is refused before any word lands.
+  cmd(fl, 0, 0x50);
+  cmd(fl, 4 * 64, 0xe8);
+  cmd(fl, 4 * 64, 0xffff);
+  EXPECT_EQ(get32(fl, 0) & 0x30, 0x30u);
+  put32(fl, 4 * 64, 0);
+  cmd(fl, 0, 0x50);
+  EXPECT_EQ(fl.contents()[4 * 64], 0x5a) << "the word after a refused count is no data";
+}
+
+TEST_F(AavmfFlashTest, ImageMustBeWholeBlocks) {
+  write_file(path, std::vector<uint8_t>(kBlock + 4096, 0));
+  auto f = Pflash::open(path, false, "<nvram>", Pflash::aavmf());
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message().find("256 KiB"), std::string::npos) << f.error().message();
+  EXPECT_NE(f.error().message().find("AAVMF_VARS.fd"), std::string::npos) << f.error().message();
 }
 
 }  // namespace

@@ -58,6 +58,8 @@ struct AcpiConfig;  // x86 (boot/acpi.h)
 
 namespace altovirt::vmm {
 
+struct FirmwareFlash;  // firmware_flash.h
+
 enum class ExitKind { poweroff, reset, stopped, error };
 
 struct MachineExit {
@@ -218,6 +220,11 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // -device functions), then the flash, fw_cfg and its items (after them, with the ACPI tables).
   Status add_firmware_chipset(uint16_t pm_base);
   Status load_firmware(const kvm::Kvm& kvm, const VmOptions& options, const boot::AcpiConfig& acpi);
+  // arm64 (arm64/firmware_boot.cpp): AAVMF's flash banks and fw_cfg; the tree is the board's.
+  Status load_firmware(const kvm::Kvm& kvm, const VmOptions& options);
+  // Both boards (firmware_flash.cpp): maps the firmware's opened flash banks at the board's
+  // addresses; `flash` must live as long as the machine (its listener refers to it).
+  Status map_firmware_flash(const kvm::Kvm& kvm, FirmwareFlash& flash, uint64_t code_base, uint64_t vars_base);
   // Notes a placed device's part in the firmware's boot order: a root port's node, a bootindex=
   // device's path (a hot-added one counts from the next reset, as in QEMU).
   void note_boot_device(pci::PciDevice& device, const DeviceSpec& spec, const pci::PciAddress& at, bool bridge);

@@ -8,6 +8,10 @@
 //       (OVMF reads NB_CPUS 0 as "absent"; 0xff would make it wait for 65535 CPUs)
 //   +4  DMA address, big-endian: a 32-bit write at +4 sets the high half, one at +8 the low half and
 //       starts the transfer; a 64-bit write at +4 does both. Reading +4..+11 gives "QEMU CFG".
+// Registers, memory-mapped (arm64's virt board; fw_cfg.rst "Register Locations", 0x18 bytes):
+//   +0   data: 1, 2, 4 or 8 bytes read give the item's next bytes in order (string-preserving)
+//   +8   selector, a 16-bit big-endian write
+//   +16  DMA address, big-endian: a 64-bit write, or 32-bit writes at +16 (high) and +20 (low, starts)
 // A DMA transfer reads struct FWCfgDmaAccess {be32 control; be32 length; be64 address} from guest
 // memory; control's bit 3 (select) selects the item in bits 31:16 first, then bit 1 (read) copies
 // `length` bytes of the item to `address` (zero-filled past the item's end), bit 2 (skip) moves on
@@ -39,8 +43,10 @@ namespace altovirt::devices {
 
 class FwCfg : public IoHandler {
  public:
+  enum class Interface { port, mmio };
   static constexpr uint16_t kPortBase = 0x510;
   static constexpr uint64_t kPortSize = 12;  // selector, data, (pad), DMA address 0x514..0x51b
+  static constexpr uint64_t kMmioSize = 0x18;  // data, selector, DMA address
   // Keys (fw_cfg.rst and QEMU include/standard-headers/linux/qemu_fw_cfg.h).
   static constexpr uint16_t kSignature = 0x00, kId = 0x01, kRamSize = 0x03, kNbCpus = 0x05, kMaxCpus = 0x0f,
                             kBootMenu = 0x0e, kKernelSize = 0x08, kInitrdSize = 0x0b, kKernelData = 0x11,
@@ -53,7 +59,7 @@ class FwCfg : public IoHandler {
                             kDmaWrite = 1u << 4;
   static constexpr uint64_t kDmaSignature = 0x51454d5520434647ull;  // "QEMU CFG", read big-endian at +4
 
-  explicit FwCfg(const virtio::GuestRam& ram);
+  explicit FwCfg(const virtio::GuestRam& ram, Interface interface = Interface::port);
 
   // Sets a numeric item (key < kFirstFile): the bytes as the firmware reads them.
   Status set_item(uint16_t key, std::vector<uint8_t> data);
@@ -85,6 +91,9 @@ class FwCfg : public IoHandler {
     uint16_t key;
   };
   void select_locked(uint16_t key);
+  void read_data_locked(std::span<uint8_t> data);
+  // A write to the DMA address register, `at` bytes into it (0: the high half, 4: the low half).
+  void dma_register_write_locked(uint64_t at, std::span<const uint8_t> data);
   const std::vector<uint8_t>* current_locked() const;
   void rebuild_directory_locked();
   void dma_locked(uint64_t address);
@@ -92,6 +101,7 @@ class FwCfg : public IoHandler {
   void guest_error(fmt::format_string<Args...> f, Args&&... args);
 
   const virtio::GuestRam& ram_;
+  const Interface interface_;
   std::mutex mutex_;
   std::map<uint16_t, std::vector<uint8_t>> items_;
   std::vector<File> files_;
