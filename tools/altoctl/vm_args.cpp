@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 
@@ -18,9 +19,6 @@ Status check_runnable(const config::DomainConfig& c) {
   std::vector<std::string> problems;
   if (c.machine == config::Machine::pc)
     problems.push_back("<os><type machine='pc'>: altovirt emulates q35 only; use machine='q35'");
-  if (c.machine == config::Machine::virt && c.firmware)
-    problems.push_back("<os><loader>: UEFI firmware on the arm64 board is not supported yet; remove <loader> (and "
-                       "<nvram>) to boot the <kernel> directly");
   if (problems.empty()) return ok();
   std::string m = fmt::format("domain '{}' uses what altovirt does not implement yet:", c.name);
   for (auto& p : problems) m += "\n  " + p;
@@ -71,18 +69,30 @@ std::string nvram_file(const config::DomainConfig& c) {
   return fmt::format("{}/{}_VARS.fd", env != nullptr && *env != 0 ? env : "/var/lib/altovirt/nvram", c.name);
 }
 
-config::DomainConfig with_nvram_path(config::DomainConfig c) {
+config::DomainConfig with_nvram_path(config::DomainConfig c, const std::vector<std::string>& descriptor_dirs) {
+  // arm64's firmware (AAVMF) keeps its variables only in flash: a <loader> without <nvram> gets the
+  // store its firmware descriptor names as template, at the default path, as libvirt does.
+  if (c.firmware && !c.firmware->nvram && c.arch == "aarch64")
+    if (auto d = host::find_firmware_descriptor(c.firmware->loader, descriptor_dirs); d && !d->nvram_template.empty()) {
+      c.firmware->nvram = true;
+      c.firmware->nvram_template = d->nvram_template;
+    }
   if (c.firmware && c.firmware->nvram) c.firmware->nvram_path = nvram_file(c);
   return c;
 }
 
 Status prepare_nvram(const config::DomainConfig& c) {
+  if (c.firmware && !c.firmware->nvram && c.arch == "aarch64")
+    return fail("<loader>{}</loader>: arm64 UEFI firmware (AAVMF) keeps its variables in a flash store, and no firmware "
+                "descriptor in {} names a template for it: add <nvram template='/usr/share/AAVMF/AAVMF_VARS.fd'/>",
+                c.firmware->loader, fmt::join(host::firmware_descriptor_dirs(), ", "));
   std::string path = nvram_file(c);
   if (path.empty() || path_exists(path)) return ok();
   const std::string& tmpl = c.firmware->nvram_template;
   if (tmpl.empty())
     return fail("<nvram>: the variable store {} does not exist and no template= says what to make it from (e.g. "
-                "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>)", path);
+                "<nvram template='{}'>)",
+                path, c.arch == "aarch64" ? "/usr/share/AAVMF/AAVMF_VARS.fd" : "/usr/share/OVMF/OVMF_VARS_4M.fd");
   auto data = read_file(tmpl);
   if (!data) return fail("<nvram template='{}'>: the template cannot be read: {}", tmpl, data.error().message());
   if (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) AV_TRY(make_dirs(path.substr(0, slash)));

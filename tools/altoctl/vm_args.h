@@ -8,6 +8,7 @@
 
 #include "altovirt/base/error.h"
 #include "altovirt/config/domain.h"
+#include "altovirt/host/firmware_descriptor.h"
 #include "vm_store.h"
 
 namespace altoctl {
@@ -37,10 +38,14 @@ altovirt::Status check_hugetlbfs(const altovirt::config::DomainConfig& config);
 // domain has no <nvram>.
 std::string nvram_file(const altovirt::config::DomainConfig& config);
 // The domain with its <nvram> path filled in (as libvirt writes it at define time), so that its
-// running XML and altovirt's -drive name the file.
-altovirt::config::DomainConfig with_nvram_path(altovirt::config::DomainConfig config);
+// running XML and altovirt's -drive name the file. An aarch64 domain's <loader> without <nvram>
+// gets one, its template from the loader's firmware descriptor (looked for in `descriptor_dirs`).
+altovirt::config::DomainConfig with_nvram_path(altovirt::config::DomainConfig config,
+                                               const std::vector<std::string>& descriptor_dirs =
+                                                   altovirt::host::firmware_descriptor_dirs());
 // Before a start: a variable store that does not exist yet is copied from <nvram template=...>
-// (mode 0600, its directory made); a missing template, or none given, is an error naming both.
+// (mode 0600, its directory made); a missing template, or none given, is an error naming both, as
+// is an aarch64 <loader> left without a store (no descriptor named its template).
 altovirt::Status prepare_nvram(const altovirt::config::DomainConfig& config);
 
 std::string emulator_path(const altovirt::config::DomainConfig& config, const std::string& self_exe);

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "altovirt/base/error.h"
+#include "altovirt/host/firmware_descriptor.h"
 
 namespace altovirt::tool {
 
 // `option` names the -drive in the message. `dirs`: where descriptors are looked for.
 Status check_firmware_descriptor(const std::string& code_file, const std::string& option,
-                                 const std::vector<std::string>& dirs = {"/usr/share/qemu/firmware",
-                                                                         "/etc/qemu/firmware"});
+                                 const std::vector<std::string>& dirs = host::firmware_descriptor_dirs());
 
 }  // namespace altovirt::tool

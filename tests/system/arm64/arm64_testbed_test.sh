@@ -182,9 +182,11 @@ expect_contains "the guest powered off" "the guest powered off" "$(cat /tmp/efi1
 a64 efi2 efivar-read,reboot "" "${efi_drives[@]}" &
 vm=$!
 wait_for 300 sh -c '[ "$(grep -ac "GUEST-EFIVAR a64-efi-var-1" /tmp/efi2.out)" -ge 2 ]' ||
-  { tail -n 30 /tmp/efi2.out; tail -n 30 /tmp/efi2.log; kill "$vm"; fail "the second VM did not read the variable in two boots"; }
-kill -TERM "$vm" 2>/dev/null
+  { tail -n 30 /tmp/efi2.out; tail -n 30 /tmp/efi2.log; pkill -f "serial file:/tmp/[e]fi2.out"; fail "the second VM did not read the variable in two boots"; }
+# $vm is the subshell running a64; timeout passes the TERM on to altovirt.
+pkill -TERM -f "serial file:/tmp/[e]fi2.out" 2>/dev/null
 wait_pid 60 "$vm" "altovirt (efi2)"
+wait_for 30 sh -c '! pgrep -f "serial file:/tmp/[e]fi2.out" >/dev/null' || fail "the second VM's altovirt did not end on SIGTERM"
 pass "a second VM read the variable back from the store, before and after a reboot through the firmware"
 
 step "altoctl on arm64: StratoVirt's aarch64 domain XML, edited, with the e1000e and the NVMe VF as managed hostdevs"
@@ -197,9 +199,23 @@ modprobe tun; modprobe vhost_net; modprobe vhost_vsock
 run_ok "160 free 2 MiB hugepages on /dev/hugepages" tb_hugepages 160
 run_ok "bridge qbr0 (the one StratoVirt's XML names) with a DHCP server" tb_bridge_dhcp qbr0 10.0.79
 truncate -s 64M /tmp/rootfs.img
-# The user's edits, as for the x86 file (tb_stratovirt_xml): the paths, the size, the hostdev's
-# address, no firmware (UEFI on the arm64 board is not there yet); the guest's steps on its command
-# line and a file <serial> for the test to read the guest's console.
+# The user's edits, as for the x86 file (tb_stratovirt_xml): the paths (the <loader> to AAVMF_CODE.fd;
+# the file has no <nvram>: altoctl takes the store's template from the firmware's descriptor, which
+# Debian's qemu-efi-aarch64 installs in /usr/share/qemu/firmware and this test host's read-only /usr
+# and /etc lack: it gets one in $XDG_CONFIG_HOME/qemu/firmware, the user's place), the size, the
+# hostdev's address; the guest's steps on its command line and a
+# file <serial> for the test to read the guest's console. The firmware boots the <kernel> over fw_cfg
+# after enumerating PCI itself (root ports, the virtio devices, the passed-through e1000e and VF).
+export XDG_CONFIG_HOME=/tmp/xdg
+mkdir -p "$XDG_CONFIG_HOME/qemu/firmware"
+cat > "$XDG_CONFIG_HOME/qemu/firmware/60-edk2-aarch64.json" <<DESC
+{"description": "UEFI firmware for aarch64 (this test's copy)", "interface-types": ["uefi"],
+ "mapping": {"device": "flash", "executable": {"filename": "/tmp/AAVMF_CODE.fd", "format": "raw"},
+             "nvram-template": {"filename": "/tmp/AAVMF_VARS.fd", "format": "raw"}},
+ "targets": [{"architecture": "aarch64", "machines": ["virt-*"]}], "features": [], "tags": []}
+DESC
+export ALTOVIRT_NVRAM_DIR=/tmp/nvram  # the test host's /var is not writable
+rm -f /tmp/nvram/a64_VARS.fd
 IFS=':.' read -r d b s f <<<"$vf"
 vf_hostdev="<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source></hostdev>"
 IFS=':.' read -r d b s f <<<"$TB_NIC"
@@ -208,8 +224,8 @@ sed -e "s|<name>StratoVirt</name>|<name>a64</name>|" \
     -e "s|<page size='1' unit='GiB' />|<page size='2' unit='MiB' />|" \
     -e "s|<vcpu>4</vcpu>|<vcpu>2</vcpu>|" \
     -e "s|<kernel>/path/to/standard_vm_kernel</kernel>|<kernel>$(tb_kernel)</kernel><initrd>$ALTOVIRT_BUILD/testbed/arm64-guest-initrd.gz</initrd>|" \
-    -e "s|<cmdline>.*</cmdline>|<cmdline>console=ttyAMA0 panic=-1 quiet guest.steps=info,dhcp,ping,nvme-read,nvme-write,powerbutton guest.pattern=altovirt-a64-pattern-3 guest.newpattern=altovirt-a64-pattern-4</cmdline>|" \
-    -e "/<loader /d" -e "/<nvram /d" \
+    -e "s|<cmdline>.*</cmdline>|<cmdline>console=ttyAMA0 panic=-1 quiet guest.steps=info,efi,dhcp,ping,nvme-read,nvme-write,powerbutton guest.pattern=altovirt-a64-pattern-3 guest.newpattern=altovirt-a64-pattern-4</cmdline>|" \
+    -e "s|/path/to/pflash|/tmp/AAVMF_CODE.fd|" \
     -e "s|/path/to/rootfs|/tmp/rootfs.img|" \
     -e "s|/path/to/random_file|/dev/urandom|" \
     -e "s|/path/to/StratoVirt_binary_file|$ALTOVIRT_ARM64_BUILD/tools/altovirt/altovirt|" \
@@ -222,11 +238,14 @@ expect_eq "the e1000e starts on its host driver" e1000e "$(current_driver "$TB_N
 out=$("$ALTOCTL" create /tmp/a64.xml 2>&1)
 expect_eq "create a64: exit status (output: $out)" 0 "$?"
 expect_eq "the managed e1000e is on vfio-pci" vfio-pci "$(current_driver "$TB_NIC")"
-wait_for 200 grep -aq GUEST-WAIT-POWERBUTTON /tmp/a64-console.out ||
+expect_eq "the variable store made from the descriptor's template (size)" "$(stat -c %s /tmp/AAVMF_VARS.fd)" "$(stat -c %s /tmp/nvram/a64_VARS.fd 2>&1)"
+wait_for 300 grep -aq GUEST-WAIT-POWERBUTTON /tmp/a64-console.out ||
   { tail -n 30 /tmp/a64-console.out; tail -n 30 /run/altovirt/vms/a64/vmm/altovirt.log; fail "the guest did not come up to wait for its power key"; }
 grep -a GUEST- /tmp/a64-console.out
 expect_contains "every StratoVirt device is in the guest (virtio net, block, console, rng, balloon, vsock, gpu)" \
   "-device vhost-vsock-pci" "$(cat /run/altovirt/vms/a64/supervisor.log)"
+expect_contains "the guest booted through UEFI" "arm64 virt board, GICv3 with ITS, UEFI firmware" "$(cat /run/altovirt/vms/a64/vmm/altovirt.log)"
+expect_contains "the guest runs under UEFI" "GUEST-EFI yes 64-bit" "$(cat /tmp/a64-console.out)"
 expect_contains "the e1000e behind a root port, on its driver in the guest" "0x8086:0x10d3 class=0x020000 driver=e1000e parent=0000:00" "$(cat /tmp/a64-console.out)"
 expect_contains "DHCP lease over the managed e1000e" "GUEST-LEASE" "$(cat /tmp/a64-console.out)"
 expect_contains "the guest pings the test host over it" "GUEST-PING" "$(cat /tmp/a64-console.out)"

@@ -135,5 +135,51 @@ TEST(VmArgsTest, EmulatorFromTheXmlElseNextToAltoctlElsePath) {
   EXPECT_EQ(emulator_path(c, ALTOVIRT_TEST_ALTOCTL), ALTOVIRT_TEST_ALTOVIRT_NEXT);
 }
 
+// An aarch64 <loader> without <nvram> (StratoVirt's aarch64 example) gets the store its firmware
+// descriptor names as template, as libvirt does; with no descriptor, a start is refused with what to
+// add. x86 keeps running OVMF without a store when there is no <nvram>.
+TEST(VmArgsTest, Aarch64LoaderWithoutNvramTakesItsDescriptorsTemplate) {
+  char tmpl[] = "/tmp/altoctl-aavmf-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(write_file_atomic(dir + "/AAVMF_CODE.fd", "code"));
+  ASSERT_TRUE(write_file_atomic(dir + "/AAVMF_VARS.fd", "vars template"));
+  std::filesystem::create_directory(dir + "/desc");
+  ASSERT_TRUE(write_file_atomic(dir + "/desc/60-edk2-aarch64.json",
+                                R"({"mapping": {"device": "flash", "executable": {"filename": ")" + dir +
+                                    R"(/AAVMF_CODE.fd"}, "nvram-template": {"filename": ")" + dir +
+                                    R"(/AAVMF_VARS.fd"}}, "features": ["verbose-static"]})"));
+  ::setenv("ALTOVIRT_NVRAM_DIR", (dir + "/nvram").c_str(), 1);
+  auto arm = [&](const std::string& loader) {
+    auto r = config::parse_domain_xml("<domain type='kvm'><name>vm1</name><memory unit='MiB'>256</memory><os>"
+                                      "<type arch='aarch64' machine='virt'>hvm</type>"
+                                      "<loader readonly='yes' type='pflash'>" + loader + "</loader></os></domain>",
+                                      "arm.xml", "aarch64");
+    EXPECT_TRUE(r) << (r ? "" : r.error().message());
+    return r ? r->config : config::DomainConfig{};
+  };
+  auto c = with_nvram_path(arm(dir + "/AAVMF_CODE.fd"), {dir + "/desc"});
+  ASSERT_TRUE(c.firmware->nvram);
+  EXPECT_EQ(c.firmware->nvram_template, dir + "/AAVMF_VARS.fd");
+  EXPECT_EQ(c.firmware->nvram_path, dir + "/nvram/vm1_VARS.fd");
+  ASSERT_TRUE(prepare_nvram(c));
+  EXPECT_EQ(*read_file(dir + "/nvram/vm1_VARS.fd"), "vars template");
+  auto a = altovirt_args(c, paths());
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_THAT(*a, Contains("if=pflash,format=raw,unit=1,file=" + dir + "/nvram/vm1_VARS.fd"));
+
+  ASSERT_TRUE(write_file_atomic(dir + "/OTHER_CODE.fd", "other"));
+  auto none = with_nvram_path(arm(dir + "/OTHER_CODE.fd"), {dir + "/desc"});
+  EXPECT_FALSE(none.firmware->nvram) << "no descriptor names this image";
+  auto e = prepare_nvram(none);
+  ASSERT_FALSE(e);
+  EXPECT_THAT(e.error().message(), HasSubstr("add <nvram template='/usr/share/AAVMF/AAVMF_VARS.fd'/>"));
+  auto x86 = with_nvram_path(uefi(""), {dir + "/desc"});
+  EXPECT_FALSE(x86.firmware->nvram) << "x86: OVMF may run without a store";
+  EXPECT_TRUE(prepare_nvram(x86));
+  ::unsetenv("ALTOVIRT_NVRAM_DIR");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace altoctl
