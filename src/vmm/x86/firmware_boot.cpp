@@ -19,13 +19,14 @@
 #include <cstring>
 #include <mutex>
 
+#include "altovirt/arch/x86/acpi_pm.h"
+#include "altovirt/arch/x86/debugcon.h"
+#include "altovirt/arch/x86/ich9_lpc.h"
 #include "altovirt/base/files.h"
 #include "altovirt/base/log.h"
 #include "altovirt/boot/acpi_loader.h"
 #include "altovirt/devices/char_backend.h"
-#include "altovirt/devices/debugcon.h"
 #include "altovirt/devices/fw_cfg.h"
-#include "altovirt/devices/ich9_lpc.h"
 #include "altovirt/devices/pflash.h"
 #include "altovirt/virtio/guest_ram.h"
 #include "altovirt/vmm/machine.h"
@@ -77,12 +78,12 @@ Status add_kernel_items(devices::FwCfg& fw, const VmOptions& o) {
 Status Machine::add_firmware_chipset(uint16_t pm_base) {
   // The LPC function: OVMF's serial console (SioBusDxe) and ACPI timer need it. Its PM block starts
   // where the machine put it; a guest that moves PMBASE moves the PM registers with it.
-  auto lpc = std::make_shared<devices::Ich9Lpc>();
+  auto lpc = std::make_shared<arch::x86::Ich9Lpc>();
   lpc->set_pm_base(pm_base);
   // The listener runs under the PCI bus's lock, which serialises the moves.
   lpc->set_pm_listener([region = std::make_shared<MovableRegion>(pio_, "acpi-pm", "the ACPI PM block", acpi_pm_, pm_base)](
                            std::optional<uint16_t>, std::optional<uint16_t> now) {
-    region->move(now, devices::AcpiPm::kSize);
+    region->move(now, arch::x86::AcpiPm::kSize);
   });
   AV_TRY(pci_.add(lpc, 0x1f, 0, false));
   return ok();
@@ -138,7 +139,7 @@ Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boo
   AV_TRY(pio_.add(FwCfg::kPortBase, FwCfg::kPortSize, "fw_cfg 0x510", fw->fw_cfg));
 
   if (!o.debugcon.empty()) {
-    devices::DebugCon::Sink sink;
+    arch::x86::DebugCon::Sink sink;
     if (o.debugcon == "log") {
       sink = [](std::string_view line) { log::info("firmware", "{}", line); };
     } else {
@@ -148,7 +149,7 @@ Status Machine::load_firmware(const kvm::Kvm& kvm, const VmOptions& o, const boo
         out->write(std::span(reinterpret_cast<const uint8_t*>(l.data()), l.size()));
       };
     }
-    AV_TRY(pio_.add(devices::DebugCon::kPort, 1, "debugcon 0x402", std::make_shared<devices::DebugCon>(std::move(sink))));
+    AV_TRY(pio_.add(arch::x86::DebugCon::kPort, 1, "debugcon 0x402", std::make_shared<arch::x86::DebugCon>(std::move(sink))));
   }
   log::info("vmm", "UEFI firmware: {} ({} KiB) at {:#x}{}", spec.code.file, flash.code->size() / 1024, code_base,
             flash.vars ? fmt::format(", variables {} ({} KiB) below it", spec.vars->file, flash.vars->size() / 1024)

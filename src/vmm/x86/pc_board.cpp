@@ -6,13 +6,14 @@
 // Threading: as Machine (built on the main thread).
 #include <unistd.h>
 
+#include "altovirt/arch/x86/acpi_pm.h"
+#include "altovirt/arch/x86/legacy.h"
+#include "altovirt/arch/x86/serial.h"
 #include "altovirt/base/log.h"
 #include "altovirt/boot/acpi.h"
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/boot/kernel_cache.h"
 #include "altovirt/boot/long_mode.h"
-#include "altovirt/devices/legacy.h"
-#include "altovirt/devices/serial.h"
 #include "altovirt/kvm/cpuid.h"
 #include "altovirt/kvm/msrs.h"
 #include "altovirt/vmm/machine.h"
@@ -34,7 +35,7 @@ constexpr uint8_t kS5SleepType = 5;
 // control register (ICH9: it shares the dword at 0xCF8).
 class PciConfigPorts : public devices::IoHandler {
  public:
-  PciConfigPorts(pci::PciBus& bus, devices::ResetControl& reset) : bus_(bus), reset_(reset) {}
+  PciConfigPorts(pci::PciBus& bus, arch::x86::ResetControl& reset) : bus_(bus), reset_(reset) {}
   void io_read(uint64_t offset, std::span<uint8_t> data) override {
     if (offset == 1 && data.size() == 1) return reset_.io_read(0, data);
     bus_.cf8_read(static_cast<unsigned>(offset), data);
@@ -46,7 +47,7 @@ class PciConfigPorts : public devices::IoHandler {
 
  private:
   pci::PciBus& bus_;
-  devices::ResetControl& reset_;
+  arch::x86::ResetControl& reset_;
 };
 
 }  // namespace
@@ -74,16 +75,16 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
                            {boot::kHighRamBase, layout_.high_ram, "guest RAM above 4 GiB"}}));
 
   // Legacy devices.
-  auto serial = std::make_shared<devices::Serial16550>(irq_line(kCom1Irq), console_);
+  auto serial = std::make_shared<arch::x86::Serial16550>(irq_line(kCom1Irq), console_);
   console_in_ = serial;
-  acpi_pm_ = std::make_shared<devices::AcpiPm>(irq_line(kSciIrq), *this, kS5SleepType);
+  acpi_pm_ = std::make_shared<arch::x86::AcpiPm>(irq_line(kSciIrq), *this, kS5SleepType);
   power_button_ = acpi_pm_;
-  auto reset = std::make_shared<devices::ResetControl>(*this);
+  auto reset = std::make_shared<arch::x86::ResetControl>(*this);
   keep_.push_back(reset);
   AV_TRY(pio_.add(kCom1Port, 8, "serial 0x3f8", serial));
-  AV_TRY(pio_.add(kPmBase, devices::AcpiPm::kSize, "acpi-pm 0x600", acpi_pm_));
-  AV_TRY(pio_.add(0x60, 5, "i8042 0x60", std::make_shared<devices::I8042>(*this)));
-  AV_TRY(pio_.add(0x70, 2, "rtc-cmos 0x70", std::make_shared<devices::CmosRtc>()));
+  AV_TRY(pio_.add(kPmBase, arch::x86::AcpiPm::kSize, "acpi-pm 0x600", acpi_pm_));
+  AV_TRY(pio_.add(0x60, 5, "i8042 0x60", std::make_shared<arch::x86::I8042>(*this)));
+  AV_TRY(pio_.add(0x70, 2, "rtc-cmos 0x70", std::make_shared<arch::x86::CmosRtc>()));
   AV_TRY(pio_.add(0xcf8, 8, "pci-config 0xcf8", std::make_shared<PciConfigPorts>(pci_, *reset)));
   auto ecam = std::make_shared<EcamRegion>(pci_);
   AV_TRY(mmio_.add(layout_.ecam_base, boot::kEcamSize, "pci-ecam", ecam));

@@ -37,7 +37,6 @@
 #include <vector>
 
 #include "altovirt/boot/boot_order.h"
-#include "altovirt/devices/acpi_pm.h"
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/devices/io_handler.h"
 #include "altovirt/vmm/chardevs.h"
@@ -54,6 +53,9 @@
 
 namespace altovirt::boot {
 struct AcpiConfig;  // x86 (boot/acpi.h)
+}
+namespace altovirt::arch::x86 {
+class AcpiPm;  // x86 (arch/x86/acpi_pm.h): declared only, so this header builds for arm64 as well
 }
 
 namespace altovirt::vmm {
@@ -254,7 +256,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::vector<std::shared_ptr<void>> keep_;  // IrqLines and other objects devices refer to
   std::shared_ptr<devices::ConsoleInput> console_in_;  // the console UART's receive side
   std::shared_ptr<devices::PowerButton> power_button_;
-  std::shared_ptr<devices::AcpiPm> acpi_pm_;          // x86: firmware_boot.cpp moves it with PMBASE
+  std::shared_ptr<arch::x86::AcpiPm> acpi_pm_;         // x86: firmware_boot.cpp moves it with PMBASE
   std::shared_ptr<void> arch_;                         // what the board keeps between its build steps
   std::vector<kvm::Vcpu> vcpus_;
   // KVM's coalesced ring for the PCI configuration address port (absent when KVM lacks it).

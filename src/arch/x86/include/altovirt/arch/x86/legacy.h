@@ -14,33 +14,33 @@
 
 #include "altovirt/devices/io_handler.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
-class ResetControl : public IoHandler {
+class ResetControl : public devices::IoHandler {
  public:
-  explicit ResetControl(MachineControl& machine) : machine_(machine) {}
+  explicit ResetControl(devices::MachineControl& machine) : machine_(machine) {}
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
 
  private:
-  MachineControl& machine_;
+  devices::MachineControl& machine_;
   std::mutex mutex_;
   uint8_t value_ = 0;
 };
 
 // Registered at 0x60 for 5 ports (0x60 data, 0x64 status/command).
-class I8042 : public IoHandler {
+class I8042 : public devices::IoHandler {
  public:
-  explicit I8042(MachineControl& machine) : machine_(machine) {}
+  explicit I8042(devices::MachineControl& machine) : machine_(machine) {}
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
 
  private:
-  MachineControl& machine_;
+  devices::MachineControl& machine_;
 };
 
 // Registered at 0x70 for 2 ports.
-class CmosRtc : public IoHandler {
+class CmosRtc : public devices::IoHandler {
  public:
   CmosRtc();
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
@@ -52,4 +52,4 @@ class CmosRtc : public IoHandler {
   uint8_t nvram_[128] = {};
 };
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

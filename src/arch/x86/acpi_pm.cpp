@@ -1,10 +1,10 @@
-#include "altovirt/devices/acpi_pm.h"
+#include "altovirt/arch/x86/acpi_pm.h"
 
 #include <cstring>
 
 #include "altovirt/base/log.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 namespace {
 constexpr uint16_t kStsTimer = 1u << 0, kStsPowerButton = 1u << 8, kStsWake = 1u << 15;
@@ -74,7 +74,7 @@ void AcpiPm::io_write(uint64_t offset, std::span<const uint8_t> data) {
   if (!sleep) return;
   if (slp_typ == s5_) {
     log::info("acpi", "guest entered S5 (soft off)");
-    machine_.request_shutdown(ShutdownReason::poweroff);
+    machine_.request_shutdown(devices::ShutdownReason::poweroff);
   } else {
     log::warn("acpi", "guest asked for sleep type {}; only S5 (type {}) is supported, ignored", slp_typ, s5_);
     std::lock_guard lock(mutex_);
@@ -88,4 +88,4 @@ void AcpiPm::press_power_button() {
   update_sci_locked();
 }
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

@@ -15,12 +15,12 @@
 #include "altovirt/devices/char_backend.h"
 #include "altovirt/devices/io_handler.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
-class Serial16550 : public IoHandler, public ConsoleInput {
+class Serial16550 : public devices::IoHandler, public devices::ConsoleInput {
  public:
   static constexpr unsigned kFifoSize = 16;
-  Serial16550(IrqLine& irq, CharBackend& backend) : irq_(irq), backend_(backend) {}
+  Serial16550(devices::IrqLine& irq, devices::CharBackend& backend) : irq_(irq), backend_(backend) {}
 
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -35,8 +35,8 @@ class Serial16550 : public IoHandler, public ConsoleInput {
   void update_irq_locked();
   uint8_t iir_locked() const;
 
-  IrqLine& irq_;
-  CharBackend& backend_;
+  devices::IrqLine& irq_;
+  devices::CharBackend& backend_;
   mutable std::mutex mutex_;
   std::deque<uint8_t> rx_;
   uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
@@ -45,4 +45,4 @@ class Serial16550 : public IoHandler, public ConsoleInput {
   bool irq_level_ = false;
 };
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

@@ -1,10 +1,10 @@
-#include "altovirt/devices/legacy.h"
+#include "altovirt/arch/x86/legacy.h"
 
 #include <ctime>
 
 #include "altovirt/base/log.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 void ResetControl::io_read(uint64_t, std::span<uint8_t> data) {
   std::lock_guard lock(mutex_);
@@ -22,7 +22,7 @@ void ResetControl::io_write(uint64_t offset, std::span<const uint8_t> data) {
   }
   if (reset) {
     log::info("reset", "guest reset through port 0xcf9");
-    machine_.request_shutdown(ShutdownReason::reset);
+    machine_.request_shutdown(devices::ShutdownReason::reset);
   }
 }
 
@@ -31,7 +31,7 @@ void I8042::io_read(uint64_t, std::span<uint8_t> data) { std::fill(data.begin(),
 void I8042::io_write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset == 4 && data.size() == 1 && data[0] == 0xfe) {
     log::info("reset", "guest reset through the keyboard controller (0x64 <- 0xfe)");
-    machine_.request_shutdown(ShutdownReason::reset);
+    machine_.request_shutdown(devices::ShutdownReason::reset);
   }
 }
 
@@ -86,4 +86,4 @@ void CmosRtc::io_write(uint64_t offset, std::span<const uint8_t> data) {
   if (i > kRegD && i != kCentury) nvram_[i] = data[0];
 }
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

@@ -1,8 +1,8 @@
-#include "altovirt/devices/serial.h"
+#include "altovirt/arch/x86/serial.h"
 
 #include <linux/serial_reg.h>
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 void Serial16550::io_read(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0xff);
@@ -121,4 +121,4 @@ bool Serial16550::can_receive() const {
   return rx_.size() < kFifoSize;
 }
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

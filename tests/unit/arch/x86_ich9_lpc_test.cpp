@@ -1,6 +1,6 @@
 // The ICH9 LPC function's registers as OVMF programs them (PlatformPei's PMBASE/ACPI_EN set-up,
 // BDS's PIRQ routing, RCBA), reached through a PciBus at 00:1f.0 as the firmware reaches them.
-#include "altovirt/devices/ich9_lpc.h"
+#include "altovirt/arch/x86/ich9_lpc.h"
 
 #include <gtest/gtest.h>
 #include <linux/pci_regs.h>
@@ -10,7 +10,7 @@
 #include "altovirt/pci/pci_bus.h"
 
 using namespace altovirt;
-using devices::Ich9Lpc;
+using arch::x86::Ich9Lpc;
 
 namespace {
 

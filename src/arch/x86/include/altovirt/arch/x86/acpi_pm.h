@@ -16,12 +16,12 @@
 
 #include "altovirt/devices/io_handler.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
-class AcpiPm : public IoHandler, public PowerButton {
+class AcpiPm : public devices::IoHandler, public devices::PowerButton {
  public:
   static constexpr unsigned kSize = 12;
-  AcpiPm(IrqLine& sci, MachineControl& machine, uint8_t s5_sleep_type)
+  AcpiPm(devices::IrqLine& sci, devices::MachineControl& machine, uint8_t s5_sleep_type)
       : sci_(sci), machine_(machine), s5_(s5_sleep_type), start_(std::chrono::steady_clock::now()) {}
 
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
@@ -32,8 +32,8 @@ class AcpiPm : public IoHandler, public PowerButton {
  private:
   uint32_t read_reg(uint64_t offset, unsigned size);
   void update_sci_locked();
-  IrqLine& sci_;
-  MachineControl& machine_;
+  devices::IrqLine& sci_;
+  devices::MachineControl& machine_;
   uint8_t s5_;
   std::chrono::steady_clock::time_point start_;
   std::mutex mutex_;
@@ -41,4 +41,4 @@ class AcpiPm : public IoHandler, public PowerButton {
   bool sci_level_ = false;
 };
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

@@ -20,9 +20,9 @@
 
 #include "altovirt/devices/io_handler.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
-class DebugCon : public IoHandler {
+class DebugCon : public devices::IoHandler {
  public:
   static constexpr uint16_t kPort = 0x402;
   static constexpr uint8_t kReadback = 0xe9;
@@ -46,4 +46,4 @@ class DebugCon : public IoHandler {
   bool dropped_ = false;
 };
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

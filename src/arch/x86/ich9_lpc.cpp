@@ -1,6 +1,6 @@
-#include "altovirt/devices/ich9_lpc.h"
+#include "altovirt/arch/x86/ich9_lpc.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 Ich9Lpc::Ich9Lpc() : PciDevice("ich9-lpc", 0x8086, 0x2918, 0x060100, 2) {
   config_.set32(kPmbase, 1);  // bit 0: an I/O space base (reads 1, fixed)
@@ -37,4 +37,4 @@ void Ich9Lpc::config_write(unsigned offset, unsigned size, uint32_t value) {
   if (listener_) listener_(old, now);
 }
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

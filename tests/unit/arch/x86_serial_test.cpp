@@ -4,9 +4,10 @@
 #include <linux/serial_reg.h>
 #include <unistd.h>
 
-#include "altovirt/devices/serial.h"
+#include "altovirt/arch/x86/serial.h"
 
 using namespace altovirt::devices;
+using namespace altovirt::arch::x86;
 
 namespace {
 struct Line : IrqLine {

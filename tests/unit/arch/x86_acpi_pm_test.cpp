@@ -6,10 +6,11 @@
 #include <cstring>
 #include <thread>
 
-#include "altovirt/devices/acpi_pm.h"
-#include "altovirt/devices/legacy.h"
+#include "altovirt/arch/x86/acpi_pm.h"
+#include "altovirt/arch/x86/legacy.h"
 
 using namespace altovirt::devices;
+using namespace altovirt::arch::x86;
 
 namespace {
 struct Line : IrqLine {

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "altovirt/devices/debugcon.h"
+#include "altovirt/arch/x86/debugcon.h"
 
-using altovirt::devices::DebugCon;
+using altovirt::arch::x86::DebugCon;
 
 namespace {
 struct Capture {

@@ -19,7 +19,7 @@
 
 #include "altovirt/pci/pci_device.h"
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 class Ich9Lpc : public pci::PciDevice {
  public:
@@ -43,4 +43,4 @@ class Ich9Lpc : public pci::PciDevice {
   PmListener listener_;
 };
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86

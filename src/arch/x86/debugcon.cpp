@@ -1,8 +1,8 @@
-#include "altovirt/devices/debugcon.h"
+#include "altovirt/arch/x86/debugcon.h"
 
 #include <algorithm>
 
-namespace altovirt::devices {
+namespace altovirt::arch::x86 {
 
 DebugCon::~DebugCon() {
   std::lock_guard lock(mutex_);
@@ -42,4 +42,4 @@ void DebugCon::flush_line() {
   line_.clear();
 }
 
-}  // namespace altovirt::devices
+}  // namespace altovirt::arch::x86
