@@ -189,6 +189,22 @@ wait_pid 60 "$vm" "altovirt (efi2)"
 wait_for 30 sh -c '! pgrep -f "serial file:/tmp/[e]fi2.out" >/dev/null' || fail "the second VM's altovirt did not end on SIGTERM"
 pass "a second VM read the variable back from the store, before and after a reboot through the firmware"
 
+step "UEFI firmware boots a disk's own boot loader (systemd-boot on the disk's ESP, no -kernel)"
+# testbed/guest/esp-disk: a GPT disk, its ESP holding systemd-boot as \EFI\BOOT\BOOTAA64.EFI, the
+# kernel and the guest's initramfs; AAVMF finds it on the virtio-blk disk and boots it.
+cp "$ALTOVIRT_BUILD/testbed/arm64-esp-disk.img" /tmp/esp-disk.img || fail "no arm64-esp-disk.img (testbed/guest/esp-disk)"
+cp /tmp/AAVMF_VARS.fd /tmp/esp_VARS.fd
+start=$SECONDS
+timeout 300 "$ALTOVIRT" -m 256M -smp 2 -serial file:/tmp/esp.out -D /tmp/esp.log \
+  -drive if=pflash,format=raw,unit=0,file=/tmp/AAVMF_CODE.fd,readonly=on -drive if=pflash,format=raw,unit=1,file=/tmp/esp_VARS.fd \
+  -drive file=/tmp/esp-disk.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0 < /dev/null > /tmp/esp.err 2>&1; rc=$?
+grep -a GUEST- /tmp/esp.out
+echo "# altovirt start through AAVMF and systemd-boot to the guest's power-off: $((SECONDS - start)) s"
+expect_eq "disk boot: exit status ($(tail -n 3 /tmp/esp.err))" 0 "$rc"
+expect_contains "the guest came from the disk's boot loader, under UEFI" "GUEST-EFI yes 64-bit" "$(cat /tmp/esp.out)"
+expect_contains "the guest powered off" "the guest powered off" "$(cat /tmp/esp.log)"
+rm -f /tmp/esp-disk.img /tmp/esp_VARS.fd
+
 step "altoctl on arm64: StratoVirt's aarch64 domain XML, edited, with the e1000e and the NVMe VF as managed hostdevs"
 tb_unbind_vfio "$TB_NIC"  # back to e1000e, as a host has it before altoctl detaches it
 wait_for 30 driver_is "$TB_NIC" e1000e || fail "the e1000e did not go back to e1000e (on $(current_driver "$TB_NIC"))"
