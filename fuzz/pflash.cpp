@@ -4,7 +4,7 @@
 // (two 16-bit parts on a 32-bit bus: buffered programs, lock and identifier commands); and the
 // read-only code flash, which must never change.
 //
-// Input: per op [op u8][offset u16][value u8 x8]: op selects write / read (width from bits 4-5),
+// Input: per op [op u8][offset u32][value u8 x8]: op selects write / read (width from bits 4-5),
 // reset, or a write to the read-only flash; bit 2 picks the AAVMF-wired store. Checked: the read-only flash's bytes never change, and
 // array mode always reads the mapping's bytes.
 #include <unistd.h>
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (unsigned ops = 0; !in.empty() && ops < 256; ++ops) {
     const uint8_t op = in.take<uint8_t>();
     devices::Pflash& vars = (op & 4) != 0 ? *f.wide : *f.vars;
-    const uint64_t offset = in.take<uint16_t>() % (vars.size() + 64);  // past the end too
+    const uint64_t offset = in.take<uint32_t>() % (vars.size() + 64);  // past the end too
     uint8_t bytes[8];
     for (auto& b : bytes) b = in.take<uint8_t>();
     const size_t width = 1u << ((op >> 4) & 3);

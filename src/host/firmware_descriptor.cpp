@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace altovirt::host {
@@ -41,25 +42,33 @@ std::vector<std::string> firmware_descriptor_dirs() {
 std::optional<FirmwareDescriptor> find_firmware_descriptor(const std::string& code_file,
                                                            const std::vector<std::string>& dirs) {
   namespace fs = std::filesystem;
-  for (const auto& dir : dirs) {
+  // firmware.json's order: the union of the directories' files, a name in a higher-priority
+  // directory hiding the same name further down, then by file name (40-..., 50-..., 60-...).
+  std::map<std::string, fs::path> by_name;
+  for (auto dir = dirs.rbegin(); dir != dirs.rend(); ++dir) {
     std::error_code ec;
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(dir, ec))
-      if (entry.path().extension() == ".json") files.push_back(entry.path());
-    std::sort(files.begin(), files.end());  // QEMU's priority order: 40-..., 50-..., 60-...
-    for (const auto& file : files) {
-      std::ifstream in(file);
-      auto j = nlohmann::json::parse(in, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) continue;
-      std::string exe = string_at(j, {"mapping", "executable", "filename"});
-      if (exe.empty() || !same_file(exe, code_file)) continue;
-      FirmwareDescriptor d{file.string(), {}, string_at(j, {"mapping", "nvram-template", "filename"})};
-      if (auto f = j.find("features"); f != j.end() && f->is_array())
-        for (const auto& v : *f)
-          if (v.is_string()) d.features.push_back(v.get<std::string>());
-      return d;
-    }
+    for (const auto& entry : fs::directory_iterator(*dir, ec))
+      if (entry.path().extension() == ".json") by_name[entry.path().filename().string()] = entry.path();
   }
+  std::vector<std::pair<FirmwareDescriptor, std::string>> found;  // with each one's executable
+  for (const auto& [name, file] : by_name) {
+    std::ifstream in(file);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    std::string exe = string_at(j, {"mapping", "executable", "filename"});
+    if (exe.empty() || !same_file(exe, code_file)) continue;
+    FirmwareDescriptor d{file.string(), {}, string_at(j, {"mapping", "nvram-template", "filename"})};
+    if (auto f = j.find("features"); f != j.end() && f->is_array())
+      for (const auto& v : *f)
+        if (v.is_string()) d.features.push_back(v.get<std::string>());
+    found.emplace_back(std::move(d), exe);
+  }
+  // The descriptor naming this very path first, as libvirt matches: Debian's AAVMF_CODE.ms.fd is a
+  // link to AAVMF_CODE.fd, and the Secure Boot descriptor that names the link sorts before the
+  // plain one (its template enrols Microsoft's keys, under which a test kernel does not boot).
+  for (auto& [d, exe] : found)
+    if (exe == code_file) return std::move(d);
+  if (!found.empty()) return std::move(found.front().first);  // through a link or another path
   return std::nullopt;
 }
 

@@ -32,7 +32,8 @@ Status Machine::map_firmware_flash(const kvm::Kvm& kvm, FirmwareFlash& f, uint64
     if (!array) {
       state->vars_slot.reset();  // reads exit to the flash, which answers with its status
     } else if (!state->vars_slot) {
-      if (auto s = map_vars(); !s) log::warn("vmm", "{}: the variable store's reads keep exiting", s.error().message());
+      if (auto s = map_vars(); !s && state->limiter.allow())
+        log::warn("vmm", "{}: the variable store's reads keep exiting", s.error().message());
     }
   });
   return mmio_.add(vars_base, f.vars->size(), "pflash vars", f.vars);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 
+#include "altovirt/base/log.h"
 #include "altovirt/devices/pflash.h"
 #include "altovirt/kvm/vm.h"
 
@@ -24,6 +25,11 @@ struct FirmwareFlash {
   std::optional<kvm::MemorySlot> code_slot;
   std::mutex vars_mutex;  // vars_slot: changed by the store's mode listener on a vCPU thread
   std::optional<kvm::MemorySlot> vars_slot;
+  log::RateLimiter limiter{5, std::chrono::seconds(10)};  // under vars_mutex
+  // The store (shared with the MMIO bus) may outlive this: its listener refers to this object.
+  ~FirmwareFlash() {
+    if (vars) vars->set_mode_listener(nullptr);
+  }
 };
 
 }  // namespace altovirt::vmm

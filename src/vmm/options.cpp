@@ -554,9 +554,16 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
   if (o.firmware && o.firmware->code.file.empty())
     return fail("-drive {}: a firmware's variables (unit=1) need its code too (-drive if=pflash,unit=0,file=CODE,readonly=on)",
                 o.firmware->vars->text);
-  if (o.kernel.empty() && !o.firmware)
+  if (o.kernel.empty() && !o.firmware) {
+#if defined(__aarch64__)
+    return fail("-kernel IMAGE is required (an arm64 Linux Image, e.g. -kernel /boot/vmlinuz-$(uname -r)), or UEFI "
+                "firmware with -drive if=pflash,format=raw,unit=0,file=/usr/share/AAVMF/AAVMF_CODE.fd,readonly=on and "
+                "-drive if=pflash,format=raw,unit=1,file=VARS (a copy of /usr/share/AAVMF/AAVMF_VARS.fd)");
+#else
     return fail("-kernel BZIMAGE is required (e.g. -kernel /boot/vmlinuz-$(uname -r)), or UEFI firmware with -drive "
                 "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE_4M.fd,readonly=on");
+#endif
+  }
   if (!o.debugcon.empty() && !o.firmware)
     return fail("-debugcon {}: the debug console (port 0x402) is the UEFI firmware's: add -drive if=pflash,...", o.debugcon);
   if (!o.initrd.empty() && o.kernel.empty()) return fail("-initrd {} needs -kernel", o.initrd);

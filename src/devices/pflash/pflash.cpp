@@ -14,7 +14,9 @@ Result<std::unique_ptr<Pflash>> Pflash::open(const std::string& path, bool reado
   if (!fd) {
     int e = errno;
     return fail_errno(e, "{} {}: cannot open it {}{}", what, path, readonly ? "for reading" : "for reading and writing",
-                      e == EACCES || e == EROFS ? " (the firmware's variable store must be writable)" : "");
+                      e == EACCES || e == EROFS ? " (a variable store must be writable; a firmware's code is opened read-only with "
+                                                 "readonly=on, <loader readonly='yes'>)"
+                                               : "");
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "{} {}: stat", what, path);
@@ -31,7 +33,7 @@ Result<std::unique_ptr<Pflash>> Pflash::open(const std::string& path, bool reado
 
 Pflash::~Pflash() {
   std::lock_guard lock(mutex_);
-  flush_locked();
+  flush_locked(true);
 }
 
 bool Pflash::array_mode() const {
@@ -53,17 +55,17 @@ void Pflash::reset() {
 }
 
 void Pflash::set_mode_locked(Mode m) {
-  if (m == Mode::array) flush_locked();
+  if (m == Mode::array) flush_locked(false);
   const bool was_array = mode_ == Mode::array;
   mode_ = m;
   // The listener cares only whether reads may bypass the VMM (status and identifier both trap).
   if (listener_ && was_array != (m == Mode::array)) listener_(m == Mode::array);
 }
 
-void Pflash::flush_locked() {
+void Pflash::flush_locked(bool wait) {
   if (!dirty_) return;
   dirty_ = false;
-  if (::msync(map_.addr(), map_.size(), MS_SYNC) != 0 && limiter_.allow())
+  if (::msync(map_.addr(), map_.size(), wait ? MS_SYNC : MS_ASYNC) != 0 && limiter_.allow())
     log::warn("pflash", "{}: writing the firmware's variables back failed: {}", path_, strerror(errno));
 }
 
@@ -146,8 +148,9 @@ void Pflash::write_locked(uint64_t offset, std::span<const uint8_t> data) {
       // The count: words - 1, in each part's lanes (the low part's counts; both carry the same).
       uint32_t count = value;
       if (geometry_.device_width == 2 && data.size() >= 2) count |= uint32_t{data[1]} << 8;
-      // Intel's parts buffer 32 words; a longer count is a sequence error (VirtNorFlashDxe sends <= 32).
-      if (count >= 32 * 8) return error_locked();
+      // A count beyond 256 bus words (1 KiB) is a sequence error; VirtNorFlashDxe sends at most 32
+      // words (P30_MAX_BUFFER_SIZE_IN_BYTES, 128 bytes), and this keeps what one command writes small.
+      if (count >= 256) return error_locked();
       words_left_ = count + 1;
       pending_ = 0xe9;
       return;

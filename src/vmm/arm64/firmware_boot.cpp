@@ -47,10 +47,12 @@ Status add_file_item(devices::FwCfg& fw, uint16_t size_key, uint16_t data_key, c
 
 Result<std::shared_ptr<devices::Pflash>> open_bank(const DriveSpec& d, bool readonly, std::string_view what) {
   AV_TRY_ASSIGN(auto flash, devices::Pflash::open(d.file, readonly, what, devices::Pflash::aavmf()));
-  if (flash->size() > kFlashBankSize)
-    return fail("-drive {}: {} MiB does not fit the virt board's {} MiB flash bank (AAVMF_CODE.fd and AAVMF_VARS.fd are "
-                "64 MiB each)",
-                d.text, flash->size() / MiB, kFlashBankSize / MiB);
+  // The tree describes two whole 64 MiB banks, and ArmVirtQemu drives all of one (QEMU's virt board
+  // requires the size exactly too): a shorter image is padded by the user, not by altovirt.
+  if (flash->size() != kFlashBankSize)
+    return fail("-drive {}: {} KiB is not the virt board's {} MiB flash bank; AAVMF_CODE.fd and AAVMF_VARS.fd are "
+                "64 MiB each (pad a smaller image with truncate -s 64M FILE)",
+                d.text, flash->size() / 1024, kFlashBankSize / MiB);
   return std::shared_ptr<devices::Pflash>(std::move(flash));
 }
 

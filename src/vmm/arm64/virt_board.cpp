@@ -53,9 +53,6 @@ constexpr uint64_t core_reg(size_t offset) {
 }  // namespace
 
 Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
-  if (o.kernel.empty() && !o.firmware)
-    return fail("arm64: give the kernel with -kernel (an arm64 Linux Image), or UEFI firmware with -drive if=pflash "
-                "(AAVMF_CODE.fd and a copy of AAVMF_VARS.fd)");
   if (!o.debugcon.empty())
     return fail("-debugcon {}: the debug console port (0x402) is x86's; AAVMF's debug builds print to the serial console",
                 o.debugcon);

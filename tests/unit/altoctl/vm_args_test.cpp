@@ -158,6 +158,14 @@ TEST(VmArgsTest, Aarch64LoaderWithoutNvramTakesItsDescriptorsTemplate) {
     EXPECT_TRUE(r) << (r ? "" : r.error().message());
     return r ? r->config : config::DomainConfig{};
   };
+  // Debian's Secure Boot descriptor names a link to the same code and sorts first; its template
+  // (Microsoft's keys enrolled) must not be taken for the plain path.
+  std::filesystem::create_symlink(dir + "/AAVMF_CODE.fd", dir + "/AAVMF_CODE.ms.fd");
+  ASSERT_TRUE(write_file_atomic(dir + "/AAVMF_VARS.ms.fd", "secure boot template"));
+  ASSERT_TRUE(write_file_atomic(dir + "/desc/40-edk2-aarch64-secure-enrolled.json",
+                                R"({"mapping": {"device": "flash", "executable": {"filename": ")" + dir +
+                                    R"(/AAVMF_CODE.ms.fd"}, "nvram-template": {"filename": ")" + dir +
+                                    R"(/AAVMF_VARS.ms.fd"}}, "features": ["secure-boot", "enrolled-keys"]})"));
   auto c = with_nvram_path(arm(dir + "/AAVMF_CODE.fd"), {dir + "/desc"});
   ASSERT_TRUE(c.firmware->nvram);
   EXPECT_EQ(c.firmware->nvram_template, dir + "/AAVMF_VARS.fd");
@@ -168,6 +176,15 @@ TEST(VmArgsTest, Aarch64LoaderWithoutNvramTakesItsDescriptorsTemplate) {
   ASSERT_TRUE(a) << a.error().message();
   EXPECT_THAT(*a, Contains("if=pflash,format=raw,unit=1,file=" + dir + "/nvram/vm1_VARS.fd"));
 
+  auto ms = with_nvram_path(arm(dir + "/AAVMF_CODE.ms.fd"), {dir + "/desc"});
+  EXPECT_EQ(ms.firmware->nvram_template, dir + "/AAVMF_VARS.ms.fd") << "the link's own descriptor";
+  // A descriptor of the same name in a higher-priority directory hides the lower one.
+  std::filesystem::create_directory(dir + "/user");
+  ASSERT_TRUE(write_file_atomic(dir + "/user/60-edk2-aarch64.json",
+                                R"({"mapping": {"device": "flash", "executable": {"filename": ")" + dir +
+                                    R"(/AAVMF_CODE.fd"}, "nvram-template": {"filename": "/user/VARS.fd"}}})"));
+  auto user = with_nvram_path(arm(dir + "/AAVMF_CODE.fd"), {dir + "/user", dir + "/desc"});
+  EXPECT_EQ(user.firmware->nvram_template, "/user/VARS.fd");
   ASSERT_TRUE(write_file_atomic(dir + "/OTHER_CODE.fd", "other"));
   auto none = with_nvram_path(arm(dir + "/OTHER_CODE.fd"), {dir + "/desc"});
   EXPECT_FALSE(none.firmware->nvram) << "no descriptor names this image";

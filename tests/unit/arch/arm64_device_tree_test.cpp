@@ -109,7 +109,7 @@ TEST(Arm64DeviceTree, FirmwareBootAddsFlashBanksAndFwCfg) {
   EXPECT_EQ(t.cells("/flash@0", "bank-width"), (std::vector<uint32_t>{4}));
   EXPECT_EQ(t.str("/fw-cfg@9020000", "compatible"), "qemu,fw-cfg-mmio");
   EXPECT_EQ(t.cells("/fw-cfg@9020000", "reg"), (std::vector<uint32_t>{0, 0x9020000, 0, 0x18}));
-  EXPECT_GE(fdt_getprop(t.fdt(), t.node("/fw-cfg@9020000"), "dma-coherent", nullptr) != nullptr, true);
+  EXPECT_NE(fdt_getprop(t.fdt(), t.node("/fw-cfg@9020000"), "dma-coherent", nullptr), nullptr);
   Tree direct = build(two_cpus());
   EXPECT_LT(direct.node("/flash@0"), 0);
   EXPECT_LT(direct.node("/fw-cfg@9020000"), 0);

@@ -216,10 +216,13 @@ TEST(FwCfgMmioTest, SelectorDataAndDmaAtTheirMmioOffsets) {
   EXPECT_EQ(be32toh(ram.get<uint32_t>(kReq)), 0u) << "done without error";
   EXPECT_EQ(std::string(reinterpret_cast<char*>(ram.at(kBuf)), 5), "arm64");
   // The port interface's offsets mean nothing here: a write at +0 (x86's selector) selects nothing.
-  cfg.io_write(0, sel);
   cfg.io_write(8, sel);
   cfg.io_read(0, std::span<uint8_t>(&one, 1));
   EXPECT_EQ(one, 'a') << "the selector at +8 rewound the item";
+  const uint8_t signature_key[2] = {0x00, 0x00};
+  cfg.io_write(0, signature_key);
+  cfg.io_read(0, std::span<uint8_t>(&one, 1));
+  EXPECT_EQ(one, 'r') << "a write at +0 did not select the signature: the item streams on";
 }
 
 }  // namespace

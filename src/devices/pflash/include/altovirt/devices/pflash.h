@@ -30,9 +30,15 @@
 // "romd" mode); the listener says when that changes. Writes always reach io_write (a read-only slot
 // makes them MMIO exits).
 //
-// Durability: programs and erases go to the shared file mapping at once; the mapping is written
-// back (msync) when the firmware returns to read-array mode, which OVMF does after every variable
-// write, and when the flash is destroyed.
+// Durability: programs and erases go to the shared file mapping at once (the page cache holds them:
+// a VMM killed with SIGKILL loses nothing); write-back is started (msync MS_ASYNC) when the firmware
+// returns to read-array mode, which both firmwares do after every word or buffer they program (a
+// synchronous msync there would cost a disk flush per word: ~2000 for one 256 KiB AAVMF block), and
+// waited for (MS_SYNC) when the flash is destroyed.
+//
+// Differences from QEMU that neither firmware meets: after the first cycle of a two-cycle command
+// (0x10, 0x20, 0x60) reads still return the array until the second cycle (QEMU answers status);
+// an unknown command sets the error bits (QEMU goes back to read array).
 //
 // Threading: io_read/io_write from any vCPU thread (serialised by one mutex); the listener runs
 // inside io_write with that mutex held, so it must not call back into the flash.
@@ -97,7 +103,7 @@ class Pflash : public IoHandler {
   void program_locked(uint64_t offset, std::span<const uint8_t> data);
   void error_locked();
   uint8_t answer_locked(uint64_t offset) const;
-  void flush_locked();
+  void flush_locked(bool wait);
 
   std::string path_;
   bool readonly_;
