@@ -611,13 +611,27 @@ Result<std::string> vnc_password(const VmOptions& o) {
   return fail("-vnc {}: password-secret={} names no -object secret", o.vnc->text, o.vnc->password_secret);
 }
 
+// The board's words in the usage text: the PC (q35) on x86, the virt board on arm64.
+#if defined(__aarch64__)
+constexpr const char* kUsageMachine = "virt";
+constexpr const char* kUsageKernel = "IMAGE";
+constexpr const char* kUsageCode = "AAVMF_CODE.fd";
+constexpr const char* kUsageSerial = "the PL011 UART at 0x9000000 (SPI 1)";
+#else
+constexpr const char* kUsageMachine = "q35";
+constexpr const char* kUsageKernel = "BZIMAGE";
+constexpr const char* kUsageCode = "OVMF_CODE.fd";
+constexpr const char* kUsageSerial = "the 16550A UART at 0x3f8 (IRQ 4)";
+#endif
+
 std::string usage() {
-  return "usage: altovirt [-name NAME] [-machine q35] -m SIZE[M|G] [-smp N] -kernel BZIMAGE [-initrd FILE]\n"
+  return std::string("usage: altovirt [-name NAME] [-machine ") + kUsageMachine + "] -m SIZE[M|G] [-smp N] -kernel " +
+         kUsageKernel + " [-initrd FILE]\n"
          "                [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...\n"
          "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
-         "                [-drive if=pflash,format=raw,unit=0,file=OVMF_CODE.fd,readonly=on\n"
+         "                [-drive if=pflash,format=raw,unit=0,file=" + kUsageCode + ",readonly=on\n"
          "                 [-drive if=pflash,format=raw,unit=1,file=VARS.fd]] [-debugcon log|file:PATH]\n"
          "                 (UEFI firmware; then -kernel is optional)\n"
          "                [-object rng-random,id=ID[,filename=PATH]]...\n"
@@ -625,11 +639,11 @@ std::string usage() {
          "                [-chardev pty|stdio|null,id=ID | -chardev file,id=ID,path=PATH]...\n"
          "                [-netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no][,vhost=on|off][,queues=N]]...\n"
          "                [-object memory-backend-file,id=ID,size=SIZE,mem-path=DIR[,prealloc=on][,share=on]\n"
-         "                 -machine q35,memory-backend=ID] [-mem-path DIR] [-mem-prealloc] [-sandbox on|off|log]\n"
+         "                 -machine " + kUsageMachine + ",memory-backend=ID] [-mem-path DIR] [-mem-prealloc] [-sandbox on|off|log]\n"
          "  -m SIZE        guest RAM (512M, 2G; a bare number is MiB; at least 64M)\n"
          "  -mem-path DIR  guest RAM from a file on DIR, a hugetlbfs mount (e.g. /dev/hugepages, /dev/hugepages1G)\n"
          "  -smp N         vCPUs (1.." + std::to_string(kMaxCpus) + ")\n"
-         "  -serial        the 16550A UART at 0x3f8 (IRQ 4): stdio (default), pty, file:PATH, none\n"
+         "  -serial        " + kUsageSerial + ": stdio (default), pty, file:PATH, none\n"
          "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"
          "                 (virtio-blk-pci, virtio-net-pci, vfio-pci: bootindex=N sets the firmware's boot order)\n"
          "  -no-reboot     exit instead of resetting when the guest reboots\n"
