@@ -18,6 +18,18 @@ using virtio::testing::FakeRam;
 
 constexpr uint64_t kBase = 0x100000, kReq = kBase + 0x100, kBuf = kBase + 0x1000;
 
+// Puts a FWCfgDmaAccess {be32 control, be32 length, be64 buffer} at `at` and starts it with one
+// 64-bit big-endian write to the DMA address register at `reg` (+4 on ports, +16 on MMIO).
+void start_dma64(FwCfg& cfg, FakeRam& ram, uint64_t reg, uint64_t at, uint32_t control, uint32_t length, uint64_t buffer) {
+  uint32_t c = htobe32(control), l = htobe32(length);
+  uint64_t a = htobe64(buffer);
+  std::memcpy(ram.at(at), &c, 4);
+  std::memcpy(ram.at(at) + 4, &l, 4);
+  std::memcpy(ram.at(at) + 8, &a, 8);
+  uint64_t req = htobe64(at);
+  cfg.io_write(reg, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&req), 8));
+}
+
 class FwCfgTest : public ::testing::Test {
  protected:
   void select(uint16_t key) {
@@ -158,13 +170,7 @@ TEST_F(FwCfgTest, BuffersAndRequestsOutsideRam) {
 }
 
 TEST_F(FwCfgTest, SixtyFourBitAddressWriteAndReset) {
-  uint32_t c = htobe32(uint32_t{FwCfg::kSignature} << 16 | FwCfg::kDmaSelect | FwCfg::kDmaRead), l = htobe32(4);
-  uint64_t a = htobe64(kBuf);
-  std::memcpy(ram.at(kReq), &c, 4);
-  std::memcpy(ram.at(kReq) + 4, &l, 4);
-  std::memcpy(ram.at(kReq) + 8, &a, 8);
-  uint64_t req = htobe64(kReq);
-  cfg.io_write(4, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&req), 8));
+  start_dma64(cfg, ram, 4, kReq, uint32_t{FwCfg::kSignature} << 16 | FwCfg::kDmaSelect | FwCfg::kDmaRead, 4, kBuf);
   EXPECT_EQ(be32toh(ram.get<uint32_t>(kReq)), 0u);
   EXPECT_EQ(buf_string(4), "QEMU");
   // A high half written and then a reset: the next low-half write starts from a clean address.
@@ -206,13 +212,7 @@ TEST(FwCfgMmioTest, SelectorDataAndDmaAtTheirMmioOffsets) {
   cfg.io_read(16, sig);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(sig), 8), "QEMU CFG");
   // DMA: select the file and read 5 bytes.
-  uint32_t c = htobe32(uint32_t{FwCfg::kFirstFile} << 16 | FwCfg::kDmaSelect | FwCfg::kDmaRead), l = htobe32(5);
-  uint64_t a = htobe64(kBuf);
-  std::memcpy(ram.at(kReq), &c, 4);
-  std::memcpy(ram.at(kReq) + 4, &l, 4);
-  std::memcpy(ram.at(kReq) + 8, &a, 8);
-  uint64_t req = htobe64(kReq);
-  cfg.io_write(16, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&req), 8));
+  start_dma64(cfg, ram, 16, kReq, uint32_t{FwCfg::kFirstFile} << 16 | FwCfg::kDmaSelect | FwCfg::kDmaRead, 5, kBuf);
   EXPECT_EQ(be32toh(ram.get<uint32_t>(kReq)), 0u) << "done without error";
   EXPECT_EQ(std::string(reinterpret_cast<char*>(ram.at(kBuf)), 5), "arm64");
   // The port interface's offsets mean nothing here: a write at +0 (x86's selector) selects nothing.
