@@ -89,8 +89,7 @@ bool Manager::close_device(const std::string& address, const std::function<void(
   return true;
 }
 
-Status Manager::map_guest_ram(uint64_t gpa, uint64_t size, void* host) {
-  if (!container_) return fail("no VFIO device is open: nothing to map guest RAM for");
+Status Manager::check_guest_ram(uint64_t gpa, uint64_t size) const {
   uint64_t last = gpa + size - 1;
   for (auto& [number, group] : groups_) {
     AV_TRY_ASSIGN(auto regions, reserved_regions(*sysfs_, number));
@@ -103,6 +102,12 @@ Status Manager::map_guest_ram(uint64_t gpa, uint64_t size, void* host) {
                     gpa, last, r.start, r.end, r.type, number);
     }
   }
+  return ok();
+}
+
+Status Manager::map_guest_ram(uint64_t gpa, uint64_t size, void* host) {
+  if (!container_) return fail("no VFIO device is open: nothing to map guest RAM for");
+  AV_TRY(check_guest_ram(gpa, size));
   return container_->map_dma(gpa, size, host);
 }
 

@@ -41,6 +41,7 @@ Status Machine::hot_add(const DeviceSpec& spec) {
   // and a port that cannot take it should cost nothing.
   if (auto s = pci_.can_hot_add(*port->second); !s) return std::unexpected(s.error().context("device_add " + spec.text));
   if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("device_add " + spec.text));
+  if (survivors_.vfio) survivors_.vfio->start_dma_map(*this);  // the first passed-through device's map
   // removed_ids keeps an id that is added again: it filters the original -device, and hot_added
   // alone decides what a rebuilt machine gets.
   survivors_.hot_added.push_back(spec);

@@ -103,6 +103,8 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     if (kind == nullptr) return fail("-device {}: unknown device kind", spec.text);
     if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("-device " + spec.text));
   }
+  // Every passed-through device's group is attached now: guest RAM's DMA map runs beside the rest.
+  if (survivors_.vfio) survivors_.vfio->start_dma_map(*this);
   phase("devices");
   AV_TRY(pci_.check_topology());
   AV_TRY(load_guest(kvm, o));

@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -53,6 +54,7 @@ class MachineHost : public PassthroughHost {
     AV_TRY_ASSIGN(kvm::Irqfd irqfd, kvm::Irqfd::assign(m_.vm(), trigger_fd, gsi, resample_fd));
     return std::make_unique<MachineIntx>(std::move(irqfd));
   }
+  Status dma_ready() override { return m_.vfio().wait_dma_map(); }
 
  private:
   Machine& m_;
@@ -66,8 +68,36 @@ Result<std::shared_ptr<vfio::Device>> VfioContext::open_device(const std::string
   return device;
 }
 
+void VfioContext::start_dma_map(const Machine& machine) {
+  if (!map_pending_) return;
+  map_pending_ = false;
+  // IOVA = GPA for every RAM region (the device may DMA anywhere in guest RAM the guest driver
+  // points it at). The regions and their host mapping outlive the job (ResetSurvivors::memory).
+  std::vector<kvm::RamRegion> regions = machine.ram_regions();
+  vfio::Container* container = manager.container();
+  dma_map_.start([regions = std::move(regions), container]() -> Status {
+    uint64_t total = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto& r : regions) {
+      if (auto s = container->map_dma(r.gpa, r.size, r.host); !s) {
+        log::error("vfio", "DMA-mapping guest RAM failed: {}; the passed-through devices cannot reach guest memory "
+                           "(their bus mastering stays off): stop the VM and free host memory",
+                   s.error().message());
+        return s;
+      }
+      total += r.size;
+    }
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    log::info("vfio", "DMA-mapped {} MiB of guest RAM in {:.1f} ms (on its own thread, while the machine started)",
+              total >> 20, ms);
+    return ok();
+  });
+}
+
 void VfioContext::release(const std::string& address) {
   claimed_.erase(address);
+  // The container may go with this device: no map may still be running in it then.
+  dma_map_.wait_running();
   bool container_gone = manager.close_device(address, [this](unsigned group, int fd) {
     if (!groups_in_kvm_.erase(group) || !kvm_device_) return;
     kvm_device_attr attr{};
@@ -79,6 +109,8 @@ void VfioContext::release(const std::string& address) {
   });
   if (container_gone) {
     ram_mapped_ = false;
+    map_pending_ = false;
+    dma_map_.reset();
     if (ram_pinned) *ram_pinned = false;
     log::info("vfio", "{} was the VM's last passed-through device: the container and its DMA mappings are gone", address);
   }
@@ -112,19 +144,18 @@ Status VfioContext::prepare(Machine& machine) {
       return fail_errno(errno, "adding IOMMU group {} to KVM's VFIO device", g);
     groups_in_kvm_.insert(g);
   }
-  // Every guest RAM region once, IOVA = GPA, before the guest runs (the device may DMA anywhere in
-  // guest RAM the guest driver points it at).
+  // Every group's reserved IOVA ranges (e.g. the MSI doorbell window) against guest RAM, each time a
+  // device joins: a later group may reserve what an earlier one did not.
+  for (auto& r : machine.ram_regions()) AV_TRY(manager.check_guest_ram(r.gpa, r.size));
   if (!ram_mapped_) {
     uint64_t total = 0;
     for (auto& r : machine.ram_regions()) total += r.size;
     AV_TRY(vfio::check_memlock(total));
-    auto t0 = std::chrono::steady_clock::now();
-    for (auto& r : machine.ram_regions()) AV_TRY(manager.map_guest_ram(r.gpa, r.size, r.host));
-    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    log::info("vfio", "DMA-mapped {} MiB of guest RAM in {:.1f} ms", total >> 20, ms);
     ram_mapped_ = true;
-    if (ram_pinned) *ram_pinned = true;
-    reuse_logged_ = true;  // this machine has said what it did; a device hot-added later says nothing
+    map_pending_ = true;
+    if (ram_pinned) *ram_pinned = true;  // the balloon keeps its hands off from now on
+    dma_map_.expect();
+    reuse_logged_ = true;  // this machine says what it did; a device hot-added later says nothing
   } else if (!reuse_logged_) {
     log::info("vfio", "guest RAM stays DMA-mapped from the previous boot: no new DMA map");
     reuse_logged_ = true;

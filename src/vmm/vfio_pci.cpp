@@ -103,6 +103,11 @@ Status VfioPciDevice::build(Options options) {
   } else {
     log::warn("vfio", "{}: not reset, so it starts in whatever state the host left it: {}", name(), reset.error().message());
   }
+  // Power-on state whatever the reset did (a device without one keeps the host's command bits): no
+  // decode and no bus mastering until the guest's Command register asks (sync_command), and so no
+  // DMA before guest RAM is mapped (DmaMapJob).
+  if (auto cmd = device_->config_read(PCI_COMMAND, 2); cmd && (*cmd & (PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO)))
+    AV_TRY(device_->config_write(PCI_COMMAND, 2, *cmd & ~(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO)));
   AV_TRY_ASSIGN(vfio::RegionInfo cfg, device_->region_info(VFIO_PCI_CONFIG_REGION_INDEX));
   phys_.assign(std::min<uint64_t>(cfg.size, pci::ConfigSpace::kSize), 0xff);
   if (phys_.size() < PCI_CFG_SPACE_SIZE) return fail("{}: config space is only {} bytes", name(), phys_.size());
@@ -313,6 +318,16 @@ void VfioPciDevice::sync_command() {
   auto cur = device_->config_read(PCI_COMMAND, 2);
   if (!cur) return log_error(cur.error());
   uint16_t want = static_cast<uint16_t>((*cur & ~mask) | (config_.get16(PCI_COMMAND) & mask));
+  // A bus master reaches guest memory: not before guest RAM is in the IOMMU (DmaMapJob). This vCPU
+  // waits for the map, which the guest sees as a slow config write; if the map failed, the bit
+  // stays off in the device (the guest reads back what it wrote; its driver times out instead of
+  // the device writing through an IOMMU without the mappings).
+  if ((want & PCI_COMMAND_MASTER) && !(*cur & PCI_COMMAND_MASTER)) {
+    if (auto ready = host_.dma_ready(); !ready) {
+      log_error(ready.error().context("bus mastering stays off"));
+      want &= static_cast<uint16_t>(~PCI_COMMAND_MASTER);
+    }
+  }
   if (want != *cur)
     if (auto s = device_->config_write(PCI_COMMAND, 2, want); !s) log_error(s.error());
 }

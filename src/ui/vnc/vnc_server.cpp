@@ -16,12 +16,15 @@
 
 #include "altovirt/base/log.h"
 #include "altovirt/base/sandbox.h"
+#include "rfb_api.h"
 
 namespace altovirt::ui {
 
 namespace {
 
 constexpr unsigned kBasePort = 5900;
+// libvncserver, loaded by the first start() (before the server's thread exists; never changes after).
+const RfbApi* rfb = nullptr;
 // How long one round of client I/O may wait: also the longest a changed rectangle waits before it
 // is sent, and the idle wake-up rate (QEMU's VNC refresh interval is 30 ms).
 constexpr long kRoundUsec = 20'000;
@@ -68,7 +71,7 @@ struct VncServer::Impl {
   VncServer* owner = nullptr;
 
   ~Impl() {
-    if (screen) rfbScreenCleanup(screen);
+    if (screen) rfb->screen_cleanup(screen);
   }
 
   static VncServer& server(rfbClientPtr cl) { return *static_cast<Impl*>(cl->screen->screenData)->owner; }
@@ -129,7 +132,7 @@ struct VncServer::Impl {
       w = s.width_;
       h = s.height_;
     }
-    rfbDefaultPtrAddEvent(buttons, x, y, cl);  // keeps the client's cursor position
+    rfb->default_ptr_add_event(buttons, x, y, cl);  // keeps the client's cursor position
     if (!tablet) return;
     // Absolute position scaled to the tablet's range (0 .. 32767 across the screen).
     auto scale = [](int v, uint32_t size) {
@@ -151,6 +154,7 @@ struct VncServer::Impl {
 };
 
 Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
+  AV_TRY_ASSIGN(rfb, RfbApi::load());
   std::unique_ptr<VncServer> s(new VncServer());
   if (!o.unix_path.empty()) {
     sockaddr_un sa{};
@@ -208,12 +212,12 @@ Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
 
   // libvncserver's screen: 32-bit pixels laid out as XRGB8888 little-endian (B, G, R, X in memory),
   // the Display's format. It listens on nothing itself (port 0); connections come from listen_.
-  rfbLog = rfb_log;
-  rfbErr = rfb_err;
+  *rfb->log = rfb_log;
+  *rfb->err = rfb_err;
   auto impl = std::make_unique<Impl>();
   impl->owner = s.get();
   int argc = 0;
-  impl->screen = rfbGetScreen(&argc, nullptr, static_cast<int>(o.width), static_cast<int>(o.height), 8, 3, 4);
+  impl->screen = rfb->get_screen(&argc, nullptr, static_cast<int>(o.width), static_cast<int>(o.height), 8, 3, 4);
   if (impl->screen == nullptr) return fail("libvncserver could not set up a screen");
   rfbScreenInfoPtr sc = impl->screen;
   sc->serverFormat.redShift = 16;
@@ -241,14 +245,14 @@ Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
     // /dev/log). Done on the vnc thread at a client's first login, the sandbox stopped altovirt.
     unsigned char challenge[CHALLENGESIZE] = {};
     std::string warm = o.password;
-    rfbEncryptBytes(challenge, warm.data());
+    rfb->encrypt_bytes(challenge, warm.data());
     impl->password = o.password;
     s->password_required_ = true;
     impl->passwords[0] = impl->password.data();
     sc->authPasswdData = impl->passwords;
-    sc->passwordCheck = rfbCheckPasswordByList;
+    sc->passwordCheck = rfb->check_password_by_list;
   }
-  rfbInitServer(sc);
+  rfb->init_server(sc);
   s->width_ = o.width;
   s->height_ = o.height;
   s->shadow_.assign(impl->framebuffer.size(), 0);
@@ -261,7 +265,7 @@ Result<std::unique_ptr<VncServer>> VncServer::start(const VncOptions& o) {
 VncServer::~VncServer() {
   quit_ = true;
   if (thread_.joinable()) thread_.join();
-  if (impl_ && impl_->screen) rfbShutdownServer(impl_->screen, TRUE);
+  if (impl_ && impl_->screen) rfb->shutdown_server(impl_->screen, TRUE);
 }
 
 std::vector<VncServer::Client> VncServer::client_list() const {
@@ -329,14 +333,14 @@ void VncServer::run() {
     for (;;) {
       int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) break;
-      if (rfbNewClient(sc, fd) == nullptr) log::warn("vnc", "a client could not be set up; its connection is closed");
+      if (rfb->new_client(sc, fd) == nullptr) log::warn("vnc", "a client could not be set up; its connection is closed");
     }
     // The device's changes since the last round, into libvncserver's framebuffer.
     {
       std::lock_guard lock(mutex_);
       if (resized_) {
         impl.framebuffer = shadow_;
-        rfbNewFramebuffer(sc, reinterpret_cast<char*>(impl.framebuffer.data()), static_cast<int>(width_),
+        rfb->new_framebuffer(sc, reinterpret_cast<char*>(impl.framebuffer.data()), static_cast<int>(width_),
                           static_cast<int>(height_), 8, 3, 4);
         sc->serverFormat.redShift = 16;
         sc->serverFormat.greenShift = 8;
@@ -356,12 +360,12 @@ void VncServer::run() {
       }
     }
     for (const Rect& r : dirty) {
-      rfbMarkRectAsModified(sc, static_cast<int>(r.x), static_cast<int>(r.y), static_cast<int>(r.x + r.width),
+      rfb->mark_rect_as_modified(sc, static_cast<int>(r.x), static_cast<int>(r.y), static_cast<int>(r.x + r.width),
                             static_cast<int>(r.y + r.height));
       ++rects_marked_;
     }
     dirty.clear();
-    rfbProcessEvents(sc, kRoundUsec);
+    rfb->process_events(sc, kRoundUsec);
   }
 }
 

@@ -231,8 +231,15 @@ class FakeHost : public PassthroughHost {
     return std::make_unique<Intx>(*this);
   }
 
+  Status dma_ready() override {
+    ++dma_ready_calls;
+    return dma_ready_result;
+  }
+
   std::set<std::pair<uint64_t, uint64_t>> live;
   std::map<uint64_t, uint64_t> mmio;
+  int dma_ready_calls = 0;
+  Status dma_ready_result;  // ok: guest RAM is mapped
   std::vector<RouteEvent> routes;
   struct Enable {
     std::string owner;

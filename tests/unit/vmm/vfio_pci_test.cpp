@@ -194,6 +194,31 @@ TEST_F(VfioPciTest, TeardownStopsTheDevice) {
   EXPECT_EQ(keep->resets, 2);  // at start and at teardown
 }
 
+TEST_F(VfioPciTest, BusMasteringWaitsForTheDmaMapOnlyWhenItTurnsOn) {
+  EXPECT_EQ(fake->r16(PCI_COMMAND) & PCI_COMMAND_MASTER, 0);
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+  EXPECT_EQ(host.dma_ready_calls, 0);  // decode alone reaches no memory
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+  EXPECT_EQ(host.dma_ready_calls, 1);
+  EXPECT_EQ(fake->r16(PCI_COMMAND) & PCI_COMMAND_MASTER, PCI_COMMAND_MASTER);
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+  EXPECT_EQ(host.dma_ready_calls, 1);  // already a master: no second wait
+}
+
+TEST_F(VfioPciTest, AFailedDmaMapKeepsBusMasteringOffInTheDevice) {
+  host.dma_ready_result = fail("pinning guest RAM: Cannot allocate memory");
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+  EXPECT_EQ(fake->r16(PCI_COMMAND) & PCI_COMMAND_MASTER, 0);
+  EXPECT_EQ(fake->r16(PCI_COMMAND) & PCI_COMMAND_MEMORY, PCI_COMMAND_MEMORY);
+  EXPECT_EQ(command(), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);  // the guest reads back what it wrote
+}
+
+TEST_F(VfioPciTest, ADeviceLeftMasteringByTheHostStartsWithoutIt) {
+  // No function reset and no hot reset possible: the command bits the host left are cleared anyway.
+  make(true, false, {}, [](FakeDevice& f) { f.w16(PCI_COMMAND, PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY); });
+  EXPECT_EQ(fake->r16(PCI_COMMAND) & (PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO), 0);
+}
+
 TEST_F(VfioPciTest, NoFunctionResetMeansAHotResetWithTheOwnedGroup) {
   make(true, false, [](unsigned group) { return group == 5 ? 50 : -1; });
   EXPECT_EQ(fake->resets, 0);

@@ -41,6 +41,8 @@ class Manager {
   // Maps guest RAM with IOVA = guest physical address. Refuses ranges that overlap an IOVA range the
   // host reserves in any group used (sysfs reserved_regions, e.g. the MSI doorbell window).
   Status map_guest_ram(uint64_t gpa, uint64_t size, void* host);
+  // The check alone: guest RAM at gpa+size against every open group's reserved IOVA ranges.
+  Status check_guest_ram(uint64_t gpa, uint64_t size) const;
 
   // Closes the device at `address` (a hot-removed one; nothing else may hold it any more). When no
   // other open device is in its IOMMU group, `before_group_close(group, fd)` runs and the group is

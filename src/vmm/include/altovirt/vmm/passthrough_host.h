@@ -51,6 +51,9 @@ class PassthroughHost {
   // `device`: whose requester id the MSIs carry (PciDevice::requester_id), for a GICv3 ITS.
   virtual std::unique_ptr<VectorRoutes> make_routes(std::string owner, const pci::PciDevice* device) = 0;
   virtual Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int trigger_fd, int resample_fd) = 0;
+  // Blocks until guest RAM is DMA-mapped for the device (DmaMapJob); its error when that failed. The
+  // device's Bus Master Enable reaches the hardware only after this returned ok.
+  virtual Status dma_ready() { return ok(); }
 };
 
 }  // namespace altovirt::vmm
