@@ -196,15 +196,16 @@ span_rate() {
 # MEM_MIB of guest RAM (PAGES: 4k, anonymous memory with THP advice; 2m, 2 MiB hugetlbfs pages) and
 # DEVICE passed through, measured the same way for both: strace -T around every ioctl, the durations
 # of the MAP_DMA calls summed. Neither guest runs, so strace costs nothing where it is not measuring:
-# QEMU starts paused (-S) and has mapped everything once its QMP greeting arrives (the monitor only
-# runs after the machine is built); altovirt has once it logs its DMA-mapped line. Prints ms, or
+# both start paused (-S); QEMU has mapped everything once a QMP command is answered (below); altovirt
+# (which maps on a thread of its own while the machine starts) once it logs its DMA-mapped line. Prints ms, or
 # nothing when the run failed.
 map_ms() {
   local vmm=$1 mem=$2 pages=$3 dev=$4 name=map-$1-$2-$3-${r:-0} cmd pid child mempath=()
   [ "$pages" = 2m ] && mempath=(-mem-path /dev/hugepages)
   if [ "$vmm" = altovirt ]; then
-    cmd=("$ALTOVIRT" -m "${mem}M" -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial none -no-reboot
-         -append console=ttyS0 -D "$work/$name.log" "${mempath[@]}" -device "vfio-pci,host=$dev")
+    cmd=("$ALTOVIRT" -m "${mem}M" -smp 1 -kernel "$KERNEL" -initrd "$INITRD" -serial none -no-reboot -S
+         -qmp "unix:$work/$name.qmp,server,nowait" -append console=ttyS0 -D "$work/$name.log" "${mempath[@]}"
+         -device "vfio-pci,host=$dev")
   else
     cmd=(qemu-system-x86_64 -accel kvm -cpu host -m "${mem}M" -smp 1 -nodefaults -display none -serial none
          -no-reboot -S -qmp "unix:$work/$name.qmp,server,nowait" -kernel "$KERNEL" -initrd "$INITRD"

@@ -384,6 +384,10 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
       o.no_reboot = true;
       continue;
     }
+    if (opt == "-S") {
+      o.start_paused = true;
+      continue;
+    }
     if (opt == "-mem-prealloc") {
       mem_prealloc = true;
       continue;
@@ -569,6 +573,8 @@ Result<VmOptions> parse_options(const std::vector<std::string>& args, const Devi
   if (!o.initrd.empty() && o.kernel.empty()) return fail("-initrd {} needs -kernel", o.initrd);
   if (!o.append.empty() && o.kernel.empty()) return fail("-append needs -kernel");
   if (!have_m) return fail("-m SIZE is required (e.g. -m 512M)");
+  if (o.start_paused && !o.qmp)
+    return fail("-S starts the VM paused and only QMP's cont runs it: add -qmp unix:PATH,server,nowait");
   if (o.vnc && !o.vnc->password_secret.empty() &&
       std::none_of(o.secrets.begin(), o.secrets.end(), [&](const SecretSpec& s) { return s.id == o.vnc->password_secret; }))
     return fail("-vnc {}: password-secret={} names no -object secret,id={},file=PATH", o.vnc->text,
@@ -628,7 +634,7 @@ std::string usage() {
   return std::string("usage: altovirt [-name NAME] [-machine ") + kUsageMachine + "] -m SIZE[M|G] [-smp N] -kernel " +
          kUsageKernel + " [-initrd FILE]\n"
          "                [-append CMDLINE] [-serial stdio|pty|file:PATH|none] [-device KIND,key=value,...]...\n"
-         "                [-qmp unix:PATH,server,nowait] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
+         "                [-qmp unix:PATH,server,nowait] [-S] [-no-reboot] [-pidfile PATH] [-D LOGFILE]\n"
          "                [-drive file=PATH,format=raw,if=none,id=ID[,readonly=on][,cache=none|writeback][,discard=unmap|ignore]\n"
          "                        [,aio=io_uring|threads][,iops=N][,bps=N]...]... [-object iothread,id=ID]...\n"
          "                [-drive if=pflash,format=raw,unit=0,file=" + kUsageCode + ",readonly=on\n"
@@ -646,6 +652,7 @@ std::string usage() {
          "  -serial        " + kUsageSerial + ": stdio (default), pty, file:PATH, none\n"
          "  -device        PCI devices; kinds: " + DeviceRegistry::global().names() + "\n"
          "                 (virtio-blk-pci, virtio-net-pci, vfio-pci: bootindex=N sets the firmware's boot order)\n"
+         "  -S             build the machine but run no vCPU until QMP's cont (needs -qmp), as QEMU's -S\n"
          "  -no-reboot     exit instead of resetting when the guest reboots\n"
          "  -D LOGFILE     log to LOGFILE, and write the per-region exit counters there at exit\n"
          "  -debugcon      the firmware's debug console (port 0x402, QEMU's isa-debugcon): log puts its lines in\n"

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   // guest reset builds a new one on the same RAM without pinning it again (ResetSurvivors).
   vmm::ResetSurvivors survivors;
   tool::VmControl control(qmp_server.get());
+  if (o.start_paused) control.start_paused();
   if (qmp_server) {
     if (auto s = control.register_commands(*qmp_server); !s) return usage_error(s.error().message());
     if (auto s = tool::register_vnc_commands(*qmp_server, survivors); !s) return usage_error(s.error().message());

@@ -42,6 +42,11 @@ Status register_vcpu_commands(qmp::Server& server, VmControl& control);
 class VmControl {
  public:
   explicit VmControl(qmp::Server* server) : server_(server) {}
+  // -S: the first machine waits for cont (QMP) before any vCPU runs.
+  void start_paused() {
+    std::lock_guard lock(mutex_);
+    paused_ = true;
+  }
 
   // Registers the commands (before the server starts).
   Status register_commands(qmp::Server& server);

@@ -52,6 +52,15 @@ TEST(Options, FullCommandLine) {
   EXPECT_FALSE(o->qmp->wait);
 }
 
+TEST(Options, StartPausedNeedsQmp) {
+  EXPECT_FALSE(parse({})->start_paused);
+  auto o = parse({"-S", "-qmp", "unix:/q.sock,server,nowait"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_TRUE(o->start_paused);
+  EXPECT_NE(error_of({"-S"}).find("-S starts the VM paused and only QMP's cont runs it: add -qmp"), std::string::npos)
+      << error_of({"-S"});
+}
+
 TEST(Options, MemorySizes) {
   EXPECT_EQ(parse({"-m", "512"})->ram, 512ull << 20) << "a bare number is MiB";
   EXPECT_EQ(parse({"-m", "2G"})->ram, 2ull << 30);

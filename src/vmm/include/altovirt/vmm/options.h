@@ -157,6 +157,9 @@ struct VmOptions {
   std::optional<ui::VncSpec> vnc;
   std::vector<SecretSpec> secrets;  // -object secret
   bool no_reboot = false;
+  // -S: the first machine is built (devices opened, RAM mapped for DMA) but its vCPUs wait for QMP's
+  // cont, as QEMU's -S (libvirt starts every domain so).
+  bool start_paused = false;
   // -sandbox: the seccomp allow-list of every thread (altovirt/base/sandbox.h); on unless asked.
   sandbox::Mode sandbox = sandbox::Mode::on;
   std::string pidfile, logfile;
