@@ -153,9 +153,10 @@ Status VmControl::register_commands(qmp::Server& server) {
                                     std::lock_guard lock(mutex_);
                                     // "prelaunch" until the first Machine is built (and between a reset and the next),
                                     // so a supervisor can tell when the VM really runs.
-                                    std::string status = ended_     ? "shutdown"
-                                                         : paused_ ? "paused"
+                                    // -S (or stop before the build): "paused" once the machine is built.
+                                    std::string status = ended_                ? "shutdown"
                                                          : current_ == nullptr ? "prelaunch"
+                                                         : paused_             ? "paused"
                                                                                : "running";
                                     return Json{{"status", status}, {"running", status == "running"}, {"singlestep", false}};
                                   }}));

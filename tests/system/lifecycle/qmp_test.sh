@@ -8,6 +8,7 @@
 #    SHUTDOWN {"guest": true}, and altovirt exits 0;
 #  - system_reset rebuilds the machine (RESET, the status comes back to running, QMP stays up), and
 #    quit ends altovirt with status 0 after SHUTDOWN {"reason": "host-qmp-quit"};
+#  - -S: the machine is built and paused (no console output) until cont, then the guest boots;
 #  - the sandbox: every thread of altovirt has a seccomp filter; a vCPU thread's forbidden system
 #    call (x-sandbox-probe: getppid) ends altovirt with status 1 and a line naming the thread, its
 #    role and the call (-sandbox on, the default), or goes through with a kernel audit line naming
@@ -156,6 +157,37 @@ expect_contains "SHUTDOWN after quit" '"reason":"host-qmp-quit"' "$(grep SHUTDOW
 close_client
 wait_pid 60 "$vm" "altovirt after quit"
 expect_eq "altovirt exit status after quit" 0 "$?"
+
+# --- -S: the machine is built but no vCPU runs until cont ----------------------------------------------
+step "-S: paused until cont"
+: > "$events"
+out3=/tmp/qmp-paused.out
+timeout 900 "$ALTOVIRT" -name qmp-paused -m 256M -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -S \
+  -append "console=ttyS0 panic=-1 guest.steps=powerbutton" -serial "file:$out3" \
+  -qmp "unix:$sock,server,nowait" </dev/null >/tmp/qmp-altovirt3.err 2>&1 &
+vm=$!
+wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt3.err)"
+open_client
+qmp '{"execute":"qmp_capabilities"}'
+for _ in $(seq 300); do
+  qmp '{"execute":"query-status"}'
+  case "$reply" in *prelaunch*) sleep 0.2 ;; *) break ;; esac
+done
+expect_contains "-S: built and paused" '"status":"paused"' "$reply"
+qmp '{"execute":"x-query-vcpus"}'
+expect_contains "-S: vCPU 0 is parked" '"parked":true' "$reply"
+sleep 3
+expect_eq "-S: the guest printed nothing while paused" 0 "$(stat -c %s "$out3")"
+qmp '{"execute":"cont"}'
+expect_eq "-S: cont" '{"return":{}}' "$reply"
+wait_event RESUME 10 || fail "no RESUME event after cont"
+wait_for 300 grep -q "Linux version" "$out3" ||
+  fail "-S: the guest did not start after cont: $(tail -c 500 "$out3")"
+pass "-S: the guest runs after cont"
+qmp '{"execute":"quit"}'
+close_client
+wait_pid 60 "$vm" "altovirt -S after quit"
+expect_eq "altovirt -S exit status after quit" 0 "$?"
 
 # --- the sandbox (issue 15): a vCPU thread makes a system call no role allows (x-sandbox-probe) ------
 # start_vm NAME ARGS...: altovirt with QMP, a client negotiated, the machine running.
