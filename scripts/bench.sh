@@ -212,7 +212,10 @@ map_ms() {
          "${mempath[@]}" -device "vfio-pci,host=$dev")
   fi
   : > "$work/$name.log"
-  strace -f -T -e trace=ioctl -o "$work/$name.strace" "${cmd[@]}" < /dev/null > "$work/$name.out" 2>&1 &
+  # -ff: one file per thread (NAME.strace.TID), so that a call another thread interrupts is still one
+  # line (altovirt maps on a thread of its own; strace -f would print it as "unfinished" and "resumed").
+  rm -f "$work/$name.strace".*
+  strace -ff -T -e trace=ioctl -o "$work/$name.strace" "${cmd[@]}" < /dev/null > "$work/$name.out" 2>&1 &
   pid=$!
   local end=$((SECONDS + 600)) ready=0
   while [ $SECONDS -lt $end ] && kill -0 "$pid" 2>/dev/null; do
@@ -244,7 +247,7 @@ PY
   [ "$ready" = 1 ] || { tail -n 5 "$work/$name.out" "$work/$name.log" >&2; say "$vmm: $mem MiB ($pages pages): no DMA map within 600 s"; return 0; }
   # strace names the request when it knows linux/vfio.h, else prints its _IOC() form (';' = 0x3b, 113 = 0x71).
   awk '/VFIO_IOMMU_MAP_DMA|_IOC\(_IOC_NONE, 0x3b, 0x71/ && / = 0 </ { t = $NF; gsub(/[<>]/, "", t); s += t; n++ }
-       END { if (n) printf "%.1f", s * 1000 }' "$work/$name.strace"
+       END { if (n) printf "%.1f", s * 1000 }' "$work/$name.strace".*
 }
 
 # reboot_vm NAME VMM MEM_MIB DEVICE: boots a guest with DEVICE passed through that reboots itself
@@ -630,7 +633,7 @@ row "exits, whole I/O run (all regions)" exits_total
 row "VF trapped BAR accesses outside MSI-X" vf_other_traps
 echo "BENCH-TABLE-END"
 echo "BENCH-NOTES-BEGIN"
-echo "- DMA map: the sum of the VFIO_IOMMU_MAP_DMA ioctls' durations (strace -T) while each VMM starts with the e1000e passed through, no guest running (QEMU paused with -S until its QMP greeting; altovirt until its DMA-mapped log line). 4 KiB pages + THP: each VMM's default anonymous RAM; 2 MiB hugepages: -mem-path /dev/hugepages for both."
+echo "- DMA map: the sum of the VFIO_IOMMU_MAP_DMA ioctls' durations (strace -T) while each VMM starts with the e1000e passed through, no guest running (both started paused with -S; QEMU until it answers a QMP command; altovirt, which maps on a thread of its own, until its DMA-mapped log line). In the start-to-init rows altovirt's map runs beside the kernel load and the guest's boot (a device's bus mastering waits for it); QEMU maps before its vCPUs start. 4 KiB pages + THP: each VMM's default anonymous RAM; 2 MiB hugepages: -mem-path /dev/hugepages for both."
 echo "- Cold page cache: echo 3 > /proc/sys/vm/drop_caches before the 1 GiB boot, so the kernel, initramfs and the VMM's binary and libraries are read again."
 echo "- Guest reboot to init: the guest (1 GiB, the NVMe VF passed through) runs reboot -f; from its GUEST-REBOOT line to the next boot's GUEST-INIT line on the test host's clock. QEMU keeps its DMA mappings across the reset; so does altovirt."
 echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."

@@ -26,7 +26,12 @@ void ResetControl::io_write(uint64_t offset, std::span<const uint8_t> data) {
   }
 }
 
-void I8042::io_read(uint64_t, std::span<uint8_t> data) { std::fill(data.begin(), data.end(), 0); }
+void I8042::io_read(uint64_t offset, std::span<uint8_t> data) {
+  uint8_t v = 0;  // 0x61-0x63 (port B and the rest of the range): nothing set
+  if (offset == 0) v = kNoData;
+  if (offset == 4) v = kStatusNoController;
+  std::fill(data.begin(), data.end(), v);
+}
 
 void I8042::io_write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset == 4 && data.size() == 1 && data[0] == 0xfe) {

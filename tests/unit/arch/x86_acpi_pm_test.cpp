@@ -100,12 +100,25 @@ TEST(ResetControl, ResetOnBit2RisingEdge) {
 TEST(I8042, CommandFEResets) {
   Control c;
   I8042 k(c);
-  EXPECT_EQ(rd(k, 4, 1), 0u) << "input buffer empty: the guest may send a command";
+  EXPECT_EQ(rd(k, 4, 1) & 0x02, 0u) << "input buffer empty: the guest may send a command";
   wr(k, 4, 1, 0xd1);
   EXPECT_TRUE(c.requests.empty());
   wr(k, 4, 1, 0xfe);
   ASSERT_EQ(c.requests.size(), 1u);
   EXPECT_EQ(c.requests[0], ShutdownReason::reset);
+}
+
+TEST(I8042, StatusSaysNoControllerSoFirmwareSkipsIt) {
+  Control c;
+  I8042 k(c);
+  // edk2 (Ps2KeyboardDxe, Ps2MouseDxe): both KBC_PARE (0x80) and KBC_TIM (0x40) set = no controller.
+  EXPECT_EQ(rd(k, 4, 1) & 0xc0, 0xc0u);
+  EXPECT_EQ(rd(k, 4, 1) & 0x01, 0u) << "nothing to read (output buffer empty)";
+  EXPECT_EQ(rd(k, 0, 1), 0xffu) << "the data port reads as undecoded";
+  EXPECT_EQ(rd(k, 1, 1), 0u) << "port 0x61 (system control port B) is not the controller's";
+  wr(k, 4, 1, 0xaa);  // a self-test that nobody answers
+  EXPECT_EQ(rd(k, 4, 1) & 0x01, 0u);
+  EXPECT_TRUE(c.requests.empty());
 }
 
 TEST(CmosRtc, TimeIsBcdAndValid) {
