@@ -35,6 +35,12 @@ wait_running() {  # polls query-status (up to 60 s) until the machine runs; $rep
     case "$reply" in *'"status":"running"'*) return 0 ;; *) sleep 0.2 ;; esac
   done
 }
+wait_built() {  # polls query-status (up to 60 s) while it says prelaunch; $reply holds the last answer
+  for _ in $(seq 300); do
+    qmp '{"execute":"query-status"}'
+    case "$reply" in *prelaunch*) sleep 0.2 ;; *) return 0 ;; esac
+  done
+}
 wait_event() {  # wait_event NAME SECONDS : reads events until NAME arrives (or SECONDS pass)
   local end=$((SECONDS + $2)) line rc partial=""
   grep -q "\"event\":\"$1\"" "$events" && return 0

@@ -46,10 +46,7 @@ done
 qmp '{"execute":"query-status"}'
 expect_contains "query-status: a status" '"status":"' "$reply"
 # "prelaunch" until the machine is built.
-for _ in $(seq 300); do
-  qmp '{"execute":"query-status"}'
-  case "$reply" in *prelaunch*) sleep 0.2 ;; *) break ;; esac
-done
+wait_built
 expect_contains "query-status: running once built" '"status":"running"' "$reply"
 qmp '{"execute":"query-pci"}'
 expect_contains "query-pci: the host bridge 8086:29c0 at 00.0" '"id":{"device":10688,"subsystem":' "$reply"
@@ -169,10 +166,7 @@ vm=$!
 wait_for 30 test -S "$sock" || fail "no QMP socket at $sock: $(cat /tmp/qmp-altovirt3.err)"
 open_client
 qmp '{"execute":"qmp_capabilities"}'
-for _ in $(seq 300); do
-  qmp '{"execute":"query-status"}'
-  case "$reply" in *prelaunch*) sleep 0.2 ;; *) break ;; esac
-done
+wait_built
 expect_contains "-S: built and paused" '"status":"paused"' "$reply"
 qmp '{"execute":"x-query-vcpus"}'
 expect_contains "-S: vCPU 0 is parked" '"parked":true' "$reply"
