@@ -93,6 +93,14 @@ Status Machine::create_platform(const kvm::Kvm& kvm, const VmOptions& o) {
 
 Status Machine::add_platform_functions(std::set<unsigned>&) { return ok(); }
 
+// The Image and initrd of a direct boot: nothing here depends on a device, so it runs beside them
+// (Machine::build). Firmware loads the kernel itself.
+Status Machine::load_kernel_early(const VmOptions& o) {
+  if (o.firmware) return ok();
+  AV_TRY_ASSIGN(arch_state(arch_).kernel, load_image(o.kernel, o.initrd, memory_, kRamBase, o.ram));
+  return ok();
+}
+
 Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
   VirtState& arch = arch_state(arch_);
   // Bus numbers and BARs are left to the guest, as on QEMU's virt board: Linux's generic ECAM host
@@ -111,7 +119,6 @@ Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
     arch.firmware = true;
     dt.firmware = true;
   } else {
-    AV_TRY_ASSIGN(arch.kernel, load_image(o.kernel, o.initrd, memory_, kRamBase, o.ram));
     dt.cmdline = o.append;
     dt.initrd = arch.kernel.initrd;
     dtb_at = arch.kernel.dtb;

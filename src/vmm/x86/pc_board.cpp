@@ -123,22 +123,28 @@ Status Machine::load_guest(const kvm::Kvm& kvm, const VmOptions& o) {
   acpi.pm_base = kPmBase;
   acpi.sci_irq = kSciIrq;
   acpi.s5_sleep_type = kS5SleepType;
-  uint64_t entry = 0;
   if (firmware) {
     AV_TRY(load_firmware(kvm, o, acpi));
+    pc_state(arch_).entry = 0;
   } else {
     AV_TRY_ASSIGN(boot::AcpiTables tables, boot::build_acpi_tables(acpi));
     AV_TRY(memory_.write(tables.base, tables.blob));
-    boot::KernelFiles files;
-    files.kernel = o.kernel;
-    files.initrd = o.initrd;
-    files.cmdline = o.append;
-    files.extract = boot::KernelCache::enabled_by_environment();
-    if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
-    AV_TRY_ASSIGN(entry, boot::load_linux(files, layout_, memory_));
     AV_TRY(boot::write_long_mode_tables(memory_));
   }
-  pc_state(arch_).entry = entry;
+  return ok();
+}
+
+// A direct boot's bzImage (or its cached vmlinux), initrd and command line: nothing here depends on
+// a device, so it runs beside them (Machine::build). Firmware loads the kernel itself.
+Status Machine::load_kernel_early(const VmOptions& o) {
+  if (o.firmware) return ok();
+  boot::KernelFiles files;
+  files.kernel = o.kernel;
+  files.initrd = o.initrd;
+  files.cmdline = o.append;
+  files.extract = boot::KernelCache::enabled_by_environment();
+  if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
+  AV_TRY_ASSIGN(pc_state(arch_).entry, boot::load_linux(files, pc_state(arch_).layout, memory_));
   return ok();
 }
 

@@ -193,10 +193,13 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   Status build(const kvm::Kvm& kvm, const VmOptions& options);
   // The architecture's part of the machine (src/vmm/x86/pc_board.cpp, src/vmm/arm64/virt_board.cpp),
   // in build order: the irqchip, the memory layout, RAM and the platform devices; PCI functions the
-  // platform itself puts on the root bus (their slots go into `taken`); after the -device
-  // functions, firmware tables and the kernel (or firmware); the vCPUs at their entry.
+  // platform itself puts on the root bus (their slots go into `taken`); while the -device
+  // functions are built, what of the guest needs no device (a direct boot's kernel and initrd, on a
+  // thread of its own: load_kernel_early); after them, firmware tables and the rest of the kernel
+  // (or firmware); the vCPUs at their entry.
   Status create_platform(const kvm::Kvm& kvm, const VmOptions& options);
   Status add_platform_functions(std::set<unsigned>& taken);
+  Status load_kernel_early(const VmOptions& options);
   Status load_guest(const kvm::Kvm& kvm, const VmOptions& options);
   Status create_vcpus(const kvm::Kvm& kvm, const VmOptions& options);
   std::string platform_summary() const;  // for the start-up log line
