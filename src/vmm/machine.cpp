@@ -117,12 +117,15 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
     if (kind == nullptr) return fail("-device {}: unknown device kind", spec.text);
     if (auto s = kind->create(*this, spec); !s) return std::unexpected(s.error().context("-device " + spec.text));
   }
-  // Every passed-through device's group is attached now: guest RAM's DMA map runs beside the rest.
-  if (survivors_.vfio) survivors_.vfio->start_dma_map(*this);
   phase("devices");
   AV_TRY(early.get());
   phase("then waiting for the kernel");
   phases += fmt::format(" (loaded in {} ms beside the devices)", early_ms.load());
+  // Every passed-through device's group is attached and the kernel is in RAM: guest RAM's DMA map
+  // runs beside the rest of the start and the guest's boot. Not beside the kernel load: both fault
+  // guest RAM in (the kernel allocates and zeroes each page), and the vCPU waits for the load only;
+  // with the map beside it the load took 2.6-2.9 s instead of 0.9 s in the test host.
+  if (survivors_.vfio) survivors_.vfio->start_dma_map(*this);
   AV_TRY(pci_.check_topology());
   AV_TRY(load_guest(kvm, o));
   phase("guest tables and kernel");
@@ -305,8 +308,9 @@ VfioContext& Machine::vfio() {
   return *survivors_.vfio;
 }
 
-Result<kvm::MemorySlot> Machine::map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) {
-  return vm_->map_memory(gpa, size, host, false, what);
+Result<kvm::MemorySlot> Machine::map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what,
+                                                   bool read_only) {
+  return vm_->map_memory(gpa, size, host, read_only, what);
 }
 
 void Machine::bar_mapping_changed(pci::PciDevice& device, unsigned bar, std::optional<uint64_t> old_addr,

@@ -43,6 +43,10 @@ class MachineHost : public PassthroughHost {
     AV_TRY_ASSIGN(kvm::MemorySlot slot, m_.map_device_memory(gpa, size, host, what));
     return std::make_unique<MachineRange>(std::move(slot));
   }
+  Result<std::unique_ptr<MappedRange>> map_read_only_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what) override {
+    AV_TRY_ASSIGN(kvm::MemorySlot slot, m_.map_device_memory(gpa, size, host, what, true));
+    return std::make_unique<MachineRange>(std::move(slot));
+  }
   Status add_mmio(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) override {
     return m_.mmio().add(base, size, std::move(name), std::move(handler));
   }

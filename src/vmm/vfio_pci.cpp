@@ -16,7 +16,9 @@ namespace altovirt::vmm {
 namespace {
 
 // The expansion ROM, read-only, served from VFIO's ROM region (PCI 3.0 6.3.1: the ROM decodes only
-// while both its enable bit and the command register's memory space bit are set).
+// while both its enable bit and the command register's memory space bit are set). Its reads reach
+// this handler only when no copy of the ROM could be mapped (VfioPciDevice::map_rom_copy); its
+// writes always do, and are dropped (a ROM ignores writes).
 class RomHandler : public devices::IoHandler {
  public:
   RomHandler(std::shared_ptr<vfio::Device> device, vfio::RegionInfo region) : device_(std::move(device)), region_(std::move(region)) {}
@@ -90,7 +92,7 @@ VfioPciDevice::~VfioPciDevice() {
   // one is closed, vfio-pci marks it as needing a reset and resets the bus itself once no device on
   // that bus is open any more (vfio_pci_core_disable -> vfio_pci_dev_set_try_reset in Linux 6.1).
   if (device_->can_reset()) (void)device_->reset();
-  if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
+  unmap_rom();
   for (auto& s : slots_) s.clear();
 }
 
@@ -339,14 +341,50 @@ void VfioPciDevice::rom_changed() {
   uint64_t addr = reg & PCI_ROM_ADDRESS_MASK;
   if ((reg & PCI_ROM_ADDRESS_ENABLE) && (config_.get16(PCI_COMMAND) & PCI_COMMAND_MEMORY) && addr != 0) want = addr;
   if (want == rom_mapped_at_) return;
-  if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
-  rom_mapped_at_.reset();
+  unmap_rom();
   if (want) {
     uint64_t size = std::bit_ceil(std::max<uint64_t>(rom_->size, 2048));
     auto s = host_.add_mmio(*want, size, name() + " ROM", std::make_shared<RomHandler>(device_, *rom_));
-    if (s) rom_mapped_at_ = want;
-    else log_error(s.error());
+    if (!s) return log_error(s.error());
+    rom_mapped_at_ = want;
+    map_rom_copy(*want, size);
   }
+}
+
+// Firmware copies a ROM to RAM in 4-byte reads (OVMF read the e1000e's 256 KiB iPXE image in 62,000
+// of them), and every read through VFIO is an exit plus a pread that enables and maps the ROM on the
+// host: about 2 ms each in the nested test host, two minutes of boot. So while the ROM decodes, the
+// guest reads a copy of it, taken once, from a read-only slot. The copy is what the device's ROM held
+// when enabled; a ROM does not change under a running guest. A part that cannot be read stays 0xff,
+// as a read of the trapped ROM would give. A BAR smaller than a page (KVM maps whole pages) or a
+// slot KVM refuses leaves every read trapped, which is slower but the same to the guest.
+void VfioPciDevice::map_rom_copy(uint64_t addr, uint64_t size) {
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (size < page || !rom_->readable()) return;
+  auto copy = Mapping::anonymous(size, 0, name() + " ROM copy");
+  if (!copy) return log_error(copy.error());
+  std::memset(copy->bytes(), 0xff, size);
+  constexpr uint64_t kChunk = 4096;
+  for (uint64_t off = 0; off < std::min(size, rom_->size); off += kChunk) {
+    uint64_t n = std::min({kChunk, size - off, rom_->size - off});
+    if (auto s = device_->read(*rom_, off, {copy->bytes() + off, n}); !s) {
+      std::memset(copy->bytes() + off, 0xff, n);
+      break;  // vfio-pci serves only the ROM's images (pci_map_rom): the rest reads as 0xff
+    }
+  }
+  auto slot = host_.map_read_only_memory(addr, size, copy->addr(), name() + " ROM");
+  if (!slot) return log_error(slot.error());
+  rom_copy_ = std::move(*copy);
+  rom_slot_ = std::move(*slot);
+  log_event(fmt::format("the guest enabled the expansion ROM at {:#x} ({} KiB, read from a copy without exits)", addr,
+                        size >> 10));
+}
+
+void VfioPciDevice::unmap_rom() {
+  rom_slot_.reset();  // out of the guest before its memory goes
+  rom_copy_.reset();
+  if (rom_mapped_at_) host_.remove_mmio(*rom_mapped_at_);
+  rom_mapped_at_.reset();
 }
 
 void VfioPciDevice::bar_mapping_changed(unsigned bar, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {

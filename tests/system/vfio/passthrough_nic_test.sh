@@ -42,7 +42,7 @@ expect_contains "host= and sysfsdev= together: message" "give one of them" "$out
 run_ok "DHCP server on the NIC's link partner" tb_dhcp_server
 run_ok "e1000e to vfio-pci" tb_bind_vfio $NIC_BDF
 start=$(date +%s.%N)
-out=$(guest info,dhcp,ping /tmp/nic.log -device vfio-pci,host=$NIC_BDF,id=nic0 2>&1); rc=$?
+out=$(guest info,rom,dhcp,ping /tmp/nic.log -device vfio-pci,host=$NIC_BDF,id=nic0 2>&1); rc=$?
 echo "$out" | grep -E 'GUEST-|altovirt:'; explain "$rc" /tmp/nic.log
 echo "altovirt NIC guest: $(echo "$(date +%s.%N) - $start" | bc) s wall time"
 expect_eq "altovirt exit status after the guest powered off" 0 "$rc"
@@ -51,14 +51,22 @@ expect_contains "guest's e1000e driver bound it" "driver=e1000e" "$(echo "$out" 
 expect_contains "guest got a DHCP lease" "GUEST-LEASE" "$out"
 expect_contains "lease from the test host's pool" "$TB_NET_PREFIX.1" "$(echo "$out" | grep GUEST-LEASE)"
 expect_contains "10 pings without loss" "GUEST-PING" "$out"
+# The NIC's option ROM (the outer QEMU's iPXE image) is offered through its ROM BAR by default: the
+# guest's kernel sizes the BAR as the host's and reads the image's 55aa signature through it.
+expect_eq "the guest reads the NIC's option ROM through its ROM BAR (size as the host's)" \
+  "sig=55aa size=$(stat -c %s /sys/bus/pci/devices/$NIC_BDF/rom)" \
+  "$(echo "$out" | grep '^GUEST-ROM .* 0x8086:0x10d3' | awk '{print $4, $5}')"
 expect_contains "the NIC was reset with its function reset" "nic0: reset by function reset (VFIO_DEVICE_RESET)" "$(cat /tmp/nic.log)"
 echo "--- exit counters"; sed -n '/exit counters/,$p' /tmp/nic.log | head -40
 
 # The same NIC with MSI off in the guest (pci=nomsi): its driver falls back to INTx, which reaches
 # the guest through an irqfd with a resample fd, and VFIO unmasks it after each EOI.
-out=$(GUEST_APPEND="pci=nomsi " guest dhcp,ping /tmp/nic-intx.log -device vfio-pci,host=$NIC_BDF 2>&1); rc=$?
+# rombar=0 here: the ROM BAR reads 0, so the guest's kernel finds no ROM on the NIC.
+out=$(GUEST_APPEND="pci=nomsi " guest rom,dhcp,ping /tmp/nic-intx.log -device vfio-pci,host=$NIC_BDF,rombar=0 2>&1); rc=$?
 echo "$out" | grep -E 'GUEST-|altovirt:'; explain "$rc" /tmp/nic-intx.log
 expect_eq "INTx: exit status" 0 "$rc"
+expect_contains "rombar=0: the guest listed the ROMs it sees" "GUEST-ROMS-LISTED" "$out"
+expect_eq "rombar=0: the NIC shows the guest no ROM" "" "$(echo "$out" | grep '^GUEST-ROM .* 0x8086:0x10d3')"
 expect_contains "INTx: DHCP lease" "GUEST-LEASE" "$out"
 expect_contains "INTx: 10 pings without loss" "GUEST-PING" "$out"
 

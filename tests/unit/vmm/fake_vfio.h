@@ -220,11 +220,20 @@ class FakeHost : public PassthroughHost {
   Result<std::unique_ptr<MappedRange>> map_device_memory(uint64_t gpa, uint64_t size, void*, std::string_view) override {
     return std::make_unique<Range>(*this, gpa, size);
   }
-  Status add_mmio(uint64_t base, uint64_t size, std::string, std::shared_ptr<devices::IoHandler>) override {
+  Result<std::unique_ptr<MappedRange>> map_read_only_memory(uint64_t gpa, uint64_t size, void* host, std::string_view) override {
+    if (!read_only_ok) return fail("read-only slot refused (test)");
+    read_only_seen[gpa] = std::vector<uint8_t>(static_cast<uint8_t*>(host), static_cast<uint8_t*>(host) + size);
+    return std::make_unique<Range>(*this, gpa, size);
+  }
+  Status add_mmio(uint64_t base, uint64_t size, std::string, std::shared_ptr<devices::IoHandler> handler) override {
     mmio[base] = size;
+    handlers[base] = std::move(handler);
     return ok();
   }
-  void remove_mmio(uint64_t base) override { mmio.erase(base); }
+  void remove_mmio(uint64_t base) override {
+    mmio.erase(base);
+    handlers.erase(base);
+  }
   std::unique_ptr<VectorRoutes> make_routes(std::string owner, const pci::PciDevice*) override { return std::make_unique<Routes>(*this, owner); }
   Result<std::unique_ptr<IntxRoute>> connect_intx(uint32_t gsi, int, int) override {
     intx_gsi = gsi;
@@ -238,6 +247,9 @@ class FakeHost : public PassthroughHost {
 
   std::set<std::pair<uint64_t, uint64_t>> live;
   std::map<uint64_t, uint64_t> mmio;
+  std::map<uint64_t, std::shared_ptr<devices::IoHandler>> handlers;
+  bool read_only_ok = true;                            // map_read_only_memory succeeds
+  std::map<uint64_t, std::vector<uint8_t>> read_only_seen;  // what each read-only slot held when mapped
   int dma_ready_calls = 0;
   Status dma_ready_result;  // ok: guest RAM is mapped
   std::vector<RouteEvent> routes;

@@ -166,6 +166,52 @@ TEST_F(VfioPciTest, RomBarIsSizedAndMapsOnlyWhileEnabled) {
   EXPECT_TRUE(host.mmio.empty());
 }
 
+// The guest reads the ROM from a read-only copy (no exit per read); writes still reach the trapped
+// handler and change nothing.
+TEST_F(VfioPciTest, AnEnabledRomIsACopyInAReadOnlySlotAndWritesAreDropped) {
+  auto& rom = fake->storage[VFIO_PCI_ROM_REGION_INDEX];
+  for (size_t i = 0; i < rom.size(); ++i) rom[i] = static_cast<uint8_t>(i * 7 + 1);
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+  dev->config_write(PCI_ROM_ADDRESS, 4, 0xc1000000 | PCI_ROM_ADDRESS_ENABLE);
+  EXPECT_EQ(host.live.count({0xc1000000, 0x10000}), 1u);
+  EXPECT_EQ(host.read_only_seen[0xc1000000], rom);
+  ASSERT_EQ(host.handlers.count(0xc1000000), 1u);
+  std::vector<uint8_t> w(4, 0);
+  host.handlers[0xc1000000]->io_write(0, w);
+  EXPECT_EQ(rom[0], 1u);
+  dev->config_write(PCI_COMMAND, 2, 0);  // memory decode off: the ROM leaves the guest
+  EXPECT_EQ(host.live.count({0xc1000000, 0x10000}), 0u);
+  EXPECT_TRUE(host.mmio.empty());
+}
+
+// vfio-pci serves only the ROM's images: what cannot be read reads as 0xff, as through the trap.
+TEST_F(VfioPciTest, ARomPartThatCannotBeReadIsAllOnesInTheCopy) {
+  auto& rom = fake->storage[VFIO_PCI_ROM_REGION_INDEX];
+  rom.assign(0x8000, 0x55);  // the region says 64 KiB, reads past 32 KiB fail
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+  dev->config_write(PCI_ROM_ADDRESS, 4, 0xc1000000 | PCI_ROM_ADDRESS_ENABLE);
+  auto& seen = host.read_only_seen[0xc1000000];
+  ASSERT_EQ(seen.size(), 0x10000u);
+  EXPECT_EQ(seen[0x7fff], 0x55);
+  EXPECT_EQ(seen[0x8000], 0xff);
+  EXPECT_EQ(seen[0xffff], 0xff);
+}
+
+// A slot KVM refuses (e.g. the guest put the ROM over another mapping) leaves the ROM trapped.
+TEST_F(VfioPciTest, ARomWhoseSlotIsRefusedIsStillReadThroughTheTrap) {
+  auto& rom = fake->storage[VFIO_PCI_ROM_REGION_INDEX];
+  rom[0] = 0x55;
+  rom[1] = 0xaa;
+  host.read_only_ok = false;
+  dev->config_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+  dev->config_write(PCI_ROM_ADDRESS, 4, 0xc1000000 | PCI_ROM_ADDRESS_ENABLE);
+  EXPECT_EQ(host.live.count({0xc1000000, 0x10000}), 0u);
+  ASSERT_EQ(host.handlers.count(0xc1000000), 1u);
+  std::vector<uint8_t> sig(2);
+  host.handlers[0xc1000000]->io_read(0, sig);
+  EXPECT_EQ(sig, (std::vector<uint8_t>{0x55, 0xaa}));
+}
+
 TEST_F(VfioPciTest, RombarOffHidesTheRom) {
   make(false);
   dev->config_write(PCI_ROM_ADDRESS, 4, 0xffffffff);

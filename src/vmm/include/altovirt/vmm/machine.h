@@ -104,7 +104,9 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   // a bus later devices may name.
   Result<pci::PciAddress> add_pci_device(std::shared_ptr<pci::PciDevice> device, const DeviceSpec& spec);
   // Maps host memory (a passed-through BAR) into the guest as a KVM memory slot.
-  Result<kvm::MemorySlot> map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what);
+  // read_only: guest writes exit as MMIO (an expansion ROM's copy).
+  Result<kvm::MemorySlot> map_device_memory(uint64_t gpa, uint64_t size, void* host, std::string_view what,
+                                            bool read_only = false);
 
   kvm::Vm& vm() { return *vm_; }
   kvm::GsiRouter& gsi() { return *gsi_; }

@@ -1,7 +1,8 @@
 // PassthroughHost: what a passed-through device needs from the machine it sits in, as an interface,
 // so that the VFIO device model can be tested without KVM:
 //   - guest-physical mappings of host memory (a BAR's mmappable parts; KVM memory slots);
-//   - MMIO regions that trap to a handler (the expansion ROM);
+//   - read-only guest-physical mappings of host memory (a copy of the expansion ROM; writes exit);
+//   - MMIO regions that trap to a handler (the expansion ROM's writes, or all of it when unmapped);
 //   - per-vector MSI routes with their eventfds (KVM GSI routes and irqfds);
 //   - an INTx line fed by an eventfd with a resample fd (a resampling KVM irqfd).
 // Every handle it returns undoes itself when destroyed.
@@ -46,6 +47,9 @@ class PassthroughHost {
   virtual ~PassthroughHost() = default;
   virtual Result<std::unique_ptr<MappedRange>> map_device_memory(uint64_t gpa, uint64_t size, void* host,
                                                                  std::string_view what) = 0;
+  // As map_device_memory, but the guest can only read: its writes exit as MMIO (KVM_MEM_READONLY).
+  virtual Result<std::unique_ptr<MappedRange>> map_read_only_memory(uint64_t gpa, uint64_t size, void* host,
+                                                                     std::string_view what) = 0;
   virtual Status add_mmio(uint64_t base, uint64_t size, std::string name, std::shared_ptr<devices::IoHandler> handler) = 0;
   virtual void remove_mmio(uint64_t base) = 0;
   // `device`: whose requester id the MSIs carry (PciDevice::requester_id), for a GICv3 ITS.

@@ -112,6 +112,8 @@ class VfioPciDevice : public pci::PciDevice {
   void write_run(ByteKind kind, unsigned offset, unsigned size, uint32_t value);
   void sync_command();
   void rom_changed();
+  void map_rom_copy(uint64_t addr, uint64_t size);
+  void unmap_rom();
   void log_error(const Error& e);
   // An info line about something the guest did (MSI enabled...): rate-limited, since the guest
   // decides how often it happens.
@@ -128,7 +130,11 @@ class VfioPciDevice : public pci::PciDevice {
   std::map<uint16_t, uint32_t> ext_headers_;
   std::array<std::optional<vfio::RegionInfo>, pci::kNumBars> regions_;
   std::optional<vfio::RegionInfo> rom_;
-  std::optional<uint64_t> rom_mapped_at_;
+  std::optional<uint64_t> rom_mapped_at_;  // where the ROM decodes (its handler on the MMIO bus)
+  // While the ROM decodes: a copy of it the guest reads without exits, and its read-only slot
+  // (slot before copy in destruction order: the slot leaves the guest before the memory goes).
+  std::optional<Mapping> rom_copy_;
+  std::unique_ptr<MappedRange> rom_slot_;
 
   std::unique_ptr<VectorRoutes> msix_routes_;
   std::unique_ptr<VectorRoutes> msi_routes_;
