@@ -70,6 +70,28 @@ Result<size_t> read_into(const std::string& path, std::span<uint8_t> dest) {
   return have;
 }
 
+Result<FileHead> read_head(const std::string& path, size_t max) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, "reading {}", path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "reading {}", path);
+  FileHead head;
+  head.size = static_cast<uint64_t>(st.st_size);
+  head.bytes.resize(std::min<uint64_t>(head.size, max));
+  size_t have = 0;
+  while (have < head.bytes.size()) {
+    ssize_t n = ::pread(fd.get(), head.bytes.data() + have, head.bytes.size() - have, static_cast<off_t>(have));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, "reading {}", path);
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  head.bytes.resize(have);
+  return head;
+}
+
 Result<std::string> read_trimmed(const std::string& path) {
   AV_TRY_ASSIGN(std::string s, read_file(path));
   auto not_space = [](unsigned char c) { return !std::isspace(c); };

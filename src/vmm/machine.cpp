@@ -93,7 +93,9 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   // A direct boot's kernel goes into guest RAM beside the devices: building those is mostly waiting
   // (a VFIO function reset sleeps at least 100 ms, PCIe 3.0 6.6.2; group attach), loading the kernel
   // is copying tens of MiB. Both only touch what they own (guest RAM vs. the buses and slots). The
-  // future's destructor waits for it whichever way build() returns.
+  // future's destructor waits for it whichever way build() returns. Measured in the test host (NIC
+  // + VF, 5 alternating pairs): start to the guest's init 7.4 s with the load beside the devices,
+  // 8.0 s with it after them.
   auto early_start = Clock::now();
   std::atomic<int64_t> early_ms{0};
   std::future<Status> early = std::async(std::launch::async, [&] {

@@ -48,6 +48,19 @@ TEST_F(FilesTest, ReadIntoFillsTheBufferOrRefusesAFileTooLarge) {
   EXPECT_EQ(small, std::vector<uint8_t>(4, 0xee));
 }
 
+TEST_F(FilesTest, ReadHeadGivesTheFirstBytesAndTheWholeSize) {
+  std::string p = dir_ + "/bzImage";
+  ASSERT_TRUE(write_file_atomic(p, "0123456789"));
+  auto h = read_head(p, 4);
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(std::string(h->bytes.begin(), h->bytes.end()), "0123");
+  EXPECT_EQ(h->size, 10u);
+  auto all = read_head(p, 100);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->bytes.size(), 10u);
+  EXPECT_FALSE(read_head(dir_ + "/missing", 4));
+}
+
 TEST_F(FilesTest, ReadTrimmedStripsSysfsNewline) {
   std::string p = dir_ + "/vendor";
   ASSERT_TRUE(write_file_atomic(p, "0x8086\n"));

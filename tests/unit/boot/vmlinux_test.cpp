@@ -276,3 +276,64 @@ TEST(KernelCache, BootsAnExtractedKernelAtItsEntry) {
   EXPECT_TRUE(check_kernel_file(vm, "-kernel"));
   EXPECT_TRUE(check_kernel_file(path, "-kernel"));
 }
+
+// The initrd goes from its file straight into guest RAM, where the zero page says it is.
+TEST(LoadLinux, TheInitrdLandsWhereTheZeroPageSays) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  std::string vm = dir.path() + "/vmlinux";
+  std::ofstream(vm, std::ios::binary).write(reinterpret_cast<const char*>(elf.data()), static_cast<long>(elf.size()));
+  std::vector<uint8_t> initrd(3 * 4096 + 17);
+  for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 13 + 5);
+  std::string rd = dir.path() + "/initrd";
+  std::ofstream(rd, std::ios::binary).write(reinterpret_cast<const char*>(initrd.data()), static_cast<long>(initrd.size()));
+  auto layout = MemoryLayout::make(64 * MiB, 40);
+  ASSERT_TRUE(layout);
+  kvm::GuestMemory mem;
+  ASSERT_TRUE(mem.add(0, 64 * MiB, "ram"));
+  KernelFiles files;
+  files.kernel = vm;
+  files.initrd = rd;
+  ASSERT_TRUE(load_linux(files, *layout, mem));
+  boot_params bp;
+  std::memcpy(&bp, mem.slice(kBootParamsAddress, sizeof bp)->data(), sizeof bp);
+  ASSERT_EQ(bp.hdr.ramdisk_size, initrd.size());
+  auto placed = mem.slice(bp.hdr.ramdisk_image, initrd.size());
+  ASSERT_TRUE(placed);
+  EXPECT_TRUE(std::equal(initrd.begin(), initrd.end(), placed->begin()));
+  std::ofstream(dir.path() + "/empty");
+  files.initrd = dir.path() + "/empty";
+  auto empty = load_linux(files, *layout, mem);
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message().find("is empty"), std::string::npos) << empty.error().message();
+}
+
+// The start-up check reads only a bzImage's header, and still refuses what cannot boot.
+TEST(LoadLinux, TheKernelCheckRefusesWhatIsNoBootableKernel) {
+  TempDir dir;
+  auto write = [&](const std::string& name, std::vector<uint8_t> bytes) {
+    std::string p = dir.path() + "/" + name;
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+    return p;
+  };
+  auto garbage = check_kernel_file(write("garbage", std::vector<uint8_t>(200 * 1024, 0x41)), "-kernel 'garbage'");
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.error().message().find("-kernel 'garbage' is not a Linux bzImage"), std::string::npos);
+  // A header whose setup sectors run past the file's end: truncated.
+  std::vector<uint8_t> head(0x1000, 0);
+  setup_header h{};
+  h.setup_sects = 40;
+  h.boot_flag = 0xaa55;
+  h.header = 0x53726448;
+  h.version = 0x020f;
+  h.loadflags = LOADED_HIGH;
+  h.xloadflags = XLF_KERNEL_64;
+  std::memcpy(head.data() + 0x1f1, &h, sizeof h);
+  head[0x201] = 0x66;
+  auto truncated = check_kernel_file(write("truncated", head), "-kernel 't'");
+  ASSERT_FALSE(truncated);
+  EXPECT_NE(truncated.error().message().find("is truncated"), std::string::npos) << truncated.error().message();
+  auto missing = check_kernel_file(dir.path() + "/none", "-kernel 'none'");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("cannot be read"), std::string::npos);
+}

@@ -21,6 +21,13 @@ Result<std::vector<uint8_t>> read_bytes(const std::string& path);
 // The whole file straight into `dest` (a kernel or initrd into guest RAM, with no copy in between);
 // returns its size. A file larger than `dest` is an error naming both sizes, and `dest` is untouched.
 Result<size_t> read_into(const std::string& path, std::span<uint8_t> dest);
+// The first `max` bytes of a file (all of a smaller one) and the file's size: a header check
+// without reading a whole kernel.
+struct FileHead {
+  std::vector<uint8_t> bytes;
+  uint64_t size = 0;
+};
+Result<FileHead> read_head(const std::string& path, size_t max);
 // The file with surrounding white space removed (sysfs attributes end with '\n').
 Result<std::string> read_trimmed(const std::string& path);
 // One write(2) of `data` to an existing file, as sysfs attributes require (the kernel acts on each
