@@ -34,7 +34,9 @@ Result<std::vector<uint8_t>> read_bytes(const std::string& path) {
   if (!fd) return fail_errno(errno, "reading {}", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, "reading {}", path);
-  std::vector<uint8_t> out(st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0);
+  // One spare byte: the read that finds the end needs room, and without it a buffer exactly the
+  // file's size was doubled (and the whole kernel copied) just to read nothing.
+  std::vector<uint8_t> out(st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : 0);
   size_t have = 0;
   for (;;) {
     if (have == out.size()) out.resize(std::max<size_t>(out.size() * 2, 1 << 20));  // grew, or no size

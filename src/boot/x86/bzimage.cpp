@@ -55,6 +55,14 @@ Result<BzImage> parse_bzimage(const std::vector<uint8_t>& file, std::string_view
   return img;
 }
 
+Result<BzImage> parse_bzimage(std::vector<uint8_t>&& file, std::string_view what) {
+  BzImage img;
+  AV_TRY_ASSIGN(size_t kernel_offset, check_header(file, file.size(), what, img.header));
+  file.erase(file.begin(), file.begin() + static_cast<long>(kernel_offset));
+  img.kernel = std::move(file);
+  return img;
+}
+
 Result<InitrdPlacement> place_initrd(const BzImage& image, const MemoryLayout& layout, uint64_t size) {
   uint64_t top = std::min<uint64_t>(layout.low_ram_end(), uint64_t{image.header.initrd_addr_max} + 1);
   // The kernel decompresses into [16 MiB, 16 MiB + init_size) at worst; keep clear of it.
@@ -157,7 +165,7 @@ Result<uint64_t> load_linux(const KernelFiles& files, const MemoryLayout& layout
     image.header = vmlinux_setup_header(k.end());
     return load_elf_kernel(image, file, what, files, layout, memory);
   }
-  AV_TRY_ASSIGN(BzImage image, parse_bzimage(file, what));
+  AV_TRY_ASSIGN(BzImage image, parse_bzimage(std::move(file), what));
   if (files.extract) {
     KernelCache cache(files.cache_dirs);
     bool hit = false;

@@ -26,6 +26,8 @@ struct BzImage {
 
 // Checks and splits a bzImage. `what` names the file in errors.
 Result<BzImage> parse_bzimage(const std::vector<uint8_t>& file, std::string_view what);
+// The same, keeping the file's buffer for the kernel (no second allocation of a kernel's size).
+Result<BzImage> parse_bzimage(std::vector<uint8_t>&& file, std::string_view what);
 
 struct InitrdPlacement {
   uint64_t address = 0;
