@@ -28,7 +28,7 @@ Result<std::vector<uint8_t>> read_all(const std::string& path, std::string_view 
 
 // Checks a bzImage's setup header from the file's first bytes (`head`, at least the first 4 KiB
 // of a file that large) and its size; returns where the protected-mode part starts.
-Result<size_t> check_header(std::span<const uint8_t> head, uint64_t file_size, std::string_view what, setup_header& out) {
+static Result<size_t> check_header(std::span<const uint8_t> head, uint64_t file_size, std::string_view what, setup_header& out) {
   if (file_size < 0x1000 || head.size() < 0x1000)
     return fail("{} is not a Linux bzImage: only {} bytes", what, file_size);
   // The header runs from 0x1f1 to 0x202 + the byte at 0x201 (boot.rst, "the real-mode kernel header").
@@ -158,6 +158,21 @@ Result<uint64_t> load_elf_kernel(BzImage& image, std::span<const uint8_t> elf, s
 
 Result<uint64_t> load_linux(const KernelFiles& files, const MemoryLayout& layout, const kvm::GuestMemory& memory) {
   const std::string what = fmt::format("-kernel '{}'", files.kernel);
+  if (files.extract) {
+    // The bzImage known to the cache by its identity: only its setup header is read.
+    KernelCache cache(files.cache_dirs);
+    auto t0 = std::chrono::steady_clock::now();
+    if (auto elf = cache.known(files.kernel)) {
+      auto head = read_head(files.kernel, 64 * 1024);
+      BzImage image;
+      if (head && check_header(head->bytes, head->size, what, image.header)) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        log::info("boot", "{}: booting its vmlinux ({} MiB, from the kernel cache in {} ms, the file unchanged) at the 64-bit entry",
+                  what, elf->span().size() >> 20, ms);
+        return load_elf_kernel(image, elf->span(), what, files, layout, memory);
+      }
+    }
+  }
   AV_TRY_ASSIGN(auto file, read_all(files.kernel, "-kernel"));
   if (is_elf(file)) {
     AV_TRY_ASSIGN(Vmlinux k, parse_vmlinux(file, what));
@@ -174,6 +189,7 @@ Result<uint64_t> load_linux(const KernelFiles& files, const MemoryLayout& layout
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
       log::info("boot", "{}: booting its vmlinux ({} MiB, {} in {} ms) at the 64-bit entry", what,
                 elf->span().size() >> 20, hit ? "from the kernel cache" : "extracted", ms);
+      cache.remember(files.kernel, image);
       return load_elf_kernel(image, elf->span(), what, files, layout, memory);
     } else {
       log::warn("boot", "{}; booting through the bzImage's own decompressor", elf.error().message());

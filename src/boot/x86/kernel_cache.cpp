@@ -144,6 +144,48 @@ std::optional<KernelBytes> map_entry(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+// The link's name for a bzImage path, and the identity line it holds (see the header).
+std::string link_name(const std::string& path) {
+  return fmt::format("bzimage-v{}-{:016x}", kEntryVersion, std::hash<std::string>{}(path));
+}
+std::optional<std::string> identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return fmt::format("{} {} {} {}.{:09} {}.{:09} {}", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     st.st_ctim.tv_sec, st.st_ctim.tv_nsec, path);
+}
+}  // namespace
+
+std::optional<KernelBytes> KernelCache::known(const std::string& path) {
+  auto id = identity(path);
+  if (!id) return std::nullopt;
+  for (auto& dir : dirs_) {
+    auto link = read_file(dir + "/" + link_name(path));
+    if (!link) continue;
+    // Line 1: the identity; line 2: the entry's name (a plain name: no path may come from the file).
+    auto nl = link->find('\n');
+    if (nl == std::string::npos || link->substr(0, nl) != *id) continue;
+    std::string entry = link->substr(nl + 1);
+    if (!entry.empty() && entry.back() == '\n') entry.pop_back();
+    if (entry.empty() || entry.find('/') != std::string::npos || entry.starts_with(".")) continue;
+    if (auto k = map_entry(dir + "/" + entry)) return k;
+  }
+  return std::nullopt;
+}
+
+void KernelCache::remember(const std::string& path, const BzImage& image) {
+  auto id = identity(path);
+  if (!id || id->find('\n') != std::string::npos) return;
+  const std::string name = entry_name(image);
+  for (auto& dir : dirs_) {
+    if (::access((dir + "/" + name).c_str(), R_OK) != 0) continue;  // the dir that holds the entry
+    if (auto s = write_file_atomic(dir + "/" + link_name(path), *id + "\n" + name + "\n"); !s)
+      log::warn("boot", "cannot link {} to its kernel cache entry: {}", path, s.error().message());
+    return;
+  }
+}
+
 Result<KernelBytes> KernelCache::vmlinux(const BzImage& image, std::string_view what, bool* hit) {
   if (hit != nullptr) *hit = false;
   if (payload_of(image).empty()) return fail("{}", extract_vmlinux(image, what).error().message());  // names why

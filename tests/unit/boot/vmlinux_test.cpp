@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "altovirt/base/files.h"
 #include "altovirt/boot/bzimage.h"
 #include "altovirt/boot/kernel_cache.h"
 #include "altovirt/boot/vmlinux.h"
@@ -275,6 +276,55 @@ TEST(KernelCache, BootsAnExtractedKernelAtItsEntry) {
   EXPECT_EQ(*bare, 16 * MiB + 0x10);
   EXPECT_TRUE(check_kernel_file(vm, "-kernel"));
   EXPECT_TRUE(check_kernel_file(path, "-kernel"));
+}
+
+// After one boot, the cache knows the bzImage by its file's identity (no read of the whole file);
+// once the file changes, it does not.
+TEST(KernelCache, KnowsAnUnchangedBzImageByItsIdentity) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  BzImage img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
+  std::vector<uint8_t> file(5 * 512, 0);
+  std::memcpy(file.data() + 0x1f1, &img.header, sizeof img.header);
+  file[0x201] = 0x66;
+  file.insert(file.end(), img.kernel.begin(), img.kernel.end());
+  file.resize(std::max<size_t>(file.size(), 0x1000));
+  std::string path = dir.path() + "/bzImage";
+  auto write = [&](const std::vector<uint8_t>& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+  };
+  write(file);
+  KernelCache cache({dir.path() + "/cache"});
+  EXPECT_FALSE(cache.known(path));
+  auto layout = MemoryLayout::make(64 * MiB, 40);
+  ASSERT_TRUE(layout);
+  kvm::GuestMemory mem;
+  ASSERT_TRUE(mem.add(0, 64 * MiB, "ram"));
+  KernelFiles files;
+  files.kernel = path;
+  files.cache_dirs = {dir.path() + "/cache"};
+  ASSERT_TRUE(load_linux(files, *layout, mem));
+  auto k = cache.known(path);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->span().size(), elf.size());
+  auto again = load_linux(files, *layout, mem);  // through the link
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(*again, 16 * MiB + 0x10);
+  file.push_back(0);  // the file changes: its identity with it
+  write(file);
+  EXPECT_FALSE(cache.known(path));
+  // A link naming a path outside the cache is not followed.
+  std::string link;
+  auto names = list_dir(dir.path() + "/cache");
+  ASSERT_TRUE(names);
+  for (auto& n : *names)
+    if (n.starts_with("bzimage-")) link = dir.path() + "/cache/" + n;
+  ASSERT_FALSE(link.empty());
+  ASSERT_TRUE(load_linux(files, *layout, mem));  // relinks the changed file
+  auto text = read_file(link).value();
+  auto id = text.substr(0, text.find('\n'));
+  ASSERT_TRUE(write_file_atomic(link, id + "\n../../etc/passwd\n"));
+  EXPECT_FALSE(cache.known(path));
 }
 
 // The initrd goes from its file straight into guest RAM, where the zero page says it is.

@@ -10,6 +10,12 @@
 // entries are named by a hash of the compressed payload and its length, so a rebuilt kernel at the
 // same path gets a new entry; they are written atomically (rename), so VMs starting at once are safe.
 //
+// Finding the entry costs reading and hashing the whole bzImage (about 0.7 s in the nested test
+// host, over its 9p root). So an entry also gets a link named after the bzImage's path that holds
+// the file's identity (device, inode, size, modification and change times): while the file is
+// unchanged, the next start finds its entry from a stat() and reads only the setup header. Any
+// change of the file changes its change time (which no one can set), and the link is not used.
+//
 // What a guest gives up: the decompressor also randomizes the kernel's physical and virtual base
 // (KASLR); the extracted kernel runs at its link address. ALTOVIRT_KERNEL_CACHE=off keeps KASLR.
 //
@@ -17,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +69,12 @@ class KernelCache {
 
   // The vmlinux inside `image`, from the cache or extracted (and then stored). `hit` says which.
   Result<KernelBytes> vmlinux(const BzImage& image, std::string_view what, bool* hit = nullptr);
+
+  // The entry a link made by remember() names while `path` is the file it was made for; nullopt
+  // when there is none or the file changed (then vmlinux() and remember() as usual).
+  std::optional<KernelBytes> known(const std::string& path);
+  // Links `path`'s identity to `image`'s entry, after vmlinux() found or stored it. Best effort.
+  void remember(const std::string& path, const BzImage& image);
 
   // The entry's file name for `image` (exposed for tests).
   static std::string entry_name(const BzImage& image);
