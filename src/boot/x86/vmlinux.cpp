@@ -56,11 +56,33 @@ Result<Vmlinux> parse_vmlinux(std::span<const uint8_t> file, std::string_view wh
   return k;
 }
 
+namespace {
+bool all_zero(const uint8_t* p, size_t n) {
+  static const uint8_t kZero[4096] = {};
+  return std::memcmp(p, kZero, n) == 0;
+}
+}  // namespace
+
+// Page by page, and a page that is zero in the file is written only when guest RAM there is not
+// zero already: an x86 vmlinux carries its .bss, .brk and .init.scratch as zeros in the file (27 of
+// the 57 MiB Debian 6.1 loads), and on fresh RAM, which reads as zero without being allocated,
+// copying them only allocated and wrote pages the guest gets zeroed anyway (about half the load
+// time in the test host). After a guest reboot RAM holds the old boot's data and they are written.
 Status load_vmlinux(const Vmlinux& kernel, std::span<const uint8_t> file, const kvm::GuestMemory& memory) {
+  constexpr size_t kPage = 4096;
   for (auto& s : kernel.segments) {
     AV_TRY_ASSIGN(std::span<uint8_t> dst, memory.slice(s.paddr, s.memsz));
-    std::memcpy(dst.data(), file.data() + s.offset, s.filesz);
-    std::memset(dst.data() + s.filesz, 0, s.memsz - s.filesz);
+    for (size_t off = 0; off < s.memsz; off += kPage) {
+      size_t n = std::min<size_t>(kPage, s.memsz - off);
+      size_t from_file = off < s.filesz ? std::min<size_t>(n, s.filesz - off) : 0;
+      const uint8_t* src = file.data() + s.offset + off;
+      if (from_file > 0 && !all_zero(src, from_file)) {
+        std::memcpy(dst.data() + off, src, from_file);
+        if (from_file < n) std::memset(dst.data() + off + from_file, 0, n - from_file);
+      } else if (!all_zero(dst.data() + off, n)) {
+        std::memset(dst.data() + off, 0, n);
+      }
+    }
   }
   return ok();
 }
