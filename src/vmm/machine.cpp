@@ -1,5 +1,6 @@
 #include "altovirt/vmm/machine.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -135,6 +136,9 @@ Status Machine::build(const kvm::Kvm& kvm, const VmOptions& o) {
   AV_TRY_ASSIGN(kvm::EventFd stop, kvm::EventFd::create());
   input_stop_ = std::move(stop);
   phase("vCPUs");
+  // What the build freed goes back to the kernel: the kernel-load thread's malloc arena keeps its
+  // freed chunks resident otherwise (measured: the standard VM's overhead 4.1 MiB instead of 4.0).
+  ::malloc_trim(0);
   log::info("vmm", "{}: {} MiB RAM, {} vCPUs, {}", o.name, o.ram >> 20, o.cpus, platform_summary());
   log::info("vmm", "set-up took {} ms: {}", std::chrono::duration_cast<std::chrono::milliseconds>(mark - t0).count(),
             phases);

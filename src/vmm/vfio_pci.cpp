@@ -88,10 +88,12 @@ VfioPciDevice::~VfioPciDevice() {
   // frames to guest buffers, and after the unmap every one of them is an IOMMU fault on the host.
   if (auto cmd = device_->config_read(PCI_COMMAND, 2); cmd)
     (void)device_->config_write(PCI_COMMAND, 2, *cmd & ~(PCI_COMMAND_MASTER | PCI_COMMAND_MEMORY | PCI_COMMAND_IO));
-  // Only the function reset here: a hot reset at exit is not needed, because when a device without
-  // one is closed, vfio-pci marks it as needing a reset and resets the bus itself once no device on
-  // that bus is open any more (vfio_pci_core_disable -> vfio_pci_dev_set_try_reset in Linux 6.1).
-  if (device_->can_reset()) (void)device_->reset();
+  // No reset here. After a guest reset the device stays open and its next VfioPciDevice resets it
+  // before the guest sees it (build()); a second reset here cost each reboot one more function
+  // reset (at least 100 ms, PCIe 3.0 6.6.2) per device. A device that is closed (hot-unplug, exit)
+  // is reset by vfio-pci itself: with a function reset, when its file is released; without one,
+  // the bus once no device on it is open any more (vfio_pci_core_disable ->
+  // vfio_pci_dev_set_try_reset in Linux 6.1). With bus mastering off, it reaches no memory meanwhile.
   unmap_rom();
   for (auto& s : slots_) s.clear();
 }

@@ -180,6 +180,7 @@ void KernelCache::remember(const std::string& path, const BzImage& image) {
   const std::string name = entry_name(image);
   for (auto& dir : dirs_) {
     if (::access((dir + "/" + name).c_str(), R_OK) != 0) continue;  // the dir that holds the entry
+    if (::access(dir.c_str(), W_OK) != 0) return;  // a shared read-only cache: no link, every start reads the file
     if (auto s = write_file_atomic(dir + "/" + link_name(path), *id + "\n" + name + "\n"); !s)
       log::warn("boot", "cannot link {} to its kernel cache entry: {}", path, s.error().message());
     return;

@@ -8,16 +8,17 @@
 # and then (testbed --repeats), and a repeat then costs one OVMF boot, not four.
 . "$(dirname "$0")/firmware_lib.sh"
 
-step "passthrough under firmware: the e1000e and a DHCP lease"
+step "passthrough under firmware: the e1000e, a DHCP lease and pings"
 run_ok "DHCP server" tb_dhcp_server
 run_ok "e1000e to vfio-pci" tb_bind_vfio "$NIC_BDF"
 # bootindex=1: the firmware gets a boot order (fw_cfg bootorder) naming the NIC; the kernel from
 # fw_cfg still boots first, as with QEMU.
-guest seed dhcp,info,rom "" -device vfio-pci,host="$NIC_BDF",bootindex=1; rc=$?
-grep -a -e GUEST-LEASE -e 8086:0x10d3 -e GUEST-FAIL -e GUEST-ROM /tmp/seed.out
+guest seed dhcp,ping,info,rom "" -device vfio-pci,host="$NIC_BDF",bootindex=1; rc=$?
+grep -a -e GUEST-LEASE -e GUEST-PING -e 8086:0x10d3 -e GUEST-FAIL -e GUEST-ROM /tmp/seed.out
 grep -e "expansion ROM" -e " ROM  *base" /tmp/seed.log
 expect_eq "seed under firmware: exit status ($(tail -n 3 /tmp/seed.err))" 0 "$rc"
 expect_contains "seed under firmware: DHCP lease over the passed e1000e" "GUEST-LEASE" "$(cat /tmp/seed.out)"
+expect_contains "seed under firmware: 10 pings without loss over it" "GUEST-PING" "$(cat /tmp/seed.out)"
 expect_contains "seed under firmware: e1000e driver bound" "0x8086:0x10d3 class=0x020000 driver=e1000e" "$(cat /tmp/seed.out)"
 # The firmware enables the ROM before Linux's e1000e driver enables MSI-X (the guest's 'rom' step
 # enables it again later, from Linux).

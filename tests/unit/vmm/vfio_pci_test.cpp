@@ -237,7 +237,7 @@ TEST_F(VfioPciTest, TeardownStopsTheDevice) {
   dev.reset();
   EXPECT_TRUE(host.live.empty());
   EXPECT_EQ(keep->r16(PCI_COMMAND) & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER), 0);
-  EXPECT_EQ(keep->resets, 2);  // at start and at teardown
+  EXPECT_EQ(keep->resets, 1);  // at start only: the next build, or vfio-pci on release, resets it
 }
 
 TEST_F(VfioPciTest, BusMasteringWaitsForTheDmaMapOnlyWhenItTurnsOn) {
