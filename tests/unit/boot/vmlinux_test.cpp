@@ -263,18 +263,27 @@ TEST(KernelCache, WorksWithoutAWritableDirectory) {
   EXPECT_EQ(k->span().size(), elf.size());
 }
 
-TEST(KernelCache, BootsAnExtractedKernelAtItsEntry) {
-  TempDir dir;
-  auto elf = fake_vmlinux();
-  BzImage img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
-  // A bzImage file: 5 sectors of real-mode part with the header at 0x1f1, then the kernel.
+// A bzImage file for `img`: 5 sectors of real-mode part with the header at 0x1f1, then the kernel.
+static std::vector<uint8_t> bzimage_file(const BzImage& img) {
   std::vector<uint8_t> file(5 * 512, 0);
   std::memcpy(file.data() + 0x1f1, &img.header, sizeof img.header);
   file[0x201] = 0x66;  // header length: up to 0x268
   file.insert(file.end(), img.kernel.begin(), img.kernel.end());
   file.resize(std::max<size_t>(file.size(), 0x1000));
-  std::string path = dir.path() + "/bzImage";
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(file.data()), static_cast<long>(file.size()));
+  return file;
+}
+
+// Writes (or replaces) `path` with `bytes`; returns the path.
+static std::string put_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+  return path;
+}
+
+TEST(KernelCache, BootsAnExtractedKernelAtItsEntry) {
+  TempDir dir;
+  auto elf = fake_vmlinux();
+  BzImage img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
+  std::string path = put_file(dir.path() + "/bzImage", bzimage_file(img));
   auto layout = MemoryLayout::make(64 * MiB, 40);
   ASSERT_TRUE(layout);
   kvm::GuestMemory mem;
@@ -308,16 +317,8 @@ TEST(KernelCache, KnowsAnUnchangedBzImageByItsIdentity) {
   TempDir dir;
   auto elf = fake_vmlinux();
   BzImage img = fake_bzimage(xz(elf), static_cast<uint32_t>(elf.size()));
-  std::vector<uint8_t> file(5 * 512, 0);
-  std::memcpy(file.data() + 0x1f1, &img.header, sizeof img.header);
-  file[0x201] = 0x66;
-  file.insert(file.end(), img.kernel.begin(), img.kernel.end());
-  file.resize(std::max<size_t>(file.size(), 0x1000));
-  std::string path = dir.path() + "/bzImage";
-  auto write = [&](const std::vector<uint8_t>& bytes) {
-    std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
-  };
-  write(file);
+  std::vector<uint8_t> file = bzimage_file(img);
+  std::string path = put_file(dir.path() + "/bzImage", file);
   KernelCache cache({dir.path() + "/cache"});
   EXPECT_FALSE(cache.known(path));
   auto layout = MemoryLayout::make(64 * MiB, 40);
@@ -335,7 +336,7 @@ TEST(KernelCache, KnowsAnUnchangedBzImageByItsIdentity) {
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_EQ(*again, 16 * MiB + 0x10);
   file.push_back(0);  // the file changes: its identity with it
-  write(file);
+  put_file(path, file);
   EXPECT_FALSE(cache.known(path));
   // A link naming a path outside the cache is not followed.
   std::string link;
@@ -355,12 +356,10 @@ TEST(KernelCache, KnowsAnUnchangedBzImageByItsIdentity) {
 TEST(LoadLinux, TheInitrdLandsWhereTheZeroPageSays) {
   TempDir dir;
   auto elf = fake_vmlinux();
-  std::string vm = dir.path() + "/vmlinux";
-  std::ofstream(vm, std::ios::binary).write(reinterpret_cast<const char*>(elf.data()), static_cast<long>(elf.size()));
+  std::string vm = put_file(dir.path() + "/vmlinux", elf);
   std::vector<uint8_t> initrd(3 * 4096 + 17);
   for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 13 + 5);
-  std::string rd = dir.path() + "/initrd";
-  std::ofstream(rd, std::ios::binary).write(reinterpret_cast<const char*>(initrd.data()), static_cast<long>(initrd.size()));
+  std::string rd = put_file(dir.path() + "/initrd", initrd);
   auto layout = MemoryLayout::make(64 * MiB, 40);
   ASSERT_TRUE(layout);
   kvm::GuestMemory mem;
@@ -385,11 +384,7 @@ TEST(LoadLinux, TheInitrdLandsWhereTheZeroPageSays) {
 // The start-up check reads only a bzImage's header, and still refuses what cannot boot.
 TEST(LoadLinux, TheKernelCheckRefusesWhatIsNoBootableKernel) {
   TempDir dir;
-  auto write = [&](const std::string& name, std::vector<uint8_t> bytes) {
-    std::string p = dir.path() + "/" + name;
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
-    return p;
-  };
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& bytes) { return put_file(dir.path() + "/" + name, bytes); };
   auto garbage = check_kernel_file(write("garbage", std::vector<uint8_t>(200 * 1024, 0x41)), "-kernel 'garbage'");
   ASSERT_FALSE(garbage);
   EXPECT_NE(garbage.error().message().find("-kernel 'garbage' is not a Linux bzImage"), std::string::npos);
