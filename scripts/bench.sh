@@ -15,9 +15,13 @@
 #
 #   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
 #
-# Outside the testbed it runs itself inside the test host; the in-testbed part prints the table,
-# the chart data and the exit counters between BENCH-* markers on stdout, and the outer part writes
-# DIR/benchmarks.md and DIR/benchmarks.png (DIR: docs/, or /tmp/altovirt-bench with --smoke).
+# Outside the testbed it runs itself inside a test host once per part: io (the passthrough VMs),
+# std (the standard VM) and uefi (the OVMF disk boot; --smoke runs only io), each part in a test host
+# of its own, so that a test host that dies (TCG nested KVM does, rarely) costs one part, which runs
+# once more, not the whole bench. Each part prints its raw measurements, the test host's description
+# and (io) the exit counters between BENCH-* markers on stdout; the outer part merges the parts'
+# measurements and writes DIR/benchmarks.md and DIR/benchmarks.png (DIR: docs/, or
+# /tmp/altovirt-bench with --smoke). Every part's whole output stays in $TMPDIR/altovirt-bench-logs.
 # Everything runs as nested KVM under TCG: absolute numbers are slow, the ratios are what matter.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +39,121 @@ parse_args() {
   done
   case "$runs" in '' | *[!0-9]* | 0) echo "bench.sh: --runs needs a positive number, got '$runs'" >&2; exit 2 ;; esac
   [ "$smoke" = 0 ] || runs=1
+  if [ "$smoke" = 1 ]; then seqmib=8 randn=20 huge_pages=128; else seqmib=128 randn=300 huge_pages=1024; fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# The report, from $results (every part's measurements): the table, notes, every run, chart data,
+# each between BENCH-* markers.
+median_of() {  # median_of METRIC VMM: sets txt ("median [min–max]" or n/a) and med (the median, or empty)
+  local v
+  v=$(awk -v m="$1" -v k="$2" '$1 == m && $2 == k && $3 ~ /^[0-9.]+$/ { print $3 }' "$results" | sort -g)
+  txt=n/a med=""
+  [ -n "$v" ] || return 0
+  txt=$(echo "$v" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    if (NR == 1) printf "%g", m; else printf "%g [%g–%g]", m, a[1], a[NR] }')
+  med=$(echo "$v" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+}
+# pair_ratios METRIC: altovirt/QEMU of each run that measured both (the pairs are run by run, QEMU
+# then altovirt, so each ratio compares two runs next to each other in time), sorted.
+pair_ratios() {
+  awk -v m="$1" '$1 == m && $3 ~ /^[0-9.]+$/ { if ($2 == "altovirt") a[$4] = $3; else if ($2 == "qemu") q[$4] = $3 }
+    END { for (k in a) if ((k in q) && q[k] > 0) print a[k] / q[k] }' "$results" | sort -g
+}
+row() {  # row LABEL METRIC [CHART_LABEL]: altovirt, QEMU, and the median [min–max] of the per-pair ratios
+  local a q am ratio="—" rs
+  median_of "$2" altovirt; a=$txt am=$med
+  median_of "$2" qemu; q=$txt
+  rs=$(pair_ratios "$2")
+  if [ -n "$am" ] && [ -n "$rs" ]; then
+    ratio=$(echo "$rs" | awk '{ x[NR] = $1 } END { m = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
+      if (NR == 1) printf "%.2f", m; else printf "%.2f [%.2f–%.2f]", m, x[1], x[NR] }')
+    [ -z "${3:-}" ] || echo "\"$3\" ${ratio%% *}" >> "$chart"
+  fi
+  echo "| $1 | $a | $q | $ratio |"
+}
+native_row() {  # native_row LABEL METRIC: the test host's own figure, in both columns
+  median_of "$2" native
+  echo "| $1 | $txt | $txt | — |"
+}
+pct() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v v="$1" -v n="$2" 'BEGIN { printf "%.0f%%", 100 * v / n }'; else echo n/a; fi; }
+pct_row() {  # pct_row LABEL METRIC: each VMM's median as a percentage of the native median
+  local nat a q
+  median_of "$2" native; nat=$med
+  median_of "$2" altovirt; a=$med
+  median_of "$2" qemu; q=$med
+  echo "| $1 | $(pct "$a" "$nat") | $(pct "$q" "$nat") | — |"
+}
+report() {
+chart=$(mktemp /tmp/altovirt-bench-chart.XXXXXX)
+echo "BENCH-PAIRS-BEGIN"
+echo "$runs pair(s) of runs (QEMU, then altovirt)$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes, no warm-up)' || echo ' after a discarded warm-up round'); the last column is the median [min–max] of the per-pair ratios; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
+echo "BENCH-PAIRS-END"
+echo "BENCH-TABLE-BEGIN"
+echo "| metric | altovirt median [min–max] | QEMU median [min–max] | altovirt/QEMU per pair, median [min–max] |"
+echo "|---|---|---|---|"
+row "VMM start to guest init (ms)" init_ms "start to init"
+row "guest uptime at init (s)" uptime_s "uptime at init"
+row "VMM start to DHCP lease (ms)" lease_ms "start to lease"
+row "memory overhead, 256 MiB guest (MiB)" mem256_mib "mem 256M"
+row "memory overhead, 1 GiB guest (MiB)" mem1g_mib "mem 1G"
+row "VMM start to guest init, cold page cache, 1 GiB (ms)" init_cold_ms "init, cold cache"
+row "guest reboot to init, NVMe VF, 1 GiB (ms)" reboot_ms "reboot to init"
+row "hot-plug: device_add of the e1000e to the guest's interface up (ms)" hp_add_ms "hot-add"
+row "hot-plug: device_del to the guest having let go (ms)" hp_del_ms "hot-remove"
+for pages in 4k 2m; do
+  for mem in 256 1024 2048; do
+    row "DMA map $([ "$mem" = 256 ] && echo "256 MiB" || echo "$((mem / 1024)) GiB"), $([ "$pages" = 4k ] && echo "4 KiB pages + THP" || echo "2 MiB hugepages") (ms)" \
+      "dma${mem}_${pages}_ms" "map $mem $pages"
+  done
+done
+row "NVMe VF sequential read (MB/s)" nvme_seq "seq read"
+row "NVMe VF 4 KiB random read (IOPS)" nvme_rand "rand read"
+native_row "native test host sequential read (MB/s)" nvme_seq
+native_row "native test host 4 KiB random read (IOPS)" nvme_rand
+pct_row "sequential read, % of native" nvme_seq
+pct_row "random read, % of native" nvme_rand
+row "ping RTT avg over passed e1000e (ms)" ping_ms "ping RTT"
+if [ "$smoke" = 0 ]; then  # --smoke does not boot the standard VM: no rows rather than rows of n/a
+  row "standard VM: VMM start to login prompt (s)" login_s "start to login"
+  row "standard VM: memory overhead at login, 512 MiB (MiB)" memstd_mib "mem std VM"
+  row "standard VM: virtio-blk 4 KiB random read, iodepth 32 (IOPS)" blk_rand "blk rand"
+  row "standard VM: virtio-blk 1 MiB sequential read (MB/s)" blk_seq "blk seq"
+  row "standard VM: virtio-net (vhost) iperf3 guest to host (Mbit/s)" net_tx "net tx"
+  row "standard VM: virtio-net (vhost) iperf3 host to guest (Mbit/s)" net_rx "net rx"
+  row "standard VM: virtio-net (vhost) ping RTT avg (ms)" net_ping_ms "net ping"
+  row "UEFI (OVMF) disk boot: VMM start to the firmware starting the boot loader (s)" uefi_loader_s "OVMF to loader"
+  row "UEFI (OVMF) disk boot: VMM start to login prompt (s)" uefi_login_s "OVMF to login"
+fi
+row "exits, whole I/O run (all regions)" exits_total
+row "VF trapped BAR accesses outside MSI-X" vf_other_traps
+echo "BENCH-TABLE-END"
+echo "BENCH-NOTES-BEGIN"
+echo "- DMA map: the sum of the VFIO_IOMMU_MAP_DMA ioctls' durations (strace -T) while each VMM starts with the e1000e passed through, no guest running (both started paused with -S; QEMU until it answers a QMP command; altovirt, which maps on a thread of its own, until its DMA-mapped log line). In the start-to-init rows altovirt's map runs beside the kernel load and the guest's boot (a device's bus mastering waits for it); QEMU maps before its vCPUs start. 4 KiB pages + THP: each VMM's default anonymous RAM; 2 MiB hugepages: -mem-path /dev/hugepages for both."
+echo "- Cold page cache: echo 3 > /proc/sys/vm/drop_caches before the 1 GiB boot, so the kernel, initramfs and the VMM's binary and libraries are read again."
+echo "- Guest reboot to init: the guest (1 GiB, the NVMe VF passed through) runs reboot -f; from its GUEST-REBOOT line to the next boot's GUEST-INIT line on the test host's clock. QEMU keeps its DMA mappings across the reset; so does altovirt."
+echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
+echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
+echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
+echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Its virtio-net NIC is on a tap with vhost=on for both VMMs, on a bridge in the test host: iperf3 (TCP, 5 s, one stream) to and from the test host, and ping (10 echoes). Not measured with --smoke."
+echo "- UEFI disk boot: the same disk (testbed/debian-image's efi-disk.img: GPT, an EFI system partition with Debian's systemd-boot, kernel and initramfs) booted by Debian's OVMF_CODE_4M.fd with a fresh copy of OVMF_VARS_4M.fd each run, the disk as bootindex=1 on both VMMs, console on ttyS0. 'To the firmware starting the boot loader' is the VMM's start to OVMF's 'BdsDxe: starting Boot0001' line on the serial console: the firmware's share (the loader entry boots the kernel with quiet, so the kernel prints no first line to time). The test host loads the CR8-intercepting kvm-amd for this (testbed/kvm-amd-cr8); Linux never writes CR8, so the other rows are unaffected. Not measured with --smoke."
+echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
+echo "- Each part (io: the passthrough VMs; std: the standard VM; uefi: the OVMF disk boot) runs in a test host of its own, booted for it; a part whose test host dies runs once more."
+local failed
+failed=$(awk '$1 == "failed_run" { printf "%s%s run %s (%s)", (n++ ? ", " : ""), $2, $4, $3 }' "$results")
+[ -z "$failed" ] || echo "- **Runs that failed** (their rows hold the other runs; the failed run's console is in the part's output): $failed."
+[ "${#unfinished[@]}" = 0 ] || echo "- **Parts that did not finish, twice:** ${unfinished[*]} (their rows hold the runs measured before the test host died, or n/a)."
+echo "BENCH-NOTES-END"
+echo "BENCH-RUNS-BEGIN"
+echo "| metric | VMM | every run, in the order measured |"
+echo "|---|---|---|"
+awk '$1 != "failed_run" { k = $1 " | " $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $3 }
+     END { for (i = 1; i <= n; i++) print "| " order[i] " | " v[order[i]] " |" }' "$results"
+echo "BENCH-RUNS-END"
+echo "BENCH-CHART-BEGIN"
+cat "$chart"
+echo "BENCH-CHART-END"
+rm -f "$chart"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -43,48 +162,72 @@ if [ "${TESTBED:-}" != 1 ]; then
   parse_args "$@"
   [ -n "$out" ] || { if [ "$smoke" = 1 ]; then out=/tmp/altovirt-bench; else out=$src/docs; fi; }
   mkdir -p "$out"
-  raw=$(mktemp /tmp/altovirt-bench.XXXXXX)
-  trap 'rm -f "$raw"' EXIT
-  disk=()
+  parts=(io)
   if [ "$smoke" = 0 ]; then
+    parts=(io std uefi)
     "$src/testbed/debian-image" "$build/testbed/debian" >&2 || { echo "bench.sh: building the Debian image failed" >&2; exit 1; }
-    # The image's UEFI disk (its root is partition 2) serves the direct-boot standard VM and the
-    # firmware boot; OVMF in a second-level guest needs the CR8-intercepting kvm-amd (testbed/kvm-amd-cr8).
+    # OVMF in a second-level guest needs the CR8-intercepting kvm-amd (testbed/kvm-amd-cr8).
     "$src/testbed/kvm-amd-cr8" "$build/testbed/kvm-amd-cr8.ko" >&2 || { echo "bench.sh: building kvm-amd-cr8 failed" >&2; exit 1; }
-    disk=(--disk "$build/testbed/debian/efi-disk.img" --kvm-amd "$build/testbed/kvm-amd-cr8.ko")
   fi
-  "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${disk[@]}" \
-    --env BENCH_ARGS="$*" --script "$0" | tee "$raw"
-  section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$raw" | sed '1d;$d' | tr -d '\r'; }
-  [ -n "$(section TABLE)" ] || { echo "bench.sh: the run inside the testbed produced no table" >&2; exit 1; }
+  logs=${TMPDIR:-/tmp}/altovirt-bench-logs
+  rm -rf "$logs"; mkdir -p "$logs"
+  section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$2" | sed '1d;$d' | tr -d '\r'; }
+  results=$logs/results  # every part's measurements: METRIC VMM VALUE RUN
+  : > "$results"
+  declare -A partlog
+  unfinished=()
+  for p in "${parts[@]}"; do
+    # The image's UEFI disk (its root is partition 2) serves the standard VM and the firmware boot.
+    tbargs=()
+    case "$p" in
+      std) tbargs=(--disk "$build/testbed/debian/efi-disk.img") ;;
+      uefi) tbargs=(--disk "$build/testbed/debian/efi-disk.img" --kvm-amd "$build/testbed/kvm-amd-cr8.ko") ;;
+    esac
+    for attempt in 1 2; do
+      partlog[$p]=$logs/$p-$attempt.log
+      echo "bench.sh: part $p$([ "$attempt" = 1 ] || echo ", attempt $attempt") (its output: ${partlog[$p]})" >&2
+      "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${tbargs[@]}" \
+        --env BENCH_PART="$p" --env BENCH_ARGS="$*" --script "$0" 2>&1 | tee "${partlog[$p]}" || true
+      grep -q '^BENCH-DONE' "${partlog[$p]}" && break
+      echo "bench.sh: part $p did not finish (its output: ${partlog[$p]})$([ "$attempt" = 1 ] && echo '; running it once more')" >&2
+    done
+    grep -q '^BENCH-DONE' "${partlog[$p]}" || unfinished+=("$p")
+    # An unfinished part's measurements so far still count (its rows say how many runs they hold).
+    section RESULTS "${partlog[$p]}" >> "$results"
+  done
+  [ -s "$results" ] || { echo "bench.sh: no part measured anything (outputs in $logs)" >&2; exit 1; }
+  machine=$(for p in "${parts[@]}"; do section MACHINE "${partlog[$p]}"; done | awk 'NF && !seen[$0]++' | head -n 2)
+  exits=$(section EXITS "${partlog[io]}")
+  report > "$logs/report"
   {
     echo "# altovirt vs QEMU: benchmarks"
     echo
     echo "Measured by \`./run bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); never edited by hand."
     echo
     echo "Machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs."
-    section MACHINE
+    echo "$machine"
+    section PAIRS "$logs/report"
     echo
     echo "**Caveat:** the test host is a QEMU TCG (software-emulated) VM, and both VMMs run their guests"
     echo "with nested KVM inside it. Absolute times are tens of times slower than on hardware; compare ratios."
     echo
-    section TABLE
+    section TABLE "$logs/report"
     echo
-    section NOTES
+    section NOTES "$logs/report"
     echo
     echo "![altovirt / QEMU ratios](benchmarks.png)"
     echo
     echo "## Every run"
     echo
-    section RUNS
+    section RUNS "$logs/report"
     echo
     echo "## altovirt exit counters of the last I/O run (whole VM lifetime)"
     echo
     echo '```'
-    section EXITS
+    echo "$exits"
     echo '```'
   } > "$out/benchmarks.md"
-  section CHART > "$out/benchmarks.dat"
+  section CHART "$logs/report" > "$out/benchmarks.dat"
   if command -v gnuplot >/dev/null && [ -s "$out/benchmarks.dat" ]; then
     gnuplot <<GP
 set terminal pngcairo size 900,500 noenhanced
@@ -101,7 +244,8 @@ GP
   else
     echo "bench.sh: no chart: gnuplot is missing (scripts/install-deps installs gnuplot-nox) or no ratio was measured" >&2
   fi
-  echo "bench.sh: wrote $out/benchmarks.md$([ -s "$out/benchmarks.png" ] && echo " and $out/benchmarks.png")"
+  echo "bench.sh: wrote $out/benchmarks.md$([ -s "$out/benchmarks.png" ] && echo " and $out/benchmarks.png"); every part's output is in $logs"
+  [ "${#unfinished[@]}" = 0 ] || { echo "bench.sh: part(s) ${unfinished[*]} did not finish twice: their rows are incomplete" >&2; exit 1; }
   exit 0
 fi
 
@@ -115,14 +259,37 @@ KERNEL=$(tb_kernel)
 INITRD=$build/testbed/guest-initrd.gz
 work=/tmp/bench
 rm -rf "$work"; mkdir -p "$work"
-results=$work/results   # lines: METRIC VMM VALUE
-if [ "$smoke" = 1 ]; then seqmib=8 randn=20 huge_pages=128; else seqmib=128 randn=300 huge_pages=1024; fi
+results=$work/results   # lines: METRIC VMM VALUE RUN
+: > "$results"
+part=${BENCH_PART:-io}
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: FAILED: $*" >&2; exit 1; }
 [ -x "$ALTOVIRT" ] || die "no altovirt at $ALTOVIRT: build first (./run build)"
 [ -s "$INITRD" ] || die "no guest initramfs at $INITRD: build first (./run build)"
 modprobe kvm_amd 2>/dev/null || modprobe kvm_intel
 [ -c /dev/kvm ] || die "no /dev/kvm in the test host"
+case "$part" in io | std | uefi) ;; *) die "unknown part '$part' (io, std or uefi)" ;; esac
+# What this part measured, for the outer part to merge; on any exit, so that a part that fails
+# half-way still hands over the runs it measured. BENCH-DONE says it ran to the end.
+part_done=0
+part_output() {
+  [ "$part_done" = 0 ] || echo "BENCH-DONE"
+  echo "BENCH-MACHINE-BEGIN"
+  echo "Test host: Linux $(uname -r), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
+  echo "$(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo); guest kernel $(basename "$KERNEL"); $(qemu-system-x86_64 --version | head -n1)."
+  echo "BENCH-MACHINE-END"
+  echo "BENCH-RESULTS-BEGIN"
+  cat "$results"
+  echo "BENCH-RESULTS-END"
+  # This part's own report too (the outer part reports the merged parts; tests/system/bench reads it).
+  unfinished=()
+  report
+  echo "BENCH-EXITS-BEGIN"
+  cat "$work/exits" 2>/dev/null || true
+  grep -h "trapped BAR accesses" "$work/altovirt-io-$runs.log" 2>/dev/null || true
+  echo "BENCH-EXITS-END"
+}
+trap part_output EXIT
 
 # record METRIC VMM VALUE: one measurement of run $r (the run number pairs QEMU's and altovirt's).
 # A value not measured is recorded as "-" (so that the run number stays the fourth field).
@@ -357,7 +524,8 @@ native_bench() {
   record nvme_rand native "$(awk -v n="$randn" -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", n * 1000000 / d }')"
 }
 
-# --- setup ---------------------------------------------------------------------------------------
+# --- part io: the passthrough VMs, alternating QEMU (A) and altovirt (B) ----------------------------
+io_part() {
 tb_dhcp_server >/dev/null || die "DHCP server on the NIC's link partner"
 ns=/dev/$(ls /sys/bus/pci/devices/$TB_NVME/nvme)n1
 tb_nvme_vfs 1 || die "enabling an NVMe VF"
@@ -373,7 +541,6 @@ say "runs=$runs smoke=$smoke seqmib=$seqmib randn=$randn; NIC $TB_NIC, NVMe VF $
 if [ "$smoke" = 0 ]; then
   say "warm-up round (not recorded): QEMU and altovirt boot once each"
   for vmm in qemu altovirt; do vm "$vmm-warmup" "$vmm" 256 info,sleep-2 CPUS "$TB_NIC"; done
-  cat "$build/testbed/debian/vmlinuz" "$build/testbed/debian/initrd.img" >/dev/null 2>&1 || true
 fi
 
 # --- measurements, alternating QEMU (A) and altovirt (B) -----------------------------------------
@@ -433,6 +600,7 @@ for r in $(seq "$runs"); do
   done
 done
 tb_unbind_vfio "$vf"; tb_unbind_vfio "$TB_NIC"
+}
 
 # --- the standard VM: Debian on virtio-blk, alternating QEMU and altovirt ------------------------
 . "$src/testbed/guest-console.sh"
@@ -451,14 +619,36 @@ power_off() {
 # (one 8 s iperf3 run inside the test host varies by +-30%, more than the difference measured).
 # The run number is the global r, which record() files each value under.
 paired() {
-  local vmm order
+  local vmm order rc
   for r in $(seq "$runs"); do
     order="qemu altovirt"; [ $((r % 2)) = 0 ] && order="altovirt qemu"
     for vmm in $order; do
       say "run $r/$runs: $vmm, $3"
-      "$1" "$vmm-$2-$r" "$vmm"
+      # A run that fails (a guest that hangs, a VMM that dies) costs that run, not the part: its
+      # console and log stay beside the part's output, the table says which run failed.
+      set +e
+      ( set -e; "$1" "$vmm-$2-$r" "$vmm" )
+      rc=$?
+      set -e
+      [ "$rc" = 0 ] || run_failed "$vmm-$2-$r" "$vmm"
     done
   done
+}
+# run_failed NAME VMM: stops what is left of a failed run (its console command, and so the VMM) and
+# records the failure, with the end of altovirt's log on stderr.
+run_failed() {
+  local pid end
+  pid=$(cat "$work/$1.console/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    end=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { pkill -KILL -P "$pid"; kill -KILL "$pid"; } 2>/dev/null
+  fi
+  say "$1 FAILED; the end of its console and log follow"
+  tail -c 3000 "$work/$1.console/out" 2>/dev/null | tr -d '\r' >&2 || true
+  [ "$2" != altovirt ] || tail -n 40 "$work/$1.log" >&2 2>/dev/null || true
+  record failed_run "$2" "$1"
 }
 # debian_vm NAME VMM: boots the Debian image from the test host's --disk (the same block device for
 # both VMMs, cache=none and aio=io_uring), with a virtio console on stdio; records the time from the
@@ -532,10 +722,20 @@ uefi_vm() {
   gc_login 30 || { tail -c 3000 "$GC_OUT" >&2; die "$vmm ($name): root login"; }
   power_off "$vmm" "$name"
 }
-deb_disk=""
-if [ "$smoke" = 0 ]; then
+# deb_setup: what parts std and uefi share: the Debian image's disk, and a warm-up (not recorded):
+# the kernel, initramfs and firmware read into the test host's page cache (over 9p) and each VMM's
+# binary and libraries faulted in, as they are for every later run.
+deb_setup() {
   deb_disk=$(tb_disk) || die "the Debian image is not attached (bench.sh attaches it with testbed --disk)"
   [ -s "$DEB/vmlinuz" ] && [ -s "$DEB/initrd.img" ] || die "no Debian kernel/initrd in $DEB (testbed/debian-image)"
+  say "warm-up (not recorded): the kernel, initramfs and OVMF read, each VMM started once"
+  cat "$DEB/vmlinuz" "$DEB/initrd.img" /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_VARS_4M.fd > /dev/null
+  "$ALTOVIRT" -help > /dev/null
+  qemu-system-x86_64 -version > /dev/null
+}
+# --- part std: the standard VM ---------------------------------------------------------------------
+std_part() {
+  deb_setup
   fio_s=10
   # The virtio NIC's network: a bridge with a DHCP server and a tap both VMMs open (vhost=on).
   modprobe tun; modprobe vhost_net
@@ -545,116 +745,12 @@ if [ "$smoke" = 0 ]; then
   iperf3 -s -D -B 10.0.77.1 --logfile "$work/iperf3.log" || die "iperf3 server on the test host"
   bench_mac=52:54:00:be:4c:01
   paired debian_vm std "the standard VM (Debian on virtio-blk): boot to login, memory, fio"
+}
+# --- part uefi: the disk's own boot loader through OVMF --------------------------------------------
+uefi_part() {
+  deb_setup
   paired uefi_vm uefi "the disk's own boot loader through OVMF: to the boot loader, to login"
-fi
+}
 
-# --- report ----------------------------------------------------------------------------------------
-stat() {  # stat METRIC VMM: sets txt ("median [min–max]" or n/a) and med (the median, or empty)
-  local v
-  v=$(awk -v m="$1" -v k="$2" '$1 == m && $2 == k && $3 ~ /^[0-9.]+$/ { print $3 }' "$results" | sort -g)
-  txt=n/a med=""
-  [ -n "$v" ] || return 0
-  txt=$(echo "$v" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-    if (NR == 1) printf "%g", m; else printf "%g [%g–%g]", m, a[1], a[NR] }')
-  med=$(echo "$v" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-}
-chart=$work/chart
-: > "$chart"
-# pair_ratios METRIC: altovirt/QEMU of each run that measured both (the pairs are run by run, QEMU
-# then altovirt, so each ratio compares two runs next to each other in time), sorted.
-pair_ratios() {
-  awk -v m="$1" '$1 == m && $3 ~ /^[0-9.]+$/ { if ($2 == "altovirt") a[$4] = $3; else if ($2 == "qemu") q[$4] = $3 }
-    END { for (k in a) if ((k in q) && q[k] > 0) print a[k] / q[k] }' "$results" | sort -g
-}
-row() {  # row LABEL METRIC [CHART_LABEL]: altovirt, QEMU, and the median [min–max] of the per-pair ratios
-  local a q am ratio="—" rs
-  stat "$2" altovirt; a=$txt am=$med
-  stat "$2" qemu; q=$txt
-  rs=$(pair_ratios "$2")
-  if [ -n "$am" ] && [ -n "$rs" ]; then
-    ratio=$(echo "$rs" | awk '{ x[NR] = $1 } END { m = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
-      if (NR == 1) printf "%.2f", m; else printf "%.2f [%.2f–%.2f]", m, x[1], x[NR] }')
-    [ -z "${3:-}" ] || echo "\"$3\" ${ratio%% *}" >> "$chart"
-  fi
-  echo "| $1 | $a | $q | $ratio |"
-}
-native_row() {  # native_row LABEL METRIC: the test host's own figure, in both columns
-  stat "$2" native
-  echo "| $1 | $txt | $txt | — |"
-}
-pct() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v v="$1" -v n="$2" 'BEGIN { printf "%.0f%%", 100 * v / n }'; else echo n/a; fi; }
-pct_row() {  # pct_row LABEL METRIC: each VMM's median as a percentage of the native median
-  local nat a q
-  stat "$2" native; nat=$med
-  stat "$2" altovirt; a=$med
-  stat "$2" qemu; q=$med
-  echo "| $1 | $(pct "$a" "$nat") | $(pct "$q" "$nat") | — |"
-}
-echo "BENCH-MACHINE-BEGIN"
-echo "Test host: Linux $(uname -r), $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')),"
-echo "$(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo); guest kernel $(basename "$KERNEL"); $(qemu-system-x86_64 --version | head -n1)."
-echo "$runs pair(s) of runs (QEMU, then altovirt)$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes, no warm-up)' || echo ' after a discarded warm-up round'); the last column is the median [min–max] of the per-pair ratios; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
-echo "BENCH-MACHINE-END"
-echo "BENCH-TABLE-BEGIN"
-echo "| metric | altovirt median [min–max] | QEMU median [min–max] | altovirt/QEMU per pair, median [min–max] |"
-echo "|---|---|---|---|"
-row "VMM start to guest init (ms)" init_ms "start to init"
-row "guest uptime at init (s)" uptime_s "uptime at init"
-row "VMM start to DHCP lease (ms)" lease_ms "start to lease"
-row "memory overhead, 256 MiB guest (MiB)" mem256_mib "mem 256M"
-row "memory overhead, 1 GiB guest (MiB)" mem1g_mib "mem 1G"
-row "VMM start to guest init, cold page cache, 1 GiB (ms)" init_cold_ms "init, cold cache"
-row "guest reboot to init, NVMe VF, 1 GiB (ms)" reboot_ms "reboot to init"
-row "hot-plug: device_add of the e1000e to the guest's interface up (ms)" hp_add_ms "hot-add"
-row "hot-plug: device_del to the guest having let go (ms)" hp_del_ms "hot-remove"
-for pages in 4k 2m; do
-  for mem in 256 1024 2048; do
-    row "DMA map $([ "$mem" = 256 ] && echo "256 MiB" || echo "$((mem / 1024)) GiB"), $([ "$pages" = 4k ] && echo "4 KiB pages + THP" || echo "2 MiB hugepages") (ms)" \
-      "dma${mem}_${pages}_ms" "map $mem $pages"
-  done
-done
-row "NVMe VF sequential read (MB/s)" nvme_seq "seq read"
-row "NVMe VF 4 KiB random read (IOPS)" nvme_rand "rand read"
-native_row "native test host sequential read (MB/s)" nvme_seq
-native_row "native test host 4 KiB random read (IOPS)" nvme_rand
-pct_row "sequential read, % of native" nvme_seq
-pct_row "random read, % of native" nvme_rand
-row "ping RTT avg over passed e1000e (ms)" ping_ms "ping RTT"
-if [ "$smoke" = 0 ]; then  # --smoke does not boot the standard VM: no rows rather than rows of n/a
-  row "standard VM: VMM start to login prompt (s)" login_s "start to login"
-  row "standard VM: memory overhead at login, 512 MiB (MiB)" memstd_mib "mem std VM"
-  row "standard VM: virtio-blk 4 KiB random read, iodepth 32 (IOPS)" blk_rand "blk rand"
-  row "standard VM: virtio-blk 1 MiB sequential read (MB/s)" blk_seq "blk seq"
-  row "standard VM: virtio-net (vhost) iperf3 guest to host (Mbit/s)" net_tx "net tx"
-  row "standard VM: virtio-net (vhost) iperf3 host to guest (Mbit/s)" net_rx "net rx"
-  row "standard VM: virtio-net (vhost) ping RTT avg (ms)" net_ping_ms "net ping"
-  row "UEFI (OVMF) disk boot: VMM start to the firmware starting the boot loader (s)" uefi_loader_s "OVMF to loader"
-  row "UEFI (OVMF) disk boot: VMM start to login prompt (s)" uefi_login_s "OVMF to login"
-fi
-row "exits, whole I/O run (all regions)" exits_total
-row "VF trapped BAR accesses outside MSI-X" vf_other_traps
-echo "BENCH-TABLE-END"
-echo "BENCH-NOTES-BEGIN"
-echo "- DMA map: the sum of the VFIO_IOMMU_MAP_DMA ioctls' durations (strace -T) while each VMM starts with the e1000e passed through, no guest running (both started paused with -S; QEMU until it answers a QMP command; altovirt, which maps on a thread of its own, until its DMA-mapped log line). In the start-to-init rows altovirt's map runs beside the kernel load and the guest's boot (a device's bus mastering waits for it); QEMU maps before its vCPUs start. 4 KiB pages + THP: each VMM's default anonymous RAM; 2 MiB hugepages: -mem-path /dev/hugepages for both."
-echo "- Cold page cache: echo 3 > /proc/sys/vm/drop_caches before the 1 GiB boot, so the kernel, initramfs and the VMM's binary and libraries are read again."
-echo "- Guest reboot to init: the guest (1 GiB, the NVMe VF passed through) runs reboot -f; from its GUEST-REBOOT line to the next boot's GUEST-INIT line on the test host's clock. QEMU keeps its DMA mappings across the reset; so does altovirt."
-echo "- Memory overhead: sum of Rss in /proc/PID/smaps minus the Rss of the guest RAM mapping."
-echo "- NVMe reads: busybox dd with O_DIRECT, the same commands in the guest and on the test host, all timed on the test host's clock (in the guest from its BEGIN line to its result line on the console)."
-echo "- Random reads run one busybox dd per 4 KiB read, so they include process start-up (slower in the guest)."
-echo "- Standard VM: Debian 12 (testbed/debian-image), 1 vCPU, 512 MiB, its root disk the test host's virtio-blk disk (a copy-on-write of the image) with cache=none,aio=io_uring on both VMMs, console on virtio-console (hvc0). fio runs in the guest for $([ "$smoke" = 0 ] && echo 10 || echo 0) s per pattern on /dev/vda (read-only, O_DIRECT, libaio). Its virtio-net NIC is on a tap with vhost=on for both VMMs, on a bridge in the test host: iperf3 (TCP, 5 s, one stream) to and from the test host, and ping (10 echoes). Not measured with --smoke."
-echo "- UEFI disk boot: the same disk (testbed/debian-image's efi-disk.img: GPT, an EFI system partition with Debian's systemd-boot, kernel and initramfs) booted by Debian's OVMF_CODE_4M.fd with a fresh copy of OVMF_VARS_4M.fd each run, the disk as bootindex=1 on both VMMs, console on ttyS0. 'To the firmware starting the boot loader' is the VMM's start to OVMF's 'BdsDxe: starting Boot0001' line on the serial console: the firmware's share (the loader entry boots the kernel with quiet, so the kernel prints no first line to time). The test host loads the CR8-intercepting kvm-amd for this (testbed/kvm-amd-cr8); Linux never writes CR8, so the other rows are unaffected. Not measured with --smoke."
-echo "- Exits: altovirt's per-region counters cover the whole life of the I/O VM (boot, DHCP, ping, reads)."
-echo "BENCH-NOTES-END"
-echo "BENCH-RUNS-BEGIN"
-echo "| metric | VMM | every run, in the order measured |"
-echo "|---|---|---|"
-awk '{ k = $1 " | " $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $3 }
-     END { for (i = 1; i <= n; i++) print "| " order[i] " | " v[order[i]] " |" }' "$results"
-echo "BENCH-RUNS-END"
-echo "BENCH-CHART-BEGIN"
-cat "$chart"
-echo "BENCH-CHART-END"
-echo "BENCH-EXITS-BEGIN"
-cat "$work/exits" 2>/dev/null || true
-grep -h "trapped BAR accesses" "$work/altovirt-io-$runs.log" 2>/dev/null || true
-echo "BENCH-EXITS-END"
+"${part}_part"
+part_done=1

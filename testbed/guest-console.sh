@@ -5,7 +5,7 @@
 #   gc_open CMD...          start CMD (e.g. `altoctl console NAME`, or a VMM with its console on
 #                           stdio) with its stdin on a FIFO we write and its output in $GC_OUT
 #                           ($GC_DIR/out; GC_DIR defaults to /tmp/guest-console)
-#   gc_pid                  the pid of that command
+#   gc_pid                  the pid of that command (also in $GC_DIR/pid)
 #   gc_close                close its stdin (CMD sees end of input)
 #   gc_type TEXT            type TEXT and Enter
 #   gc_mark                 later waits only look at output after this point
@@ -31,6 +31,7 @@ gc_open() {
   : >"$GC_OUT"
   "$@" <"$GC_DIR/in" >"$GC_OUT" 2>&1 &
   _gc_pid=$!
+  echo "$_gc_pid" >"$GC_DIR/pid"  # for a caller whose subshell ran gc_open (bench.sh's paired)
   exec 7>"$GC_DIR/in"
   _gc_mark=0
 }
