@@ -150,6 +150,7 @@ Status Machine::map_guest_ram(const VmOptions& o, const std::vector<RamPart>& pa
     if (o.ram_backing) AV_TRY(prepare_ram_backing(memory_, *o.ram_backing, o.ram));
     for (const RamPart& p : parts)
       if (p.size > 0) AV_TRY(memory_.add(p.gpa, p.size, p.what));
+    ram_fresh_ = true;
   }
   for (auto& r : memory_.regions()) {
     AV_TRY_ASSIGN(kvm::MemorySlot s, vm_->map_memory(r.gpa, r.size, r.host, false, "guest RAM"));

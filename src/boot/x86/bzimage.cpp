@@ -150,7 +150,10 @@ Result<uint64_t> load_elf_kernel(BzImage& image, std::span<const uint8_t> elf, s
   // 16 MiB + init_size); the header's init_size already covers that for a bzImage.
   if (k.end() > 16 * MiB)
     image.header.init_size = std::max<uint32_t>(image.header.init_size, static_cast<uint32_t>(k.end() - 16 * MiB));
-  AV_TRY(load_vmlinux(k, elf, memory));
+  AV_TRY_ASSIGN(VmlinuxLoad loaded, load_vmlinux(k, elf, memory, files.ram_fresh));
+  if (!files.ram_fresh)
+    log::info("boot", "{}: {} pages of its vmlinux written, {} found unchanged since the last boot", what,
+              loaded.written, loaded.unchanged);
   AV_TRY(load_rest(image, files, layout, memory));
   return k.entry;
 }

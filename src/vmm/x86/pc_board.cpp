@@ -144,6 +144,7 @@ Status Machine::load_kernel_early(const VmOptions& o) {
   files.cmdline = o.append;
   files.extract = boot::KernelCache::enabled_by_environment();
   if (files.extract) files.cache_dirs = boot::KernelCache::default_dirs();
+  files.ram_fresh = ram_fresh_;
   AV_TRY_ASSIGN(pc_state(arch_).entry, boot::load_linux(files, pc_state(arch_).layout, memory_));
   return ok();
 }

@@ -63,6 +63,42 @@ std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry =
   return f;
 }
 
+// One PT_LOAD of `text` bytes at 16 MiB followed by 1 MiB of BSS: each page of the file starts with
+// its number (so a page loaded to the wrong place shows), every fifth page is zero in the file.
+std::vector<uint8_t> big_vmlinux(size_t text) {
+  std::vector<uint8_t> f(0x1000 + text, 0);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_EXEC;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_entry = 16 * MiB;
+  eh.e_phoff = sizeof eh;
+  eh.e_ehsize = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 1;
+  std::memcpy(f.data(), &eh, sizeof eh);
+  Elf64_Phdr ph{};
+  ph.p_type = PT_LOAD;
+  ph.p_offset = 0x1000;
+  ph.p_vaddr = 0xffffffff81000000;
+  ph.p_paddr = 16 * MiB;
+  ph.p_filesz = text;
+  ph.p_memsz = text + 1 * MiB;
+  std::memcpy(f.data() + sizeof eh, &ph, sizeof ph);
+  for (uint64_t page = 0; page < text / 4096; ++page) {
+    if (page % 5 == 4) continue;
+    uint8_t* p = f.data() + 0x1000 + page * 4096;
+    std::memset(p, 0x90, 4096);
+    uint64_t tag = page + 1;
+    std::memcpy(p, &tag, sizeof tag);
+  }
+  return f;
+}
+
 std::vector<uint8_t> xz(const std::vector<uint8_t>& in) {
   std::vector<uint8_t> out(in.size() + 4096);
   size_t pos = 0;
@@ -405,4 +441,37 @@ TEST(LoadLinux, TheKernelCheckRefusesWhatIsNoBootableKernel) {
   auto missing = check_kernel_file(dir.path() + "/none", "-kernel 'none'");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message().find("cannot be read"), std::string::npos);
+}
+
+// Every page lands where it belongs. Loaded again over itself (a guest reboot, RAM not fresh)
+// nothing is written; after the guest changed one text page and one BSS page exactly those two are.
+TEST(Vmlinux, AReloadWritesOnlyWhatChanged) {
+  const size_t text = 12 * MiB;
+  auto f = big_vmlinux(text);
+  auto k = parse_vmlinux(f, "k");
+  ASSERT_TRUE(k) << k.error().message();
+  kvm::GuestMemory mem;
+  ASSERT_TRUE(mem.add(0, 64 * MiB, "ram"));
+  auto all = mem.slice(0, 64 * MiB);
+  std::memset(all->data(), 0xee, all->size());  // the last boot's data everywhere
+  const size_t pages = (text + 1 * MiB) / 4096, nonzero = text / 4096 - text / 4096 / 5;
+  auto first = load_vmlinux(*k, f, mem, false);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->written, pages);  // nothing held the file's bytes
+  EXPECT_EQ(first->unchanged, 0u);
+  auto ram = mem.slice(16 * MiB, text + 1 * MiB);
+  EXPECT_EQ(std::memcmp(ram->data(), f.data() + 0x1000, text), 0);
+  EXPECT_TRUE(std::all_of(ram->begin() + text, ram->end(), [](uint8_t b) { return b == 0; }));
+  auto again = load_vmlinux(*k, f, mem, false);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->written, 0u);
+  EXPECT_EQ(again->unchanged, nonzero);
+  (*ram)[100 * 4096 + 9] ^= 0xff;  // a text page (page 100 is not one of the zero ones)
+  (*ram)[text + 4096 + 1] = 1;     // a BSS page
+  auto third = load_vmlinux(*k, f, mem, false);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->written, 2u);
+  EXPECT_EQ(third->unchanged, nonzero - 1);
+  EXPECT_EQ(std::memcmp(ram->data(), f.data() + 0x1000, text), 0);
+  EXPECT_EQ((*ram)[text + 4096 + 1], 0);
 }

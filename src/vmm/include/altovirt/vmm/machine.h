@@ -242,6 +242,7 @@ class Machine : public devices::MachineControl, public pci::BarListener {
   std::unique_ptr<kvm::Vm> vm_;
   std::unique_ptr<kvm::GsiRouter> gsi_;
   kvm::GuestMemory& memory_;  // survivors_.memory
+  bool ram_fresh_ = false;     // memory_ was allocated by this build: no guest has run on it
   std::vector<kvm::MemorySlot> ram_slots_;
   IoBus pio_{"port I/O"};
   IoBus mmio_{"MMIO"};

@@ -53,6 +53,8 @@ struct KernelFiles {
   // decompressor, with a warning, when the payload cannot be extracted.
   bool extract = true;
   std::vector<std::string> cache_dirs;
+  // Guest RAM as allocated (all zero, no guest ran on it); false after a guest reset (load_vmlinux).
+  bool ram_fresh = true;
 };
 // Reads the files, writes kernel, initrd, command line and boot_params into guest memory. Returns
 // the physical address where the boot CPU starts in long mode (with RSI = kBootParamsAddress).

@@ -38,7 +38,16 @@ bool is_elf(std::span<const uint8_t> file);
 // 1 MiB, and whose entry point is inside a loaded segment. `what` names the file in errors.
 Result<Vmlinux> parse_vmlinux(std::span<const uint8_t> file, std::string_view what);
 
-// Copies every segment to its physical address and zeroes its BSS.
-Status load_vmlinux(const Vmlinux& kernel, std::span<const uint8_t> file, const kvm::GuestMemory& memory);
+// What a load did, in pages: written, and (RAM not fresh) found to hold the file's bytes already.
+struct VmlinuxLoad {
+  size_t written = 0;
+  size_t unchanged = 0;
+};
+
+// Copies every segment to its physical address and zeroes its BSS. `ram_fresh`: guest RAM is as
+// allocated (all zero, no guest ran on it), so a page is not compared before it is written; either
+// way the result is the same, the flag only picks the cheaper way.
+Result<VmlinuxLoad> load_vmlinux(const Vmlinux& kernel, std::span<const uint8_t> file, const kvm::GuestMemory& memory,
+                                 bool ram_fresh = true);
 
 }  // namespace altovirt::boot
