@@ -10,8 +10,9 @@
 # the Debian 12 image (testbed/debian-image) on a virtio-blk root disk (cache=none, aio=io_uring on
 # both) with a virtio console: boot to the login prompt, memory overhead at login, and fio in the
 # guest (4 KiB random reads at iodepth 32, 1 MiB sequential reads), and over its virtio-net NIC (a tap
-# with vhost=on on both) iperf3 both ways and ping. The standard VM needs the image
-# (built first when missing; `--smoke` skips it).
+# with vhost=on on both) iperf3 both ways and ping; and the same disk booted by its own boot loader
+# through Debian's OVMF (start to the firmware starting the loader, and to login). The standard VM
+# and the OVMF boot need the image (built first when missing; `--smoke` skips both).
 #
 #   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
 #
