@@ -106,7 +106,7 @@ VmlinuxLoad load_pages(const std::vector<SegmentPages>& segs, bool ram_fresh) {
 // before it is written, since most of the kernel's text and read-only data still hold what the last
 // boot loaded, and reading two pages costs less than writing one (in the test host 4,201 of the
 // Debian kernel's 7,624 non-zero pages were unchanged after a boot, and the reboot's load took
-// 0.52 s instead of 0.58-0.64 s). A second loading thread gained nothing there (memory-bound).
+// 0.50-0.54 s instead of 0.58-0.64 s). A second loading thread gained nothing there (memory-bound).
 Result<VmlinuxLoad> load_vmlinux(const Vmlinux& kernel, std::span<const uint8_t> file, const kvm::GuestMemory& memory,
                                  bool ram_fresh) {
   std::vector<SegmentPages> segs;
