@@ -24,11 +24,8 @@ using namespace altovirt::boot;
 
 namespace {
 
-// An x86-64 executable with two PT_LOAD segments at 16 MiB (text, entry at its start + 0x10) and
-// 16 MiB + 64 KiB (data + 4 KiB of BSS), like a real vmlinux's layout in miniature.
-std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry = 16 * MiB + 0x10) {
-  const size_t text = 0x1000, data = 0x800;
-  std::vector<uint8_t> f(0x1000 + text + data, 0);
+// An ELF64 executable's header at the start of `f`, its `phnum` program headers right after it.
+void put_elf_header(std::vector<uint8_t>& f, uint16_t machine, uint64_t entry, uint16_t phnum) {
   Elf64_Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -41,8 +38,16 @@ std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry =
   eh.e_phoff = sizeof eh;
   eh.e_ehsize = sizeof eh;
   eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = 3;
+  eh.e_phnum = phnum;
   std::memcpy(f.data(), &eh, sizeof eh);
+}
+
+// An x86-64 executable with two PT_LOAD segments at 16 MiB (text, entry at its start + 0x10) and
+// 16 MiB + 64 KiB (data + 4 KiB of BSS), like a real vmlinux's layout in miniature.
+std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry = 16 * MiB + 0x10) {
+  const size_t text = 0x1000, data = 0x800;
+  std::vector<uint8_t> f(0x1000 + text + data, 0);
+  put_elf_header(f, machine, entry, 3);
   Elf64_Phdr ph[3]{};
   ph[0].p_type = PT_LOAD;
   ph[0].p_offset = 0x1000;
@@ -57,7 +62,7 @@ std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry =
   ph[2].p_paddr = 16 * MiB + 0x10000;
   ph[2].p_filesz = data;
   ph[2].p_memsz = data + 0x1000;
-  std::memcpy(f.data() + sizeof eh, ph, sizeof ph);
+  std::memcpy(f.data() + sizeof(Elf64_Ehdr), ph, sizeof ph);
   std::memset(f.data() + 0x1000, 0xc3, text);        // text: ret
   std::memset(f.data() + 0x1000 + text, 0x5a, data);  // data
   return f;
@@ -67,20 +72,7 @@ std::vector<uint8_t> fake_vmlinux(uint16_t machine = EM_X86_64, uint64_t entry =
 // its number (so a page loaded to the wrong place shows), every fifth page is zero in the file.
 std::vector<uint8_t> big_vmlinux(size_t text) {
   std::vector<uint8_t> f(0x1000 + text, 0);
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = ET_EXEC;
-  eh.e_machine = EM_X86_64;
-  eh.e_version = EV_CURRENT;
-  eh.e_entry = 16 * MiB;
-  eh.e_phoff = sizeof eh;
-  eh.e_ehsize = sizeof eh;
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = 1;
-  std::memcpy(f.data(), &eh, sizeof eh);
+  put_elf_header(f, EM_X86_64, 16 * MiB, 1);
   Elf64_Phdr ph{};
   ph.p_type = PT_LOAD;
   ph.p_offset = 0x1000;
@@ -88,7 +80,7 @@ std::vector<uint8_t> big_vmlinux(size_t text) {
   ph.p_paddr = 16 * MiB;
   ph.p_filesz = text;
   ph.p_memsz = text + 1 * MiB;
-  std::memcpy(f.data() + sizeof eh, &ph, sizeof ph);
+  std::memcpy(f.data() + sizeof(Elf64_Ehdr), &ph, sizeof ph);
   for (uint64_t page = 0; page < text / 4096; ++page) {
     if (page % 5 == 4) continue;
     uint8_t* p = f.data() + 0x1000 + page * 4096;
