@@ -18,11 +18,11 @@
 #
 # Outside the testbed it runs itself inside a test host once per part: io (the passthrough VMs),
 # std (the standard VM) and uefi (the OVMF disk boot; --smoke runs only io), each part in a test host
-# of its own, so that a test host that dies (TCG nested KVM does, rarely) costs one part, which runs
-# once more, not the whole bench. Each part prints its raw measurements, the test host's description
-# and (io) the exit counters between BENCH-* markers on stdout; the outer part merges the parts'
-# measurements and writes DIR/benchmarks.md and DIR/benchmarks.png (DIR: docs/, or
-# /tmp/altovirt-bench with --smoke). Every part's whole output stays in $TMPDIR/altovirt-bench-logs.
+# of its own, so that a test host that dies (TCG nested KVM does, rarely) costs one part, which
+# testbed runs once more in a fresh test host, not the whole bench. Each part prints its raw
+# measurements, the test host's description and (io) the exit counters between BENCH-* markers on
+# stdout; the outer part merges the parts' measurements and writes DIR/benchmarks.md and
+# DIR/benchmarks.png (DIR: docs/, or /tmp/altovirt-bench with --smoke). Every part's whole output stays in $TMPDIR/altovirt-bench-logs.
 # Everything runs as nested KVM under TCG: absolute numbers are slow, the ratios are what matter.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -143,7 +143,7 @@ echo "- Each part (io: the passthrough VMs; std: the standard VM; uefi: the OVMF
 local failed
 failed=$(awk '$1 == "failed_run" { printf "%s%s run %s (%s)", (n++ ? ", " : ""), $2, $4, $3 }' "$results")
 [ -z "$failed" ] || echo "- **Runs that failed** (their rows hold the other runs; the failed run's console is in the part's output): $failed."
-[ "${#unfinished[@]}" = 0 ] || echo "- **Parts that did not finish, twice:** ${unfinished[*]} (their rows hold the runs measured before the test host died, or n/a)."
+[ "${#unfinished[@]}" = 0 ] || echo "- **Parts that did not finish:** ${unfinished[*]} (their rows hold the runs measured before the test host died, or n/a)."
 echo "BENCH-NOTES-END"
 echo "BENCH-RUNS-BEGIN"
 echo "| metric | VMM | every run, in the order measured |"
@@ -173,6 +173,7 @@ if [ "${TESTBED:-}" != 1 ]; then
   logs=${TMPDIR:-/tmp}/altovirt-bench-logs
   rm -rf "$logs"; mkdir -p "$logs"
   section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$2" | sed '1d;$d' | tr -d '\r'; }
+  last_section() { tr -d '\r' < "$2" | awk -v b="BENCH-$1-BEGIN" -v e="BENCH-$1-END" '$0 == b { n = 0; on = 1; next } $0 == e { on = 0; next } on { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
   results=$logs/results  # every part's measurements: METRIC VMM VALUE RUN
   : > "$results"
   declare -A partlog
@@ -184,17 +185,15 @@ if [ "${TESTBED:-}" != 1 ]; then
       std) tbargs=(--disk "$build/testbed/debian/efi-disk.img") ;;
       uefi) tbargs=(--disk "$build/testbed/debian/efi-disk.img" --kvm-amd "$build/testbed/kvm-amd-cr8.ko") ;;
     esac
-    for attempt in 1 2; do
-      partlog[$p]=$logs/$p-$attempt.log
-      echo "bench.sh: part $p$([ "$attempt" = 1 ] || echo ", attempt $attempt") (its output: ${partlog[$p]})" >&2
-      "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${tbargs[@]}" \
-        --env BENCH_PART="$p" --env BENCH_ARGS="$*" --script "$0" 2>&1 | tee "${partlog[$p]}" || true
-      grep -q '^BENCH-DONE' "${partlog[$p]}" && break
-      echo "bench.sh: part $p did not finish (its output: ${partlog[$p]})$([ "$attempt" = 1 ] && echo '; running it once more')" >&2
-    done
+    # testbed runs the part once more in a fresh test host when the first one dies.
+    partlog[$p]=$logs/$p.log
+    echo "bench.sh: part $p (its output: ${partlog[$p]})" >&2
+    "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${tbargs[@]}" \
+      --env BENCH_PART="$p" --env BENCH_ARGS="$*" --script "$0" 2>&1 | tee "${partlog[$p]}" || true
     grep -q '^BENCH-DONE' "${partlog[$p]}" || unfinished+=("$p")
-    # An unfinished part's measurements so far still count (its rows say how many runs they hold).
-    section RESULTS "${partlog[$p]}" >> "$results"
+    # An unfinished part's measurements so far still count (its rows say how many runs they hold);
+    # of a part that ran twice (testbed's rerun), only the last run's.
+    last_section RESULTS "${partlog[$p]}" >> "$results"
   done
   [ -s "$results" ] || { echo "bench.sh: no part measured anything (outputs in $logs)" >&2; exit 1; }
   machine=$(for p in "${parts[@]}"; do section MACHINE "${partlog[$p]}"; done | awk 'NF && !seen[$0]++' | head -n 2)
@@ -246,7 +245,7 @@ GP
     echo "bench.sh: no chart: gnuplot is missing (scripts/install-deps installs gnuplot-nox) or no ratio was measured" >&2
   fi
   echo "bench.sh: wrote $out/benchmarks.md$([ -s "$out/benchmarks.png" ] && echo " and $out/benchmarks.png"); every part's output is in $logs"
-  [ "${#unfinished[@]}" = 0 ] || { echo "bench.sh: part(s) ${unfinished[*]} did not finish twice: their rows are incomplete" >&2; exit 1; }
+  [ "${#unfinished[@]}" = 0 ] || { echo "bench.sh: part(s) ${unfinished[*]} did not finish: their rows are incomplete" >&2; exit 1; }
   exit 0
 fi
 
