@@ -64,6 +64,7 @@ Result<std::shared_ptr<Device>> Manager::open_device(const std::string& address,
   AV_TRY_ASSIGN(UniqueFd fd, it->second.open_device(bdf));
   auto dev = std::make_shared<Device>(bdf, std::move(fd));
   AV_TRY(dev->load_info());
+  dev->opened_now();
   devices_.push_back(dev);
   return dev;
 }

@@ -6,6 +6,7 @@ namespace altovirt::vfio {
 
 std::string describe(const ResetOutcome& outcome) {
   if (outcome.method == ResetMethod::function) return "function reset (VFIO_DEVICE_RESET)";
+  if (outcome.method == ResetMethod::at_open) return "the function reset vfio-pci did when this VM opened it";
   std::string list;
   for (auto& d : outcome.affected) {
     if (!list.empty()) list += ", ";
@@ -40,6 +41,10 @@ Result<std::vector<int>> hot_reset_group_fds(const std::string& device, const st
 
 Result<ResetOutcome> reset_device(Device& device, const OwnedGroupFd& owned) {
   ResetOutcome outcome;
+  if (device.take_reset_at_open()) {
+    outcome.method = ResetMethod::at_open;
+    return outcome;
+  }
   if (device.can_reset()) {
     auto s = device.reset();
     if (s) return outcome;

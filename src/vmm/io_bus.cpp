@@ -29,34 +29,34 @@ bool IoBus::remove(uint64_t base) {
   return regions_.erase(base) != 0;
 }
 
-std::pair<IoBus::Region, uint64_t> IoBus::lookup(uint64_t addr) const {
+IoBus::Hit IoBus::lookup(uint64_t addr) const {
   std::shared_lock lock(mutex_);
   auto it = regions_.upper_bound(addr);
-  if (it == regions_.begin()) return {Region{}, 0};
+  if (it == regions_.begin()) return {};
   --it;
-  if (addr - it->first >= it->second.size) return {Region{}, 0};
-  return {it->second, addr - it->first};
+  if (addr - it->first >= it->second.size) return {};
+  return {it->second.handler, it->second.counter.get(), addr - it->first};
 }
 
 void IoBus::read(uint64_t addr, std::span<uint8_t> data) {
-  auto [region, offset] = lookup(addr);
-  if (!region.handler) {
+  Hit hit = lookup(addr);
+  if (!hit.handler) {
     unassigned_.reads.fetch_add(1, std::memory_order_relaxed);
     std::fill(data.begin(), data.end(), 0xff);
     return;
   }
-  region.counter->reads.fetch_add(1, std::memory_order_relaxed);
-  region.handler->io_read(offset, data);
+  hit.counter->reads.fetch_add(1, std::memory_order_relaxed);
+  hit.handler->io_read(hit.offset, data);
 }
 
 void IoBus::write(uint64_t addr, std::span<const uint8_t> data) { dispatch_write(addr, data, false); }
 void IoBus::write_coalesced(uint64_t addr, std::span<const uint8_t> data) { dispatch_write(addr, data, true); }
 
 void IoBus::dispatch_write(uint64_t addr, std::span<const uint8_t> data, bool coalesced) {
-  auto [region, offset] = lookup(addr);
-  Counter& counter = region.handler ? *region.counter : unassigned_;
+  Hit hit = lookup(addr);
+  Counter& counter = hit.handler ? *hit.counter : unassigned_;
   (coalesced ? counter.coalesced : counter.writes).fetch_add(1, std::memory_order_relaxed);
-  if (region.handler) region.handler->io_write(offset, data);
+  if (hit.handler) hit.handler->io_write(hit.offset, data);
 }
 
 std::vector<RegionStats> IoBus::stats() const {

@@ -56,7 +56,10 @@ expect_contains "10 pings without loss" "GUEST-PING" "$out"
 expect_eq "the guest reads the NIC's option ROM through its ROM BAR (size as the host's)" \
   "sig=55aa size=$(stat -c %s /sys/bus/pci/devices/$NIC_BDF/rom)" \
   "$(echo "$out" | grep '^GUEST-ROM .* 0x8086:0x10d3' | awk '{print $4, $5}')"
-expect_contains "the NIC was reset with its function reset" "nic0: reset by function reset (VFIO_DEVICE_RESET)" "$(cat /tmp/nic.log)"
+# vfio-pci reset the NIC when altovirt opened it (its bus reset, the testbed's reset_method): that is
+# the NIC's reset at start, not a second one.
+expect_contains "the NIC was reset once, when it was opened" "nic0: reset by the function reset vfio-pci did when this VM opened it" "$(cat /tmp/nic.log)"
+expect_eq "the NIC was not reset a second time at start" 0 "$(grep -c 'nic0: reset by function reset (VFIO_DEVICE_RESET)' /tmp/nic.log)"
 echo "--- exit counters"; sed -n '/exit counters/,$p' /tmp/nic.log | head -40
 
 # The same NIC with MSI off in the guest (pci=nomsi): its driver falls back to INTx, which reaches

@@ -124,6 +124,39 @@ TEST(DeviceReset, FunctionResetWhenTheDeviceHasOne) {
   EXPECT_EQ(describe(*r), "function reset (VFIO_DEVICE_RESET)");
 }
 
+TEST(DeviceReset, TheResetAtOpenCountsOnceThenTheFunctionReset) {
+  FakeDevice dev;
+  dev.opened_now();  // vfio-pci reset the function in this open (it offers VFIO_DEVICE_FLAGS_RESET)
+  auto first = reset_device(dev, owning({{7, 30}}));
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(first->method, ResetMethod::at_open);
+  EXPECT_EQ(dev.function_resets, 0);
+  EXPECT_TRUE(dev.hot_resets.empty());
+  EXPECT_EQ(describe(*first), "the function reset vfio-pci did when this VM opened it");
+  auto second = reset_device(dev, owning({{7, 30}}));  // after a guest reset: the device stayed open
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(second->method, ResetMethod::function);
+  EXPECT_EQ(dev.function_resets, 1);
+}
+
+TEST(DeviceReset, NoResetAtOpenWithoutAFunctionReset) {
+  FakeDevice dev;
+  dev.function_reset = false;  // the open's reset failed, so vfio-pci offers none: the bus is reset
+  dev.opened_now();
+  auto r = reset_device(dev, owning({{7, 30}}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->method, ResetMethod::hot);
+  EXPECT_EQ(dev.hot_resets.size(), 1u);
+}
+
+TEST(DeviceReset, ADeviceNotJustOpenedIsReset) {
+  FakeDevice dev;  // opened_now() never called: not opened by this VM just now
+  auto r = reset_device(dev, owning({{7, 30}}));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->method, ResetMethod::function);
+  EXPECT_EQ(dev.function_resets, 1);
+}
+
 TEST(DeviceReset, HotResetWithEveryOwnedGroupOnceWhenThereIsNoFunctionReset) {
   FakeDevice dev;
   dev.function_reset = false;

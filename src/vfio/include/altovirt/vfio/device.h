@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "altovirt/base/error.h"
@@ -67,6 +68,10 @@ class Device {
   uint32_t num_regions() const { return info_.num_regions; }
   uint32_t num_irqs() const { return info_.num_irqs; }
   virtual bool can_reset() const { return (info_.flags & VFIO_DEVICE_FLAGS_RESET) != 0; }
+  // Manager::open_device calls this on a device it has just opened: vfio-pci reset the function in
+  // that open when can_reset() (see vfio/reset.h). take_reset_at_open() says so once, and only then.
+  void opened_now() { reset_at_open_ = can_reset(); }
+  bool take_reset_at_open() { return std::exchange(reset_at_open_, false); }
 
   virtual Result<RegionInfo> region_info(uint32_t index) const;
   virtual Result<IrqInfo> irq_info(uint32_t index) const;
@@ -106,6 +111,7 @@ class Device {
   UniqueFd fd_;
   vfio_device_info info_{};
   RegionInfo config_{};
+  bool reset_at_open_ = false;
 };
 
 }  // namespace altovirt::vfio

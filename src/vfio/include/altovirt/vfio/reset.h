@@ -7,6 +7,12 @@
 //      demands the fd of every IOMMU group those functions are in, and we only do it when each of
 //      those groups belongs to this VM: resetting a function the host or another VM is using would
 //      break it under them.
+// A device this VM has just opened was reset already: vfio-pci's first open of a device resets its
+// function and reports VFIO_DEVICE_FLAGS_RESET only when that reset worked (vfio_pci_core_enable,
+// drivers/vfio/pci/vfio_pci_core.c in Linux 6.1: `vdev->reset_works = !pci_try_reset_function()`).
+// Resetting it again before the guest sees it cost a start one more function reset per device (at
+// least 100 ms each, PCIe 3.0 6.6.2). The first reset_device() after the open uses that reset
+// (ResetMethod::at_open); every later one (after a guest reset, the device staying open) resets.
 //
 // Threading: functions without state; the caller serialises calls on one device.
 #pragma once
@@ -24,7 +30,7 @@ namespace altovirt::vfio {
 // The fd of an IOMMU group this VM has open (Manager::group_fd), or -1 when the group is not ours.
 using OwnedGroupFd = std::function<int(unsigned group)>;
 
-enum class ResetMethod { function, hot };
+enum class ResetMethod { function, hot, at_open };
 
 struct ResetOutcome {
   ResetMethod method = ResetMethod::function;
