@@ -466,9 +466,10 @@ TEST(Vmlinux, AReloadWritesOnlyWhatChanged) {
   EXPECT_EQ(third->unchanged, nonzero - 1);
   EXPECT_EQ(std::memcmp(ram->data(), f.data() + 0x1000, text), 0);
   EXPECT_EQ((*ram)[text + 4096 + 1], 0);
-  // Changes at both ends of a page and on both sides of a cache-line boundary: the reload writes
-  // only the lines that differ, and every one of them comes back.
-  for (size_t at : {size_t{0}, size_t{63}, size_t{64}, size_t{2000}, size_t{4095}}) (*ram)[101 * 4096 + at] ^= 0x5a;
+  // Changes at both ends of a page and on both sides of a 16-byte piece's boundary: the reload
+  // writes only the pieces that differ, and every changed byte comes back.
+  for (size_t at : {size_t{0}, size_t{15}, size_t{16}, size_t{63}, size_t{64}, size_t{2000}, size_t{4095}})
+    (*ram)[101 * 4096 + at] ^= 0x5a;
   auto fourth = load_vmlinux(*k, f, mem, false);
   ASSERT_TRUE(fourth);
   EXPECT_EQ(fourth->written, 1u);
