@@ -15,6 +15,7 @@
 # and the OVMF boot need the image (built first when missing; `--smoke` skips both).
 #
 #   scripts/bench.sh [--runs N] [--smoke] [--out DIR]     (ALTOVIRT_BUILD: build dir, default build/)
+#   scripts/bench.sh --report-from DIR [--out DIR]        (the report again from a run's kept part outputs)
 #
 # Outside the testbed it runs itself inside a test host once per part: io (the passthrough VMs),
 # std (the standard VM) and uefi (the OVMF disk boot; --smoke runs only io), each part in a test host
@@ -35,7 +36,8 @@ parse_args() {
       --runs) runs=$2; shift 2 ;;
       --smoke) smoke=1; shift ;;
       --out) out=$2; shift 2 ;;
-      *) echo "bench.sh: unknown argument '$1' (accepted: --runs N, --smoke, --out DIR)" >&2; exit 2 ;;
+      --report-from) report_from=$2; shift 2 ;;
+      *) echo "bench.sh: unknown argument '$1' (accepted: --runs N, --smoke, --out DIR, --report-from DIR)" >&2; exit 2 ;;
     esac
   done
   case "$runs" in '' | *[!0-9]* | 0) echo "bench.sh: --runs needs a positive number, got '$runs'" >&2; exit 2 ;; esac
@@ -164,16 +166,35 @@ if [ "${TESTBED:-}" != 1 ]; then
   [ -n "$out" ] || { if [ "$smoke" = 1 ]; then out=/tmp/altovirt-bench; else out=$src/docs; fi; }
   mkdir -p "$out"
   parts=(io)
-  if [ "$smoke" = 0 ]; then
+  if [ -n "${report_from:-}" ]; then
+    # The report again from the part outputs a run kept (its "every part's output is in" directory),
+    # measuring nothing.
+    [ -s "$report_from/io.log" ] || { echo "bench.sh: --report-from $report_from: no io.log there (the directory a run names at its end)" >&2; exit 2; }
+    parts=()
+    for p in io std uefi; do [ -s "$report_from/$p.log" ] && parts+=("$p"); done
+  elif [ "$smoke" = 0 ]; then
     parts=(io std uefi)
     "$src/testbed/debian-image" "$build/testbed/debian" >&2 || { echo "bench.sh: building the Debian image failed" >&2; exit 1; }
     # OVMF in a second-level guest needs the CR8-intercepting kvm-amd (testbed/kvm-amd-cr8).
     "$src/testbed/kvm-amd-cr8" "$build/testbed/kvm-amd-cr8.ko" >&2 || { echo "bench.sh: building kvm-amd-cr8 failed" >&2; exit 1; }
   fi
-  logs=${TMPDIR:-/tmp}/altovirt-bench-logs
-  rm -rf "$logs"; mkdir -p "$logs"
+  logs=${report_from:-${TMPDIR:-/tmp}/altovirt-bench-logs}
+  [ -n "${report_from:-}" ] || { rm -rf "$logs"; mkdir -p "$logs"; }
   section() { sed -n "/^BENCH-$1-BEGIN/,/^BENCH-$1-END/p" "$2" | sed '1d;$d' | tr -d '\r'; }
-  last_section() { tr -d '\r' < "$2" | awk -v b="BENCH-$1-BEGIN" -v e="BENCH-$1-END" '$0 == b { n = 0; on = 1; next } $0 == e { on = 0; next } on { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
+  # A part's measurements: of a part testbed ran twice (its first test host died), only the last
+  # attempt's (each attempt starts with testbed's "test host up" line). An attempt that finished
+  # prints them all (BENCH-RESULTS); one whose test host died did not, so they are read from the
+  # lines it logged as it measured ("bench: run R/N: ..." then "bench:   METRIC VMM VALUE").
+  part_results() {
+    tr -d '\r' < "$1" | awk '
+      /^testbed: test host up/ { n = 0; res = 0; on = 0; run = 0; delete l; delete said; ns = 0; next }
+      $0 == "BENCH-RESULTS-BEGIN" { on = 1; res = 1; n = 0; next }
+      $0 == "BENCH-RESULTS-END" { on = 0; next }
+      on { l[++n] = $0; next }
+      /^bench: run [0-9]+\// { split($3, rr, "/"); run = rr[1]; next }
+      /^bench:   [a-z0-9_]+ (qemu|altovirt|native) / { v = ($4 == "n/a") ? "-" : $4; said[++ns] = $2 " " $3 " " v " " run }
+      END { if (res) for (i = 1; i <= n; i++) print l[i]; else for (i = 1; i <= ns; i++) print said[i] }'
+  }
   results=$logs/results  # every part's measurements: METRIC VMM VALUE RUN
   : > "$results"
   declare -A partlog
@@ -187,22 +208,27 @@ if [ "${TESTBED:-}" != 1 ]; then
     esac
     # testbed runs the part once more in a fresh test host when the first one dies.
     partlog[$p]=$logs/$p.log
-    echo "bench.sh: part $p (its output: ${partlog[$p]})" >&2
-    "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${tbargs[@]}" \
-      --env BENCH_PART="$p" --env BENCH_ARGS="$*" --script "$0" 2>&1 | tee "${partlog[$p]}" || true
+    if [ -z "${report_from:-}" ]; then
+      echo "bench.sh: part $p (its output: ${partlog[$p]})" >&2
+      "$src/testbed/testbed" --env ALTOVIRT_BUILD="$build" --env ALTOVIRT_SRC="$src" "${tbargs[@]}" \
+        --env BENCH_PART="$p" --env BENCH_ARGS="$*" --script "$0" 2>&1 | tee "${partlog[$p]}" || true
+    fi
     grep -q '^BENCH-DONE' "${partlog[$p]}" || unfinished+=("$p")
-    # An unfinished part's measurements so far still count (its rows say how many runs they hold);
-    # of a part that ran twice (testbed's rerun), only the last run's.
-    last_section RESULTS "${partlog[$p]}" >> "$results"
+    # An unfinished part's measurements so far still count (its rows say how many runs they hold).
+    part_results "${partlog[$p]}" >> "$results"
   done
   [ -s "$results" ] || { echo "bench.sh: no part measured anything (outputs in $logs)" >&2; exit 1; }
+  if [ -n "${report_from:-}" ]; then  # what the run was asked for, as far as its outputs tell
+    runs=$(awk '$4 ~ /^[0-9]+$/ && $4 > m { m = $4 } END { print m + 0 }' "$results")
+    grep -q 'smoke mode' "$logs/io.log" && smoke=1
+  fi
   machine=$(for p in "${parts[@]}"; do section MACHINE "${partlog[$p]}"; done | awk 'NF && !seen[$0]++' | head -n 2)
   exits=$(section EXITS "${partlog[io]}")
   report > "$logs/report"
   {
     echo "# altovirt vs QEMU: benchmarks"
     echo
-    echo "Measured by \`./run bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'); never edited by hand."
+    echo "Measured by \`./run bench\` (scripts/bench.sh) on $(date -u -r "$(ls -t "${partlog[@]}" | head -n 1)" '+%Y-%m-%d %H:%M UTC'); never edited by hand."
     echo
     echo "Machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs."
     echo "$machine"
