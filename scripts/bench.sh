@@ -33,6 +33,10 @@ runs=5 smoke=0 out=""
 parse_args() {
   while [ $# -gt 0 ]; do
     case "$1" in
+      --runs | --out | --report-from)
+        [ $# -ge 2 ] || { echo "bench.sh: $1 needs a value (--runs N, --out DIR, --report-from DIR)" >&2; exit 2; } ;;
+    esac
+    case "$1" in
       --runs) runs=$2; shift 2 ;;
       --smoke) smoke=1; shift ;;
       --out) out=$2; shift 2 ;;
