@@ -474,4 +474,15 @@ TEST(Vmlinux, AReloadWritesOnlyWhatChanged) {
   ASSERT_TRUE(fourth);
   EXPECT_EQ(fourth->written, 1u);
   EXPECT_EQ(std::memcmp(ram->data(), f.data() + 0x1000, text), 0);
+  // A reload is shared by two threads in runs of 64 pages: changes in the first page, in runs of
+  // both threads, in the last text page and in the BSS's last page all come back, each counted once.
+  const size_t last_bss = (text + 1 * MiB) / 4096 - 1;
+  for (size_t page : {size_t{0}, size_t{63}, size_t{64}, size_t{127}, size_t{128}, size_t{1000}, text / 4096 - 1})
+    (*ram)[page * 4096 + 7] ^= 0x33;
+  (*ram)[last_bss * 4096 + 4095] = 9;
+  auto fifth = load_vmlinux(*k, f, mem, false);
+  ASSERT_TRUE(fifth);
+  EXPECT_EQ(fifth->written, 8u);
+  EXPECT_EQ(std::memcmp(ram->data(), f.data() + 0x1000, text), 0);
+  EXPECT_TRUE(std::all_of(ram->begin() + text, ram->end(), [](uint8_t b) { return b == 0; }));
 }
