@@ -1,7 +1,5 @@
 #include "altovirt/vmm/dma_map_job.h"
 
-#include <algorithm>
-
 #include "altovirt/base/sandbox.h"
 
 namespace altovirt::vmm {
@@ -55,21 +53,6 @@ void DmaMapJob::reset() {
   cv_.notify_all();
   lock.unlock();
   if (t.joinable()) t.join();
-}
-
-std::vector<kvm::RamRegion> dma_map_pieces(const std::vector<kvm::RamRegion>& regions, uint64_t page_size) {
-  constexpr uint64_t kPiece = uint64_t{32} << 20;
-  uint64_t total = 0;
-  for (auto& r : regions) total += r.size;
-  page_size = std::max<uint64_t>(page_size, 4096);
-  uint64_t piece = std::max(kPiece, total / 1024);
-  piece = (piece + page_size - 1) / page_size * page_size;
-  std::vector<kvm::RamRegion> pieces;
-  for (auto& r : regions)
-    for (uint64_t off = 0; off < r.size; off += piece)
-      pieces.push_back({r.gpa + off, std::min(piece, r.size - off), r.host + off});
-  std::ranges::sort(pieces, [](const kvm::RamRegion& a, const kvm::RamRegion& b) { return a.gpa > b.gpa; });
-  return pieces;
 }
 
 }  // namespace altovirt::vmm

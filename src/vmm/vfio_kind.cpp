@@ -77,12 +77,12 @@ void VfioContext::start_dma_map(const Machine& machine) {
   map_pending_ = false;
   // IOVA = GPA for every RAM region (the device may DMA anywhere in guest RAM the guest driver
   // points it at). The regions and their host mapping outlive the job (ResetSurvivors::memory).
-  std::vector<kvm::RamRegion> pieces = dma_map_pieces(machine.ram_regions(), machine.memory().page_size());
+  std::vector<kvm::RamRegion> regions = machine.ram_regions();
   vfio::Container* container = manager.container();
-  dma_map_.start([pieces = std::move(pieces), container]() -> Status {
+  dma_map_.start([regions = std::move(regions), container]() -> Status {
     uint64_t total = 0;
     auto t0 = std::chrono::steady_clock::now();
-    for (auto& r : pieces) {
+    for (auto& r : regions) {
       if (auto s = container->map_dma(r.gpa, r.size, r.host); !s) {
         log::error("vfio", "DMA-mapping guest RAM failed: {}; the passed-through devices cannot reach guest memory "
                            "(their bus mastering stays off): stop the VM and free host memory",

@@ -47,8 +47,6 @@ class GuestMemory {
 
   const std::vector<RamRegion>& regions() const { return regions_; }
   uint64_t total() const;
-  // The backing's page size: the file's (a hugetlbfs page), else 4 KiB.
-  uint64_t page_size() const { return file_ ? file_spec_.page_size : 4096; }
   // The host bytes of [gpa, gpa + len), which must lie inside one region.
   Result<std::span<uint8_t>> slice(uint64_t gpa, uint64_t len) const;
   Status write(uint64_t gpa, std::span<const uint8_t> data) const;

@@ -23,10 +23,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <vector>
 
 #include "altovirt/base/error.h"
-#include "altovirt/kvm/guest_memory.h"
 
 namespace altovirt::vmm {
 
@@ -57,16 +55,5 @@ class DmaMapJob {
   Status outcome_;
   std::thread thread_;
 };
-
-// The pieces guest RAM is DMA-mapped in, highest address first: Linux takes its early boot
-// allocations (memblock: page tables, per-CPU areas, the log buffer, node data) from the top of
-// RAM down, and a page pinned by the map is already there when the guest touches it, where a page
-// the guest reaches first is faulted in (allocated and zeroed) in its vCPU's path. Pieces of 32 MiB,
-// or 1/1024 of RAM when that is larger (so that a large guest stays far below VFIO's default 65,535
-// mappings), rounded up to `page_size` (the backing's page: a 1 GiB hugepage is never split).
-// Measured in the test host with a NIC and a VF (4 starts each): the guest's uptime at init 3.78 s
-// instead of 3.99 s with 1 GiB, 3.55 s instead of 3.63 s with 256 MiB, and the map itself 3.0-3.7 s
-// instead of 3.7-4.9 s for 1 GiB (less contention with the guest's own faults).
-std::vector<kvm::RamRegion> dma_map_pieces(const std::vector<kvm::RamRegion>& regions, uint64_t page_size);
 
 }  // namespace altovirt::vmm
