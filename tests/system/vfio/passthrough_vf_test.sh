@@ -104,6 +104,7 @@ expect_eq "reboots: guest RAM DMA-mapped once" 1 "$(grep -c 'DMA-mapped .* MiB o
 builds=$(grep -c 'set-up took' /tmp/reboots.log)
 [ "$builds" -ge 6 ] || fail "reboots: only $builds machines were built"
 expect_eq "reboots: each later boot kept the mappings ($builds machines)" $((builds - 1)) "$(grep -c 'guest RAM stays DMA-mapped from the previous boot: no new DMA map' /tmp/reboots.log)"
+expect_eq "reboots: each reset's teardown is timed in the log ($builds machines)" $((builds - 1)) "$(grep -c 'the old machine was taken down in [0-9]* ms' /tmp/reboots.log)"
 expect_eq "reboots: the VF is reset for every boot ($builds machines)" "$builds" "$(grep -c 'vf1: reset by' /tmp/reboots.log)"
 expect_eq "reboots: no more fds on the sixth boot than on the second" "${fds[2]}" "${fds[6]}"
 growth=$(( ${rss[6]} - ${rss[2]} ))
