@@ -4,7 +4,7 @@
 # so, and fails with the command's own status when it happens again (a system test's guest that
 # triple-faulted too); a plain failure is not repeated;
 # a test host that freezes is stopped early and repeated; one that does not come up in time, or
-# that resets itself, is repeated too.
+# that resets itself, or whose QEMU dies by a signal, is repeated too.
 set -uo pipefail
 testbed=$1
 work=$(mktemp -d)
@@ -67,6 +67,36 @@ out=$("$testbed" --timeout 60 --script "$work/reset.sh" 2>&1); rc=$?
 echo "$out" | grep '^testbed:'
 check "a test host that resets itself: the testbed's status" 125 "$rc"
 check "...run again once" 1 "$(echo "$out" | grep -c "the test host reset itself)); running the command again in a fresh test host (once)")"
+
+# The test host's QEMU itself dying by a signal (seen in CI: a segmentation fault of the outer
+# qemu-system-x86 in the middle of system.guest.debian) is the machine failing too: it is named and
+# run again once. (The command marks that it runs; this script sends the first test host's QEMU a
+# SIGSEGV and lets the repeat's command finish by a file in its job directory.)
+printf 'touch "$TESTBED_JOB/segv-me"; for i in $(seq 900); do [ -e "$TESTBED_JOB/go-on" ] && exit 0; sleep 0.1; done; exit 4\n' >"$work/segv.sh"
+"$testbed" --timeout 120 --script "$work/segv.sh" >"$work/segv.out" 2>&1 &
+tb=$!
+for round in 1 2; do
+  marker=
+  for _ in $(seq 900); do
+    marker=$(ls "$cache"/job.*/segv-me 2>/dev/null | head -n 1)
+    [ -n "$marker" ] && break
+    sleep 0.2
+  done
+  [ -n "$marker" ] || break
+  if [ "$round" = 1 ]; then
+    # QEMU's command line names the job's QMP socket by its absolute path: match the job's own name.
+    pkill -SEGV -f -- "$(basename "$(dirname "$marker")")\.qmp"
+    for _ in $(seq 300); do [ -e "$marker" ] || break; sleep 0.2; done
+  else
+    touch "$(dirname "$marker")/go-on"
+  fi
+done
+wait "$tb"; rc=$?
+out=$(cat "$work/segv.out")
+echo "$out" | grep '^testbed:'
+check "a test host whose QEMU dies by a signal: the repeat's status" 0 "$rc"
+check "...named as the machine's failure" 1 "$(echo "$out" | grep -c "stopped without reporting the command's exit status (no kernel message; QEMU exited with status 139, i.e. it was killed by signal 11 (SEGV))")"
+check "...and run again once" 1 "$(echo "$out" | grep -c "killed by signal 11 (SEGV))); running the command again in a fresh test host (once)")"
 
 # A system test (tests/system/lib.sh) that fails after a second-level guest triple-faulted (the line
 # altovirt writes to its -D log) is run again once, like a guest's kernel panic.
