@@ -402,6 +402,30 @@ TEST(LoadLinux, TheInitrdLandsWhereTheZeroPageSays) {
   auto placed = mem.slice(bp.hdr.ramdisk_image, initrd.size());
   ASSERT_TRUE(placed);
   EXPECT_TRUE(std::equal(initrd.begin(), initrd.end(), placed->begin()));
+  // A reboot's load (the initrd read beside the vmlinux's reload) over RAM the last boot wrote
+  // everywhere: the kernel, the zero page and the initrd are each what a first boot put there.
+  auto all = mem.slice(0, 64 * MiB);
+  std::memset(all->data(), 0xee, all->size());
+  files.ram_fresh = false;
+  ASSERT_TRUE(load_linux(files, *layout, mem));
+  boot_params again;
+  std::memcpy(&again, mem.slice(kBootParamsAddress, sizeof again)->data(), sizeof again);
+  EXPECT_EQ(std::memcmp(&again, &bp, sizeof bp), 0);
+  EXPECT_TRUE(std::equal(initrd.begin(), initrd.end(), placed->begin()));
+  auto k = parse_vmlinux(elf, "k");
+  ASSERT_TRUE(k);
+  for (auto& seg : k->segments) {
+    auto ram = mem.slice(seg.paddr, seg.memsz);
+    EXPECT_EQ(std::memcmp(ram->data(), elf.data() + seg.offset, seg.filesz), 0) << "segment at " << seg.paddr;
+    EXPECT_TRUE(std::all_of(ram->begin() + static_cast<long>(seg.filesz), ram->end(), [](uint8_t b) { return b == 0; }));
+  }
+  // An initrd that cannot be read fails the load with its name, whichever thread read it.
+  files.initrd = dir.path() + "/none";
+  auto missing = load_linux(files, *layout, mem);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("-initrd '" + files.initrd + "' cannot be read"), std::string::npos)
+      << missing.error().message();
+  files.ram_fresh = true;
   std::ofstream(dir.path() + "/empty");
   files.initrd = dir.path() + "/empty";
   auto empty = load_linux(files, *layout, mem);
