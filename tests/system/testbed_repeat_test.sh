@@ -12,19 +12,34 @@ trap 'rm -rf "$work"' EXIT
 fails=0
 check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "FAIL: $1: expected '$2', got '$3'"; fails=$((fails + 1)); fi; }
 
+# This test runs on the same emulated machines the testbed guards against, and they fail now and then
+# by themselves (CI: one test host of the --repeats case below failed on its own, so only two of its
+# three runs got to the command). A case that checks something else is inconclusive when the output
+# shows the test host itself failing (none of the cases run with run_case makes it fail): the case
+# runs once more, and says so.
+# run_case ARGS...: the testbed's output in $out, its status in $rc.
+run_case() {
+  local machine='the test host froze|did not come up within|stopped before it came up|stopped without reporting|did not finish within'
+  for try in 1 2; do
+    out=$("$testbed" "$@" 2>&1); rc=$?
+    echo "$out" | grep '^testbed:'
+    echo "$out" | grep -Eq "$machine" || return 0
+    [ "$try" = 1 ] && echo "note: the test host failed by itself (above), not as this case makes it; the case runs once more"
+  done
+}
+
+# A guest's kernel crash (the command's note) three times with --repeats 2: three runs, the second
+# and third each counted, and the command's own status at the end. (The default, one repeat, is
+# checked by the triple-fault case below.)
 cat >"$work/crash.sh" <<'S'
 echo "Kernel panic - not syncing: Fatal exception (written by the test)" >"$TESTBED_JOB/guest-crash"
 exit 3
 S
-out=$("$testbed" --timeout 60 --script "$work/crash.sh" 2>&1); rc=$?
-echo "$out" | grep '^testbed:'
-check "a guest crash twice: the command's own status" 3 "$rc"
-check "...after two runs" 2 "$(echo "$out" | grep -c 'command exited with status 3')"
-check "...saying why it ran again" 1 "$(echo "$out" | grep -c "running the command again in a fresh test host (once)")"
-out=$("$testbed" --repeats 2 --timeout 60 --script "$work/crash.sh" 2>&1); rc=$?
+run_case --repeats 2 --timeout 60 --script "$work/crash.sh"
 check "--repeats 2, a guest crash every time: the command's own status" 3 "$rc"
 check "...after three runs" 3 "$(echo "$out" | grep -c 'command exited with status 3')"
-check "...each repeat counted" 1 "$(echo "$out" | grep -c "repeat 2 of at most 2")"
+check "...each repeat counted" 2 "$(echo "$out" | grep -c "running the command again in a fresh test host (repeat [12] of at most 2)")"
+check "...the last one not repeated" 1 "$(echo "$out" | grep -c "(again, on the last attempt: not repeated)")"
 
 # A test host that freezes (here: its CPUs stopped through the outer QEMU's monitor, once the command
 # says it runs) is found by its missing heartbeat, reported with where its CPUs are, and run again.
@@ -106,13 +121,12 @@ cat >"$work/triple.sh" <<'S'
 echo "12:00:00.000 info: vmm: vCPU 0: triple fault, resetting" >/tmp/guest.log
 fail "the guest never came up (written by the test)"
 S
-out=$("$testbed" --timeout 60 --env ALTOVIRT_SRC="$src" --env ALTOVIRT_BUILD=/nonexistent --script "$work/triple.sh" 2>&1); rc=$?
-echo "$out" | grep '^testbed:'
+run_case --timeout 60 --env ALTOVIRT_SRC="$src" --env ALTOVIRT_BUILD=/nonexistent --script "$work/triple.sh"
 check "a guest's triple fault twice: the command's own status" 1 "$rc"
 check "...run again once, saying why" 1 "$(echo "$out" | grep -c "a second-level guest triple-faulted.*running the command again in a fresh test host (once)")"
 
 printf 'exit 3\n' >"$work/fail.sh"
-out=$("$testbed" --timeout 60 --script "$work/fail.sh" 2>&1); rc=$?
+run_case --timeout 60 --script "$work/fail.sh"
 check "a plain failure: the command's status" 3 "$rc"
 check "...after one run" 1 "$(echo "$out" | grep -c 'command exited with status 3')"
 exit $((fails > 0))
