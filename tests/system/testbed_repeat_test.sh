@@ -44,14 +44,20 @@ check "...the last one not repeated" 1 "$(echo "$out" | grep -c "(again, on the 
 # A test host that freezes (here: its CPUs stopped through the outer QEMU's monitor, once the command
 # says it runs) is found by its missing heartbeat, reported with where its CPUs are, and run again.
 cache=${TESTBED_CACHE:-$(dirname "$(dirname "$testbed")")/build/testbed}
+# wait_marker NAME SECONDS: the path of the marker file NAME once a command in a test host has made
+# it in its job directory ($cache/job.*), or nothing after SECONDS.
+wait_marker() {
+  local m
+  for _ in $(seq $(($2 * 5))); do
+    m=$(ls "$cache"/job.*/"$1" 2>/dev/null | head -n 1)
+    [ -n "$m" ] && { echo "$m"; return 0; }
+    sleep 0.2
+  done
+}
 printf 'touch "$TESTBED_JOB/freeze-me"; sleep 25; exit 0\n' >"$work/freeze.sh"
 TESTBED_FREEZE_AFTER=15 "$testbed" --timeout 120 --script "$work/freeze.sh" >"$work/freeze.out" 2>&1 &
 tb=$!
-for _ in $(seq 600); do
-  marker=$(ls "$cache"/job.*/freeze-me 2>/dev/null | head -n 1)
-  [ -n "$marker" ] && break
-  sleep 0.2
-done
+marker=$(wait_marker freeze-me 120)
 [ -n "$marker" ] && printf '{"execute":"qmp_capabilities"}\n{"execute":"stop"}\n' |
   socat -t 2 - "UNIX-CONNECT:$(dirname "$marker").qmp" >/dev/null
 wait "$tb"; rc=$?
@@ -91,12 +97,7 @@ printf 'touch "$TESTBED_JOB/segv-me"; for i in $(seq 900); do [ -e "$TESTBED_JOB
 "$testbed" --timeout 120 --script "$work/segv.sh" >"$work/segv.out" 2>&1 &
 tb=$!
 for round in 1 2; do
-  marker=
-  for _ in $(seq 900); do
-    marker=$(ls "$cache"/job.*/segv-me 2>/dev/null | head -n 1)
-    [ -n "$marker" ] && break
-    sleep 0.2
-  done
+  marker=$(wait_marker segv-me 180)
   [ -n "$marker" ] || break
   if [ "$round" = 1 ]; then
     # QEMU's command line names the job's QMP socket by its absolute path: match the job's own name.
