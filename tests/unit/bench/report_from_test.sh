@@ -24,6 +24,9 @@ init_ms qemu 10000 1
 init_ms altovirt 4000 1
 init_ms qemu 12000 2
 init_ms altovirt 6000 2
+uptime_s qemu 6.5 1
+uptime_s altovirt 3.0 1
+uptime_s altovirt 4.5 2
 BENCH-RESULTS-END
 BENCH-DONE
 LOG
@@ -49,6 +52,9 @@ expect_eq "an unfinished part: exit status 1" 1 "$rc"
 expect_contains "the unfinished part is named" "part(s) uefi did not finish" "$out"
 expect_contains "a finished part's rows (medians of 2 pairs, per-pair ratios 0.40 and 0.50)" \
   "| VMM start to guest init (ms) | 5000 [4000–6000] | 11000 [10000–12000] | 0.45 [0.40–0.50] |" "$report"
+expect_contains "start to the guest's clock, derived per run that has both (run 2 has no QEMU uptime)" \
+  "| VMM start to the guest kernel's clock (start to init minus uptime; ms) | 1250 [1000–1500] | 3500 | 0.29 |" "$report"
+expect_contains "...and listed with every run" "| preclock_ms | altovirt | 1000, 1500 |" "$report"
 expect_contains "a dead part's rows from its last attempt (QEMU 40, not the first attempt's 99)" \
   "| UEFI (OVMF) disk boot: VMM start to the firmware starting the boot loader (s) | 10 | 40 | 0.25 |" "$report"
 expect_contains "a value logged as n/a counts as no value" "| UEFI (OVMF) disk boot: VMM start to login prompt (s) | n/a | 80 | — |" "$report"
