@@ -91,7 +91,19 @@ pct_row() {  # pct_row LABEL METRIC: each VMM's median as a percentage of the na
   median_of "$2" qemu; q=$med
   echo "| $1 | $(pct "$a" "$nat") | $(pct "$q" "$nat") | — |"
 }
+# derive: metrics computed from others, for each run that has both, unless the results hold them
+# already (a part's own report derived them). preclock_ms: start to the guest kernel's clock (start
+# to init minus the guest's uptime at init), i.e. the VMM's (and for QEMU its firmware's) share of
+# the start without the guest kernel's boot after its clock starts, which is the same kernel's work
+# under both VMMs and bounds the start-to-init ratio from below.
+derive() {
+  grep -q '^preclock_ms ' "$results" && return 0
+  awk '$3 ~ /^[0-9.]+$/ && $1 == "init_ms" { i[$2 " " $4] = $3 } $3 ~ /^[0-9.]+$/ && $1 == "uptime_s" { u[$2 " " $4] = $3 }
+       END { for (k in i) if (k in u) { split(k, p, " "); printf "preclock_ms %s %.0f %s\n", p[1], i[k] - 1000 * u[k], p[2] } }' \
+    "$results" | sort -k4,4n -k2,2r >> "$results"
+}
 report() {
+derive
 chart=$(mktemp /tmp/altovirt-bench-chart.XXXXXX)
 echo "BENCH-PAIRS-BEGIN"
 echo "$runs pair(s) of runs (QEMU, then altovirt)$([ "$smoke" = 1 ] && echo ' (smoke mode: small sizes, no warm-up)' || echo ' after a discarded warm-up round'); the last column is the median [min–max] of the per-pair ratios; NVMe reads: $seqmib MiB sequential, $randn random 4 KiB."
@@ -224,13 +236,6 @@ if [ "${TESTBED:-}" != 1 ]; then
     part_results "${partlog[$p]}" >> "$results"
   done
   [ -s "$results" ] || { echo "bench.sh: no part measured anything (outputs in $logs)" >&2; exit 1; }
-  # Derived for each run that has both: start to the guest kernel's clock (start to init minus the
-  # guest's uptime at init), i.e. the VMM's (and for QEMU its firmware's) share of the start without
-  # the guest kernel's boot after its clock starts, which is the same kernel's work under both VMMs
-  # and bounds the start-to-init ratio from below.
-  awk '$3 ~ /^[0-9.]+$/ && $1 == "init_ms" { i[$2 " " $4] = $3 } $3 ~ /^[0-9.]+$/ && $1 == "uptime_s" { u[$2 " " $4] = $3 }
-       END { for (k in i) if (k in u) { split(k, p, " "); printf "preclock_ms %s %.0f %s\n", p[1], i[k] - 1000 * u[k], p[2] } }' \
-    "$results" | sort -k4,4n -k2,2r >> "$results"
   if [ -n "${report_from:-}" ]; then  # what the run was asked for, as far as its outputs tell
     runs=$(awk '$4 ~ /^[0-9]+$/ && $4 > m { m = $4 } END { print m + 0 }' "$results")
     grep -q 'smoke mode' "$logs/io.log" && smoke=1

@@ -10,7 +10,8 @@ expect_eq "bench.sh --smoke exit status" 0 "$rc"
 table=$(sed -n '/^BENCH-TABLE-BEGIN/,/^BENCH-TABLE-END/p' "$out")
 num='[0-9][0-9.]*'
 # Rows measured for both VMMs: a number in the altovirt and in the QEMU column, and a ratio.
-for label in "VMM start to guest init" "guest uptime at init" "VMM start to DHCP lease" \
+for label in "VMM start to guest init" "guest uptime at init" "VMM start to the guest kernel's clock" \
+             "VMM start to DHCP lease" \
              "memory overhead, 256 MiB guest" "memory overhead, 1 GiB guest" \
              "VMM start to guest init, cold page cache" "guest reboot to init, NVMe VF" \
              "hot-plug: device_add of the e1000e" "hot-plug: device_del to the guest" \
@@ -36,7 +37,7 @@ for label in "DMA map 1 GiB, 4 KiB" "DMA map 2 GiB, 4 KiB" "DMA map 1 GiB, 2 MiB
 done
 pass "the 1 GiB and 2 GiB DMA-map rows are there, n/a in smoke mode"
 rows=$(echo "$table" | grep -c '^|')
-expect_eq "table rows (header, rule, 24 metrics)" 26 "$rows"
+expect_eq "table rows (header, rule, 25 metrics)" 27 "$rows"
 expect_contains "chart data has the ratios" "start to init" "$(sed -n '/^BENCH-CHART-BEGIN/,/^BENCH-CHART-END/p' "$out")"
 expect_contains "altovirt exit counters reported" "reads" "$(sed -n '/^BENCH-EXITS-BEGIN/,/^BENCH-EXITS-END/p' "$out")"
 finish
